@@ -1,0 +1,5 @@
+import sys
+
+from obs_faceswap.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of ``obs-faceswap``: one module each, each with ``register(subparsers)``."""

@@ -1,0 +1,1 @@
+"""Model registry (manifest, download, verify) and the one ONNX Runtime session factory."""

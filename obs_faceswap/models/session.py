@@ -1,0 +1,179 @@
+"""The one place ONNX Runtime sessions are made.
+
+Every model (detector, embedder, swapper, enhancer, parser, voice) goes through
+``create_session`` so provider choice, threading and error messages are the same everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from obs_faceswap.errors import ModelError, ModelSignatureError
+
+# user-facing names -> ONNX Runtime provider names, in order of preference for "auto"
+PROVIDER_NAMES: dict[str, str] = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "directml": "DmlExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+AUTO_ORDER: tuple[str, ...] = ("cuda", "directml", "coreml", "cpu")  # TensorRT only when asked (slow first build)
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output of a model: name, dtype ('float32', 'float64', 'int64'...), shape.
+
+    A shape entry of ``None`` or a string matches any size (dynamic axis).
+    """
+
+    name: str
+    dtype: str
+    shape: tuple[int | str | None, ...]
+
+    def describe(self) -> str:
+        dims = ",".join("?" if d is None or isinstance(d, str) else str(d) for d in self.shape)
+        return f"{self.name} {self.dtype}[{dims}]"
+
+
+_ORT_TYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(int64)": "int64",
+    "tensor(int32)": "int32",
+    "tensor(uint8)": "uint8",
+    "tensor(bool)": "bool",
+}
+
+
+def available_providers() -> list[str]:
+    import onnxruntime as ort
+
+    return list(ort.get_available_providers())
+
+
+def resolve_providers(preference: str | Sequence[str] = "auto") -> list[str]:
+    """Turn 'auto', 'cuda', 'cpu' ... (or a list of them) into ORT provider names that exist here.
+
+    CPU is always appended as the last fallback.
+    """
+    avail = set(available_providers())
+    if isinstance(preference, str):
+        wanted = list(AUTO_ORDER) if preference in ("", "auto") else [preference]
+    else:
+        wanted = list(preference)
+    out: list[str] = []
+    for w in wanted:
+        name = PROVIDER_NAMES.get(w.lower(), w)
+        if name in avail and name not in out:
+            out.append(name)
+    if "CPUExecutionProvider" not in out:
+        out.append("CPUExecutionProvider")
+    return out
+
+
+@dataclass
+class Session:
+    """An ONNX Runtime session plus what a user (and the stats) should know about it."""
+
+    path: Path
+    inner: Any  # onnxruntime.InferenceSession
+    providers: list[str]  # providers actually in use, from session.get_providers()
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+
+    @property
+    def input_names(self) -> list[str]:
+        return [t.name for t in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [t.name for t in self.outputs]
+
+    def run(self, feeds: dict[str, Any], outputs: Sequence[str] | None = None) -> list[Any]:
+        return self.inner.run(list(outputs) if outputs else None, feeds)
+
+
+def _specs(args: Sequence[Any]) -> list[TensorSpec]:
+    return [TensorSpec(a.name, _ORT_TYPES.get(a.type, a.type), tuple(a.shape)) for a in args]
+
+
+def create_session(
+    path: str | os.PathLike[str],
+    provider: str | Sequence[str] = "auto",
+    *,
+    threads: int = 0,
+    expect_inputs: Sequence[TensorSpec] | None = None,
+    expect_outputs: Sequence[TensorSpec] | None = None,
+    family: str = "",
+) -> Session:
+    """Load an ONNX model with the preferred providers and check its signature.
+
+    ``threads`` = 0 lets ORT choose. Raises ``ModelError`` for a missing or corrupt file and
+    ``ModelSignatureError`` (naming the expected inputs/outputs) for a wrong signature.
+    """
+    import onnxruntime as ort
+
+    p = Path(path)
+    if not p.is_file():
+        raise ModelError(f"model file not found: {p}. Download it with 'obs-faceswap models download', "
+                         "or pass the path of an existing .onnx file.")
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    providers = resolve_providers(provider)
+    try:
+        inner = ort.InferenceSession(str(p), sess_options=opts, providers=providers)
+    except Exception as exc:  # ORT raises several exception types for corrupt files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"cannot load model {p.name}: it is corrupt or not an ONNX model ({first}). "
+                         "Delete it and download it again ('obs-faceswap models download').") from None
+    sess = Session(p, inner, list(inner.get_providers()), _specs(inner.get_inputs()), _specs(inner.get_outputs()))
+    if expect_inputs is not None or expect_outputs is not None:
+        check_signature(sess, expect_inputs or [], expect_outputs or [], family=family)
+    return sess
+
+
+def _shape_ok(actual: tuple[Any, ...], expected: tuple[Any, ...]) -> bool:
+    if len(actual) != len(expected):
+        return False
+    for a, e in zip(actual, expected, strict=True):
+        if e is None or isinstance(e, str) or a is None or isinstance(a, str):
+            continue
+        if int(a) != int(e):
+            return False
+    return True
+
+
+def check_signature(
+    sess: Session, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec], *, family: str = ""
+) -> None:
+    """Raise ``ModelSignatureError`` unless every expected input/output exists with that dtype and shape.
+
+    Expected outputs may leave ``name`` empty to match by position.
+    """
+    problems: list[str] = []
+    have_in = {t.name: t for t in sess.inputs}
+    for spec in inputs:
+        got = have_in.get(spec.name)
+        if got is None or got.dtype != spec.dtype or not _shape_ok(got.shape, spec.shape):
+            problems.append(f"input {spec.describe()}")
+    for i, spec in enumerate(outputs):
+        got = next((t for t in sess.outputs if t.name == spec.name), None) if spec.name else (
+            sess.outputs[i] if i < len(sess.outputs) else None)
+        if got is None or got.dtype != spec.dtype or not _shape_ok(got.shape, spec.shape):
+            problems.append(f"output {spec.describe()}")
+    if problems:
+        have = ", ".join([f"input {t.describe()}" for t in sess.inputs] + [f"output {t.describe()}" for t in sess.outputs])
+        what = f"a {family} model" if family else "this model"
+        raise ModelSignatureError(
+            f"{sess.path.name} is not {what}: expected {'; '.join(problems)}; the file has {have}."
+        )

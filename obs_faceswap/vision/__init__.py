@@ -1,0 +1,1 @@
+"""Face engine: detection, landmarks, alignment, identity, swap, masks, colour, paste-back."""
