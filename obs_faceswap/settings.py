@@ -134,8 +134,12 @@ FACE_SETTINGS = Schema(
                 "'embedded' (classical landmark swap, no download) or an installed model id such as "
                 "inswapper_128, or a path to your own .onnx swapper.", group="Face"),
         Setting("detector", TEXT, "auto", "Detector",
-                "'auto' (SCRFD det_10g when installed, else the embedded detector), 'embedded', or 'det_10g'.",
+                "'auto' (SCRFD det_10g when installed, else the embedded detector), 'embedded', 'det_10g', "
+                "or a path to a SCRFD .onnx file.",
                 group="Face"),
+        Setting("embedder", TEXT, "auto", "Face recogniser",
+                "ArcFace model that turns the source photos into an identity for neural swappers: 'auto' "
+                "(w600k_r50) or a path to an ArcFace .onnx file.", group="Face"),
         Setting("face_selection", CHOICE, "largest", "Faces to swap",
                 "Which faces in the frame to swap.",
                 choices=(("largest", "Largest face"), ("all", "All faces"), ("index", "By position (left to right)"),
@@ -199,6 +203,9 @@ VOICE_SETTINGS = Schema(
         Setting("formant", FLOAT, 0.0, "Formant", "Formant (timbre) shift in semitones: + brighter/smaller, "
                 "- darker/larger.", minimum=-12.0, maximum=12.0, step=0.5, suffix=" st", group="Voice"),
         Setting("voice_model", PATH, "", "Voice model", "RVC .onnx model (backend 'rvc').", group="Voice"),
+        Setting("content_encoder", TEXT, "contentvec", "Content encoder",
+                "Backend 'rvc': model id or .onnx path of the ContentVec/HuBERT encoder your voice model was "
+                "trained with (768-d for RVC v2).", group="Voice"),
         Setting("reference_voice", PATH, "", "Reference voice", "A clip of the target voice (backend 'seedvc').",
                 group="Voice"),
         Setting("block_ms", INT, 20, "Block size", "Audio processed per step; larger is more robust, adds latency.",

@@ -158,12 +158,12 @@ def check_signature(
 ) -> None:
     """Raise ``ModelSignatureError`` unless every expected input/output exists with that dtype and shape.
 
-    Expected outputs may leave ``name`` empty to match by position.
+    Expected inputs and outputs may leave ``name`` empty to match by position.
     """
     problems: list[str] = []
     have_in = {t.name: t for t in sess.inputs}
-    for spec in inputs:
-        got = have_in.get(spec.name)
+    for i, spec in enumerate(inputs):
+        got = have_in.get(spec.name) if spec.name else (sess.inputs[i] if i < len(sess.inputs) else None)
         if got is None or got.dtype != spec.dtype or not _shape_ok(got.shape, spec.shape):
             problems.append(f"input {spec.describe()}")
     for i, spec in enumerate(outputs):

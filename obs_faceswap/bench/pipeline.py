@@ -1,0 +1,153 @@
+"""``obs-faceswap bench pipeline``: the embedded (no download) face swap, stage by stage, at 720p.
+
+One 1280x720 frame with one face (the astronaut scaled to 720 px high, face ~190 px), a source
+face from insightface's group photo (the astronaut mirrored when insightface is absent). Rows:
+
+  detect_ms            full detection: BlazeFace (whole frame + tiles) + 2 mesh passes
+  landmarks_ms         mesh only on the previous face's crop (what tracking runs per frame)
+  tracked_detect_ms    TrackedDetector(detect_every=3, smoothing=0.5), mean per frame
+  warp/mask/color/blend_ms, swap_ms   ClassicalSwapper stages and their sum
+  total_ms, fps        tracked_detect + swap: the live per-frame cost
+Baselines measured in the same run:
+  baseline_warp_per_triangle_ms   the textbook warp: one warpAffine + mask per triangle
+  baseline_seamless_swap_ms       the same swap blended with cv2.seamlessClone
+  baseline_total_detect_every_frame_ms   full detection on every frame + swap
+
+Other owners add rows with ``EXTRA_STAGES[name] = fn(frame, face)``; each is timed as
+``<name>_ms`` on the same frame and face.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+import cv2
+import numpy as np
+
+from obs_faceswap.bench import p50, report, time_ms
+from obs_faceswap.vision.types import Face, Frame
+
+FRAME_W, FRAME_H = 1280, 720
+EXTRA_STAGES: dict[str, Callable[[Frame, Face], Any]] = {}
+
+
+def bench_frame() -> Frame:
+    from skimage import data
+
+    face = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    frame = np.full((FRAME_H, FRAME_W, 3), 90, np.uint8)
+    x0 = (FRAME_W - 720) // 2
+    frame[:, x0:x0 + 720] = cv2.resize(face, (720, 720), interpolation=cv2.INTER_LINEAR)
+    return frame
+
+
+def source_photo() -> tuple[Frame, str]:
+    try:
+        import os
+
+        import insightface
+
+        img = cv2.imread(os.path.join(os.path.dirname(insightface.__file__), "data", "images", "t1.jpg"))
+        if img is not None:
+            return np.ascontiguousarray(img[250:450, 430:620]), "insightface t1.jpg (crop)"
+    except ImportError:
+        pass
+    from skimage import data
+
+    return np.ascontiguousarray(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)[:, ::-1]), "astronaut mirrored"
+
+
+def warp_per_triangle(source: Any, dst: np.ndarray, size: tuple[int, int]) -> Frame:
+    """Baseline: the textbook piecewise-affine warp, one ``warpAffine`` + mask per triangle."""
+    h, w = size
+    out = np.zeros((h, w, 3), np.uint8)
+    src_img = source.image
+    for tri in source.triangles:
+        s = source.points[tri].astype(np.float32)
+        d = dst[tri].astype(np.float32)
+        x, y, rw, rh = cv2.boundingRect(d)
+        x, y = max(x, 0), max(y, 0)
+        rw, rh = min(rw, w - x), min(rh, h - y)
+        if rw <= 0 or rh <= 0:
+            continue
+        m = cv2.getAffineTransform(s, d - np.float32([x, y]))
+        patch = cv2.warpAffine(src_img, m, (rw, rh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        mask = np.zeros((rh, rw), np.uint8)
+        cv2.fillConvexPoly(mask, np.round((d - [x, y]) * 16).astype(np.int32), 1, cv2.LINE_8, 4)
+        region = out[y:y + rh, x:x + rw]
+        np.copyto(region, patch, where=mask[..., None].astype(bool))
+    return out
+
+
+def measure(repeat: int = 30, threads: int = 1) -> dict[str, Any]:
+    from obs_faceswap.vision.classical import ClassicalSwapper, face_roi, warp_source
+    from obs_faceswap.vision.embedded import EmbeddedDetector
+    from obs_faceswap.vision.tracking import TrackedDetector
+
+    frame = bench_frame()
+    photo, photo_name = source_photo()
+    det = EmbeddedDetector(provider="cpu", threads=threads)
+    swapper = ClassicalSwapper(detector=det)
+    source = swapper.prepare_source([photo])
+    faces = det.detect(frame)
+    if len(faces) != 1:
+        raise RuntimeError(f"bench frame: expected one face, found {len(faces)}")
+    face = faces[0]
+    out: dict[str, Any] = {"frame": f"{FRAME_W}x{FRAME_H}", "source": photo_name,
+                           "face_px": int(face.bbox[2] - face.bbox[0]), "threads": threads,
+                           "providers": ",".join(det.providers)}
+    out["detect_ms"] = p50(time_ms(lambda: det.detect(frame), repeat=max(5, repeat // 3)))
+    out["landmarks_ms"] = p50(time_ms(lambda: det.track(frame, faces), repeat=repeat))
+
+    tracked = TrackedDetector(det, detect_every=3, smoothing=0.5)
+    out["tracked_detect_ms"] = float(np.mean(time_ms(lambda: tracked.detect(frame), repeat=repeat, warmup=3)))
+
+    stages: dict[str, float] = {}
+    work = frame.copy()
+
+    def one_swap() -> None:
+        np.copyto(work, frame)
+        swapper.swap_face(work, face, source, stages)
+
+    swap_samples = time_ms(one_swap, repeat=repeat)
+    n = repeat + 5  # time_ms's warm-up runs are counted in the stage sums too
+    for k in ("warp", "mask", "color", "blend"):
+        out[f"{k}_ms"] = stages.get(k, 0.0) / n
+    out["swap_ms"] = p50(swap_samples)
+    out["total_ms"] = out["tracked_detect_ms"] + out["swap_ms"]
+    out["fps"] = 1000.0 / out["total_ms"]
+
+    x0, y0, x1, y1 = face_roi(face.landmarks, frame.shape)  # type: ignore[arg-type,misc]
+    local = face.landmarks - np.float32([x0, y0])  # type: ignore[operator]
+    size = (y1 - y0, x1 - x0)
+    out["ours_warp_remap_ms"] = p50(time_ms(lambda: warp_source(source, local, size), repeat=repeat))
+    out["baseline_warp_per_triangle_ms"] = p50(time_ms(lambda: warp_per_triangle(source, local, size),
+                                                       repeat=max(5, repeat // 3)))
+    seamless = ClassicalSwapper(detector=det, seamless=True)
+    out["baseline_seamless_swap_ms"] = p50(time_ms(lambda: seamless.swap(frame, [face], source),
+                                                   repeat=max(5, repeat // 3)))
+    out["baseline_total_detect_every_frame_ms"] = out["detect_ms"] + out["swap_ms"]
+    for name, fn in EXTRA_STAGES.items():
+        out[f"{name}_ms"] = p50(time_ms(lambda fn=fn: fn(frame, face), repeat=max(5, repeat // 3)))  # type: ignore[misc]
+    return out
+
+
+def _run(args: argparse.Namespace) -> int:
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(3)
+    result = measure(repeat=args.repeat, threads=args.threads)
+    report(result, as_json=args.json, title="embedded face swap pipeline, one 1280x720 frame, one face "
+           "(ms, p50 unless noted; baselines measured in the same run)")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("pipeline", help="per-stage ms of the embedded (no download) swap at 720p",
+                       description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--repeat", type=int, default=30, help="timed runs per row (default 30)")
+    p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per model (default 1)")
+    p.set_defaults(func=_run)

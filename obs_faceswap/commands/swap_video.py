@@ -1,0 +1,61 @@
+"""``obs-faceswap swap-video``: swap faces in every frame of a video, keeping fps, size and audio."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from obs_faceswap.commands.swap_image import add_face_options, settings_from_args
+from obs_faceswap.errors import FaceSwapError
+
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".m4v", ".webm")
+
+
+def run(args: argparse.Namespace) -> int:
+    from obs_faceswap.media import probe_video, transform_video
+    from obs_faceswap.vision.pipeline import FacePipeline
+
+    out = Path(args.output)
+    if out.suffix.lower() not in VIDEO_SUFFIXES:
+        raise FaceSwapError(f"output {out.name}: unknown video type; use one of {', '.join(VIDEO_SUFFIXES)}")
+    if out.resolve() == Path(args.input).resolve():
+        raise FaceSwapError("output must differ from the input video")
+    settings = settings_from_args(args)
+    probe_video(args.input)  # unreadable input fails before models load
+    pipeline = FacePipeline(settings)
+    swapped = 0
+    errors: list[str] = []
+
+    def step(frame):  # type: ignore[no-untyped-def]
+        nonlocal swapped
+        result = pipeline.process(frame)
+        if pipeline.last_error and not errors:
+            errors.append(pipeline.last_error)
+        swapped += 1 if pipeline.stats.get("faces") else 0
+        return result
+
+    info = transform_video(args.input, out, step, crf=args.crf, progress=not args.quiet)
+    if errors:
+        print(f"obs-faceswap: warning: some frames were left unchanged: {errors[0]}", file=sys.stderr)
+    if not args.quiet:
+        print(f"wrote {out} ({info.width}x{info.height} @ {float(info.fps):.3g} fps; faces swapped in "
+              f"{swapped} frame(s))", file=sys.stderr)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = sub.add_parser(
+        "swap-video",
+        help="swap faces in a video file",
+        description="Put the face from --source photo(s) onto the faces in every frame of --input and write "
+                    "--output with the same size, frame rate and audio. Needs ffmpeg.",
+        epilog="example: obs-faceswap swap-video --source me.jpg --input clip.mp4 --output out.mp4",
+    )
+    parser.add_argument("--input", "-i", required=True, metavar="VIDEO", help="video whose faces are replaced")
+    parser.add_argument("--output", "-o", required=True, metavar="FILE",
+                        help="result (.mp4, .mkv, .mov, .webm); it appears only when complete")
+    parser.add_argument("--crf", type=int, default=18, help="H.264 quality, lower is better (default 18)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_face_options(parser)
+    parser.set_defaults(func=run)

@@ -1,0 +1,493 @@
+"""The client the OBS filters and the live mode use to talk to the worker (standard library only).
+
+Everything on the per-frame path (``VideoChannel.submit/result``, ``AudioChannel.push/pull``)
+never blocks and never raises for a missing worker: it returns False / None and the caller
+passes its input through (bypass).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from obs_faceswap.ipc import audio as audio_ring
+from obs_faceswap.ipc import frames
+from obs_faceswap.ipc.frames import FrameChannel, FrameView
+from obs_faceswap.ipc.supervisor import LogFn, Supervisor
+
+VIDEO_PROCESSORS = ("face", "noop", "invert", "standin")
+AUDIO_PROCESSORS = ("voice", "noop")
+
+
+def _jsonable(settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in (settings or {}).items():
+        out[str(k)] = v if isinstance(v, (str, int, float, bool)) or v is None else str(v)
+    return out
+
+
+class _ChannelBase:
+    kind = ""
+
+    def __init__(self, client: WorkerClient, channel_id: int, settings: Mapping[str, Any], processor: str) -> None:
+        self.client = client
+        self.id = channel_id
+        self.settings = _jsonable(settings)
+        self.processor = processor
+        self.closed = False
+        self.worker_stats: dict[str, Any] = {}
+        self.last_error = ""
+        self._event = threading.Event()
+
+    def update(self, settings: Mapping[str, Any]) -> None:
+        """Change settings live (partial dict). Applied by the worker between frames."""
+        changed = _jsonable(settings)
+        self.settings.update(changed)
+        self.client._post({"type": "settings", "channel": self.id, "settings": changed})
+
+    def _open_message(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _worker_lost(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def status_text(self) -> str:
+        """One line for a UI: what the worker is doing for this channel, or why it is bypassing."""
+        if self.closed:
+            return "closed"
+        if not self.client.running:
+            return self.client.status
+        if self.last_error:
+            return f"error: {self.last_error} (passing through)"
+        s = self.worker_stats
+        if not s:
+            return "worker running, waiting for the first frame"
+        return self._status_line(s)
+
+    def _status_line(self, s: dict[str, Any]) -> str:
+        return "running"
+
+    def _handle_stats(self, stats: dict[str, Any]) -> None:
+        self.worker_stats = stats
+        self.last_error = str(stats.get("last_error") or "")
+
+
+class VideoChannel(_ChannelBase):
+    """One video stream through the worker. Create with ``WorkerClient.open_video``."""
+
+    kind = "video"
+
+    def __init__(self, client: WorkerClient, channel_id: int, settings: Mapping[str, Any], processor: str,
+                 *, slots: int = frames.DEFAULT_SLOTS, capacity: int = 0) -> None:
+        super().__init__(client, channel_id, settings, processor)
+        self._slots = slots
+        self._lock = threading.Lock()
+        self._chan: FrameChannel | None = FrameChannel.create(capacity, n_in=slots, n_out=slots) if capacity else None
+        self._old: list[FrameChannel] = []
+        self._seq = 0
+        self._last_result_seq = -1
+        self._view: FrameView | None = None
+        self._geometry: tuple[int, int, int] = (0, 0, 0)
+        self.max_age_s = client.max_result_age
+        self.counters = {"submitted": 0, "bypassed": 0, "results": 0, "stale": 0, "rejected": 0, "reallocs": 0}
+
+    # -- per-frame path -------------------------------------------------------------------------
+    def submit(self, data: Any, width: int, height: int, stride: int | Sequence[int] | None = None,
+               fmt: int | str = frames.BGRA, timestamp: int = 0) -> bool:
+        """Hand one frame to the worker; False when it was not sent (bypass: draw your input).
+
+        ``data``: an address (int, e.g. a mapped OBS texture), a bytes-like object, or one of either
+        per plane (I420/NV12 from ``obs_source_frame.data[i]``). ``stride``: bytes per row of plane 0,
+        or one per plane (``linesize``). ``fmt``: 'BGRA', 'RGBA', 'BGRX', 'BGR', 'I420', 'NV12',
+        'YUY2' or the ``frames`` constant. Never blocks; never raises for a missing worker.
+        """
+        if self.closed:
+            return False
+        try:
+            code = frames.format_code(fmt)
+            if width <= 0 or height <= 0:
+                raise ValueError(f"empty frame {width}x{height}")
+            nbytes = frames.frame_nbytes(code, width, height, stride)
+        except ValueError as exc:
+            self.counters["rejected"] += 1
+            self.last_error = f"frame refused: {exc}"
+            return False
+        if not self.client.running:
+            self.counters["bypassed"] += 1
+            return False
+        chan = self._chan
+        if chan is None or nbytes > chan.capacity:
+            chan = self._reallocate(nbytes)
+        self._seq += 1
+        try:
+            chan.write_frame("in", data, width, height, stride, code, seq=self._seq, timestamp=int(timestamp))
+        except ValueError as exc:
+            self.counters["rejected"] += 1
+            self.last_error = f"frame refused: {exc}"
+            return False
+        self._geometry = (width, height, code)
+        self.counters["submitted"] += 1
+        if chan.take_waiting("worker"):
+            self.client._supervisor.send_wake(self.id)
+        return True
+
+    def result(self) -> FrameView | None:
+        """The newest finished result if it is fresh (same size and format as the last submitted
+        frame, made from an input at most ``max_age_s`` old); else None: draw your input.
+        ``is_new`` tells whether it differs from the previous call's. Never blocks. The view is
+        valid until the next ``result()``/``release()`` call."""
+        chan = self._chan
+        if chan is None or self.closed:
+            return None
+        if not self.client.running:
+            self.release()
+            return None
+        got = chan.claim("out", self._last_result_seq)
+        if got is not None:
+            index, hdr = got
+            self._last_result_seq = hdr.seq
+            off = chan.data_offset("out", index)
+            buf = chan.segment.buf
+            planes = [buf[off + o: off + o + s * r] for o, s, r in zip(
+                hdr.offsets, hdr.strides, frames.plane_layout(hdr.fmt, hdr.width, hdr.height, hdr.strides)[1],
+                strict=True)]
+            self._view = FrameView(hdr.seq, hdr.timestamp, hdr.width, hdr.height, hdr.fmt, hdr.strides,
+                                   hdr.offsets, hdr.nbytes, hdr.submit_ns, chan.segment.address + off, planes,
+                                   True, chan, index, hdr.version)
+            self.counters["results"] += 1
+        elif self._view is not None:
+            self._view.is_new = False
+        view = self._view
+        if view is None or view._channel is not chan:
+            return None
+        if (view.width, view.height, view.fmt) != self._geometry or (
+                time.monotonic_ns() - view.submit_ns > self.max_age_s * 1e9):
+            if view.is_new:
+                self.counters["stale"] += 1
+            return None
+        return view
+
+    def wait_result(self, timeout: float) -> FrameView | None:
+        """Block up to ``timeout`` s for a result newer than the last one returned (live mode, tests,
+        benchmarks; never call this from an OBS callback)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            chan = self._chan
+            if chan is not None and self.client.running:
+                chan.set_waiting("client", True)
+                view = self.result()
+                if view is not None and view.is_new:
+                    chan.set_waiting("client", False)
+                    return view
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self._event.wait(min(left, 0.05))
+            self._event.clear()
+
+    def release(self) -> None:
+        """Give the result slot back (optional: the next ``result()`` does it too)."""
+        chan = self._chan
+        self._view = None
+        if chan is not None:
+            chan.release("out")
+
+    # -- management -----------------------------------------------------------------------------
+    def _reallocate(self, nbytes: int) -> FrameChannel:
+        """A bigger frame than the segment holds: make a new segment, announce it, drop the old."""
+        with self._lock:
+            old = self._chan
+            self._chan = FrameChannel.create(nbytes, n_in=self._slots, n_out=self._slots)
+            self._view = None
+            self._last_result_seq = -1 if old is None else self._last_result_seq
+            if old is not None:
+                self.counters["reallocs"] += 1
+                old.segment.unlink()
+                self._old.append(old)
+                while len(self._old) > 2:
+                    self._old.pop(0).close()
+            self.client._post(self._open_message())
+            return self._chan
+
+    def _open_message(self) -> dict[str, Any]:
+        return {"type": "open_channel", "channel": self.id, "kind": "video",
+                "shm": self._chan.name if self._chan else "", "settings": self.settings,
+                "processor": self.processor}
+
+    def _worker_lost(self) -> None:
+        chan = self._chan
+        if chan is not None:
+            chan.reset_reader("in")
+            chan.set_waiting("worker", False)
+
+    @property
+    def segment_names(self) -> list[str]:
+        return [c.name for c in ([self._chan] if self._chan else []) + self._old]
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """Worker-side stats (fps, proc_ms, dropped, queue_age_ms, providers, last_error, ...) plus the
+        client's counters (submitted, bypassed, results, stale, rejected, reallocs)."""
+        return {**self.worker_stats, **self.counters, "worker_running": self.client.running}
+
+    def _status_line(self, s: dict[str, Any]) -> str:
+        prov = ",".join(str(p).replace("ExecutionProvider", "") for p in s.get("providers") or []) or "-"
+        return (f"{s.get('processor', self.processor)}: {float(s.get('fps', 0)):.1f} fps, "
+                f"{float(s.get('proc_ms', 0)):.1f} ms/frame, {int(s.get('dropped', 0))} dropped, {prov}")
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.client._post({"type": "close_channel", "channel": self.id})
+        self.client._forget(self)
+        self.release()
+        for c in ([self._chan] if self._chan else []) + self._old:
+            c.segment.unlink()
+            c.close()
+        self._chan = None
+        self._old = []
+
+
+class AudioChannel(_ChannelBase):
+    """One audio stream through the worker (planar float32). Create with ``WorkerClient.open_audio``.
+
+    The worker returns exactly as many frames as it receives, delayed by a fixed ``latency_ms``
+    (the voice engine's latency; silence during warm-up), so the caller can treat the output as
+    a fixed-delay stream; on underrun (``pull`` -> None) output your dry input delayed as much.
+    """
+
+    kind = "audio"
+
+    def __init__(self, client: WorkerClient, channel_id: int, sample_rate: int, channels: int,
+                 settings: Mapping[str, Any], processor: str, capacity_ms: int = 2000) -> None:
+        super().__init__(client, channel_id, settings, processor)
+        self.sample_rate, self.channels = int(sample_rate), int(channels)
+        self._ring = audio_ring.AudioChannel.create(self.sample_rate, self.channels,
+                                                    self.sample_rate * capacity_ms // 1000)
+        self.counters = {"pushed": 0, "bypassed": 0, "overruns": 0, "pulled": 0, "underruns": 0}
+
+    def push(self, planes: Sequence[Any], frames_: int, timestamp: int = 0) -> bool:
+        """Queue ``frames_`` frames (one float32 plane per channel: address or buffer). False when not
+        queued (no worker, or the ring is full). Never blocks."""
+        if self.closed or not self.client.running:
+            self.counters["bypassed"] += 1
+            return False
+        if not self._ring.push("in", planes, frames_, timestamp):
+            self.counters["overruns"] += 1
+            return False
+        self.counters["pushed"] += frames_
+        if self._ring.take_waiting("worker"):
+            self.client._supervisor.send_wake(self.id)
+        return True
+
+    def pull(self, frames_: int, out: Sequence[int] | None = None) -> tuple[list[bytes] | None, int | None] | None:
+        """Exactly ``frames_`` processed frames, or None (underrun / no worker). With ``out`` (one
+        address per channel) they are copied there; else returned as one ``bytes`` per channel.
+        The second element is the timestamp (ns) of the input the first frame came from."""
+        if self.closed:
+            return None
+        got = self._ring.pull("out", frames_, out)
+        if got is None:
+            self.counters["underruns"] += 1
+            return None
+        self.counters["pulled"] += frames_
+        return got
+
+    def available(self) -> int:
+        """Processed frames ready to pull."""
+        return self._ring.available("out")
+
+    @property
+    def latency_ms(self) -> float:
+        """Fixed delay the worker's processing adds (reported by the worker; 0 until known)."""
+        return float(self.worker_stats.get("latency_ms", 0.0))
+
+    def _open_message(self) -> dict[str, Any]:
+        return {"type": "open_channel", "channel": self.id, "kind": "audio", "shm": self._ring.name,
+                "settings": self.settings, "processor": self.processor, "sample_rate": self.sample_rate,
+                "channels": self.channels}
+
+    def _worker_lost(self) -> None:
+        # the consumer of 'in' died: drop what it left unread (a new worker starts fresh)
+        self._ring.reset("in")
+        self._ring.set_waiting("worker", False)
+
+    @property
+    def segment_names(self) -> list[str]:
+        return [self._ring.name]
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return {**self.worker_stats, **self.counters, "worker_running": self.client.running}
+
+    def _status_line(self, s: dict[str, Any]) -> str:
+        return (f"{s.get('processor', self.processor)}: {float(s.get('latency_ms', 0)):.0f} ms latency, "
+                f"{float(s.get('proc_ms', 0)):.1f} ms/block, RTF {float(s.get('rtf', 0)):.2f}")
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.client._post({"type": "close_channel", "channel": self.id})
+        self.client._forget(self)
+        self._ring.segment.unlink()
+        self._ring.close()
+
+
+class WorkerClient:
+    """Starts and supervises one worker process and multiplexes channels over it.
+
+    ``python``: the interpreter that has obs_faceswap and its dependencies (the installer's venv).
+    ``log``: called with one line per event (start, crash, restart, errors), from a background thread.
+    ``env``: environment for the worker (default: ours). ``max_result_age``: seconds after which a
+    result is too old to show.
+    """
+
+    def __init__(self, python: str, *, log: LogFn | None = None, env: Mapping[str, str] | None = None,
+                 startup_timeout: float = 30.0, heartbeat_interval: float = 0.5, hang_timeout: float = 10.0,
+                 max_result_age: float = 0.5, log_path: str | None = None,
+                 worker_args: Sequence[str] = ()) -> None:
+        self.max_result_age = max_result_age
+        self._channels: dict[int, _ChannelBase] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self.errors: list[str] = []
+        self._supervisor = Supervisor(
+            python, on_connected=self._on_connected, on_message=self._on_message, on_lost=self._on_lost,
+            log=log, env=env, startup_timeout=startup_timeout, heartbeat_interval=heartbeat_interval,
+            hang_timeout=hang_timeout, log_path=log_path, worker_args=tuple(worker_args))
+        self.log: Callable[[str], None] = self._supervisor.log
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> WorkerClient:
+        """Start the worker in the background; returns at once (``running`` turns True when ready)."""
+        self._supervisor.start()
+        return self
+
+    def stop(self) -> None:
+        """Close every channel (unlinking their segments), shut the worker down, remove the socket."""
+        for ch in list(self._channels.values()):
+            ch.close()
+        self._supervisor.stop()
+
+    def __enter__(self) -> WorkerClient:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Block up to ``timeout`` s until the worker is running (not for OBS callbacks)."""
+        deadline = time.monotonic() + timeout
+        while not self.running and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.running
+
+    @property
+    def running(self) -> bool:
+        return self._supervisor.connected
+
+    @property
+    def status(self) -> str:
+        """'worker running', 'starting worker', or why it is not running and when it restarts."""
+        return self._supervisor.status
+
+    @property
+    def worker_pid(self) -> int | None:
+        return self._supervisor.worker_pid if self.running else None
+
+    @property
+    def restarts(self) -> int:
+        return self._supervisor.restarts
+
+    @property
+    def log_path(self) -> str:
+        return self._supervisor.log_path
+
+    # -- channels -------------------------------------------------------------------------------
+    def open_video(self, settings: Mapping[str, Any] | None = None, *, processor: str = "face",
+                   slots: int = frames.DEFAULT_SLOTS, capacity: int = 0) -> VideoChannel:
+        """A new video channel. ``processor``: 'face' (FacePipeline) or a test processor 'noop',
+        'invert', 'standin'. The segment is made (or grown) at the first ``submit``, or now when
+        ``capacity`` (bytes per frame) is given."""
+        if processor not in VIDEO_PROCESSORS:
+            raise ValueError(f"unknown video processor {processor!r}; use one of {', '.join(VIDEO_PROCESSORS)}")
+        ch = VideoChannel(self, next(self._ids), settings or {}, processor, slots=slots, capacity=capacity)
+        with self._lock:
+            self._channels[ch.id] = ch
+        if ch._chan is not None:
+            self._post(ch._open_message())
+        return ch
+
+    def open_audio(self, sample_rate: int, channels: int, settings: Mapping[str, Any] | None = None, *,
+                   processor: str = "voice", capacity_ms: int = 2000) -> AudioChannel:
+        """A new audio channel (planar float32, ``channels`` planes). ``processor``: 'voice' or 'noop'."""
+        if processor not in AUDIO_PROCESSORS:
+            raise ValueError(f"unknown audio processor {processor!r}; use one of {', '.join(AUDIO_PROCESSORS)}")
+        ch = AudioChannel(self, next(self._ids), sample_rate, channels, settings or {}, processor, capacity_ms)
+        with self._lock:
+            self._channels[ch.id] = ch
+        self._post(ch._open_message())
+        return ch
+
+    @property
+    def channels(self) -> list[_ChannelBase]:
+        return list(self._channels.values())
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def _post(self, msg: dict[str, Any]) -> None:
+        if self.running:
+            self._supervisor.post(msg)
+        # when not running, _on_connected re-sends every channel's full state
+
+    def _forget(self, ch: _ChannelBase) -> None:
+        with self._lock:
+            self._channels.pop(ch.id, None)
+
+    def _on_connected(self) -> None:
+        # drain stale queued messages: the new worker gets each channel's full state instead
+        q = self._supervisor._outbox
+        while not q.empty():
+            try:
+                q.get_nowait()
+            except Exception:
+                break
+        for ch in list(self._channels.values()):
+            if isinstance(ch, VideoChannel) and ch._chan is None:
+                continue
+            self._supervisor.post(ch._open_message())
+
+    def _on_lost(self, reason: str) -> None:
+        for ch in list(self._channels.values()):
+            ch._worker_lost()
+            ch.worker_stats = {}
+            ch._event.set()
+
+    def _on_message(self, msg: dict[str, Any] | int) -> None:
+        if isinstance(msg, int):
+            ch = self._channels.get(msg)
+            if ch is not None:
+                ch._event.set()
+            return
+        kind = msg.get("type")
+        if kind == "stats":
+            for key, st in (msg.get("channels") or {}).items():
+                ch = self._channels.get(int(key))
+                if ch is not None and isinstance(st, dict):
+                    ch._handle_stats(st)
+        elif kind == "error":
+            text = str(msg.get("message", "unknown error"))
+            cid = msg.get("channel")
+            ch = self._channels.get(int(cid)) if isinstance(cid, int) else None
+            if ch is not None:
+                ch.last_error = text
+            self.errors.append(text)
+            del self.errors[:-20]
+            self.log(f"worker error{f' (channel {cid})' if cid is not None else ''}: {text}")
+        elif kind == "log":
+            self.log(f"worker: {msg.get('message', '')}")

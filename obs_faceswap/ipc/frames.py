@@ -1,0 +1,394 @@
+"""Video frame channel in one shared-memory segment (standard library only).
+
+Layout: a 256-byte channel header, then ``n_in`` input slots (written by the client, read by the
+worker), then ``n_out`` output slots (written by the worker, read by the client). A slot is a
+128-byte header plus ``capacity`` bytes of pixels, planes stored with the caller's strides.
+
+Protocol per direction (one writer, one reader, latest wins):
+
+* The writer owns ``latest`` (index of the newest finished slot) and each slot's ``version``
+  (a seqlock counter: odd while the slot is being written).
+* The reader owns ``held`` (the slot it is reading, -1 for none).
+* Writer: pick a slot that is neither ``latest`` nor ``held``; make its version odd; re-read
+  ``held`` and back off if the reader just took it; write pixels + header; version even; publish
+  ``latest``. With >= 3 slots a free slot always exists, so the writer never waits.
+* Reader: read ``latest`` and its version, set ``held``, re-read the version: unchanged means the
+  writer will not touch the slot until ``held`` moves. Older unread slots are simply overwritten
+  (dropped); results carry the sequence number of the input they were made from.
+* Wake-ups: the reader may set ``waiting`` before it sleeps; a writer that sees it clears it and
+  sends one tiny wake message over the control connection (at most one in flight), so the
+  reader neither spins nor misses frames (it also wakes on a short timeout).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from obs_faceswap.ipc.shm import Segment
+
+# pixel formats (values are part of the protocol)
+BGRA, RGBA, BGRX, BGR, I420, NV12, YUY2 = 1, 2, 3, 4, 5, 6, 7
+FORMAT_NAMES: dict[int, str] = {BGRA: "BGRA", RGBA: "RGBA", BGRX: "BGRX", BGR: "BGR", I420: "I420",
+                                NV12: "NV12", YUY2: "YUY2"}
+FORMATS: dict[str, int] = {v: k for k, v in FORMAT_NAMES.items()}
+
+MAGIC = b"OFSV"
+LAYOUT_VERSION = 1
+CHANNEL_HEADER = 256
+SLOT_HEADER = 128
+DEFAULT_SLOTS = 3
+
+# channel header: magic, layout, n_in, n_out, capacity, slot_size, then int32 control words
+_CH_FMT = "<4sIIIQQ"
+_OFF_IN_LATEST = 64  # i32, written by the client
+_OFF_IN_HELD = 68  # i32, written by the worker
+_OFF_OUT_LATEST = 72  # i32, written by the worker
+_OFF_OUT_HELD = 76  # i32, written by the client
+_OFF_WORKER_WAITING = 80  # u32: worker sleeps waiting for input
+_OFF_CLIENT_WAITING = 84  # u32: client sleeps waiting for a result
+# slot header: version, seq, timestamp, width, height, fmt, nplanes, stride0..2, offset1, offset2, nbytes,
+# submit_ns (the client's time.monotonic_ns() at submit; the worker copies it into the result)
+_SLOT_FMT = "<QQqIIIIIIIIIQq"
+_SLOT_BODY = struct.calcsize(_SLOT_FMT) - 8
+
+_LATEST = {"in": _OFF_IN_LATEST, "out": _OFF_OUT_LATEST}
+_HELD = {"in": _OFF_IN_HELD, "out": _OFF_OUT_HELD}
+
+
+def format_code(fmt: int | str) -> int:
+    """Accept 'BGRA', 'i420', 5, ... and return the protocol's integer code."""
+    if isinstance(fmt, str):
+        code = FORMATS.get(fmt.upper())
+        if code is None:
+            raise ValueError(f"unknown pixel format {fmt!r}; use one of {', '.join(FORMATS)}")
+        return code
+    if int(fmt) not in FORMAT_NAMES:
+        raise ValueError(f"unknown pixel format code {fmt!r}")
+    return int(fmt)
+
+
+def plane_layout(fmt: int, width: int, height: int, strides: Sequence[int] | int | None = None
+                 ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """Return (strides, rows, offsets) of each plane of a ``width`` x ``height`` frame, planes packed
+    one after another. ``strides`` defaults to the tight row size; smaller strides are refused."""
+    fmt = format_code(fmt)
+    cw, ch = (width + 1) // 2, (height + 1) // 2
+    if fmt in (BGRA, RGBA, BGRX):
+        mins, rows = (width * 4,), (height,)
+    elif fmt == BGR:
+        mins, rows = (width * 3,), (height,)
+    elif fmt == YUY2:
+        mins, rows = (cw * 4,), (height,)
+    elif fmt == I420:
+        mins, rows = (width, cw, cw), (height, ch, ch)
+    else:  # NV12
+        mins, rows = (width, cw * 2), (height, ch)
+    if strides is None:
+        st = mins
+    elif isinstance(strides, int):
+        st = (strides,) + tuple(mins[1:]) if len(mins) == 1 else (strides,) + tuple(
+            max(m, strides // 2) if fmt == I420 else max(m, strides) for m in mins[1:])
+    else:
+        st = tuple(int(s) for s in strides)
+        if len(st) != len(mins):
+            raise ValueError(f"{FORMAT_NAMES[fmt]} has {len(mins)} planes, got {len(st)} strides")
+    for s, m in zip(st, mins, strict=True):
+        if s < m:
+            raise ValueError(f"stride {s} is smaller than a {FORMAT_NAMES[fmt]} row of width {width} ({m})")
+    offs = []
+    pos = 0
+    for s, r in zip(st, rows, strict=True):
+        offs.append(pos)
+        pos += s * r
+    return st, rows, tuple(offs)
+
+
+def frame_nbytes(fmt: int, width: int, height: int, strides: Sequence[int] | int | None = None) -> int:
+    st, rows, offs = plane_layout(fmt, width, height, strides)
+    return offs[-1] + st[-1] * rows[-1]
+
+
+@dataclass
+class SlotHeader:
+    version: int
+    seq: int
+    timestamp: int
+    width: int
+    height: int
+    fmt: int
+    nplanes: int
+    strides: tuple[int, ...]
+    offsets: tuple[int, ...]
+    nbytes: int
+    submit_ns: int
+
+
+def _align(n: int, a: int = 64) -> int:
+    return (n + a - 1) // a * a
+
+
+class FrameChannel:
+    """A mapped video channel segment. Both sides use this class; ``role`` is 'client' or 'worker'."""
+
+    def __init__(self, segment: Segment, *, role: str) -> None:
+        if role not in ("client", "worker"):
+            raise ValueError("role must be 'client' or 'worker'")
+        self.segment = segment
+        self.role = role
+        buf = segment.buf
+        if segment.size < CHANNEL_HEADER:
+            raise ValueError("segment too small for a frame channel")
+        magic, layout, n_in, n_out, capacity, slot_size = struct.unpack_from(_CH_FMT, buf, 0)
+        if magic != MAGIC or layout != LAYOUT_VERSION:
+            raise ValueError(f"segment {segment.name} is not a frame channel of layout {LAYOUT_VERSION}")
+        if segment.size < CHANNEL_HEADER + (n_in + n_out) * slot_size:
+            raise ValueError(f"segment {segment.name} is truncated")
+        self.n_in, self.n_out, self.capacity, self.slot_size = n_in, n_out, capacity, slot_size
+        self._next = {"in": 0, "out": 0}
+
+    # -- creation -----------------------------------------------------------------------------
+    @classmethod
+    def create(cls, capacity: int, *, n_in: int = DEFAULT_SLOTS, n_out: int = DEFAULT_SLOTS) -> FrameChannel:
+        """Create a new segment (client side) able to hold frames of up to ``capacity`` bytes."""
+        if n_in < 3 or n_out < 3:
+            raise ValueError("a frame channel needs at least 3 slots per direction")
+        capacity = max(64, _align(int(capacity)))
+        slot_size = SLOT_HEADER + capacity
+        seg = Segment.create(CHANNEL_HEADER + (n_in + n_out) * slot_size)
+        struct.pack_into(_CH_FMT, seg.buf, 0, MAGIC, LAYOUT_VERSION, n_in, n_out, capacity, slot_size)
+        struct.pack_into("<iiiiII", seg.buf, _OFF_IN_LATEST, -1, -1, -1, -1, 0, 0)
+        return cls(seg, role="client")
+
+    @classmethod
+    def attach(cls, name: str) -> FrameChannel:
+        return cls(Segment.attach(name), role="worker")
+
+    @property
+    def name(self) -> str:
+        return self.segment.name
+
+    def close(self) -> None:
+        self.segment.close()
+
+    # -- raw words ----------------------------------------------------------------------------
+    def _i32(self, off: int) -> int:
+        return struct.unpack_from("<i", self.segment.buf, off)[0]
+
+    def _set_i32(self, off: int, v: int) -> None:
+        struct.pack_into("<i", self.segment.buf, off, v)
+
+    def slot_offset(self, direction: str, index: int) -> int:
+        base = index if direction == "in" else self.n_in + index
+        return CHANNEL_HEADER + base * self.slot_size
+
+    def data_offset(self, direction: str, index: int) -> int:
+        return self.slot_offset(direction, index) + SLOT_HEADER
+
+    def _version(self, direction: str, index: int) -> int:
+        return struct.unpack_from("<Q", self.segment.buf, self.slot_offset(direction, index))[0]
+
+    def _set_version(self, direction: str, index: int, v: int) -> None:
+        struct.pack_into("<Q", self.segment.buf, self.slot_offset(direction, index), v)
+
+    def header(self, direction: str, index: int) -> SlotHeader:
+        v, seq, ts, w, h, fmt, npl, s0, s1, s2, o1, o2, nb, sub = struct.unpack_from(
+            _SLOT_FMT, self.segment.buf, self.slot_offset(direction, index))
+        npl = max(1, min(3, npl))
+        return SlotHeader(v, seq, ts, w, h, fmt, npl, (s0, s1, s2)[:npl], (0, o1, o2)[:npl], nb, sub)
+
+    # -- waiting flags ------------------------------------------------------------------------
+    def set_waiting(self, who: str, value: bool) -> None:
+        off = _OFF_WORKER_WAITING if who == "worker" else _OFF_CLIENT_WAITING
+        struct.pack_into("<I", self.segment.buf, off, 1 if value else 0)
+
+    def take_waiting(self, who: str) -> bool:
+        """True (and clears the flag) when ``who`` is asleep waiting: the caller should wake it."""
+        off = _OFF_WORKER_WAITING if who == "worker" else _OFF_CLIENT_WAITING
+        if struct.unpack_from("<I", self.segment.buf, off)[0]:
+            struct.pack_into("<I", self.segment.buf, off, 0)
+            return True
+        return False
+
+    # -- writer -------------------------------------------------------------------------------
+    def latest(self, direction: str) -> int:
+        return self._i32(_LATEST[direction])
+
+    def held(self, direction: str) -> int:
+        return self._i32(_HELD[direction])
+
+    def begin_write(self, direction: str) -> int:
+        """Reserve a free slot for writing; returns its index (never blocks)."""
+        n = self.n_in if direction == "in" else self.n_out
+        held_off = _HELD[direction]
+        latest = self.latest(direction)
+        start = self._next[direction]
+        for k in range(n * 2):
+            i = (start + k) % n
+            if i == latest or i == self._i32(held_off):
+                continue
+            v = self._version(direction, i)
+            if v & 1:  # a writer that died mid-write left it odd: take it over
+                v += 1
+            self._set_version(direction, i, v + 1)
+            if self._i32(held_off) == i:  # the reader took it at the same moment
+                self._set_version(direction, i, v)
+                continue
+            self._next[direction] = (i + 1) % n
+            return i
+        raise RuntimeError("no free frame slot (the channel needs at least 3 slots)")
+
+    def commit_write(self, direction: str, index: int, *, seq: int, timestamp: int, width: int, height: int,
+                     fmt: int, strides: Sequence[int], offsets: Sequence[int], nbytes: int,
+                     submit_ns: int | None = None) -> None:
+        off = self.slot_offset(direction, index)
+        v = self._version(direction, index)
+        st = list(strides) + [0] * (3 - len(strides))
+        of = list(offsets) + [0] * (3 - len(offsets))
+        struct.pack_into(_SLOT_FMT[:1] + _SLOT_FMT[2:], self.segment.buf, off + 8, seq, timestamp, width, height,
+                         fmt, len(strides), st[0], st[1], st[2], of[1], of[2], nbytes,
+                         time.monotonic_ns() if submit_ns is None else submit_ns)
+        self._set_version(direction, index, v + 1 if v & 1 else v + 2)
+        self._set_i32(_LATEST[direction], index)
+
+    def abort_write(self, direction: str, index: int) -> None:
+        v = self._version(direction, index)
+        if v & 1:
+            self._set_version(direction, index, v + 1)
+
+    def write_frame(self, direction: str, data: Any, width: int, height: int, strides: Sequence[int] | int | None,
+                    fmt: int, *, seq: int, timestamp: int = 0) -> int:
+        """Copy one frame in (one ``memmove`` per plane) and publish it. ``data`` is an address (int),
+        a bytes-like object, or a sequence of them (one per plane). Returns the slot index."""
+        st, rows, offs = plane_layout(fmt, width, height, strides)
+        nbytes = offs[-1] + st[-1] * rows[-1]
+        if nbytes > self.capacity:
+            raise ValueError(f"frame of {nbytes} bytes exceeds the channel capacity {self.capacity}")
+        index = self.begin_write(direction)
+        try:
+            base = self.data_offset(direction, index)
+            if isinstance(data, (list, tuple)):
+                if len(data) != len(st):
+                    raise ValueError(f"{FORMAT_NAMES[fmt]} needs {len(st)} planes, got {len(data)}")
+                for plane, s, r, o in zip(data, st, rows, offs, strict=True):
+                    self._copy_in(base + o, plane, s * r)
+            else:
+                self._copy_in(base, data, nbytes)
+        except BaseException:
+            self.abort_write(direction, index)
+            raise
+        self.commit_write(direction, index, seq=seq, timestamp=timestamp, width=width, height=height, fmt=fmt,
+                          strides=st, offsets=offs, nbytes=nbytes)
+        return index
+
+    def _copy_in(self, offset: int, src: Any, n: int) -> None:
+        if isinstance(src, int):
+            if not src:
+                raise ValueError("NULL frame pointer")
+            ctypes.memmove(self.segment.address + offset, src, n)
+            return
+        mv = memoryview(src)
+        if not mv.c_contiguous:
+            raise ValueError("frame buffer must be C-contiguous")
+        mv = mv.cast("B")
+        if mv.nbytes < n:
+            raise ValueError(f"frame buffer has {mv.nbytes} bytes, {n} needed")
+        self.segment.buf[offset:offset + n] = mv[:n]
+
+    # -- reader -------------------------------------------------------------------------------
+    def claim(self, direction: str, after_seq: int = -1) -> tuple[int, SlotHeader] | None:
+        """Take the newest finished slot whose sequence is > ``after_seq``; None when there is none.
+        The slot stays ours (the writer avoids it) until the next ``claim`` or ``release``."""
+        held_off = _HELD[direction]
+        for _ in range(4):
+            i = self.latest(direction)
+            if i < 0:
+                return None
+            hdr = self.header(direction, i)
+            if hdr.version & 1 or hdr.seq <= after_seq:
+                return None
+            self._set_i32(held_off, i)
+            if self._version(direction, i) == hdr.version:
+                return i, hdr
+            self._set_i32(held_off, -1)
+        return None
+
+    def still_valid(self, direction: str, index: int, version: int) -> bool:
+        return self._version(direction, index) == version
+
+    def release(self, direction: str) -> None:
+        self._set_i32(_HELD[direction], -1)
+
+    def reset_reader(self, direction: str) -> None:
+        """The reader of ``direction`` died: forget what it held (called by the survivor)."""
+        self._set_i32(_HELD[direction], -1)
+
+
+@dataclass
+class FrameView:
+    """A finished frame inside shared memory (zero-copy). Valid until the next ``result()``/``release()``.
+
+    ``planes`` are memoryviews; ``addresses`` are C pointers to each plane (for ``ctypes.memmove``
+    or ``gs_texture_set_image``); ``strides`` the bytes per row of each plane.
+    """
+
+    seq: int
+    timestamp: int
+    width: int
+    height: int
+    fmt: int
+    strides: tuple[int, ...]
+    offsets: tuple[int, ...]
+    nbytes: int
+    submit_ns: int
+    address: int
+    planes: list[memoryview]
+    is_new: bool
+    _channel: FrameChannel
+    _slot: int
+    _version: int
+
+    @property
+    def format_name(self) -> str:
+        return FORMAT_NAMES.get(self.fmt, str(self.fmt))
+
+    @property
+    def addresses(self) -> list[int]:
+        return [self.address + o for o in self.offsets]
+
+    @property
+    def stride(self) -> int:
+        return self.strides[0]
+
+    def tobytes(self) -> bytes:
+        """A copy of all planes (packed as in shared memory)."""
+        return bytes(self._channel.segment.buf[self._data_off:self._data_off + self.nbytes])
+
+    @property
+    def _data_off(self) -> int:
+        return self.address - self._channel.segment.address
+
+    def copy_to(self, dst: int | Sequence[int], dst_strides: Sequence[int] | None = None) -> None:
+        """Copy into caller memory: one address (planes packed like ours) or one address per plane,
+        with per-plane ``dst_strides`` (row by row when they differ from ours)."""
+        if isinstance(dst, int):
+            ctypes.memmove(dst, self.address, self.nbytes)
+            return
+        _, rows, _ = plane_layout(self.fmt, self.width, self.height, self.strides)
+        dst_strides = list(dst_strides or self.strides)
+        for p, (d, ds, s, r) in enumerate(zip(dst, dst_strides, self.strides, rows, strict=True)):
+            src = self.addresses[p]
+            if ds == s:
+                ctypes.memmove(d, src, s * r)
+            else:
+                n = min(ds, s)
+                for y in range(r):
+                    ctypes.memmove(d + y * ds, src + y * s, n)
+
+    def intact(self) -> bool:
+        """True when the worker has not touched the slot since it was claimed (always, by protocol)."""
+        return self._channel.still_valid("out", self._slot, self._version)

@@ -1,0 +1,353 @@
+"""Start, watch and restart the worker process (standard library only).
+
+The worker is started with an explicit interpreter: ``[python, "-m", "obs_faceswap.worker",
+"--address", ..., "--parent-pid", ...]`` (inside OBS ``sys.executable`` is the OBS binary, so
+``multiprocessing`` spawn is never used). The authkey travels through the worker's stdin pipe,
+never argv. One background thread accepts connections, one supervises: it waits for the worker's
+hello without blocking the caller, sends heartbeats, notices a crash (exit), a hang (silence) or a
+protocol error, and restarts with exponential back-off. Nothing here ever runs on the caller's
+per-frame path except ``send_wake``, which never blocks.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from multiprocessing import AuthenticationError
+from multiprocessing.connection import Client, Connection, Listener
+from pathlib import Path
+from typing import Any
+
+import obs_faceswap
+from obs_faceswap.errors import ProtocolError
+from obs_faceswap.ipc import control
+
+LogFn = Callable[[str], None]
+PACKAGE_ROOT = str(Path(obs_faceswap.__file__).resolve().parents[1])
+
+
+def _default_log(msg: str) -> None:
+    print(f"[obs-faceswap] {msg}", file=sys.stderr, flush=True)
+
+
+class Supervisor:
+    """Owns the listener, the worker process and its control connection."""
+
+    def __init__(
+        self,
+        python: str,
+        *,
+        on_connected: Callable[[], None],
+        on_message: Callable[[dict[str, Any] | int], None],
+        on_lost: Callable[[str], None],
+        log: LogFn | None = None,
+        env: Mapping[str, str] | None = None,
+        startup_timeout: float = 30.0,
+        heartbeat_interval: float = 0.5,
+        hang_timeout: float = 10.0,
+        backoff: tuple[float, float] = (0.2, 10.0),
+        log_path: str | None = None,
+        worker_args: tuple[str, ...] = (),
+    ) -> None:
+        self.python = python
+        self.log = log or _default_log
+        self.env = dict(env) if env is not None else None
+        self.startup_timeout = startup_timeout
+        self.heartbeat_interval = heartbeat_interval
+        self.hang_timeout = hang_timeout
+        self.backoff = backoff
+        self.worker_args = worker_args
+        self._on_connected, self._on_message, self._on_lost = on_connected, on_message, on_lost
+        self._authkey = control.new_authkey()
+        self._address, self._family, self._dir = control.new_address()
+        self.log_path = log_path or os.path.join(self._dir or os.getcwd(), "worker.log")
+        self._listener: Listener | None = None
+        self._accepted: queue.Queue[Connection] = queue.Queue()
+        self._outbox: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._send_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.conn: Connection | None = None
+        self.connected = False
+        self.state = "stopped"  # stopped | starting | running | restarting | failed
+        self.status = "worker not started"
+        self.restarts = 0
+        self.last_exit: int | None = None
+        self.worker_pid: int | None = None
+
+    # -- public -------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._threads:
+            return
+        self._listener = Listener(self._address, self._family, authkey=self._authkey)
+        self.state, self.status = "starting", "starting worker"
+        for target, name in ((self._accept_loop, "obs-faceswap-accept"), (self._run, "obs-faceswap-supervisor")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Ask the worker to shut down, wait briefly, kill it if needed, and remove the listener."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        conn = self.conn
+        if conn is not None and self.connected:
+            try:
+                with self._send_lock:
+                    control.send(conn, {"type": "shutdown"})
+            except (OSError, ValueError):
+                pass
+        proc = self.proc
+        if proc is not None:
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._listener is not None:
+            try:  # unblock accept(): connect to ourselves
+                Client(self._address, self._family, authkey=self._authkey).close()
+            except Exception:
+                pass
+        for t in self._threads:
+            t.join(timeout)
+        if self._listener is not None:
+            self._listener.close()
+        if self._dir:
+            shutil.rmtree(self._dir, ignore_errors=True)
+        self.state, self.status, self.connected = "stopped", "worker stopped", False
+
+    def post(self, msg: dict[str, Any]) -> None:
+        """Queue a control message; the supervisor thread sends it (never blocks the caller)."""
+        self._outbox.put(msg)
+
+    def send_wake(self, channel: int) -> bool:
+        """Send a wake-up for ``channel`` now if the connection is free; never blocks."""
+        conn = self.conn
+        if conn is None or not self.connected or not self._send_lock.acquire(blocking=False):
+            return False
+        try:
+            conn.send_bytes(control.wake_message(channel))
+            return True
+        except (OSError, ValueError):
+            return False
+        finally:
+            self._send_lock.release()
+
+    @property
+    def authkey(self) -> bytes:
+        return self._authkey
+
+    @property
+    def address(self) -> str:
+        return self._address
+
+    # -- threads ------------------------------------------------------------------------------
+    def _accept_loop(self) -> None:
+        assert self._listener is not None
+        while not self._stop.is_set():
+            try:
+                conn = self._listener.accept()
+            except AuthenticationError:
+                self.log("refused a control connection with a wrong authkey")
+                continue
+            except (OSError, EOFError) as exc:
+                if self._stop.is_set():
+                    return
+                self.log(f"control connection failed during the handshake: {exc}")
+                continue
+            if self._stop.is_set():
+                conn.close()
+                return
+            self._accepted.put(conn)
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        env = dict(os.environ if self.env is None else self.env)
+        env.pop("PYTHONHOME", None)  # OBS' embedded interpreter settings must not leak into the venv
+        env["PYTHONPATH"] = PACKAGE_ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env.pop(control.AUTHKEY_ENV, None)
+        args = [self.python, "-m", "obs_faceswap.worker", "--address", self._address, "--family", self._family,
+                "--parent-pid", str(os.getpid()), *self.worker_args]
+        logf = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        try:
+            flags = subprocess.CREATE_NO_WINDOW if sys.platform == "win32" else 0  # type: ignore[attr-defined]
+            proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=logf, stderr=logf, env=env,
+                                    close_fds=True, creationflags=flags)
+        finally:
+            logf.close()
+        assert proc.stdin is not None
+        try:
+            proc.stdin.write(self._authkey.hex().encode("ascii") + b"\n")
+            proc.stdin.close()
+        except OSError:
+            pass
+        return proc
+
+    def _log_tail(self, n: int = 6) -> str:
+        try:
+            lines = Path(self.log_path).read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return " | ".join(lines[-n:])
+
+    def _handshake(self, proc: subprocess.Popen[bytes]) -> Connection:
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            if self._stop.is_set():
+                raise ConnectionAbortedError("stopping")
+            try:
+                conn = self._accepted.get(timeout=0.05)
+            except queue.Empty:
+                code = proc.poll()
+                if code is not None:
+                    tail = self._log_tail()
+                    raise ConnectionError(f"worker exited with code {code} during start-up"
+                                          + (f": {tail}" if tail else "")) from None
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"worker did not connect within {self.startup_timeout:.0f} s") from None
+                continue
+            try:
+                if not conn.poll(max(0.1, deadline - time.monotonic())):
+                    raise TimeoutError("worker connected but sent no hello")
+                msg = control.receive(conn)
+                if not isinstance(msg, dict):
+                    raise ProtocolError("worker sent a wake-up before hello")
+                if msg.get("pid") != proc.pid:
+                    conn.close()  # a stale worker from an earlier start: not ours
+                    continue
+                try:
+                    control.check_hello(msg, obs_faceswap.PROTOCOL_VERSION, "worker")
+                finally:  # tell the worker our version either way, so it can log the mismatch too
+                    control.send(conn, {"type": "hello", "protocol": obs_faceswap.PROTOCOL_VERSION,
+                                        "pid": os.getpid(), "version": obs_faceswap.__version__})
+                return conn
+            except BaseException:
+                conn.close()
+                raise
+
+    def _kill(self, proc: subprocess.Popen[bytes]) -> int | None:
+        if proc.poll() is None:
+            proc.kill()
+        try:
+            return proc.wait(5)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def _run(self) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            started = time.monotonic()
+            reason = self._run_once()
+            if self._stop.is_set():
+                break
+            self.restarts += 1
+            if time.monotonic() - started > 30.0:
+                attempt = 0
+            fatal = reason.startswith("fatal:")
+            delay = 30.0 if fatal else min(self.backoff[1], self.backoff[0] * (2 ** attempt))
+            attempt += 1
+            self.state = "failed" if fatal else "restarting"
+            self.status = f"{reason.removeprefix('fatal: ')}; restarting in {delay:.1f} s"
+            self.log(f"worker: {self.status}")
+            self._stop.wait(delay)
+
+    def _run_once(self) -> str:
+        self.state, self.status = "starting", "starting worker"
+        try:
+            proc = self._spawn()
+        except OSError as exc:
+            return f"cannot start the worker with {self.python!r}: {exc}"
+        self.proc = proc
+        try:
+            try:
+                conn = self._handshake(proc)
+            except ConnectionAbortedError:
+                return "stopped"
+            except ProtocolError as exc:
+                return f"fatal: {exc}"
+            except (ConnectionError, TimeoutError, EOFError, OSError) as exc:
+                return str(exc)
+            self.conn, self.worker_pid = conn, proc.pid
+            self.connected = True
+            self.state, self.status = "running", "worker running"
+            self.log(f"worker started (pid {proc.pid})")
+            try:
+                self._on_connected()
+                return self._serve(proc, conn)
+            finally:
+                self.connected = False
+                if not self._stop.is_set():
+                    self.last_exit = self._kill(proc)
+                with self._send_lock:
+                    conn.close()
+                self.conn = None
+        finally:
+            if not self._stop.is_set():
+                self.last_exit = self._kill(proc)
+                self._on_lost("worker gone")
+
+    def _serve(self, proc: subprocess.Popen[bytes], conn: Connection) -> str:
+        last_heard = last_beat = time.monotonic()
+        while not self._stop.is_set():
+            while True:
+                try:
+                    msg = self._outbox.get_nowait()
+                except queue.Empty:
+                    break
+                try:
+                    with self._send_lock:
+                        control.send(conn, msg)
+                except ProtocolError as exc:
+                    self.log(str(exc))
+                except (OSError, ValueError):
+                    break
+            now = time.monotonic()
+            if now - last_beat >= self.heartbeat_interval:
+                last_beat = now
+                try:
+                    with self._send_lock:
+                        control.send(conn, {"type": "heartbeat", "t": now})
+                except (OSError, ValueError):
+                    pass
+            try:
+                ready = conn.poll(0.02)
+            except (OSError, ValueError):
+                ready = True
+            while ready and not self._stop.is_set():
+                try:
+                    msg = control.receive(conn)
+                except EOFError:
+                    code = self._kill(proc) if proc.poll() is None else proc.poll()
+                    return f"worker closed the connection (exit code {code})"
+                except ProtocolError as exc:
+                    if "larger than" in str(exc):
+                        return f"worker sent an oversized control message ({exc})"
+                    self.log(f"ignored a bad message from the worker: {exc}")
+                    msg = None
+                last_heard = time.monotonic()
+                if msg is not None:
+                    if isinstance(msg, dict) and msg.get("type") == "error" and msg.get("fatal"):
+                        self.log(f"worker error: {msg.get('message')}")
+                    try:
+                        self._on_message(msg)
+                    except Exception as exc:  # never let a handler kill supervision
+                        self.log(f"control handler failed: {exc!r}")
+                try:
+                    ready = conn.poll(0)
+                except (OSError, ValueError):
+                    break
+            code = proc.poll()
+            if code is not None:
+                tail = self._log_tail(3)
+                return f"worker exited with code {code}" + (f" ({tail})" if tail and code not in (0, -9) else "")
+            if time.monotonic() - last_heard > self.hang_timeout:
+                return f"worker stopped answering for {self.hang_timeout:.0f} s"
+        return "stopped"

@@ -1,0 +1,1 @@
+"""Live mode without OBS: capture (webcam, screen, file) → face pipeline → preview / file / virtual camera."""

@@ -1,0 +1,110 @@
+"""The live loop: capture → swap → preview / file / virtual camera, with keys and a summary."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from obs_faceswap.errors import FaceSwapError
+from obs_faceswap.live.capture import FrameSource
+from obs_faceswap.live.controls import DEFAULT_ENHANCER, HELP, apply_key
+from obs_faceswap.live.outputs import Preview, VideoRecorder, VirtualCamera, draw_overlay
+from obs_faceswap.live.processors import Processor
+from obs_faceswap.live.stats import LiveStats
+
+MESSAGE_SECONDS = 2.5
+
+
+@dataclass
+class LiveOptions:
+    preview: bool = True
+    output: str | None = None
+    frames: int = 0  # 0 = until the source ends or the user quits
+    virtual_camera: bool = False
+    clean_output: bool = False  # record without the fps/latency overlay
+    enhancer_key_model: str = DEFAULT_ENHANCER
+
+
+def overlay_lines(stats: LiveStats, settings: Mapping[str, Any], processor: Processor, message: str,
+                  *, with_help: bool) -> list[str]:
+    lines = [f"{stats.fps_now:5.1f} fps  latency {stats.latency_now:4.0f} ms  ({processor.name})",
+             f"swap {'on' if settings.get('enabled', True) else 'off'}  blend {settings.get('blend', 100)}%  "
+             f"enhancer {settings.get('enhancer', 'none')}  mask {'on' if settings.get('occlusion_mask') else 'off'}"]
+    if processor.last_error:
+        lines.append(processor.last_error[:90])
+    if message:
+        lines.append(message[:90])
+    if with_help:
+        lines.append(HELP)
+    return lines
+
+
+def run_live(source: FrameSource, processor: Processor, settings: Mapping[str, Any], options: LiveOptions,
+             *, log: Callable[[str], None] = print) -> LiveStats:
+    """Run until the source ends, ``options.frames`` frames were shown, or the user quits."""
+    current = dict(settings)
+    preview = Preview() if options.preview else None
+    recorder = VideoRecorder(options.output, source.width, source.height, source.fps or 30.0) \
+        if options.output else None
+    vcam: VirtualCamera | None = None
+    stats = LiveStats()
+    message, message_until = "", 0.0
+    last_index = -1
+    ok = False
+    try:
+        if options.virtual_camera:
+            vcam = VirtualCamera(source.width, source.height, source.fps or 30.0)
+            log(f"virtual camera: {vcam.device}")
+        stats = LiveStats()
+        for captured in source.frames():
+            dropped = captured.index - last_index - 1 if last_index >= 0 else 0
+            last_index = captured.index
+            t = time.perf_counter()
+            out = processor.process(captured.image)
+            process_ms = (time.perf_counter() - t) * 1000.0
+            if message and time.perf_counter() > message_until:
+                message = ""
+            shown = out
+            if preview is not None or (recorder is not None and not options.clean_output):
+                shown = draw_overlay(out, overlay_lines(stats, current, processor, message,
+                                                        with_help=preview is not None))
+            if recorder is not None:
+                recorder.write(out if options.clean_output else shown)
+            if vcam is not None:
+                vcam.send(out)
+            key = preview.show(shown) if preview is not None else -1
+            stats.add(captured.captured_at, process_ms, dropped)
+            if preview is not None and preview.closed:
+                break
+            result = apply_key(key, current, enhancer=options.enhancer_key_model)
+            if result.quit:
+                break
+            if result.changed:
+                try:
+                    processor.update(result.settings)
+                    current = result.settings
+                    message = result.message
+                except FaceSwapError as exc:
+                    message = f"{result.message}: {exc}"
+                log(message)
+                message_until = time.perf_counter() + MESSAGE_SECONDS
+            if options.frames and stats.frames >= options.frames:
+                break
+        ok = True
+    except KeyboardInterrupt:
+        ok = True  # Ctrl+C is the normal way to stop a headless run: keep what was recorded
+    finally:
+        if hasattr(source, "close"):
+            source.close()
+        if vcam is not None:
+            vcam.close()
+        if preview is not None:
+            preview.close()
+        if recorder is not None:
+            path = recorder.close(keep=ok)
+            if path is not None:
+                log(f"wrote {path} ({recorder.frames} frames)")
+        processor.close()
+    return stats

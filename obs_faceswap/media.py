@@ -1,0 +1,204 @@
+"""Image and video files: read, write atomically, and stream video through ffmpeg.
+
+Video frames travel as raw ``bgr24`` through ffmpeg pipes; the output keeps the input's frame
+rate and size and copies its audio track when there is one. Every output is written to a
+temporary file next to the destination and renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from obs_faceswap.errors import FaceSwapError, ImageReadError
+from obs_faceswap.vision.types import Frame
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def read_image(path: str | os.PathLike[str]) -> Frame:
+    """Read an image file as a uint8 BGR frame; raise ``ImageReadError`` saying why it failed."""
+    p = Path(path)
+    if not p.is_file():
+        raise ImageReadError(f"image not found: {p}")
+    data = np.fromfile(str(p), dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if img is None:
+        raise ImageReadError(f"cannot read {p}: not an image file OpenCV can decode (use JPEG, PNG, BMP or WebP)")
+    if img.dtype != np.uint8:
+        img = cv2.convertScaleAbs(img, alpha=255.0 / max(1.0, float(img.max())))
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    elif img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+    return np.ascontiguousarray(img)
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``path`` (same suffix); rename it to ``path`` on success only."""
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=f".part{dest.suffix}", dir=dest.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, dest)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_image(path: str | os.PathLike[str], frame: Frame, quality: int = 95) -> Path:
+    """Write ``frame`` to ``path`` atomically (format from the suffix)."""
+    dest = Path(path)
+    ext = dest.suffix.lower() or ".png"
+    if ext not in IMAGE_SUFFIXES:
+        raise FaceSwapError(f"cannot write {dest.name}: unknown image type; use one of {', '.join(IMAGE_SUFFIXES)}")
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext in (".jpg", ".jpeg") else []
+    ok, buf = cv2.imencode(ext, frame, params)
+    if not ok:
+        raise FaceSwapError(f"cannot encode {dest.name}")
+    with atomic_output(dest) as tmp:
+        buf.tofile(str(tmp))
+    return dest
+
+
+# ---------------------------------------------------------------- video
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    width: int
+    height: int
+    fps: Fraction
+    frames: int  # 0 when unknown
+    has_audio: bool
+    audio_codec: str = ""
+
+
+def _tool(name: str) -> str:
+    exe = shutil.which(name)
+    if exe is None:
+        raise FaceSwapError(f"{name} not found: install FFmpeg (Debian/Ubuntu: apt install ffmpeg; "
+                            "Windows: winget install ffmpeg; macOS: brew install ffmpeg)")
+    return exe
+
+
+def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
+    """Size, frame rate, frame count and audio presence of a video (ffprobe)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ImageReadError(f"video not found: {p}")
+    cmd = [_tool("ffprobe"), "-v", "error", "-show_streams", "-of", "json", str(p)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    streams = json.loads(res.stdout or "{}").get("streams", []) if res.returncode == 0 else []
+    video = next((s for s in streams if s.get("codec_type") == "video"), None)
+    if video is None:
+        raise ImageReadError(f"cannot read {p}: no video stream found (is it a video file?)")
+    rate = video.get("avg_frame_rate") or video.get("r_frame_rate") or "0/1"
+    try:
+        fps = Fraction(rate)
+    except (ValueError, ZeroDivisionError):
+        fps = Fraction(0)
+    if fps <= 0:
+        fps = Fraction(video.get("r_frame_rate", "25/1"))
+    frames = int(video.get("nb_frames", 0) or 0)
+    if not frames:
+        dur = float(video.get("duration", 0) or 0)
+        frames = int(round(dur * float(fps))) if dur > 0 else 0
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    return VideoInfo(int(video["width"]), int(video["height"]), fps, frames, audio is not None,
+                     str(audio.get("codec_name", "")) if audio else "")
+
+
+_MP4_AUDIO = ("aac", "mp3", "ac3", "eac3", "opus", "alac", "flac")
+
+
+def _audio_codec(info: VideoInfo, dest: Path) -> str:
+    """'copy' when the input's audio fits the output container, else a codec that does."""
+    ext = dest.suffix.lower()
+    if ext in (".mkv", ".mov") or (ext in (".mp4", ".m4v") and info.audio_codec in _MP4_AUDIO):
+        return "copy"
+    if ext == ".webm":
+        return "copy" if info.audio_codec in ("opus", "vorbis") else "libopus"
+    return "aac"
+
+
+def read_video_frames(path: str | os.PathLike[str], info: VideoInfo | None = None) -> Iterator[Frame]:
+    """Decoded frames of a video, one uint8 BGR array each."""
+    info = info or probe_video(path)
+    cmd = [_tool("ffmpeg"), "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0",
+           "-f", "rawvideo", "-pix_fmt", "bgr24", "-vsync", "passthrough", "-"]
+    size = info.width * info.height * 3
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    try:
+        while True:
+            buf = proc.stdout.read(size)
+            if len(buf) < size:
+                break
+            yield np.frombuffer(buf, np.uint8).reshape(info.height, info.width, 3).copy()
+    finally:
+        proc.stdout.close()
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+    if proc.returncode not in (0, None):
+        last = err.strip().splitlines()[-1] if err.strip() else f"exit code {proc.returncode}"
+        raise ImageReadError(f"ffmpeg could not decode {Path(path).name}: {last}")
+
+
+def transform_video(
+    src: str | os.PathLike[str], dest: str | os.PathLike[str], fn: Callable[[Frame], Frame],
+    *, crf: int = 18, progress: bool = True,
+) -> VideoInfo:
+    """Run ``fn`` on every frame of ``src`` and write ``dest`` (H.264, same fps/size, audio copied).
+
+    ``dest`` appears only when the whole video was written.
+    """
+    from tqdm import tqdm
+
+    info = probe_video(src)
+    out = Path(dest)
+    with atomic_output(out) as tmp:
+        cmd = [_tool("ffmpeg"), "-v", "error", "-nostdin", "-y",
+               "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{info.width}x{info.height}",
+               "-r", str(info.fps), "-i", "-", "-i", str(src),
+               "-map", "0:v:0", "-map", "1:a?", "-c:a", _audio_codec(info, out),
+               "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p",
+               "-shortest", str(tmp)]
+        if out.suffix.lower() == ".webm":
+            cmd[cmd.index("libx264")] = "libvpx-vp9"
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdin is not None
+        bar = tqdm(total=info.frames or None, unit="frame", disable=not progress, desc=out.name)
+        try:
+            for frame in read_video_frames(src, info):
+                result = fn(frame)
+                proc.stdin.write(np.ascontiguousarray(result, dtype=np.uint8).tobytes())
+                bar.update(1)
+            proc.stdin.close()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            bar.close()
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        if proc.wait() != 0:
+            raise FaceSwapError(f"ffmpeg could not write {out.name}: {err.strip()[-300:]}")
+    return info

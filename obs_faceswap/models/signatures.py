@@ -1,0 +1,171 @@
+"""What each model family's ONNX file must look like: input/output names, dtypes, shapes.
+
+``load_model(id, family)`` checks a file against ``family_signature(family)`` before anything
+runs it, so a wrong file fails at load time with a message naming what was expected.
+
+Conventions (see ``TensorSpec``): a shape entry that is ``None`` or a string is a dynamic axis and
+matches any size; a spec with an empty ``name`` is matched by position instead of by name (used
+where the public files carry meaningless generated names such as SCRFD's ``448``).
+
+A family signature is the contract every file of that family meets. Sizes that differ between
+members of a family (ReSwapper 128 vs 256, GPEN 256/512/1024, RVC v1 256-dim vs v2 768-dim
+features) are dynamic here; a manifest entry can pin its exact shapes with ``inputs``/``outputs``.
+
+Sources of the facts below:
+- face models: /work/shared/DESIGN.md section 5 (names as in the public ONNX files: insightface
+  buffalo_l and inswapper, facefusion's exports of GFPGAN/CodeFormer/GPEN/BiSeNet/XSeg/SimSwap);
+- RVC synthesizer: RVC's ONNX exporter (RVC-Project/Retrieval-based-Voice-Conversion-WebUI,
+  ``infer/modules/onnx/export.py``): ``input_names = ["phone", "phone_lengths", "pitch", "pitchf",
+  "ds", "rnd"]``, ``output_names = ["audio"]``, dynamic axes ``phone: [1]``, ``pitch: [1]``,
+  ``pitchf: [1]``, ``rnd: [2]``; dummy inputs phone f32[1,T,768] (256 for v1 models),
+  phone_lengths i64[1], pitch i64[1,T] (coarse pitch 1..255), pitchf f32[1,T] (Hz), ds i64[1]
+  (speaker id), rnd f32[1,192,T] (noise); ``audio`` is f32[1,1,samples];
+- RMVPE: RVC's ``infer/lib/rmvpe.py`` ONNX path feeds the log-mel f32[1,128,frames] to the first
+  input and reads the first output, the 360-bin pitch salience f32[1,frames,360];
+- content encoder (ContentVec ``vec-768-layer-12.onnx``, as RVC's
+  ``infer/lib/infer_pack/onnx_inference.py`` runs it): 16 kHz mono f32[1,1,samples] in, first
+  output f32[1,768,frames] (layer-12 features, 20 ms hop), both used by position;
+- embedded mediapipe models: engineer C's converter (``tools/convert_mediapipe.py``) fixes the
+  names; the shapes are mediapipe's: BlazeFace short-range 128x128 NHWC -> 896 anchors x 16
+  regressors + 896 scores; face mesh 192x192 NHWC -> 468 landmarks x 3 (1404 values) + face flag.
+"""
+
+from __future__ import annotations
+
+import re
+
+from obs_faceswap.errors import ModelError
+from obs_faceswap.models.session import TensorSpec
+
+F32 = "float32"
+F64 = "float64"
+I64 = "int64"
+DTYPES = ("float32", "float16", "float64", "int64", "int32", "uint8", "bool")
+
+Signature = tuple[list[TensorSpec], list[TensorSpec]]
+
+
+def _t(name: str, dtype: str, *shape: int | str | None) -> TensorSpec:
+    return TensorSpec(name, dtype, tuple(shape))
+
+
+_FAMILIES: dict[str, Signature] = {
+    # SCRFD det_10g: letterboxed BGR->RGB (x-127.5)/128; 9 outputs in the order
+    # scores s8/s16/s32, boxes s8/s16/s32, key points s8/s16/s32 (rows = cells x 2 anchors).
+    "scrfd": (
+        [_t("input.1", F32, 1, 3, "height", "width")],
+        [_t("", F32, None, 1)] * 3 + [_t("", F32, None, 4)] * 3 + [_t("", F32, None, 10)] * 3,
+    ),
+    # ArcFace w600k_r50: RGB (x-127.5)/127.5 aligned 112x112 -> 512-d embedding (L2-normalise it).
+    "arcface": (
+        [_t("input.1", F32, None, 3, 112, 112)],
+        [_t("", F32, None, 512)],
+    ),
+    # inswapper_128 / ReSwapper 128/256: RGB x/255 crop, latent = normed emb @ emap -> RGB [0,1].
+    "inswapper": (
+        [_t("target", F32, 1, 3, "size", "size"), _t("source", F32, 1, 512)],
+        [_t("output", F32, 1, 3, "size", "size")],
+    ),
+    # SimSwap: ImageNet-normalised RGB crop + ArcFace embedding -> RGB [0,1].
+    "simswap": (
+        [_t("target", F32, 1, 3, "size", "size"), _t("source", F32, 1, 512)],
+        [_t("", F32, 1, 3, "size", "size")],
+    ),
+    # GFPGAN 1.4: RGB (x/255-0.5)/0.5 at 512 (ffhq_512 template) -> same range, clip [-1,1].
+    "gfpgan": (
+        [_t("input", F32, 1, 3, 512, 512)],
+        [_t("", F32, 1, 3, 512, 512)],
+    ),
+    # CodeFormer: as GFPGAN plus the fidelity weight (float64 scalar in a [1] tensor).
+    "codeformer": (
+        [_t("input", F32, 1, 3, 512, 512), _t("weight", F64, 1)],
+        [_t("", F32, 1, 3, 512, 512)],
+    ),
+    # GPEN-BFR-256/512/1024: as GFPGAN; the file's own size decides the crop.
+    "gpen": (
+        [_t("input", F32, 1, 3, "size", "size")],
+        [_t("", F32, 1, 3, "size", "size")],
+    ),
+    # BiSeNet face parser: RGB ImageNet mean/std 512x512 -> 19 class logits.
+    "bisenet": (
+        [_t("input", F32, None, 3, 512, 512)],
+        [_t("", F32, None, 19, 512, 512)],
+    ),
+    # XSeg occluder: NHWC BGR x/255 256x256 -> mask [0,1] (1 = face, 0 = occluder).
+    "xseg": (
+        [_t("input", F32, None, 256, 256, 3)],
+        [_t("", F32, None, 256, 256, 1)],
+    ),
+    # RVC synthesizer (NSF, with pitch), as exported by RVC's export.py; feature dim 768 (v2) or
+    # 256 (v1): read it from the session, do not assume it.
+    "rvc_synth": (
+        [
+            _t("phone", F32, 1, "frames", "feature_dim"),
+            _t("phone_lengths", I64, 1),
+            _t("pitch", I64, 1, "frames"),
+            _t("pitchf", F32, 1, "frames"),
+            _t("ds", I64, 1),
+            _t("rnd", F32, 1, 192, "frames"),
+        ],
+        [_t("audio", F32, 1, 1, "samples")],
+    ),
+    # ContentVec / HuBERT base (layer 12, 768-d): 16 kHz mono wave -> features every 20 ms,
+    # channels first (RVC transposes to [1, frames, 768] and repeats each frame twice).
+    "content_encoder": (
+        [_t("", F32, 1, 1, "samples")],
+        [_t("", F32, 1, 768, "frames")],
+    ),
+    # RMVPE: log-mel (128 bins, 16 kHz, hop 160) -> 360-bin pitch salience per frame.
+    "rmvpe": (
+        [_t("", F32, 1, 128, "frames")],
+        [_t("", F32, 1, "frames", 360)],
+    ),
+    # --- embedded (models/embedded/, converted by tools/convert_mediapipe.py; engineer C may edit) ---
+    # mediapipe BlazeFace short range: RGB NHWC 128x128 in [-1,1] -> 896 anchors x (16 regressors, 1 score).
+    # Names as written by tools/convert_mediapipe.py (checked against models/embedded/face_detector.onnx).
+    "embedded_face_detector": (
+        [_t("input", F32, None, 128, 128, 3)],
+        [_t("regressors", F32, None, 896, 16), _t("classificators", F32, None, 896, 1)],
+    ),
+    # mediapipe face mesh: RGB NHWC 192x192 in [0,1] -> 468 x (x, y, z) landmarks + face score logit.
+    # Names kept from the tflite graph (checked against models/embedded/face_mesh.onnx).
+    "embedded_face_mesh": (
+        [_t("input_1", F32, None, 192, 192, 3)],
+        [_t("conv2d_21", F32, None, 1, 1, 1404), _t("conv2d_31", F32, None, 1, 1, 1)],
+    ),
+}
+
+FAMILIES: tuple[str, ...] = tuple(_FAMILIES)
+
+
+def family_signature(family: str) -> Signature:
+    """The inputs and outputs every model of ``family`` has (copies: callers may modify them)."""
+    try:
+        inputs, outputs = _FAMILIES[family]
+    except KeyError:
+        raise ModelError(f"unknown model family {family!r}; known families: {', '.join(FAMILIES)}") from None
+    return list(inputs), list(outputs)
+
+
+def parse_spec(text: str) -> TensorSpec:
+    """Parse ``'name dtype[d0,d1,...]'`` (the form ``TensorSpec.describe`` prints; ``?`` or a word =
+    dynamic, a leading ``_`` name or an empty name = match by position) into a ``TensorSpec``."""
+    text = text.strip()
+    m = re.fullmatch(r"(?:(\S+)\s+)?([a-z0-9]+)\[([^\[\]]*)\]", text)
+    if m is None or m.group(2) not in DTYPES:
+        raise ModelError(f"bad tensor spec {text!r}: expected 'name dtype[d0,d1,...]' with dtype one of "
+                         f"{', '.join(DTYPES)}")
+    name, dtype, dims = m.group(1) or "", m.group(2), m.group(3)
+    shape: list[int | str | None] = []
+    for d in (x.strip() for x in dims.split(",") if x.strip()):
+        shape.append(None if d == "?" else int(d) if d.isdigit() else d)
+    if name == "_":
+        name = ""
+    return TensorSpec(name, dtype, tuple(shape))
+
+
+def describe_signature(inputs: list[TensorSpec], outputs: list[TensorSpec]) -> str:
+    def one(t: TensorSpec) -> str:
+        return t.describe() if t.name else "_" + t.describe()
+
+    return f"{', '.join(one(t) for t in inputs)} -> {', '.join(one(t) for t in outputs)}"

@@ -1,0 +1,320 @@
+"""The embedded (classical) swapper: warp the source face onto the target's face mesh.
+
+No neural network: the 468-point face meshes of the source photo and of the target face give
+a piecewise-affine warp over the source's Delaunay triangles (computed once per source). Per
+frame and face, only the face's region of interest (ROI) is touched:
+
+  1. one affine matrix per triangle (target -> source), solved for all triangles at once;
+  2. a per-pixel triangle-index map (rasterised at half resolution for large faces) turned into
+     two float maps by one vectorised gather, and a single ``cv2.remap`` of the source crop;
+  3. a mask from the target's face outline, shrunk so it stays inside forehead and jaw, with the
+     target's open mouth (and optionally the whole mouth) cut out, feathered;
+  4. colour transfer to the target's skin (``obs_faceswap.vision.color.transfer_color``);
+  5. feathered alpha blend into the ROI (``cv2.seamlessClone`` optionally).
+Pixels outside the ROI are never written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from obs_faceswap.errors import NoFaceError
+from obs_faceswap.vision.color import transfer_color
+from obs_faceswap.vision.embedded import FACE_OVAL, INNER_LIPS, OUTER_LIPS, EmbeddedDetector
+from obs_faceswap.vision.types import Face, Frame, Mask, Points
+
+SOURCE_MAX_FACE = 512  # the source crop is downscaled so its face is at most this many pixels
+HALF_RES_FROM = 96  # ROIs at least this big compute the warp maps at half resolution
+BASE_SHRINK = 0.04  # the mask starts this share of the face size inside the face outline
+FOREHEAD_KEEP_CUT = 0.45  # share of the forehead height (above the brows) left to the target
+BROW_RIGHT, BROW_LEFT = 105, 334  # mesh points on the upper brows (subject's right, left)
+
+
+@dataclass
+class ClassicalSource:
+    """A prepared source identity: its face crop, mesh and triangles (built once)."""
+
+    image: Frame  # source crop (BGR), face inside with a margin
+    points: Points  # (468, 2) mesh in crop pixels
+    triangles: npt.NDArray[np.int32]  # (T, 3) Delaunay triangles over ``points``
+    photo_index: int = 0
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LookSettings:
+    """The FACE_SETTINGS this swapper honours, in working units."""
+
+    blend: float = 1.0  # 0..1
+    color_method: str = "lab"
+    color_strength: float = 1.0  # 0..1
+    mask_blur: float = 0.30  # share of the face size
+    mask_padding: float = 0.0  # share of the face size
+    keep_mouth: bool = False
+    mouth_size: float = 1.0
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], base: LookSettings | None = None) -> LookSettings:
+        b = base or cls()
+        return cls(
+            blend=float(settings.get("blend", b.blend * 100)) / 100.0,
+            color_method=str(settings.get("color_method", b.color_method)),
+            color_strength=float(settings.get("color_strength", b.color_strength * 100)) / 100.0,
+            mask_blur=float(settings.get("mask_blur", b.mask_blur * 100)) / 100.0,
+            mask_padding=float(settings.get("mask_padding", b.mask_padding * 100)) / 100.0,
+            keep_mouth=bool(settings.get("keep_mouth", b.keep_mouth)),
+            mouth_size=float(settings.get("mouth_size", b.mouth_size * 100)) / 100.0,
+        )
+
+
+class ClassicalSwapper:
+    """Landmark-warp face swap that needs no download (implements ``Swapper``).
+
+    ``detector`` finds the source face (an ``EmbeddedDetector`` is made when omitted); target
+    faces must carry the 468-point mesh in ``Face.landmarks`` (the embedded detector fills it).
+    A target face without a mesh is left unchanged.
+    """
+
+    name = "embedded"
+
+    def __init__(self, settings: Mapping[str, Any] | None = None, *, detector: EmbeddedDetector | None = None,
+                 seamless: bool = False) -> None:
+        self._detector = detector
+        self.seamless = seamless
+        self.look = LookSettings()
+        if settings:
+            self.configure(settings)
+
+    @property
+    def detector(self) -> EmbeddedDetector:
+        if self._detector is None:
+            self._detector = EmbeddedDetector()
+        return self._detector
+
+    def configure(self, settings: Mapping[str, Any]) -> None:
+        """Apply look settings by their FACE_SETTINGS names (blend, color_method, mask_blur, ...)."""
+        self.look = LookSettings.from_settings(settings, self.look)
+
+    update = configure  # FacePipeline calls ``update(settings)`` on live setting changes
+
+    # -- source ------------------------------------------------------------------------------
+    def prepare_source(self, images: Sequence[Frame], names: Sequence[str] | None = None) -> ClassicalSource:
+        """The largest face of the first photo that has one; ``NoFaceError`` when none has."""
+        if not images:
+            raise NoFaceError("no source photo given: choose a photo with one clearly visible face")
+        for i, img in enumerate(images):
+            faces = [f for f in self.detector.detect(img) if f.landmarks is not None]
+            if faces:
+                return build_source(img, max(faces, key=lambda f: f.area), photo_index=i)
+        label = ", ".join(names) if names else ("the source photo" if len(images) == 1 else "the source photos")
+        raise NoFaceError(f"no face found in {label}: use a photo where one face is clearly visible, "
+                          "front-facing and not too small")
+
+    # -- swap --------------------------------------------------------------------------------
+    def swap(self, frame: Frame, faces: Sequence[Face], source: Any) -> Frame:
+        """A copy of ``frame`` with each face (having a 468-point mesh) replaced by ``source``."""
+        out = frame.copy()
+        for face in faces:
+            if face.landmarks is None or len(face.landmarks) != len(source.points):
+                # a face from another detector (SCRFD): add the mesh from its box and eyes
+                meshed = self.detector.track_aligned(frame, [face])[0]
+                if meshed is None:
+                    continue
+                face = meshed
+            self.swap_face(out, face, source)
+        return out
+
+    def swap_face(self, frame: Frame, face: Face, source: ClassicalSource,
+                  stats: dict[str, float] | None = None) -> None:
+        """Swap one face in place (ROI only). ``stats`` receives per-stage milliseconds when given."""
+        import time
+
+        t0 = time.perf_counter()
+        pts = face.landmarks.astype(np.float32)
+        roi = face_roi(pts, frame.shape)
+        if roi is None:
+            return
+        x0, y0, x1, y1 = roi
+        local = pts - np.float32([x0, y0])
+        warped, covered = warp_source(source, local, (y1 - y0, x1 - x0))
+        t1 = time.perf_counter()
+        mask = face_mask(local, (y1 - y0, x1 - x0), self.look) * covered
+        t2 = time.perf_counter()
+        target = frame[y0:y1, x0:x1]
+        if self.look.color_method != "none" and self.look.color_strength > 0:
+            warped = transfer_color(warped, target, self.look.color_method, self.look.color_strength,
+                                    mask=(mask > 0.5).astype(np.float32))
+        t3 = time.perf_counter()
+        alpha = mask * np.float32(self.look.blend)
+        if self.seamless:
+            blended = _seamless(warped, target, alpha)
+        else:
+            blended = cv2.blendLinear(warped, target, alpha, np.float32(1.0) - alpha)
+        frame[y0:y1, x0:x1] = blended
+        if stats is not None:
+            t4 = time.perf_counter()
+            stats["warp"] = stats.get("warp", 0.0) + (t1 - t0) * 1e3
+            stats["mask"] = stats.get("mask", 0.0) + (t2 - t1) * 1e3
+            stats["color"] = stats.get("color", 0.0) + (t3 - t2) * 1e3
+            stats["blend"] = stats.get("blend", 0.0) + (t4 - t3) * 1e3
+
+
+def build_source(image: Frame, face: Face, photo_index: int = 0) -> ClassicalSource:
+    """Crop the source face (with margin, downscaled if huge) and triangulate its mesh once."""
+    from scipy.spatial import Delaunay
+
+    pts = face.landmarks.astype(np.float32)
+    lo, hi = pts.min(0), pts.max(0)
+    size = float((hi - lo).max())
+    margin = 0.1 * size
+    x0, y0 = (int(max(0, np.floor(v - margin))) for v in lo)
+    x1 = int(min(image.shape[1], np.ceil(hi[0] + margin)))
+    y1 = int(min(image.shape[0], np.ceil(hi[1] + margin)))
+    crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+    local = pts - np.float32([x0, y0])
+    scale = min(1.0, SOURCE_MAX_FACE / max(size, 1.0))
+    if scale < 1.0:
+        crop = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))),
+                          interpolation=cv2.INTER_AREA)
+        local = local * np.float32(scale)
+    tri = Delaunay(local.astype(np.float64)).simplices.astype(np.int32)
+    return ClassicalSource(image=crop, points=local, triangles=tri, photo_index=photo_index)
+
+
+def face_roi(pts: Points, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
+    """Integer ROI (x0, y0, x1, y1) holding the mesh, clipped to the frame; None when empty."""
+    h, w = shape[:2]
+    lo, hi = pts.min(0), pts.max(0)
+    x0, y0 = max(0, int(np.floor(lo[0])) - 2), max(0, int(np.floor(lo[1])) - 2)
+    x1, y1 = min(w, int(np.ceil(hi[0])) + 3), min(h, int(np.ceil(hi[1])) + 3)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return None
+    return x0, y0, x1, y1
+
+
+def triangle_affines(dst: Points, src: Points, triangles: npt.NDArray[np.int32]) -> npt.NDArray[np.float32]:
+    """(T, 3, 2) matrices M with [x, y, 1] @ M = source point, for every triangle at once."""
+    d = dst[triangles].astype(np.float64)  # (T, 3, 2)
+    s = src[triangles].astype(np.float64)
+    a = np.concatenate([d, np.ones((*d.shape[:2], 1))], axis=2)  # (T, 3, 3)
+    det = np.linalg.det(a)
+    ok = np.abs(det) > 1e-6
+    m = np.zeros((len(triangles), 3, 2))
+    m[ok] = np.linalg.solve(a[ok], s[ok])
+    return m.astype(np.float32)
+
+
+def triangle_index_map(dst: Points, triangles: npt.NDArray[np.int32], size: tuple[int, int],
+                       scale: float = 1.0) -> npt.NDArray[np.int32]:
+    """(H, W) index+1 of the triangle covering each pixel centre (0 = none), at ``scale`` of ``size``."""
+    h, w = size
+    out = np.zeros((h, w), np.int32)
+    shift = 4  # sub-pixel precision for fillConvexPoly
+    polys = np.round(dst[triangles] * np.float32(scale * (1 << shift))).astype(np.int32)
+    for i, poly in enumerate(polys):
+        cv2.fillConvexPoly(out, poly, i + 1, cv2.LINE_8, shift)
+    return out
+
+
+def warp_source(source: ClassicalSource, dst: Points, size: tuple[int, int]) -> tuple[Frame, Mask]:
+    """The source face warped onto ``dst`` (mesh in ROI pixels) with ONE remap; plus its coverage (0/1)."""
+    h, w = size
+    step = 2 if min(h, w) >= HALF_RES_FROM else 1  # maps are piecewise affine and continuous: half-res is exact inside
+    mh, mw = -(-h // step), -(-w // step)
+    affines = triangle_affines(dst, source.points, source.triangles)
+    idx = triangle_index_map(dst, source.triangles, (mh, mw), 1.0 / step)
+    cover = idx > 0
+    m = affines[np.maximum(idx - 1, 0)]  # (mh, mw, 3, 2)
+    ys, xs = np.mgrid[0:mh, 0:mw].astype(np.float32)
+    xs = xs * np.float32(step) + np.float32((step - 1) / 2)
+    ys = ys * np.float32(step) + np.float32((step - 1) / 2)
+    map_x = xs * m[..., 0, 0] + ys * m[..., 1, 0] + m[..., 2, 0]
+    map_y = xs * m[..., 0, 1] + ys * m[..., 1, 1] + m[..., 2, 1]
+    map_x[~cover] = -1.0
+    map_y[~cover] = -1.0
+    cov = cover.astype(np.float32)
+    if step > 1:
+        full = (mw * step, mh * step)  # exact factor, then crop: keeps pixel centres aligned
+        map_x = cv2.resize(map_x, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
+        map_y = cv2.resize(map_y, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
+        cov = cv2.resize(cov, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
+        cov = (cov > 0.999).astype(np.float32)  # only pixels whose every map sample was covered
+    warped = cv2.remap(source.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return warped, cov
+
+
+def face_mask(pts: Points, size: tuple[int, int], look: LookSettings) -> Mask:
+    """Soft (H, W) mask: the face outline shrunk inward, open mouth cut out, feathered."""
+    h, w = size
+    face_size = float((pts.max(0) - pts.min(0)).max())
+    # work at reduced resolution: the mask is smooth, and blur cost grows with the kernel
+    s = min(1.0, 96.0 / max(face_size, 1.0))
+    sh, sw = max(1, round(h * s)), max(1, round(w * s))
+    m = np.zeros((sh, sw), np.uint8)
+    cv2.fillPoly(m, [np.round(mask_outline(pts) * s * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
+    shrink = (BASE_SHRINK + look.mask_padding) * face_size * s
+    if shrink >= 0.5:
+        k = int(round(shrink)) * 2 + 1
+        m = cv2.erode(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    mouth = _mouth_polygon(pts, look)
+    if mouth is not None:
+        cv2.fillPoly(m, [np.round(mouth * s * 16).astype(np.int32)], 0, cv2.LINE_AA, 4)
+    mf = m.astype(np.float32) * np.float32(1.0 / 255.0)
+    sigma = look.mask_blur * 0.25 * face_size * s
+    if sigma > 0.3:
+        # feather inward only: blur, then keep the outline's outside at 0 by eroding first
+        e = max(1, int(round(sigma)))
+        mf = cv2.erode(mf, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * e + 1, 2 * e + 1)))
+        mf = cv2.GaussianBlur(mf, (0, 0), sigma)
+    if s < 1.0:
+        mf = cv2.resize(mf, (w, h), interpolation=cv2.INTER_LINEAR)
+    return mf
+
+
+def mask_outline(pts: Points) -> Points:
+    """The face outline with the forehead lowered toward the brows, so hair lines never blend in."""
+    oval = pts[FACE_OVAL].astype(np.float32)
+    right_brow, left_brow = pts[BROW_RIGHT], pts[BROW_LEFT]
+    across = left_brow - right_brow
+    up = np.float32([across[1], -across[0]]) / max(float(np.linalg.norm(across)), 1e-3)  # toward the hairline
+    brow_level = float(((right_brow + left_brow) / 2) @ up)
+    height = oval @ up - brow_level  # > 0 above the brows
+    lowered = oval - np.outer(np.clip(height, 0, None) * FOREHEAD_KEEP_CUT, up).astype(np.float32)
+    return lowered
+
+
+def _mouth_polygon(pts: Points, look: LookSettings) -> Points | None:
+    """The region of the target's own mouth to keep: the open mouth always, whole lips with keep_mouth."""
+    if look.keep_mouth:
+        poly = pts[OUTER_LIPS]
+    else:
+        poly = pts[INNER_LIPS]
+        lip_h = float(np.linalg.norm(pts[13] - pts[14]))  # inner upper / lower lip centre
+        mouth_w = float(np.linalg.norm(pts[78] - pts[308]))
+        if lip_h < 0.08 * max(mouth_w, 1.0):  # closed mouth: nothing to keep
+            return None
+    c = poly.mean(0)
+    return (poly - c) * np.float32(look.mouth_size) + c
+
+
+def _seamless(warped: Frame, target: Frame, alpha: Mask) -> Frame:
+    """Poisson blending (``cv2.seamlessClone``) inside the mask; falls back to alpha blending."""
+    m = (alpha > 0.05).astype(np.uint8) * 255
+    ys, xs = np.nonzero(m)
+    if len(xs) < 16:
+        return cv2.blendLinear(warped, target, alpha, np.float32(1.0) - alpha)
+    m[0, :] = m[-1, :] = 0
+    m[:, 0] = m[:, -1] = 0
+    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    centre = (int((x0 + x1) // 2), int((y0 + y1) // 2))
+    try:
+        cloned = cv2.seamlessClone(warped, target, m, centre, cv2.NORMAL_CLONE)
+    except cv2.error:
+        return cv2.blendLinear(warped, target, alpha, np.float32(1.0) - alpha)
+    return cv2.blendLinear(cloned, target, alpha, np.float32(1.0) - alpha)

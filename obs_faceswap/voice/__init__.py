@@ -1,0 +1,12 @@
+"""Voice engine: fixed-block SOLA streaming around a voice converter (DSP or neural).
+
+- ``stream``: block layout, stateless resampling of the sliding window, SOLA offset search and
+  sin² crossfades (the part every backend shares);
+- ``engine``: ``VoiceEngine`` (any block size in, the same size out, a fixed delay), noise gate,
+  dry/wet mix, live settings;
+- ``backends``: the ``Converter`` interface and the backend factory;
+- ``dsp``: WORLD vocoder pitch and formant shift (no weights);
+- ``rvc``: RVC ONNX adapter (content encoder + synthesizer, f0 from WORLD dio);
+- ``seedvc``: placeholder for the optional torch backend;
+- ``files`` and ``devices``: audio files and sound devices (PortAudio via sounddevice).
+"""

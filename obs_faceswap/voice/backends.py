@@ -1,0 +1,87 @@
+"""The converter interface every voice backend implements, and the factory that picks one.
+
+A converter turns a mono window of audio into the converted window. It is called once per block
+on the whole sliding window (left context + the new block + SOLA room + right context), so it may
+be stateless: the streaming layer (``stream.BlockStream``) cuts, aligns and crossfades its output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from obs_faceswap.errors import FaceSwapError
+
+
+@runtime_checkable
+class Converter(Protocol):
+    """A stateless window converter.
+
+    ``input_rate``/``output_rate``: the sample rates it reads and writes (the stream resamples the
+    window statelessly to and from them). ``right_context_ms``: how much audio after a sample the
+    converter needs to get that sample right; the stream delays its output by that much.
+    """
+
+    input_rate: int
+    output_rate: int
+    right_context_ms: float
+
+    def convert(self, window: np.ndarray, keep_from: int) -> np.ndarray:
+        """``window`` float32 mono at ``input_rate`` -> float32 mono at ``output_rate``, same duration,
+        time-aligned with the input. Output before input sample ``keep_from`` is discarded by the
+        caller, so a converter may skip work there (it must still return the full length)."""
+        ...
+
+    def update(self, settings: Mapping[str, Any]) -> None:
+        """Apply live settings (pitch, formant ...) without reloading anything."""
+        ...
+
+    def is_identity(self) -> bool:
+        """True when the output would equal the input (the stream then skips the converter)."""
+        ...
+
+
+class IdentityConverter:
+    """Passes audio through unchanged (used for 'enabled' off and as the neutral converter)."""
+
+    right_context_ms = 0.0
+
+    def __init__(self, rate: int = 16000) -> None:
+        self.input_rate = rate
+        self.output_rate = rate
+
+    def convert(self, window: np.ndarray, keep_from: int) -> np.ndarray:
+        return np.asarray(window, dtype=np.float32)
+
+    def update(self, settings: Mapping[str, Any]) -> None:
+        return None
+
+    def is_identity(self) -> bool:
+        return True
+
+
+BACKENDS: tuple[str, ...] = ("dsp", "rvc", "seedvc")
+
+# settings whose change needs a new converter (a model reload); the rest apply live
+RELOAD_KEYS: tuple[str, ...] = ("backend", "voice_model", "reference_voice", "content_encoder", "provider")
+
+
+def make_converter(settings: Mapping[str, Any]) -> Converter:
+    """Build the converter ``settings['backend']`` names. Raises ``FaceSwapError`` subclasses with
+    what to do when the backend cannot run (no model file, wrong file, missing extra)."""
+    backend = str(settings.get("backend", "dsp"))
+    if backend == "dsp":
+        from obs_faceswap.voice.dsp import WorldVoice
+
+        return WorldVoice.from_settings(settings)
+    if backend == "rvc":
+        from obs_faceswap.voice.rvc import RvcVoice
+
+        return RvcVoice.from_settings(settings)
+    if backend == "seedvc":
+        from obs_faceswap.voice.seedvc import SeedVcVoice
+
+        return SeedVcVoice.from_settings(settings)
+    raise FaceSwapError(f"unknown voice backend {backend!r}; choose one of {', '.join(BACKENDS)}")

@@ -1,0 +1,185 @@
+"""``VoiceEngine``: any number of samples in, the same number out, at a fixed delay.
+
+Input is cut into fixed blocks (``block_ms``) in a FIFO; each full block is gated, converted by the
+SOLA ``BlockStream`` and mixed with the dry signal delayed by exactly the same amount; output comes
+from a FIFO primed with one block of silence, so every ``process(n)`` call can return ``n`` samples
+whatever ``n`` is. Total delay: ``latency_samples = block + stream.nominal_delay`` (silence while it
+warms up). Live settings (pitch, formant, mix, gate, enabled) apply at the next block with a
+one-block ramp; block/crossfade/context/backend/model changes rebuild the stream (delay may change).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from obs_faceswap.settings import VOICE_SETTINGS
+from obs_faceswap.voice.backends import RELOAD_KEYS, Converter, make_converter
+from obs_faceswap.voice.stream import BlockStream, StreamLayout
+
+STREAM_KEYS: tuple[str, ...] = ("block_ms", "crossfade_ms", "context_ms")
+GATE_HOLD_MS = 150.0
+GATE_OFF_DB = -100.0  # the setting's minimum turns the gate off  # keep the gate open this long after the last loud block
+
+
+class _Fifo:
+    """A growable (channels, n) sample FIFO."""
+
+    def __init__(self, channels: int) -> None:
+        self.buf = np.zeros((channels, 0), dtype=np.float32)
+
+    def __len__(self) -> int:
+        return self.buf.shape[1]
+
+    def push(self, x: np.ndarray) -> None:
+        self.buf = np.concatenate([self.buf, x], axis=1) if self.buf.shape[1] else np.array(x, dtype=np.float32)
+
+    def pop(self, n: int) -> np.ndarray:
+        out, self.buf = self.buf[:, :n], self.buf[:, n:]
+        return out
+
+
+class VoiceEngine:
+    """Streaming voice conversion with a fixed delay (see the module docstring)."""
+
+    def __init__(self, settings: Mapping[str, Any], sample_rate: int, channels: int = 1, *,
+                 converter: Converter | None = None) -> None:
+        if sample_rate < 8000 or sample_rate > 384000:
+            raise ValueError(f"unsupported sample rate {sample_rate}")
+        if channels < 1:
+            raise ValueError("channels must be >= 1")
+        self.sample_rate = int(sample_rate)
+        self.channels = int(channels)
+        self._fixed_converter = converter
+        self.settings = VOICE_SETTINGS.validate(settings)
+        self.converter = converter if converter is not None else make_converter(self.settings)
+        self._build_stream()
+
+    # ------------------------------------------------------------------ configuration
+    def _build_stream(self) -> None:
+        s = self.settings
+        left_ms = max(float(s["context_ms"]), float(getattr(self.converter, "min_left_context_ms", 0.0)))
+        layout = StreamLayout.from_ms(self.sample_rate, s["block_ms"], s["crossfade_ms"], left_ms,
+                                      self.converter.right_context_ms)
+        self.stream = BlockStream(self.converter, layout)
+        self.layout = layout
+        self.reset()
+
+    @property
+    def block_samples(self) -> int:
+        return self.layout.block
+
+    @property
+    def latency_samples(self) -> int:
+        """Fixed delay of ``process`` output relative to its input, in samples."""
+        return self.layout.block + self.layout.nominal_delay
+
+    @property
+    def latency_ms(self) -> float:
+        return 1000.0 * self.latency_samples / self.sample_rate
+
+    def _wet_target(self) -> float:
+        return float(self.settings["mix"]) / 100.0 if self.settings["enabled"] else 0.0
+
+    def reset(self) -> None:
+        """Forget all audio (warm-up silence again); settings stay."""
+        self.stream.reset()
+        c, b = self.channels, self.layout.block
+        self._in = _Fifo(c)
+        self._out = _Fifo(c)
+        self._out.push(np.zeros((c, b), dtype=np.float32))
+        self._dry = np.zeros((c, self.layout.nominal_delay), dtype=np.float32)
+        self._wet_gain = self._wet_target()
+        self._gate_gain = 1.0
+        self._gate_open_for = 0
+        self.blocks = 0
+        self.gated_blocks = 0
+
+    def update(self, settings: Mapping[str, Any]) -> None:
+        """Apply changed settings: live ones at the next block, structural ones by rebuilding the stream.
+
+        A new converter is built before anything is replaced, so a bad setting (e.g. a missing model)
+        raises and leaves the engine running as it was.
+        """
+        new = VOICE_SETTINGS.validate({**self.settings, **dict(settings)})
+        reload = self._fixed_converter is None and any(new[k] != self.settings[k] for k in RELOAD_KEYS
+                                                      if k in new)
+        restream = reload or any(new[k] != self.settings[k] for k in STREAM_KEYS)
+        converter = make_converter(new) if reload else self.converter
+        converter.update(new)
+        self.settings = new
+        self.converter = converter
+        if restream:
+            self._build_stream()
+
+    # ------------------------------------------------------------------ processing
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """``block`` float32 (channels, n) -> (channels, n): the converted signal ``latency_samples`` late."""
+        x = np.asarray(block, dtype=np.float32)
+        if x.ndim == 1 and self.channels == 1:
+            x = x[None, :]
+        if x.ndim != 2 or x.shape[0] != self.channels:
+            raise ValueError(f"expected a ({self.channels}, n) float32 block, got shape {x.shape}")
+        n = x.shape[1]
+        self._in.push(x)
+        b = self.layout.block
+        while len(self._in) >= b:
+            self._out.push(self._process_block(self._in.pop(b)))
+        return self._out.pop(n)
+
+    def _gate(self, mono: np.ndarray) -> np.ndarray:
+        """Per-block noise gate with hold; a linear ramp across the block avoids clicks."""
+        b = len(mono)
+        rms = float(np.sqrt(np.mean(mono.astype(np.float64) ** 2)))
+        level_db = 20.0 * np.log10(max(rms, 1e-10))
+        threshold = float(self.settings["gate_db"])
+        if threshold <= GATE_OFF_DB or level_db >= threshold:
+            self._gate_open_for = int(GATE_HOLD_MS * self.sample_rate / 1000.0)
+        else:
+            self._gate_open_for = max(0, self._gate_open_for - b)
+        target = 1.0 if self._gate_open_for > 0 else 0.0
+        gain = np.linspace(self._gate_gain, target, b, endpoint=False, dtype=np.float32) \
+            if target != self._gate_gain else np.full(b, target, dtype=np.float32)
+        if target == 0.0 and self._gate_gain == 0.0:
+            self.gated_blocks += 1
+        self._gate_gain = target
+        return gain
+
+    def _process_block(self, x: np.ndarray) -> np.ndarray:
+        b = x.shape[1]
+        self.blocks += 1
+        gain = self._gate(x.mean(axis=0))
+        x = x * gain
+        mono = x.mean(axis=0)
+        wet_from, wet_to = self._wet_gain, self._wet_target()
+        self._wet_gain = wet_to
+        if wet_from == 0.0 and wet_to == 0.0:
+            self.stream.push(mono)
+            wet = np.zeros(b, dtype=np.float32)
+        else:
+            wet = self.stream.process_block(mono)
+        # dry path: the same delay as the stream
+        joined = np.concatenate([self._dry, x], axis=1)
+        dry, self._dry = joined[:, :b], joined[:, b:]
+        if wet_from == wet_to:
+            w = np.float32(wet_to)
+            return (w * wet[None, :] + (1.0 - w) * dry).astype(np.float32)
+        ramp = np.linspace(wet_from, wet_to, b, endpoint=False, dtype=np.float32)
+        return (ramp[None, :] * wet[None, :] + (1.0 - ramp[None, :]) * dry).astype(np.float32)
+
+    def flush(self) -> np.ndarray:
+        """Feed ``latency_samples`` of silence and return what comes out: the end of the converted
+        signal (files use this so the output has the input's length after dropping the delay)."""
+        return self.process(np.zeros((self.channels, self.latency_samples), dtype=np.float32))
+
+    def convert_whole(self, audio: np.ndarray) -> np.ndarray:
+        """The current converter applied to a whole mono recording at once (no blocks, no delay)."""
+        return self.stream.convert_whole(np.asarray(audio, dtype=np.float32))
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return {"backend": self.settings["backend"], "latency_ms": round(self.latency_ms, 2),
+                "block_ms": self.settings["block_ms"], "blocks": self.blocks, "gated_blocks": self.gated_blocks,
+                "sola_offset": self.stream.last_offset}

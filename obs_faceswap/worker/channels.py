@@ -1,0 +1,316 @@
+"""Worker side of one channel: a thread that takes the newest input, processes it, publishes it.
+
+Settings changes and segment reallocations arrive from the control thread and are applied by
+the channel thread between frames, so no frame is half-processed with old and new state.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from obs_faceswap.ipc.audio import AudioChannel
+from obs_faceswap.ipc.frames import FrameChannel
+from obs_faceswap.worker import convert
+from obs_faceswap.worker.processors import make_audio_processor, make_video_processor
+
+Wake = Callable[[int], None]
+Report = Callable[[int, str], None]
+
+
+class _Rate:
+    """Frames and processing time since the last snapshot."""
+
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+        self.n = 0
+        self.ms = 0.0
+
+    def add(self, ms: float) -> None:
+        self.n += 1
+        self.ms += ms
+
+    def snapshot(self) -> tuple[float, float]:
+        now = time.monotonic()
+        dt = max(1e-6, now - self.t0)
+        fps = self.n / dt
+        mean = self.ms / self.n if self.n else 0.0
+        self.t0, self.n, self.ms = now, 0, 0.0
+        return fps, mean
+
+
+class _ChannelWorker:
+    kind = ""
+
+    def __init__(self, cid: int, settings: Mapping[str, Any], processor: str, wake: Wake, report: Report) -> None:
+        self.id = cid
+        self.settings = dict(settings)
+        self.processor_name = processor
+        self.wake = wake
+        self.report = report
+        self.event = threading.Event()
+        self.stop_flag = False
+        self.last_error = ""
+        self.processor: Any = None
+        self._failed = False
+        self._pending_settings: dict[str, Any] | None = None
+        self._pending_processor: str | None = None
+        self._lock = threading.Lock()
+        self.rate = _Rate()
+        self.frames = 0
+        self.last_fps = 0.0
+        self.last_ms = 0.0
+        self.thread = threading.Thread(target=self._run, name=f"{self.kind}-channel-{cid}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stop_flag = True
+        self.event.set()
+        self.thread.join(timeout)
+
+    def update(self, settings: Mapping[str, Any], processor: str | None = None) -> None:
+        with self._lock:
+            self._pending_settings = {**(self._pending_settings or {}), **settings}
+            if processor and processor != self.processor_name:
+                self._pending_processor = processor
+        self.event.set()
+
+    def _error(self, text: str) -> None:
+        if text != self.last_error:
+            self.last_error = text
+            if text:
+                self.report(self.id, text)
+
+    def _apply_pending(self) -> None:
+        with self._lock:
+            pending, self._pending_settings = self._pending_settings, None
+            proc_name, self._pending_processor = self._pending_processor, None
+        if pending is None and proc_name is None and (self.processor is not None or self._failed):
+            return
+        if pending:
+            self.settings.update(pending)
+        if proc_name:
+            self.processor_name = proc_name
+            self._close_processor()
+        try:
+            if self.processor is None:
+                self.processor = self._make_processor()
+            elif pending:
+                self.processor.update(pending)
+            self._failed = False
+            self._error("")
+        except Exception as exc:  # a bad setting: report it, keep the channel alive (bypass)
+            self._failed = True
+            self._close_processor()
+            self._error(str(exc) or type(exc).__name__)
+
+    def _close_processor(self) -> None:
+        p, self.processor = self.processor, None
+        if p is not None and hasattr(p, "close"):
+            try:
+                p.close()
+            except Exception:
+                pass
+
+    def _make_processor(self) -> Any:
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        self._apply_pending()
+        try:
+            while not self.stop_flag:
+                self._apply_pending()
+                if self.processor is None:
+                    self.event.wait(0.5)
+                    self.event.clear()
+                    continue
+                if not self._step():
+                    self.event.wait(0.05)
+                    self.event.clear()
+        except Exception as exc:
+            self._error(f"channel stopped: {exc!r}")
+        finally:
+            self._close_processor()
+            self._close()
+
+    def _step(self) -> bool:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        pass
+
+
+class VideoWorker(_ChannelWorker):
+    kind = "video"
+
+    def __init__(self, cid: int, shm: str, settings: Mapping[str, Any], processor: str, wake: Wake,
+                 report: Report) -> None:
+        super().__init__(cid, settings, processor, wake, report)
+        self.chan = FrameChannel.attach(shm)
+        self._pending_shm: str | None = None
+        self.last_seq = -1
+        self.dropped = 0
+        self.queue_age_ms = 0.0
+
+    def remap(self, shm: str) -> None:
+        if shm != self.chan.name:
+            with self._lock:
+                self._pending_shm = shm
+            self.event.set()
+
+    @property
+    def segment_names(self) -> list[str]:
+        return [self.chan.name] + ([self._pending_shm] if self._pending_shm else [])
+
+    def _make_processor(self) -> Any:
+        return make_video_processor(self.processor_name, self.settings)
+
+    def _apply_pending(self) -> None:
+        with self._lock:
+            shm, self._pending_shm = self._pending_shm, None
+        if shm:
+            try:
+                new = FrameChannel.attach(shm)
+            except (OSError, ValueError) as exc:
+                self._error(f"cannot attach the resized frame channel: {exc}")
+            else:
+                old, self.chan = self.chan, new
+                old.close()
+        super()._apply_pending()
+
+    def _step(self) -> bool:
+        chan = self.chan
+        chan.set_waiting("worker", True)
+        got = chan.claim("in", self.last_seq)
+        if got is None:
+            return False
+        chan.set_waiting("worker", False)
+        index, hdr = got
+        t0 = time.perf_counter()
+        if self.last_seq >= 0 and hdr.seq > self.last_seq + 1:
+            self.dropped += hdr.seq - self.last_seq - 1
+        self.last_seq = hdr.seq
+        self.queue_age_ms = max(0.0, (time.monotonic_ns() - hdr.submit_ns) / 1e6)
+        if hdr.nbytes > chan.capacity or hdr.width == 0 or hdr.height == 0:
+            chan.release("in")
+            return True
+        out = chan.begin_write("out")
+        src_off, dst_off = chan.data_offset("in", index), chan.data_offset("out", out)
+        try:
+            if self.processor.name == "noop":
+                ctypes.memmove(chan.segment.address + dst_off, chan.segment.address + src_off, hdr.nbytes)
+            else:
+                src = np.frombuffer(chan.segment.buf, np.uint8, hdr.nbytes, src_off)
+                dst = np.frombuffer(chan.segment.buf, np.uint8, hdr.nbytes, dst_off)
+                try:
+                    bgr = convert.to_bgr(src, hdr)
+                    result = self.processor.process(bgr)
+                    convert.from_bgr(result, hdr, src, dst)
+                finally:
+                    del src, dst
+            err = getattr(self.processor, "last_error", "")
+            self._error(str(err or ""))
+        except Exception as exc:
+            chan.abort_write("out", out)
+            chan.release("in")
+            self._error(f"frame failed: {exc}")
+            return True
+        chan.release("in")
+        chan.commit_write("out", out, seq=hdr.seq, timestamp=hdr.timestamp, width=hdr.width, height=hdr.height,
+                          fmt=hdr.fmt, strides=hdr.strides, offsets=hdr.offsets, nbytes=hdr.nbytes,
+                          submit_ns=hdr.submit_ns)
+        if chan.take_waiting("client"):
+            self.wake(self.id)
+        self.frames += 1
+        self.rate.add((time.perf_counter() - t0) * 1000.0)
+        return True
+
+    def stats(self) -> dict[str, Any]:
+        fps, ms = self.rate.snapshot()
+        extra = {}
+        if self.processor is not None:
+            try:
+                extra = dict(self.processor.stats())
+            except Exception:
+                extra = {}
+        return {"kind": "video", "processor": self.processor_name, "fps": round(fps, 2), "proc_ms": round(ms, 3),
+                "frames": self.frames, "dropped": self.dropped, "queue_age_ms": round(self.queue_age_ms, 3),
+                "providers": extra.pop("providers", []), "last_error": self.last_error, **extra}
+
+    def _close(self) -> None:
+        self.chan.close()
+
+
+class AudioWorker(_ChannelWorker):
+    kind = "audio"
+
+    def __init__(self, cid: int, shm: str, settings: Mapping[str, Any], processor: str, wake: Wake,
+                 report: Report) -> None:
+        super().__init__(cid, settings, processor, wake, report)
+        self.ring = AudioChannel.attach(shm)
+        self.blocks = 0
+        self.out_overruns = 0
+        self.audio_s = 0.0
+        self.proc_s = 0.0
+
+    @property
+    def segment_names(self) -> list[str]:
+        return [self.ring.name]
+
+    def _make_processor(self) -> Any:
+        return make_audio_processor(self.processor_name, self.settings, self.ring.sample_rate, self.ring.channels)
+
+    def _step(self) -> bool:
+        ring = self.ring
+        ring.set_waiting("worker", True)
+        rd, runs = ring.read_views("in")
+        n = sum(c for _, c in runs)
+        if n == 0:
+            return False
+        ring.set_waiting("worker", False)
+        t0 = time.perf_counter()
+        block = np.empty((ring.channels, n), np.float32)
+        for c in range(ring.channels):
+            base = ring.plane_offset("in", c)
+            at = 0
+            for pos, count in runs:
+                block[c, at:at + count] = np.frombuffer(ring.segment.buf, np.float32, count, base + pos * 4)
+                at += count
+        ts = ring.timestamp_of("in", rd) or 0
+        ring.advance("in", n)
+        try:
+            out = np.ascontiguousarray(self.processor.process(block), dtype=np.float32)
+            if out.shape != block.shape:
+                raise ValueError(f"voice processor returned {out.shape} for a {block.shape} block")
+            self._error(str(getattr(self.processor, "last_error", "") or ""))
+        except Exception as exc:
+            self._error(f"audio block failed: {exc}")
+            return True
+        if not ring.push("out", [out[c] for c in range(ring.channels)], n, ts):
+            self.out_overruns += 1
+        if ring.take_waiting("client"):
+            self.wake(self.id)
+        self.blocks += 1
+        dt = time.perf_counter() - t0
+        self.proc_s += dt
+        self.audio_s += n / ring.sample_rate
+        self.rate.add(dt * 1000.0)
+        return True
+
+    def stats(self) -> dict[str, Any]:
+        _, ms = self.rate.snapshot()
+        latency = float(getattr(self.processor, "latency_ms", 0.0) or 0.0) if self.processor else 0.0
+        return {"kind": "audio", "processor": self.processor_name, "proc_ms": round(ms, 3), "blocks": self.blocks,
+                "rtf": round(self.proc_s / self.audio_s, 4) if self.audio_s else 0.0, "latency_ms": latency,
+                "out_overruns": self.out_overruns, "in_overruns": self.ring.overruns("in"),
+                "last_error": self.last_error}
+
+    def _close(self) -> None:
+        self.ring.close()

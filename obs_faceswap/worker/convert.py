@@ -1,0 +1,96 @@
+"""Pixel-format conversion between shared-memory frames and BGR ``Frame`` arrays.
+
+Frames in a slot are planes stored with their own strides (``SlotHeader.strides/offsets``).
+YUV formats use OpenCV's BT.601 limited-range conversions in both directions, so a frame that
+is converted to BGR and back without changes comes back the same (up to rounding). YUV formats
+need an even width and height (OBS always delivers them so).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from obs_faceswap.ipc import frames as F
+from obs_faceswap.ipc.frames import SlotHeader
+
+
+def _planes(flat: np.ndarray, hdr: SlotHeader) -> list[np.ndarray]:
+    """2-D (rows, stride) uint8 views of each plane."""
+    _, rows, _ = F.plane_layout(hdr.fmt, hdr.width, hdr.height, hdr.strides)
+    return [flat[o:o + s * r].reshape(r, s) for o, s, r in zip(hdr.offsets, hdr.strides, rows, strict=True)]
+
+
+def _check_even(hdr: SlotHeader) -> None:
+    if hdr.width % 2 or hdr.height % 2:
+        raise ValueError(f"{F.FORMAT_NAMES[hdr.fmt]} frames need an even width and height, "
+                         f"got {hdr.width}x{hdr.height}")
+
+
+def to_bgr(flat: np.ndarray, hdr: SlotHeader) -> np.ndarray:
+    """A new contiguous HxWx3 uint8 BGR array from a frame in any supported format."""
+    w, h, fmt = hdr.width, hdr.height, hdr.fmt
+    p = _planes(flat, hdr)
+    if fmt in (F.BGRA, F.BGRX):
+        return cv2.cvtColor(p[0][:, :w * 4].reshape(h, w, 4), cv2.COLOR_BGRA2BGR)
+    if fmt == F.RGBA:
+        return cv2.cvtColor(p[0][:, :w * 4].reshape(h, w, 4), cv2.COLOR_RGBA2BGR)
+    if fmt == F.BGR:
+        return np.ascontiguousarray(p[0][:, :w * 3].reshape(h, w, 3))
+    _check_even(hdr)
+    if fmt == F.YUY2:
+        return cv2.cvtColor(np.ascontiguousarray(p[0][:, :w * 2].reshape(h, w, 2)), cv2.COLOR_YUV2BGR_YUY2)
+    yuv = np.empty((h * 3 // 2, w), np.uint8)
+    yuv[:h] = p[0][:, :w]
+    if fmt == F.I420:
+        q = (w // 2) * (h // 2)
+        rest = yuv[h:].reshape(-1)
+        rest[:q] = p[1][:, :w // 2].reshape(-1)
+        rest[q:] = p[2][:, :w // 2].reshape(-1)
+        return cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420)
+    if fmt == F.NV12:
+        yuv[h:] = p[1][:, :w]
+        return cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_NV12)
+    raise ValueError(f"unsupported pixel format {fmt}")
+
+
+def from_bgr(bgr: np.ndarray, hdr: SlotHeader, src: np.ndarray, dst: np.ndarray) -> None:
+    """Write ``bgr`` into ``dst`` in the layout of ``hdr`` (alpha and row padding taken from ``src``)."""
+    w, h, fmt = hdr.width, hdr.height, hdr.fmt
+    if bgr.shape[:2] != (h, w) or bgr.ndim != 3 or bgr.shape[2] != 3:
+        raise ValueError(f"processor returned shape {bgr.shape}, expected {(h, w, 3)}")
+    sp, dp = _planes(src, hdr), _planes(dst, hdr)
+    if fmt in (F.BGRA, F.BGRX, F.RGBA):
+        s4 = sp[0][:, :w * 4].reshape(h, w, 4)
+        d4 = dp[0][:, :w * 4].reshape(h, w, 4)
+        # one pass, in place, works with padded rows (numpy's strided assignment is ~25x slower)
+        order = [0, 0, 1, 1, 2, 2] if fmt != F.RGBA else [0, 2, 1, 1, 2, 0]
+        cv2.mixChannels([np.ascontiguousarray(bgr), s4], [d4], order + [6, 3])
+        return
+    if fmt == F.BGR:
+        dp[0][:, :w * 3].reshape(h, w, 3)[...] = bgr
+        return
+    _check_even(hdr)
+    yuv = cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_BGR2YUV_I420)
+    y = yuv[:h]
+    q = (w // 2) * (h // 2)
+    rest = yuv[h:].reshape(-1)
+    u = rest[:q].reshape(h // 2, w // 2)
+    v = rest[q:].reshape(h // 2, w // 2)
+    if fmt == F.I420:
+        dp[0][:, :w] = y
+        dp[1][:, :w // 2] = u
+        dp[2][:, :w // 2] = v
+    elif fmt == F.NV12:
+        dp[0][:, :w] = y
+        uv = dp[1][:, :w].reshape(h // 2, w // 2, 2)
+        uv[..., 0] = u
+        uv[..., 1] = v
+    elif fmt == F.YUY2:
+        d = dp[0][:, :w * 2].reshape(h, w // 2, 4)
+        d[..., 0] = y[:, 0::2]
+        d[..., 2] = y[:, 1::2]
+        d[..., 1] = np.repeat(u, 2, axis=0)
+        d[..., 3] = np.repeat(v, 2, axis=0)
+    else:
+        raise ValueError(f"unsupported pixel format {fmt}")

@@ -1,0 +1,158 @@
+"""Frame channel: layout, latest-wins slots, no torn reads across processes, segment hygiene."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+import time
+
+import pytest
+
+from obs_faceswap.ipc import frames as F
+from obs_faceswap.ipc.frames import FrameChannel
+from tests.ipc.util import PYTHON, shm_exists
+
+
+@pytest.fixture
+def chan():
+    c = FrameChannel.create(64 * 64 * 4)
+    yield c
+    c.segment.unlink()
+    c.close()
+
+
+def test_plane_layouts_cover_every_format() -> None:
+    assert F.frame_nbytes(F.BGRA, 1280, 720) == 1280 * 720 * 4
+    assert F.frame_nbytes(F.BGR, 5, 3) == 45
+    assert F.frame_nbytes(F.YUY2, 640, 480) == 640 * 480 * 2
+    assert F.plane_layout(F.I420, 640, 480) == ((640, 320, 320), (480, 240, 240), (0, 307200, 384000))
+    assert F.plane_layout(F.NV12, 640, 480, [704, 704]) == ((704, 704), (480, 240), (0, 337920))
+    assert F.plane_layout(F.BGRA, 100, 10, 512)[0] == (512,)
+    with pytest.raises(ValueError, match="smaller than"):
+        F.plane_layout(F.BGRA, 100, 10, 300)
+    with pytest.raises(ValueError, match="unknown pixel format"):
+        F.format_code("RGB565")
+
+
+def test_newest_input_wins_and_older_are_dropped(chan: FrameChannel) -> None:
+    for seq in range(1, 6):
+        chan.write_frame("in", bytes([seq]) * 64, 4, 4, None, F.BGRA, seq=seq, timestamp=seq * 10)
+    got = chan.claim("in")
+    assert got is not None
+    index, hdr = got
+    assert (hdr.seq, hdr.timestamp, hdr.width, hdr.height, hdr.fmt) == (5, 50, 4, 4, F.BGRA)
+    assert bytes(chan.segment.buf[chan.data_offset("in", index):][:64]) == bytes([5]) * 64
+    assert chan.claim("in", after_seq=5) is None  # nothing newer
+
+
+def test_writer_never_touches_the_held_slot(chan: FrameChannel) -> None:
+    chan.write_frame("out", b"\x01" * 64, 4, 4, None, F.BGRA, seq=1)
+    index, hdr = chan.claim("out")
+    for seq in range(2, 40):  # the writer keeps going while the reader holds slot `index`
+        chan.write_frame("out", bytes([seq]) * 64, 4, 4, None, F.BGRA, seq=seq)
+    assert bytes(chan.segment.buf[chan.data_offset("out", index):][:64]) == b"\x01" * 64
+    assert chan.still_valid("out", index, hdr.version)
+    index2, hdr2 = chan.claim("out", after_seq=1)
+    assert hdr2.seq == 39 and index2 != index
+
+
+def test_planes_with_padding_and_pointer_sources(chan: FrameChannel) -> None:
+    import ctypes
+
+    y = ctypes.create_string_buffer(b"\x10" * (8 * 4))  # stride 8 for width 6
+    u = ctypes.create_string_buffer(b"\x20" * (4 * 2))
+    v = ctypes.create_string_buffer(b"\x30" * (4 * 2))
+    chan.write_frame("in", [ctypes.addressof(y), ctypes.addressof(u), ctypes.addressof(v)], 6, 4, [8, 4, 4],
+                     F.I420, seq=1)
+    index, hdr = chan.claim("in")
+    assert hdr.strides == (8, 4, 4) and hdr.offsets == (0, 32, 40) and hdr.nbytes == 48
+    data = bytes(chan.segment.buf[chan.data_offset("in", index):][:48])
+    assert data == b"\x10" * 32 + b"\x20" * 8 + b"\x30" * 8
+    with pytest.raises(ValueError, match="exceeds the channel capacity"):
+        chan.write_frame("in", b"\0" * (128 * 128 * 4), 128, 128, None, F.BGRA, seq=2)
+    with pytest.raises(ValueError, match="bytes, .* needed"):
+        chan.write_frame("in", b"\0" * 10, 4, 4, None, F.BGRA, seq=2)
+    assert chan.claim("in", after_seq=1) is None  # refused frames were never published
+
+
+def test_segments_are_private_and_unguessable() -> None:
+    a, b = FrameChannel.create(1024), FrameChannel.create(1024)
+    try:
+        for c in (a, b):
+            assert re.fullmatch(r"ofs_[0-9a-f]{24}", c.name)
+            mode = stat.S_IMODE(os.stat(f"/dev/shm/{c.name}").st_mode)
+            assert mode == 0o600, oct(mode)
+        assert a.name != b.name
+    finally:
+        for c in (a, b):
+            c.segment.unlink()
+            c.close()
+    assert not shm_exists(a.name) and not shm_exists(b.name)
+
+
+_ATTACH_AND_EXIT = """
+import sys
+from obs_faceswap.ipc.frames import FrameChannel
+from multiprocessing import resource_tracker
+c = FrameChannel.attach(sys.argv[1])
+c.write_frame("out", b"\\x07" * 64, 4, 4, None, 1, seq=1)
+c.close()
+print("tracker", resource_tracker._resource_tracker._pid)
+"""
+
+
+def test_other_process_exiting_does_not_unlink_our_segment(chan: FrameChannel) -> None:
+    out = subprocess.run([PYTHON, "-c", _ATTACH_AND_EXIT, chan.name], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "tracker None" in out.stdout  # no resource tracker was started on that side
+    time.sleep(0.2)
+    assert shm_exists(chan.name)
+    index, hdr = chan.claim("out")
+    assert bytes(chan.segment.buf[chan.data_offset("out", index):][:64]) == b"\x07" * 64
+
+
+_WRITER = """
+import sys, time
+from obs_faceswap.ipc.frames import FrameChannel
+c = FrameChannel.attach(sys.argv[1])
+n = int(sys.argv[2])
+seq = 0
+t_end = time.monotonic() + float(sys.argv[3])
+while time.monotonic() < t_end:
+    seq += 1
+    c.write_frame("out", bytes([seq & 0xFF]) * n, n // 4, 1, None, 1, seq=seq)
+c.close()
+print(seq)
+"""
+
+
+def test_reader_never_sees_a_torn_frame_across_processes() -> None:
+    n = 256 * 1024
+    chan = FrameChannel.create(n)
+    try:
+        proc = subprocess.Popen([PYTHON, "-c", _WRITER, chan.name, str(n), "2.0"], stdout=subprocess.PIPE, text=True)
+        checked = torn = 0
+        last = 0
+        while proc.poll() is None:
+            got = chan.claim("out", last)
+            if got is None:
+                continue
+            index, hdr = got
+            last = hdr.seq
+            off = chan.data_offset("out", index)
+            data = bytes(chan.segment.buf[off:off + n])
+            time.sleep(0.0005)  # the writer keeps writing other slots meanwhile
+            again = bytes(chan.segment.buf[off:off + n])
+            want = bytes([hdr.seq & 0xFF])
+            if data.count(want) != n or again != data:
+                torn += 1
+            checked += 1
+        written = int(proc.stdout.read())
+        assert proc.wait() == 0
+        assert written > checked > 50, (written, checked)
+        assert torn == 0
+    finally:
+        chan.segment.unlink()
+        chan.close()

@@ -1,0 +1,194 @@
+"""Face Swap and Voice Clone filters inside a real OBS Studio (29.0.2, Xvfb, software GL).
+
+The tests share one OBS (module order matters: the first test adds the filters the others use).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from .harness import HeadlessObs
+
+pytestmark = [pytest.mark.obs, pytest.mark.slow]
+
+VIDEO_KIND = "obs_faceswap_video"
+AUDIO_KIND = "obs_faceswap_audio"
+FACE, SPEECH = "Face", "Speech"
+SWAP, VOICE = "Face Swap", "Voice Clone"
+
+
+def face_box(img: np.ndarray) -> tuple[int, int, int, int]:
+    """The astronaut's face (x0, y0, x1, y1), found independently of our pipeline, padded by 25 %."""
+    cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml"))
+    faces = cascade.detectMultiScale(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), 1.1, 5, minSize=(60, 60))
+    assert len(faces) >= 1, "test photo: no face found by the Haar cascade"
+    x, y, w, h = max(faces, key=lambda f: f[2] * f[3])
+    p = w // 4
+    return max(0, x - p), max(0, y - p), min(img.shape[1], x + w + p), min(img.shape[0], y + h + p)
+
+
+def diff_inside_outside(a: np.ndarray, b: np.ndarray, box: tuple[int, int, int, int]) -> tuple[float, float]:
+    """(mean |a-b| inside the box, share of pixels outside the box that differ by more than 4)."""
+    d = np.abs(a.astype(np.int16) - b.astype(np.int16)).max(axis=2)
+    x0, y0, x1, y1 = box
+    inside = float(d[y0:y1, x0:x1].mean())
+    outside = np.ones(d.shape, bool)
+    outside[y0:y1, x0:x1] = False
+    return inside, float((d[outside] > 4).mean())
+
+
+def wait_for(predicate, timeout: float, what, interval: float = 0.3):  # noqa: ANN001, ANN201
+    """Poll until ``predicate()`` returns something other than None/False; ``what`` (text or a
+    callable giving it) explains the failure."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last is not None and last is not False:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"{what() if callable(what) else what} (within {timeout:.0f} s)")
+
+
+def swap_settings(group_photo_path: Path) -> dict[str, object]:
+    return {"source_image": str(group_photo_path), "swapper": "embedded", "blend": 100, "enabled": True}
+
+
+def worker_pids(obs: HeadlessObs) -> list[int]:
+    """Processes started by OBS whose command line runs the obs-faceswap worker."""
+    assert obs.obs is not None
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == obs.obs.pid and "obs_faceswap" in cmd:
+            out.append(int(d.name))
+    return out
+
+
+# ------------------------------------------------------------------------------------------- tests
+
+
+def test_script_registers_both_filter_kinds(obs: HeadlessObs) -> None:
+    obs.wait_log(f"registered filter {VIDEO_KIND} (Face Swap)")
+    obs.wait_log(f"registered filter {AUDIO_KIND} (Voice Clone)")
+    obs.add_filter(FACE, SWAP, VIDEO_KIND, {"enabled": False})
+    obs.add_filter(SPEECH, VOICE, AUDIO_KIND, {"enabled": False})
+    kinds = {f["filterName"]: f["filterKind"] for f in obs.call("GetSourceFilterList", {"sourceName": FACE})["filters"]}
+    assert kinds == {SWAP: VIDEO_KIND}
+    kinds = {f["filterName"]: f["filterKind"]
+             for f in obs.call("GetSourceFilterList", {"sourceName": SPEECH})["filters"]}
+    assert kinds == {VOICE: AUDIO_KIND}
+    defaults = obs.call("GetSourceFilterDefaultSettings", {"filterKind": VIDEO_KIND})["defaultFilterSettings"]
+    assert defaults["blend"] == 100 and defaults["swapper"] == "embedded" and defaults["color_method"] == "lab"
+    defaults = obs.call("GetSourceFilterDefaultSettings", {"filterKind": AUDIO_KIND})["defaultFilterSettings"]
+    assert defaults["pitch"] == 0.0 and defaults["backend"] == "dsp" and defaults["block_ms"] == 20
+    # switched off, the filter passes the picture through untouched and says so
+    status = obs.wait_status(FACE, SWAP, lambda s: s.startswith("off"))
+    assert "passing video through" in status
+
+
+def test_face_swap_changes_the_face_and_nothing_else(obs: HeadlessObs, astronaut_bgr: np.ndarray,
+                                                     group_photo_path: Path) -> None:
+    original = obs.screenshot(FACE)
+    assert original.shape == astronaut_bgr.shape
+    assert np.abs(original.astype(int) - astronaut_bgr).mean() < 1.0, "OBS shows the photo unchanged"
+    box = face_box(astronaut_bgr)
+    obs.set_filter_settings(FACE, SWAP, swap_settings(group_photo_path))
+
+    def swapped() -> np.ndarray | None:
+        shot = obs.screenshot(FACE)
+        inside, _ = diff_inside_outside(shot, original, box)
+        return shot if inside > 6.0 else None
+
+    shot = wait_for(swapped, 60, lambda: "the face never changed; status: "
+                    + str(obs.filter_settings(FACE, SWAP).get("status")))
+    inside, outside = diff_inside_outside(shot, original, box)
+    assert inside > 6.0
+    assert outside < 0.01, f"{outside:.1%} of the pixels outside the face changed"
+    status = obs.filter_settings(FACE, SWAP)["status"]
+    assert not status.startswith(("bypass", "starting")), status
+    # switching the filter off shows the input again
+    obs.set_filter_enabled(FACE, SWAP, False)
+    off = obs.screenshot(FACE)
+    assert np.abs(off.astype(int) - original).mean() < 1.0
+    obs.set_filter_enabled(FACE, SWAP, True)
+
+
+def test_settings_change_applies_live(obs: HeadlessObs, astronaut_bgr: np.ndarray) -> None:
+    box = face_box(astronaut_bgr)
+    obs.set_filter_settings(FACE, SWAP, {"blend": 0})
+    wait_for(lambda: diff_inside_outside(obs.screenshot(FACE), astronaut_bgr, box)[0] < 1.5, 15,
+             "blend 0 did not bring the original face back")
+    obs.set_filter_settings(FACE, SWAP, {"blend": 100})
+    wait_for(lambda: diff_inside_outside(obs.screenshot(FACE), astronaut_bgr, box)[0] > 6.0, 15,
+             "blend 100 did not bring the swap back")
+
+
+def test_killed_worker_means_bypass_then_recovery(obs: HeadlessObs, astronaut_bgr: np.ndarray) -> None:
+    box = face_box(astronaut_bgr)
+    pids = worker_pids(obs)
+    assert len(pids) == 1, f"expected one worker process, found {pids}"
+    os.kill(pids[0], signal.SIGKILL)
+    # the picture is not frozen on the last swapped frame: the input shows through
+    wait_for(lambda: diff_inside_outside(obs.screenshot(FACE), astronaut_bgr, box)[0] < 1.5, 10,
+             "after the worker died the output stayed swapped/frozen instead of bypassing")
+    # a new worker starts by itself and the swap comes back
+    wait_for(lambda: diff_inside_outside(obs.screenshot(FACE), astronaut_bgr, box)[0] > 6.0, 60,
+             "the swap did not come back after the worker was killed")
+    new = worker_pids(obs)
+    assert len(new) == 1 and new[0] != pids[0]
+
+
+def median_f0(wav: Path) -> float:
+    import pyworld
+    import soundfile as sf
+
+    x, sr = sf.read(str(wav), dtype="float64", always_2d=True)
+    x = np.ascontiguousarray(x.mean(axis=1))
+    f0, t = pyworld.dio(x, sr, f0_floor=60.0, f0_ceil=600.0, frame_period=10.0)
+    f0 = pyworld.stonemask(x, f0, t, sr)
+    voiced = f0[f0 > 0]
+    assert voiced.size > 50, f"{wav.name}: almost no voiced frames"
+    return float(np.median(voiced))
+
+
+def record(obs: HeadlessObs, seconds: float, out: Path) -> Path:
+    """Record the program (OBS simple output) and return its audio as a mono 16 kHz wav."""
+    obs.call("StartRecord")
+    time.sleep(seconds)
+    path = Path(obs.call("StopRecord")["outputPath"])
+    wait_for(lambda: path.exists() and path.stat().st_size > 0, 10, "no recording written")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(path), "-vn", "-ac", "1", "-ar", "16000", str(out)],
+                   check=True)
+    return out
+
+
+def test_voice_clone_shifts_pitch_and_reports_latency(obs: HeadlessObs, speech_wav: Path, tmp_path: Path) -> None:
+    obs.set_filter_settings(FACE, SWAP, {"enabled": False})  # keep the CPU for the audio
+    obs.set_filter_settings(SPEECH, VOICE, {"enabled": True, "backend": "dsp", "pitch": 7.0, "mix": 100})
+    status = obs.wait_status(SPEECH, VOICE, lambda s: s.startswith("latency"), timeout=60)
+    latency = float(re.match(r"latency (\d+(?:\.\d+)?) ms", status).group(1))  # type: ignore[union-attr]
+    assert 0 < latency < 1000, status
+    time.sleep(1.0)  # past the warm-up
+    wet = median_f0(record(obs, 6.0, tmp_path / "wet.wav"))
+    dry = median_f0(speech_wav)
+    ratio = wet / dry
+    assert 1.3 < ratio < 1.75, f"+7 semitones should raise F0 by ~1.5x; got {dry:.0f} Hz -> {wet:.0f} Hz"
+    status = obs.filter_settings(SPEECH, VOICE)["status"]
+    underruns, blocks = map(int, re.search(r"underruns (\d+) of (\d+)", status).groups())  # type: ignore[union-attr]
+    assert blocks > 100 and underruns < blocks * 0.2, status

@@ -1,0 +1,222 @@
+"""``obs-faceswap swap-image`` / ``swap-video`` end to end on real photos and a real ffmpeg video."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+
+from obs_faceswap.cli import main
+from obs_faceswap.media import probe_video, read_video_frames
+from tests.standins import face as sf
+
+
+@pytest.fixture(scope="module")
+def m(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    d = tmp_path_factory.mktemp("cli_models")
+    return SimpleNamespace(
+        inswapper=sf.build_inswapper(d / "inswapper_128.onnx"),
+        arcface=sf.build_arcface(d / "w600k_r50.onnx"),
+        det=sf.build_scrfd(d / "det_10g.onnx", [sf.PlacedFace(sf.ASTRONAUT_BOX, sf.ASTRONAUT_KPS)], (512, 512)),
+    )
+
+
+def neural(m: SimpleNamespace, detector: str | None = None) -> list[str]:
+    return ["--swapper-model", str(m.inswapper), "--embedder", str(m.arcface),
+            "--detector", detector or str(m.det), "-q"]
+
+
+def test_swap_image_with_neural_model_files(m: SimpleNamespace, astronaut_path: Path, astronaut_bgr: np.ndarray,
+                                            tmp_path: Path) -> None:
+    out = tmp_path / "out.png"
+    rc = main(["swap-image", "--source", str(astronaut_path), "--target", str(astronaut_path), "--output", str(out),
+               "--color-method", "none", *neural(m)])
+    assert rc == 0
+    result = cv2.imread(str(out))
+    assert result.shape == astronaut_bgr.shape
+    changed = np.abs(result.astype(int) - astronaut_bgr).sum(2) > 0
+    ys, xs = np.nonzero(changed)
+    assert changed.sum() > 2000 and 120 < xs.min() and xs.max() < 330 and ys.max() < 250
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]  # no temp files left behind
+
+
+def test_look_flags_reach_the_pipeline(m: SimpleNamespace, astronaut_path: Path, astronaut_bgr: np.ndarray,
+                                       tmp_path: Path) -> None:
+    full, half = tmp_path / "full.png", tmp_path / "half.png"
+    base = ["swap-image", "-s", str(astronaut_path), "-t", str(astronaut_path), "--color-method", "none", *neural(m)]
+    assert main([*base, "-o", str(full)]) == 0
+    assert main([*base, "-o", str(half), "--blend", "50"]) == 0
+    d_full = np.abs(cv2.imread(str(full)).astype(int) - astronaut_bgr).sum()
+    d_half = np.abs(cv2.imread(str(half)).astype(int) - astronaut_bgr).sum()
+    assert 0.35 < d_half / d_full < 0.65
+
+
+def test_two_source_photos_give_another_identity(m: SimpleNamespace, astronaut_path: Path, astronaut_bgr: np.ndarray,
+                                                 tmp_path: Path) -> None:
+    second = tmp_path / "second.jpg"
+    cv2.imwrite(str(second), cv2.GaussianBlur(astronaut_bgr, (0, 0), 6))
+    one, two = tmp_path / "one.png", tmp_path / "two.png"
+    base = ["swap-image", "-t", str(astronaut_path), "-s", str(astronaut_path), "--color-method", "none", *neural(m)]
+    assert main([*base, "-o", str(one)]) == 0
+    assert main([*base, "-s", str(second), "-o", str(two)]) == 0
+    assert not np.array_equal(cv2.imread(str(one)), cv2.imread(str(two)))
+
+
+def test_group_photo_with_embedded_detector(m: SimpleNamespace, astronaut_path: Path, group_photo_path: Path,
+                                            group_bgr: np.ndarray, tmp_path: Path) -> None:
+    out = tmp_path / "group.jpg"
+    rc = main(["swap-image", "-s", str(astronaut_path), "-t", str(group_photo_path), "-o", str(out),
+               "--face-selection", "all", *neural(m, detector="embedded")])
+    assert rc == 0
+    result = cv2.imread(str(out))
+    assert result.shape == group_bgr.shape
+    assert np.abs(result.astype(int) - group_bgr).mean() > 0.5
+
+
+def test_embedded_default_swapper(astronaut_path: Path, group_photo_path: Path, tmp_path: Path) -> None:
+    pytest.importorskip("obs_faceswap.vision.classical", reason="C's classical swapper has not landed")
+    out = tmp_path / "embedded.png"
+    assert main(["swap-image", "-s", str(astronaut_path), "-t", str(group_photo_path), "-o", str(out), "-q"]) == 0
+    assert cv2.imread(str(out)).shape == cv2.imread(str(group_photo_path)).shape
+
+
+def test_source_without_face_fails_and_writes_nothing(m: SimpleNamespace, astronaut_path: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((300, 400, 3), 128, np.uint8))
+    out = tmp_path / "out.png"
+    rc = main(["swap-image", "-s", str(blank), "-t", str(astronaut_path), "-o", str(out),
+               *neural(m, detector="embedded")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "no face" in err and "blank.png" in err
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["blank.png"]
+
+
+@pytest.mark.parametrize("case", ["unreadable_target", "missing_source", "wrong_model", "bad_suffix"])
+def test_errors_exit_2_and_leave_nothing(m: SimpleNamespace, astronaut_path: Path, tmp_path: Path, case: str,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    junk = tmp_path / "junk.jpg"
+    junk.write_text("not an image")
+    out = tmp_path / ("out.txt" if case == "bad_suffix" else "out.png")
+    args = ["swap-image", "-s", str(astronaut_path), "-t", str(astronaut_path), "-o", str(out), *neural(m)]
+    expect = {"unreadable_target": "junk.jpg", "missing_source": "not found", "wrong_model": "target",
+              "bad_suffix": "image type"}[case]
+    if case == "unreadable_target":
+        args[4] = str(junk)
+    elif case == "missing_source":
+        args[2] = str(tmp_path / "nope.jpg")
+    elif case == "wrong_model":
+        args[args.index("--swapper-model") + 1] = str(m.arcface)
+    assert main(args) == 2
+    assert expect in capsys.readouterr().err
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["junk.jpg"]
+
+
+def test_help_lists_every_look_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["swap-image", "--help"])
+    text = capsys.readouterr().out
+    from obs_faceswap.settings import FACE_SETTINGS
+
+    for s in FACE_SETTINGS.settings:
+        if s.name not in ("enabled", "source_image", "swapper", "enhancer_every", "smoothing", "detect_every"):
+            assert "--" + s.name.replace("_", "-") in text
+    assert "--swapper-model" in text and "--provider" in text
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory, astronaut_path: Path) -> Path:
+    """1.2 s of the astronaut at 10 fps with a 440 Hz AAC audio track."""
+    out = tmp_path_factory.mktemp("video") / "clip.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-loop", "1", "-i", str(astronaut_path),
+                    "-f", "lavfi", "-i", "sine=frequency=440:duration=1.2", "-t", "1.2", "-r", "10",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
+                    str(out)], check=True)
+    return out
+
+
+def test_swap_video_keeps_fps_size_frames_and_audio(m: SimpleNamespace, astronaut_path: Path, clip: Path,
+                                                    tmp_path: Path) -> None:
+    out = tmp_path / "swapped.mp4"
+    rc = main(["swap-video", "-s", str(astronaut_path), "-i", str(clip), "-o", str(out), "--color-method", "none",
+               *neural(m)])
+    assert rc == 0
+    src, dst = probe_video(clip), probe_video(out)
+    assert (dst.width, dst.height, dst.fps) == (src.width, src.height, src.fps) == (512, 512, 10)
+    assert dst.frames == src.frames == 12
+    assert dst.has_audio and dst.audio_codec == "aac"
+    a = next(iter(read_video_frames(clip)))
+    b = next(iter(read_video_frames(out)))
+    face = (slice(90, 160), slice(190, 260))
+    corner = (slice(0, 60), slice(0, 60))
+    assert np.abs(b[face].astype(int) - a[face]).mean() > 4 * max(1.0, np.abs(b[corner].astype(int) - a[corner]).mean())
+    assert [p.name for p in tmp_path.iterdir()] == ["swapped.mp4"]
+
+
+def test_swap_video_rejects_a_non_video(m: SimpleNamespace, astronaut_path: Path, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out.mp4"
+    assert main(["swap-video", "-s", str(astronaut_path), "-i", str(astronaut_path.with_suffix(".txt")),
+                 "-o", str(out), *neural(m)]) == 2
+    assert "not found" in capsys.readouterr().err
+    bogus = tmp_path / "bogus.mp4"
+    bogus.write_bytes(b"\x00" * 1000)
+    assert main(["swap-video", "-s", str(astronaut_path), "-i", str(bogus), "-o", str(out), *neural(m)]) == 2
+    assert "no video stream" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_model_ids_resolve_through_the_registry(m: SimpleNamespace, astronaut_path: Path, astronaut_bgr: np.ndarray,
+                                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """--swapper inswapper_128 with detector 'auto': det_10g and w600k_r50 come from the models dir."""
+    import shutil
+
+    models = tmp_path / "models"
+    models.mkdir()
+    entries = {"inswapper_128": ("inswapper", m.inswapper), "det_10g": ("scrfd", m.det),
+               "w600k_r50": ("arcface", m.arcface)}
+    toml = []
+    for mid, (family, path) in entries.items():
+        shutil.copy(path, models / f"{mid}.onnx")
+        toml.append(f'[[model]]\nid = "{mid}"\nfamily = "{family}"\nfile = "{mid}.onnx"\n'
+                    f'description = "stand-in"\nlicence = "test"\nredistributable = false\n')
+    manifest = tmp_path / "manifest.toml"
+    manifest.write_text("\n".join(toml))
+    monkeypatch.setenv("OBS_FACESWAP_MANIFEST", str(manifest))
+    monkeypatch.setenv("OBS_FACESWAP_MODELS", str(models))
+    out = tmp_path / "out.png"
+    args = ["swap-image", "-s", str(astronaut_path), "-t", str(astronaut_path), "-o", str(out), "-q"]
+    assert main([*args, "--swapper", "inswapper_128"]) == 0
+    assert np.abs(cv2.imread(str(out)).astype(int) - astronaut_bgr).sum() > 0
+    out.unlink()
+    (models / "inswapper_128.onnx").unlink()
+    assert main([*args, "--swapper", "inswapper_128"]) == 2
+    err = capsys.readouterr().err
+    assert "inswapper_128 is not installed" in err and "obs-faceswap models" in err and not out.exists()
+
+
+def test_bench_paste_prints_one_json_object(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert main(["bench", "paste", "--json", "--repeat", "3"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["frame"] == "1280x720"
+    assert result["ours_ms"] > 0 and result["insightface_ms"] > 0
+    assert result["speedup"] == pytest.approx(result["insightface_ms"] / result["ours_ms"], rel=0.05)
+
+
+def test_target_without_face_fails_and_writes_nothing(m: SimpleNamespace, astronaut_path: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    blank = tmp_path / "wall.jpg"
+    cv2.imwrite(str(blank), np.full((360, 480, 3), 200, np.uint8))
+    out = tmp_path / "out.png"
+    assert main(["swap-image", "-s", str(astronaut_path), "-t", str(blank), "-o", str(out),
+                 *neural(m, detector="embedded")]) == 2
+    assert "no face to swap in wall.jpg" in capsys.readouterr().err
+    assert not out.exists()

@@ -1,0 +1,185 @@
+"""``obs-faceswap live``: file, screen (real Xvfb) and camera sources, headless recording, keys, flags."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from obs_faceswap.commands.live import setting_flags
+from obs_faceswap.live.controls import apply_key
+from obs_faceswap.live.stats import percentile
+from obs_faceswap.settings import FACE_SETTINGS
+
+ROOT = Path(__file__).resolve().parents[1]
+needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
+
+
+def live(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "obs_faceswap", "live", *args], capture_output=True, text=True,
+                          env=env if env is not None else dict(os.environ), timeout=120, cwd=str(ROOT))
+
+
+def read_frames(path: Path) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    return frames
+
+
+@pytest.fixture(scope="module")
+def astronaut_video(tmp_path_factory: pytest.TempPathFactory, astronaut_path: Path) -> Path:
+    """2 s of the astronaut photo at 10 fps, 320x320, H.264."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg not installed")
+    out = tmp_path_factory.mktemp("live") / "astronaut.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-loop", "1", "-i", str(astronaut_path), "-vf",
+                    "scale=320:320,format=yuv420p", "-r", "10", "-t", "2", "-c:v", "libx264", str(out)], check=True)
+    return out
+
+
+@needs_ffmpeg
+def test_file_input_headless_records_swapped_frames(astronaut_video: Path, group_photo_path: Path,
+                                                    tmp_path: Path) -> None:
+    swapped, plain = tmp_path / "swapped.mp4", tmp_path / "plain.mp4"
+    common = ["--source", str(group_photo_path), "--input", str(astronaut_video), "--no-preview",
+              "--frames", "10", "--no-pace", "--clean-output", "--json"]
+    res = live(*common, "--output", str(swapped))
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)
+    assert summary["frames"] == 10 and summary["fps"] > 0 and summary["latency_p50_ms"] > 0
+    assert f"wrote {swapped}" in res.stderr
+    res = live(*common, "--no-swap", "--output", str(plain))
+    assert res.returncode == 0, res.stderr
+
+    a, b = read_frames(swapped), read_frames(plain)
+    assert len(a) == len(b) == 10 and a[0].shape == (320, 320, 3)
+    diff = np.abs(a[5].astype(np.int16) - b[5].astype(np.int16)).max(axis=2)
+    changed = np.argwhere(diff > 12)
+    assert len(changed) > 150, "the swap left the face unchanged"
+    # what changed is the astronaut's face (upper middle of the picture), not the background
+    ys, xs = changed[:, 0], changed[:, 1]
+    assert np.median(ys) < 130 and 70 < np.median(xs) < 200
+    assert np.abs(a[5][230:, 230:].astype(np.int16) - b[5][230:, 230:]).mean() < 2.0
+    assert not list(tmp_path.glob(".*part*"))  # no temp file left behind
+
+
+@needs_ffmpeg
+def test_recording_has_the_overlay_by_default(astronaut_video: Path, group_photo_path: Path,
+                                              tmp_path: Path) -> None:
+    out, clean = tmp_path / "o.mkv", tmp_path / "c.mkv"
+    base = ["--source", str(group_photo_path), "--input", str(astronaut_video), "--no-preview", "--frames", "3",
+            "--no-pace", "--no-swap"]
+    assert live(*base, "--output", str(out)).returncode == 0
+    assert live(*base, "--output", str(clean), "--clean-output").returncode == 0
+    with_overlay, without = read_frames(out)[1], read_frames(clean)[1]
+    band = np.abs(with_overlay[:30, :200].astype(np.int16) - without[:30, :200]).mean()
+    rest = np.abs(with_overlay[120:].astype(np.int16) - without[120:]).mean()
+    assert band > 20 and rest < 2
+
+
+def test_missing_camera_is_a_clear_error() -> None:
+    res = live("--camera", "9", "--no-preview", "--frames", "3")
+    assert res.returncode == 2
+    assert "camera 9 could not be opened" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_preview_without_a_display_says_what_to_do(astronaut_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    res = live("--input", str(astronaut_path), env=env)
+    assert res.returncode == 2 and "--no-preview" in res.stderr
+
+
+def test_missing_input_file_leaves_no_output(tmp_path: Path) -> None:
+    out = tmp_path / "o.mp4"
+    res = live("--input", str(tmp_path / "nope.mp4"), "--no-preview", "--output", str(out))
+    assert res.returncode == 2 and "file not found" in res.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def xvfb_display(astronaut_path: Path) -> Iterator[str]:
+    """A real X server (512x512, the size of the photo) with the astronaut photo as its root window."""
+    if shutil.which("Xvfb") is None or shutil.which("display") is None:
+        pytest.skip("Xvfb / ImageMagick not installed")
+    read, write = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "512x512x24", "-nolisten", "tcp", "-noreset"],
+                            pass_fds=(write,), stderr=subprocess.DEVNULL)
+    os.close(write)
+    try:
+        with os.fdopen(read) as f:
+            number = f.readline().strip()
+        assert number.isdigit(), "Xvfb did not start"
+        display = f":{number}"
+        subprocess.run(["display", "-window", "root", str(astronaut_path)], env={**os.environ, "DISPLAY": display},
+                       timeout=30, capture_output=True)
+        yield display
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@needs_ffmpeg
+def test_screen_region_under_xvfb(xvfb_display: str, astronaut_bgr: np.ndarray, tmp_path: Path) -> None:
+    out = tmp_path / "screen.mkv"
+    env = {**os.environ, "DISPLAY": xvfb_display}
+    res = live("--screen", "100,40,240,160", "--no-preview", "--frames", "4", "--no-swap", "--clean-output",
+               "--output", str(out), "--json", env=env)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["source"] == "screen 240x160+100+40"
+    frames = read_frames(out)
+    assert len(frames) == 4 and frames[0].shape == (160, 240, 3)
+    expected = astronaut_bgr[40:200, 100:340]  # the root window shows the photo
+    assert np.abs(frames[-1].astype(np.int16) - expected).mean() < 6.0
+
+    outside = live("--screen", "600,400,200,200", "--no-preview", "--frames", "1", env=env)
+    assert outside.returncode == 2 and "outside the screen" in outside.stderr
+
+
+def test_every_face_setting_is_a_flag_and_reaches_the_settings() -> None:
+    from obs_faceswap.cli import build_parser
+
+    parser = build_parser()
+    flags = {opt for action in parser._subparsers._group_actions[0].choices["live"]._actions  # type: ignore[union-attr]
+             for opt in action.option_strings}
+    for s in FACE_SETTINGS.settings:
+        assert setting_flags(s)[0] in flags, s.name
+    from obs_faceswap.commands.live import settings_from_args
+
+    args = parser.parse_args(["live", "--source", "a.jpg;b.jpg", "--blend", "250", "--color-method", "mkl",
+                              "--no-swap", "--occlusion-mask", "--reference-threshold", "0.5"])
+    settings = settings_from_args(args)
+    assert settings["source_image"] == "a.jpg;b.jpg" and settings["blend"] == 100  # clamped by the schema
+    assert settings["color_method"] == "mkl" and settings["enabled"] is False
+    assert settings["occlusion_mask"] is True and settings["reference_threshold"] == 0.5
+    assert settings["mask_blur"] == FACE_SETTINGS.by_name["mask_blur"].default
+    with pytest.raises(SystemExit):
+        parser.parse_args(["live", "--color-method", "nonsense"])
+
+
+def test_preview_keys_change_the_settings() -> None:
+    s = FACE_SETTINGS.defaults()
+    r = apply_key(ord("s"), s)
+    assert r.settings["enabled"] is False and r.message == "swap off"
+    assert apply_key(ord("e"), s, enhancer="codeformer").settings["enhancer"] == "codeformer"
+    assert apply_key(ord("e"), {**s, "enhancer": "gpen_512"}).settings["enhancer"] == "none"
+    assert apply_key(ord("m"), s).settings["occlusion_mask"] is True
+    assert apply_key(ord("-"), s).settings["blend"] == 90
+    assert apply_key(ord("+"), s).settings["blend"] == 100  # already at the top
+    assert apply_key(ord("q"), s).quit and apply_key(27, s).quit
+    assert not apply_key(-1, s).changed and not apply_key(ord("x"), s).changed
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
