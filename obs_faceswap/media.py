@@ -186,8 +186,9 @@ def transform_video(
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         assert proc.stdin is not None
         bar = tqdm(total=info.frames or None, unit="frame", disable=not progress, desc=out.name)
+        frames = read_video_frames(src, info)
         try:
-            for frame in read_video_frames(src, info):
+            for frame in frames:
                 result = fn(frame)
                 proc.stdin.write(np.ascontiguousarray(result, dtype=np.uint8).tobytes())
                 bar.update(1)
@@ -197,6 +198,7 @@ def transform_video(
             proc.wait()
             raise
         finally:
+            frames.close()  # stops the decoder if we stopped early
             bar.close()
         err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
         if proc.wait() != 0:

@@ -220,3 +220,20 @@ def test_target_without_face_fails_and_writes_nothing(m: SimpleNamespace, astron
                  *neural(m, detector="embedded")]) == 2
     assert "no face to swap in wall.jpg" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_interrupted_video_leaves_nothing(clip: Path, tmp_path: Path) -> None:
+    from obs_faceswap.media import transform_video
+
+    seen = []
+
+    def fail_on_third(frame: np.ndarray) -> np.ndarray:
+        seen.append(1)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+        return frame
+
+    out = tmp_path / "partial.mp4"
+    with pytest.raises(KeyboardInterrupt):
+        transform_video(clip, out, fail_on_third, progress=False)
+    assert list(tmp_path.iterdir()) == []

@@ -57,16 +57,23 @@ def test_file_input_headless_records_swapped_frames(astronaut_video: Path, group
     swapped, plain = tmp_path / "swapped.mp4", tmp_path / "plain.mp4"
     common = ["--source", str(group_photo_path), "--input", str(astronaut_video), "--no-preview",
               "--frames", "10", "--no-pace", "--clean-output", "--json"]
-    res = live(*common, "--output", str(swapped))
+    res = live(*common, "--output", str(swapped))  # through the worker process, as in OBS
     assert res.returncode == 0, res.stderr
     summary = json.loads(res.stdout)
+    assert summary["processor"] == "worker"
     assert summary["frames"] == 10 and summary["fps"] > 0 and summary["latency_p50_ms"] > 0
     assert f"wrote {swapped}" in res.stderr
-    res = live(*common, "--no-swap", "--output", str(plain))
+    res = live(*common, "--no-swap", "--in-process", "--output", str(plain))
     assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["processor"] == "in-process"
+    direct = tmp_path / "direct.mp4"
+    assert live(*common, "--in-process", "--output", str(direct)).returncode == 0
 
-    a, b = read_frames(swapped), read_frames(plain)
-    assert len(a) == len(b) == 10 and a[0].shape == (320, 320, 3)
+    a, b, c = read_frames(swapped), read_frames(plain), read_frames(direct)
+    assert len(a) == len(b) == len(c) == 10 and a[0].shape == (320, 320, 3)
+    # every frame came back from the worker swapped, exactly as the in-process pipeline does it
+    for worker_frame, direct_frame in zip(a, c, strict=True):
+        assert np.abs(worker_frame.astype(np.int16) - direct_frame).mean() < 1.0
     diff = np.abs(a[5].astype(np.int16) - b[5].astype(np.int16)).max(axis=2)
     changed = np.argwhere(diff > 12)
     assert len(changed) > 150, "the swap left the face unchanged"
@@ -82,7 +89,7 @@ def test_recording_has_the_overlay_by_default(astronaut_video: Path, group_photo
                                               tmp_path: Path) -> None:
     out, clean = tmp_path / "o.mkv", tmp_path / "c.mkv"
     base = ["--source", str(group_photo_path), "--input", str(astronaut_video), "--no-preview", "--frames", "3",
-            "--no-pace", "--no-swap"]
+            "--no-pace", "--no-swap", "--in-process"]
     assert live(*base, "--output", str(out)).returncode == 0
     assert live(*base, "--output", str(clean), "--clean-output").returncode == 0
     with_overlay, without = read_frames(out)[1], read_frames(clean)[1]
@@ -137,7 +144,8 @@ def xvfb_display(astronaut_path: Path) -> Iterator[str]:
 def test_screen_region_under_xvfb(xvfb_display: str, astronaut_bgr: np.ndarray, tmp_path: Path) -> None:
     out = tmp_path / "screen.mkv"
     env = {**os.environ, "DISPLAY": xvfb_display}
-    res = live("--screen", "100,40,240,160", "--no-preview", "--frames", "4", "--no-swap", "--clean-output",
+    res = live("--screen", "100,40,240,160", "--no-preview", "--frames", "4", "--no-swap", "--in-process",
+               "--clean-output",
                "--output", str(out), "--json", env=env)
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["source"] == "screen 240x160+100+40"

@@ -421,7 +421,19 @@ def check(out_dir: Path, graphs: dict[str, TflGraph], photos: list[tuple[str, np
             ok &= good
             print(f"[{name}] detector {label}: max |onnx - reference| = {err:.2e} (|ref| max {scale:.1f})"
                   f" {'OK' if good else 'FAIL'}")
-        # 2. mediapipe's detection and mesh, and the ONNX mesh on mediapipe's own crop
+        # 2a. mediapipe's own detector vs obs-faceswap's BlazeFace decoding of the ONNX outputs
+        with mp.solutions.face_detection.FaceDetection(model_selection=0, min_detection_confidence=0.5) as fd:
+            dets = fd.process(rgb).detections or []
+        theirs = [(d.location_data.relative_bounding_box, d.score[0]) for d in dets]
+        ours = ours_detector(out_dir).detect_boxes(img)
+        print(f"[{name}] mediapipe face_detection: {len(theirs)} face(s); ours (whole frame): {len(ours)}")
+        for bb, score in theirs:
+            tb = np.array([bb.xmin * w, bb.ymin * h, (bb.xmin + bb.width) * w, (bb.ymin + bb.height) * h])
+            best = max((_box_iou(tb, b) for b, _, _ in ours), default=0.0)
+            good = best > 0.8
+            ok &= good
+            print(f"[{name}]   mediapipe box score {score:.2f}: best IoU with ours {best:.3f} {'OK' if good else 'FAIL'}")
+        # 2b. mediapipe's mesh, and the ONNX mesh on the crop mediapipe's mesh implies
         with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=10,
                                              refine_landmarks=False) as fm:
             res = fm.process(rgb)
@@ -448,6 +460,22 @@ def check(out_dir: Path, graphs: dict[str, TflGraph], photos: list[tuple[str, np
             print(f"[{name}] mesh: max |onnx - reference| = {err:.2e}; vs mediapipe landmarks mean "
                   f"{100 * e_rel:.2f}% of face size {'OK' if good else 'FAIL'}")
     return ok
+
+
+def ours_detector(out_dir: Path) -> Any:
+    """obs-faceswap's EmbeddedDetector on the freshly written files (whole-frame pass only)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from obs_faceswap.vision.embedded import EmbeddedDetector
+
+    return EmbeddedDetector(provider="cpu", small_faces=False, detector_path=out_dir / "face_detector.onnx",
+                            mesh_path=out_dir / "face_mesh.onnx")
+
+
+def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return float(inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter))
 
 
 def _crop_from_mesh(pts: np.ndarray) -> np.ndarray:

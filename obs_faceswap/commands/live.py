@@ -94,11 +94,11 @@ def cmd_live(args: argparse.Namespace) -> int:
         if not display_available():
             raise FaceSwapError("no display for the preview window (DISPLAY is not set): add --no-preview, "
                                 "and --output FILE to record the result")
-    processor = make_processor(settings, in_process=args.in_process)
+    source = open_source(args)  # a missing camera fails fast, before the worker starts
     try:
-        source = open_source(args)
+        processor = make_processor(settings, in_process=args.in_process)
     except BaseException:
-        processor.close()
+        source.close()
         raise
     log = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
     log(f"live: {source.name} {source.width}x{source.height} @ {source.fps:.1f} fps → {processor.name} pipeline"

@@ -171,16 +171,22 @@ class VideoChannel(_ChannelBase):
             return None
         return view
 
-    def wait_result(self, timeout: float) -> FrameView | None:
-        """Block up to ``timeout`` s for a result newer than the last one returned (live mode, tests,
-        benchmarks; never call this from an OBS callback)."""
+    @property
+    def submitted_seq(self) -> int:
+        """Sequence number of the last submitted frame (results carry the input's number)."""
+        return self._seq
+
+    def wait_result(self, timeout: float, min_seq: int = 0) -> FrameView | None:
+        """Block up to ``timeout`` s for a result newer than the last one returned and made from
+        input ``min_seq`` or later (e.g. ``submitted_seq``). For the live mode, tests and
+        benchmarks; never call this from an OBS callback."""
         deadline = time.monotonic() + timeout
         while True:
             chan = self._chan
             if chan is not None and self.client.running:
                 chan.set_waiting("client", True)
                 view = self.result()
-                if view is not None and view.is_new:
+                if view is not None and view.is_new and view.seq >= min_seq:
                     chan.set_waiting("client", False)
                     return view
             left = deadline - time.monotonic()

@@ -325,8 +325,10 @@ class Supervisor:
                 try:
                     msg = control.receive(conn)
                 except EOFError:
-                    code = self._kill(proc) if proc.poll() is None else proc.poll()
-                    return f"worker closed the connection (exit code {code})"
+                    try:
+                        return f"worker exited with code {proc.wait(1.0)}"
+                    except subprocess.TimeoutExpired:
+                        return f"worker closed the connection (killed, exit code {self._kill(proc)})"
                 except ProtocolError as exc:
                     if "larger than" in str(exc):
                         return f"worker sent an oversized control message ({exc})"

@@ -52,18 +52,22 @@ def run_live(source: FrameSource, processor: Processor, settings: Mapping[str, A
     stats = LiveStats()
     message, message_until = "", 0.0
     last_index = -1
+    last_error = ""
     ok = False
     try:
         if options.virtual_camera:
             vcam = VirtualCamera(source.width, source.height, source.fps or 30.0)
             log(f"virtual camera: {vcam.device}")
-        stats = LiveStats()
+        stats = LiveStats()  # count from here: not the time spent opening outputs
         for captured in source.frames():
             dropped = captured.index - last_index - 1 if last_index >= 0 else 0
             last_index = captured.index
             t = time.perf_counter()
             out = processor.process(captured.image)
             process_ms = (time.perf_counter() - t) * 1000.0
+            if processor.last_error and processor.last_error != last_error:
+                log(f"swap: {processor.last_error}")  # once per distinct error; the overlay keeps showing it
+            last_error = processor.last_error
             if message and time.perf_counter() > message_until:
                 message = ""
             shown = out

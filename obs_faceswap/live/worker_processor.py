@@ -8,6 +8,7 @@ restarting, or slower than ``timeout``) the input is shown unchanged, exactly li
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,9 +55,21 @@ class WorkerProcessor:
     def process(self, frame: Frame) -> Frame:
         h, w = frame.shape[:2]
         data = np.ascontiguousarray(frame)
-        if not self._channel.submit(memoryview(data).cast("B"), w, h, w * 3, "BGR"):
-            return self._bypass(frame)
-        view = self._channel.wait_result(FIRST_RESULT_TIMEOUT_S if self._first else self._timeout)
+        buf = memoryview(data).cast("B")
+        if self._first:
+            # the worker attaches the channel's memory after the first submit announced it, and
+            # loads the models: hand the frame over again until the first result arrives
+            deadline = time.monotonic() + FIRST_RESULT_TIMEOUT_S
+            view = None
+            while view is None and time.monotonic() < deadline:
+                if self._channel.submit(buf, w, h, w * 3, "BGR"):
+                    view = self._channel.wait_result(0.5)
+                else:
+                    time.sleep(0.05)
+        elif self._channel.submit(buf, w, h, w * 3, "BGR"):
+            view = self._channel.wait_result(self._timeout)
+        else:
+            view = None
         if view is None:
             return self._bypass(frame)
         self._first = False

@@ -128,8 +128,6 @@ def _reinhard(src: Frame, ref: Frame, sel: Sel | None, *, clip: bool) -> Frame:
     mu_s, sd_s = _mean_std(s, sel)
     mu_r, sd_r = _mean_std(r, sel)
     gain = sd_r / np.maximum(sd_s, _EPS)
-    if clip:
-        gain = np.minimum(gain, 1.0)
     out = _affine(s, np.diag(gain), mu_r - mu_s * gain)
     if clip:
         out = np.clip(out, np.float32([0.0, -127.0, -127.0]), np.float32([100.0, 127.0, 127.0]))
@@ -142,8 +140,9 @@ def _lab_reinhard(src: Frame, ref: Frame, sel: Sel | None) -> Frame:
 
 
 def _rct(src: Frame, ref: Frame, sel: Sel | None) -> Frame:
-    """DeepFaceLab's RCT variant: Reinhard in LAB with the gain capped at 1 (a flat swapped face is
-    never stretched into noise) and L/a/b clipped to their ranges before going back to BGR."""
+    """DeepFaceLab's RCT: the same Reinhard transfer, with L clipped to [0, 100] and a/b to
+    [-127, 127] before going back to BGR, so out-of-gamut results saturate per LAB channel instead
+    of per BGR channel (no hue shifts in blown-out highlights)."""
     return _reinhard(src, ref, sel, clip=True)
 
 

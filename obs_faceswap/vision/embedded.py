@@ -180,8 +180,12 @@ class EmbeddedDetector:
         self.anchors = ssd_anchors()
 
     # -- detection --------------------------------------------------------------------------
-    def _passes(self, frame: Frame) -> tuple[np.ndarray, list[tuple[float, float, float]]]:
-        """Detector inputs (B,128,128,3) in [-1,1] RGB and, per input, (x0, y0, side) in the frame."""
+    def _passes(self, frame: Frame, part: tuple[int, int] | None = None
+                ) -> tuple[np.ndarray, list[tuple[float, float, float]]]:
+        """Detector inputs (B,128,128,3) in [-1,1] RGB and, per input, (x0, y0, side) in the frame.
+
+        ``part`` = (k, n) keeps only every n-th tile starting at k (the whole view is always in).
+        """
         h, w = frame.shape[:2]
         rgb_scale = []  # (image, x0, y0, side)
         tiled = self.small_faces and min(h, w) >= 2 * DET_SIZE
@@ -200,16 +204,22 @@ class EmbeddedDetector:
             step = tile * 0.75
             ys = np.unique(np.clip(np.round(np.arange(0, h - tile + step, step) * scale), 0, bh - DET_SIZE))
             xs = np.unique(np.clip(np.round(np.arange(0, w - tile + step, step) * scale), 0, bw - DET_SIZE))
-            for y in ys.astype(int):
-                for x in xs.astype(int):
-                    rgb_scale.append((base[y:y + DET_SIZE, x:x + DET_SIZE], x / scale, y / scale, tile))
+            spots = [(int(y), int(x)) for y in ys for x in xs]
+            if part is not None:
+                spots = spots[part[0] % part[1]:: part[1]]
+            for y, x in spots:
+                rgb_scale.append((base[y:y + DET_SIZE, x:x + DET_SIZE], x / scale, y / scale, tile))
         rgb = np.ascontiguousarray(np.stack([b for b, *_ in rgb_scale])[..., ::-1])
         batch = rgb.astype(np.float32) * np.float32(1.0 / 127.5) - np.float32(1.0)
         return batch, [(x0, y0, s) for _, x0, y0, s in rgb_scale]
 
-    def detect_boxes(self, frame: Frame) -> list[tuple[np.ndarray, np.ndarray, float]]:
-        """BlazeFace only: (box x1y1x2y2, 6 key points, score) in frame pixels, after weighted NMS."""
-        batch, places = self._passes(frame)
+    def detect_boxes(self, frame: Frame, part: tuple[int, int] | None = None
+                     ) -> list[tuple[np.ndarray, np.ndarray, float]]:
+        """BlazeFace only: (box x1y1x2y2, 6 key points, score) in frame pixels, after weighted NMS.
+
+        ``part`` = (k, n) runs only every n-th small-face tile (round-robin use while tracking).
+        """
+        batch, places = self._passes(frame, part)
         reg, cls = self.det.run({"input": batch})
         all_b, all_k, all_s = [], [], []
         for i, (x0, y0, side) in enumerate(places):

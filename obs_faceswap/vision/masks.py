@@ -189,7 +189,8 @@ def mouth_region(size: int, *, labels: Labels | None = None, landmarks: npt.Arra
     """Binary (0/1) mouth region in a ``size`` crop, from the best source given.
 
     In order of preference: parser ``labels`` (mouth + lips), dense mesh ``landmarks`` (outer lip
-    contour, crop coordinates), the 5 ``kps`` (mouth corners, crop coordinates). ``scale``
+    contour, crop coordinates), the 5 ``kps`` (mouth corners, crop coordinates); a source that
+    finds no mouth falls back to the next one. ``scale``
     (mouth_size / 100) grows or shrinks the region about its centre.
     """
     region = np.zeros((size, size), np.uint8)
@@ -202,7 +203,9 @@ def mouth_region(size: int, *, labels: Labels | None = None, landmarks: npt.Arra
             cx, cy = float(xs.mean()), float(ys.mean())
             mat = cv2.getRotationMatrix2D((cx, cy), 0.0, float(scale))
             region = cv2.warpAffine(region, mat, (size, size), flags=cv2.INTER_NEAREST)
-        return region
+        if region.any():
+            return region
+        region = np.zeros((size, size), np.uint8)  # the parser saw no mouth: fall back to the points
     if landmarks is not None:
         pts = np.asarray(landmarks, dtype=np.float64).reshape(-1, np.asarray(landmarks).shape[-1])[:, :2]
         if len(pts) >= 468:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from obs_faceswap.errors import FaceSwapError, ModelError, NoFaceError
+from obs_faceswap.errors import FaceSwapError, ModelError, ModelSignatureError, NoFaceError
 from obs_faceswap.models.session import Session, create_session
 from obs_faceswap.settings import FACE_SETTINGS, split_paths
 from obs_faceswap.vision import arcface as arcface_mod
@@ -165,6 +165,7 @@ def build_neural_swapper(choice: str, provider: str) -> NeuralSwapper:
             family = str(reg.get_entry(choice).family)
         except FaceSwapError:
             family = ""
+    guessed = not family
     if not family:
         path = Path(choice)
         if not path.is_file():
@@ -179,7 +180,15 @@ def build_neural_swapper(choice: str, provider: str) -> NeuralSwapper:
     if family not in ("inswapper", "simswap"):
         raise ModelError(f"{choice} is a {family} model, not a face swapper (use inswapper_128, a ReSwapper "
                          "or a SimSwap model)")
-    session = load_family(choice, family, provider)
+    try:
+        session = load_family(choice, family, provider)
+    except ModelSignatureError as exc:
+        if not guessed:
+            raise
+        raise ModelSignatureError(
+            f"{Path(choice).name} is not a face swapper: an inswapper/ReSwapper file needs inputs target "
+            "float32[1,3,S,S] and source float32[1,512], output float32[1,3,S,S] and a float32 512x512 'emap' as "
+            f"its last initializer; a SimSwap file the same inputs/output without the emap. ({exc})") from None
     if family == "inswapper":
         return NeuralSwapper(InSwapper(session), Path(session.path).stem)
     return NeuralSwapper(SimSwap(session), Path(session.path).stem)
@@ -234,10 +243,12 @@ class FacePipeline:
         first = old is None
         o: Mapping[str, Any] = old or {}
         provider = str(new["provider"])
-        if first or _changed(o, new, _DETECTOR_KEYS) or (self.live and _changed(o, new, _TRACK_KEYS)):
-            base = self._detector_override or build_detector(new)
-            s.base_detector = base
-            s.detector = wrap_tracking(base, new) if self.live else base
+        if first or _changed(o, new, _DETECTOR_KEYS):
+            s.base_detector = self._detector_override or build_detector(new)
+            s.detector = None
+        if s.detector is None or (self.live and _changed(o, new, _TRACK_KEYS)):
+            assert s.base_detector is not None
+            s.detector = wrap_tracking(s.base_detector, new) if self.live else s.base_detector
         swapper_choice = str(new["swapper"]).strip() or "embedded"
         if first or _changed(o, new, _SWAPPER_KEYS):
             s.neural, s.classical = None, None

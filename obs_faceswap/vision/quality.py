@@ -67,7 +67,7 @@ class QualityStages:
         self.regions: tuple[int, ...] = ()
         self.timings: dict[str, float] = {}
         self._loaded: dict[str, tuple[str, str]] = {}  # stage -> (model id, provider)
-        self.update(settings, _first=True)
+        self.update(settings)
 
     # ------------------------------------------------------------ settings
 
@@ -75,13 +75,13 @@ class QualityStages:
     def provider(self) -> str:
         return self._provider_arg if self._provider_arg not in ("", "auto") else str(self.settings["provider"])
 
-    def update(self, settings: Mapping[str, Any], *, _first: bool = False) -> None:
+    def update(self, settings: Mapping[str, Any]) -> None:
         """Apply (possibly partial) settings live; loads/unloads models only when that changes."""
-        if "provider" in settings:  # a provider in the settings wins over the constructor's
-            self._provider_arg = str(settings["provider"] or "auto")
         new = FACE_SETTINGS.validate({**self.settings, **dict(settings)})
         regions = parse_regions(new["mask_regions"])
-        provider = self._provider_arg if self._provider_arg not in ("", "auto") else str(new["provider"])
+        # a provider in the settings wins over the constructor's
+        provider_arg = str(new["provider"]) if "provider" in settings else self._provider_arg
+        provider = provider_arg if provider_arg not in ("", "auto") else str(new["provider"])
 
         want: dict[str, tuple[str, str] | None] = {
             "enhancer": (new["enhancer"], ENHANCER_FAMILIES[new["enhancer"]]) if new["enhancer"] != "none" else None,
@@ -96,6 +96,7 @@ class QualityStages:
                 loaded[stage] = _load(spec[0], spec[1], provider, self._paths)  # may raise: nothing changed yet
         # commit
         self.settings = new
+        self._provider_arg = provider_arg
         self.regions = regions
         for stage, sess in loaded.items():
             spec = want[stage]

@@ -25,6 +25,7 @@ from obs_faceswap.vision.types import Face, FaceDetector, Frame
 
 SCENE_CHANGE = 40.0  # mean absolute thumbnail difference (0..255) that counts as a cut
 MATCH_IOU = 0.3
+TILE_ROUNDS = 4  # while tracking, each periodic detection scans 1/4 of the small-face tiles
 
 
 class OneEuro:
@@ -92,7 +93,9 @@ class TrackedDetector:
         self.frame_index = 0
         self._since_detect = 0
         self._thumb: npt.NDArray[np.float32] | None = None
+        self._shape: tuple[int, ...] = ()
         self.last_was_detection = False
+        self._round = 0
 
     @property
     def tracker(self) -> object:
@@ -135,7 +138,8 @@ class TrackedDetector:
         small = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), (32, 18), interpolation=cv2.INTER_AREA)
         thumb = small.astype(np.float32)
         prev, self._thumb = self._thumb, thumb
-        return prev is not None and float(np.abs(thumb - prev).mean()) > SCENE_CHANGE
+        resized, self._shape = self._shape != frame.shape[:2], frame.shape[:2]
+        return prev is not None and (resized or float(np.abs(thumb - prev).mean()) > SCENE_CHANGE)
 
     def _detect(self, frame: Frame) -> list[Face]:
         if self._own_mesh and self.tracks and hasattr(self.detector, "detect_boxes"):
@@ -151,7 +155,8 @@ class TrackedDetector:
         """Periodic detection while tracking (embedded detector): BlazeFace finds new faces; faces
         already tracked keep their mesh track (one mesh pass instead of two)."""
         det = self.detector
-        boxes = det.detect_boxes(frame)  # type: ignore[attr-defined]
+        self._round += 1  # small-face tiles round-robin: a quarter of them per periodic detection
+        boxes = det.detect_boxes(frame, part=(self._round, TILE_ROUNDS))  # type: ignore[attr-defined]
         kept = [f for f in det.track_aligned(frame, [t.face for t in self.tracks]) if f is not None]  # type: ignore[attr-defined]
 
         def known(box: npt.NDArray[np.float32]) -> bool:

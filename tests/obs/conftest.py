@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,10 +42,21 @@ def obs(tmp_path_factory: pytest.TempPathFactory, astronaut_path: Path, speech_w
          "settings": {"local_file": str(speech_wav), "looping": True, "is_local_file": True}},
     ]
     harness = HeadlessObs(work, sources, {"OBS_FACESWAP_CONFIG": str(cfg)})
+    workers: list[int] = []
+    segments: list[str] = []
     try:
         harness.start()
         yield harness
+        workers, segments = harness.worker_pids(), harness.shared_memory()
+        print("DEBUGF", workers, segments)
     finally:
         harness.stop()
     log = harness.log_text()
     assert "Traceback" not in log, "Python traceback in the OBS log:\n" + log[-4000:]
+    # OBS exit = script unload: the worker is stopped and every shared-memory segment removed
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in workers if Path(f"/proc/{p}").exists()], "worker still running after OBS exit"
+    left = [name for name in segments if Path("/dev/shm", name).exists()]
+    assert not left, f"shared memory left behind after OBS exit: {left}"

@@ -133,6 +133,31 @@ class HeadlessObs:
                 proc.kill()
                 proc.wait(5)
 
+    def worker_pids(self) -> list[int]:
+        """Processes started by OBS whose command line runs the obs-faceswap worker."""
+        assert self.obs is not None
+        out = []
+        for d in Path("/proc").iterdir():
+            if not d.name.isdigit():
+                continue
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == self.obs.pid and "obs_faceswap.worker" in cmd:
+                out.append(int(d.name))
+        return out
+
+    def shared_memory(self) -> list[str]:
+        """Names of the /dev/shm segments OBS has mapped (ours start with 'ofs_')."""
+        assert self.obs is not None
+        try:
+            maps = Path(f"/proc/{self.obs.pid}/maps").read_text()
+        except OSError:
+            return []
+        return sorted({line.rsplit("/", 1)[1].split()[0] for line in maps.splitlines() if "/dev/shm/ofs_" in line})
+
     # -------------------------------------------------------------- log
     def log_path(self) -> Path | None:
         logs = sorted((self.cfg / "obs-studio" / "logs").glob("*.txt"), key=lambda p: p.stat().st_mtime)

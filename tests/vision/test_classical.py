@@ -160,3 +160,27 @@ def test_seamless_option(detector: EmbeddedDetector, source: ClassicalSource, ta
     out = ClassicalSwapper(detector=detector, seamless=True).swap(astronaut_bgr, [target], source)
     inside = _face_mask(target, out.shape)
     assert np.abs(out.astype(int) - astronaut_bgr)[inside].mean() > 8
+
+
+def test_bench_pipeline_prints_one_json_object(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from obs_faceswap.cli import main
+
+    assert main(["bench", "pipeline", "--json", "--repeat", "1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in ("detect_ms", "landmarks_ms", "warp_ms", "color_ms", "blend_ms", "total_ms", "fps",
+                "baseline_warp_per_triangle_ms", "baseline_seamless_swap_ms"):
+        assert result[key] > 0
+    assert result["face_px"] > 100 and result["frame"] == "1280x720"
+
+
+def test_face_cut_by_the_frame_edge(detector: EmbeddedDetector, swapper: ClassicalSwapper,
+                                    source: ClassicalSource, astronaut_bgr: np.ndarray) -> None:
+    """A face partly outside the frame is swapped where visible; nothing breaks at the border."""
+    frame = np.ascontiguousarray(astronaut_bgr[:, 200:])  # cuts off a quarter of her face
+    faces = detector.detect(frame)
+    assert len(faces) == 1 and faces[0].bbox[0] < 0  # the mesh continues past the edge
+    out = swapper.swap(frame, faces, source)
+    changed = (out != frame).any(-1)
+    assert changed[:, :20].any() and changed.sum() > 1000

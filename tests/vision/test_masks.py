@@ -204,3 +204,10 @@ def test_without_keep_mouth_the_lips_are_swapped(models, scene) -> None:
     out = paste_back(frame.copy(), swapped, m, full, 1.0)
     lips = interior(frame_labels, (12, 13), 4)
     assert np.any(out[lips] != frame[lips], axis=1).mean() > 0.9
+
+
+def test_mouth_falls_back_to_key_points_when_the_parser_sees_no_mouth(layout) -> None:
+    labels, kps = layout
+    no_mouth = np.where(np.isin(labels, (11, 12, 13)), 1, labels).astype(np.uint8)  # painted over with skin
+    region = mouth_region(SIZE, labels=no_mouth, kps=kps)
+    assert np.array_equal(region, mouth_region(SIZE, kps=kps)) and region[188, 128] == 1

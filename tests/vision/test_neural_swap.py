@@ -297,6 +297,10 @@ def test_live_mode_tracks_and_bgra_keeps_alpha(models: SimpleNamespace, astronau
     for out in outs:
         assert out.shape == bgra.shape and (out[..., 3] == 123).all()
         assert np.abs(out[..., :3].astype(int) - astronaut_bgr).sum() > 0
+    tracked, base = pipe._s.detector, pipe._s.base_detector
+    pipe.update({"detect_every": 5})  # re-wraps the same detector, no model reload
+    assert pipe._s.base_detector is base and pipe._s.detector is not tracked
+    assert pipe._s.detector.detect_every == 5  # type: ignore[union-attr]
 
 
 def test_failed_update_keeps_the_working_pipeline(models: SimpleNamespace, astronaut_path: Path,

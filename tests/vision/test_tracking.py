@@ -115,3 +115,15 @@ def test_one_euro_follows_a_step_and_damps_noise() -> None:
     for _ in range(10):
         y = f(np.array([[1.0, 1.0]]), 1 / 30)
     assert np.abs(y - 1.0).max() < 0.1
+
+
+def test_small_new_face_is_found_while_tracking(detector: EmbeddedDetector, astronaut_bgr: np.ndarray) -> None:
+    """Periodic detections scan the small-face tiles round-robin: a newcomer is found within a few rounds."""
+    frame = np.full((720, 1280, 3), 90, np.uint8)
+    frame[:, :720] = cv2.resize(astronaut_bgr, (720, 720), interpolation=cv2.INTER_LINEAR)
+    tracked = TrackedDetector(detector, detect_every=2, smoothing=0.5)
+    assert len(tracked.detect(frame)) == 1
+    small = cv2.resize(astronaut_bgr, None, fx=0.8, fy=0.8, interpolation=cv2.INTER_AREA)
+    frame[250:250 + small.shape[0], 820:820 + small.shape[1]] = small
+    counts = [len(tracked.detect(frame)) for _ in range(2 * 4 + 1)]
+    assert counts[-1] == 2 and counts[0] == 1  # not yet on the first frame, found within 4 detections

@@ -118,6 +118,10 @@ def test_block_edges_have_no_clicks() -> None:
     near_join = (pos < c + 8) | (pos > b - 8)
     assert np.sqrt(np.mean(y[lat + RATE // 4:] ** 2)) > 0.15, "the tone must come through"
     assert step[steady & near_join].max() <= 1.2 * step[steady & ~near_join].max()
+    tone = y[lat + RATE // 4:]
+    frames = len(tone) // 240
+    env = np.sqrt(np.mean(tone[: frames * 240].reshape(frames, 240) ** 2, axis=1))  # 5 ms RMS
+    assert env.min() > 0.9 * np.median(env), "SOLA must join blocks in phase (no dips at the joins)"
     assert median_f0(y[lat + RATE // 4:]) == pytest.approx(220.0 * 2 ** (3 / 12), rel=0.03)
 
 

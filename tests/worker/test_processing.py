@@ -1,0 +1,189 @@
+"""Frames in every pixel format and audio through a real worker, with the test processors."""
+
+from __future__ import annotations
+
+import array
+
+import cv2
+import numpy as np
+import pytest
+
+from obs_faceswap.ipc import WorkerClient
+from tests.ipc.util import PYTHON
+
+W, H = 128, 96
+
+
+@pytest.fixture(scope="module")
+def client():
+    c = WorkerClient(PYTHON).start()
+    assert c.wait_ready(30), c.status
+    yield c
+    c.stop()
+
+
+@pytest.fixture(scope="module")
+def picture(astronaut_bgr: np.ndarray) -> np.ndarray:
+    return cv2.resize(astronaut_bgr, (W, H), interpolation=cv2.INTER_AREA)
+
+
+def _pad(rows: np.ndarray, stride: int) -> np.ndarray:
+    out = np.full((rows.shape[0], stride), 77, np.uint8)
+    out[:, :rows.shape[1]] = rows
+    return out
+
+
+def encode(bgr: np.ndarray, fmt: str) -> tuple[bytes, list[int]]:
+    """The frame as OBS would hand it over: planes with padded rows (stride > row)."""
+    h, w = bgr.shape[:2]
+    if fmt in ("BGRA", "BGRX", "RGBA"):
+        px = cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA if fmt != "RGBA" else cv2.COLOR_BGR2RGBA)
+        px[..., 3] = np.arange(w, dtype=np.uint8)[None, :]  # an alpha pattern that must survive
+        return _pad(px.reshape(h, w * 4), w * 4 + 64).tobytes(), [w * 4 + 64]
+    if fmt == "BGR":
+        return _pad(bgr.reshape(h, w * 3), w * 3 + 32).tobytes(), [w * 3 + 32]
+    yuv = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)
+    y, rest = yuv[:h], yuv[h:].reshape(-1)
+    q = (w // 2) * (h // 2)
+    u, v = rest[:q].reshape(h // 2, w // 2), rest[q:].reshape(h // 2, w // 2)
+    if fmt == "I420":
+        return (_pad(y, w + 32).tobytes() + _pad(u, w // 2 + 16).tobytes() + _pad(v, w // 2 + 16).tobytes(),
+                [w + 32, w // 2 + 16, w // 2 + 16])
+    if fmt == "NV12":
+        uv = np.stack([u, v], axis=-1).reshape(h // 2, w)
+        return _pad(y, w + 32).tobytes() + _pad(uv, w + 32).tobytes(), [w + 32, w + 32]
+    yuy2 = np.empty((h, w // 2, 4), np.uint8)
+    yuy2[..., 0], yuy2[..., 2] = y[:, 0::2], y[:, 1::2]
+    yuy2[..., 1], yuy2[..., 3] = np.repeat(u, 2, axis=0), np.repeat(v, 2, axis=0)
+    return _pad(yuy2.reshape(h, w * 2), w * 2 + 64).tobytes(), [w * 2 + 64]
+
+
+def decode(data: bytes, fmt: str, strides: list[int], w: int, h: int) -> np.ndarray:
+    buf = np.frombuffer(data, np.uint8)
+    if fmt in ("BGRA", "BGRX", "RGBA"):
+        px = buf[:h * strides[0]].reshape(h, strides[0])[:, :w * 4].reshape(h, w, 4)
+        return cv2.cvtColor(px, cv2.COLOR_BGRA2BGR if fmt != "RGBA" else cv2.COLOR_RGBA2BGR)
+    if fmt == "BGR":
+        return buf.reshape(h, strides[0])[:, :w * 3].reshape(h, w, 3).copy()
+    y = buf[:h * strides[0]].reshape(h, strides[0])[:, :w]
+    if fmt == "YUY2":
+        return cv2.cvtColor(np.ascontiguousarray(buf.reshape(h, strides[0])[:, :w * 2].reshape(h, w, 2)),
+                            cv2.COLOR_YUV2BGR_YUY2)
+    yuv = np.empty((h * 3 // 2, w), np.uint8)
+    yuv[:h] = y
+    rest = buf[h * strides[0]:]
+    if fmt == "NV12":
+        yuv[h:] = rest.reshape(h // 2, strides[1])[:, :w]
+        return cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_NV12)
+    q = (w // 2) * (h // 2)
+    u = rest[:(h // 2) * strides[1]].reshape(h // 2, strides[1])[:, :w // 2]
+    v = rest[(h // 2) * strides[1]:].reshape(h // 2, strides[2])[:, :w // 2]
+    flat = yuv[h:].reshape(-1)
+    flat[:q], flat[q:] = u.reshape(-1), v.reshape(-1)
+    return cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420)
+
+
+FORMATS = ["BGRA", "RGBA", "BGRX", "BGR", "I420", "NV12", "YUY2"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_round_trips_through_the_invert_processor(client, picture, fmt) -> None:
+    video = client.open_video({}, processor="invert")
+    try:
+        data, strides = encode(picture, fmt)
+        assert video.submit(data, W, H, strides, fmt, 42)
+        view = video.wait_result(10, video.submitted_seq)
+        assert view is not None, video.status_text
+        assert (view.format_name, view.width, view.height, list(view.strides)) == (fmt, W, H, strides)
+        out = view.tobytes()
+        assert len(out) == len(data)
+        got = decode(out, fmt, strides, W, H).astype(int)
+        want = 255 - decode(data, fmt, strides, W, H).astype(int)
+        err = np.abs(got - want).mean()
+        assert err < (0.01 if fmt in ("BGRA", "RGBA", "BGRX", "BGR") else 4.0), err
+        if fmt in ("BGRA", "RGBA", "BGRX"):  # alpha kept byte for byte
+            a_in = np.frombuffer(data, np.uint8).reshape(H, strides[0])[:, 3:W * 4:4]
+            a_out = np.frombuffer(out, np.uint8).reshape(H, strides[0])[:, 3:W * 4:4]
+            assert np.array_equal(a_in, a_out)
+    finally:
+        video.close()
+
+
+@pytest.mark.parametrize("fmt", ["I420", "NV12", "YUY2", "BGRA"])
+def test_noop_copies_every_byte(client, picture, fmt) -> None:
+    video = client.open_video({}, processor="noop")
+    try:
+        data, strides = encode(picture, fmt)
+        assert video.submit(data, W, H, strides, fmt)
+        view = video.wait_result(10, video.submitted_seq)
+        assert view is not None and view.tobytes() == data
+        planes = [bytes(p) for p in view.planes]
+        assert b"".join(planes) == data and len(planes) == len(strides)
+    finally:
+        video.close()
+
+
+def test_standin_model_runs_per_frame(client, picture) -> None:
+    video = client.open_video({"provider": "cpu"}, processor="standin")
+    try:
+        big = cv2.resize(picture, (320, 240))
+        data, strides = encode(big, "BGRA")
+        assert video.submit(data, 320, 240, strides, "BGRA")
+        view = video.wait_result(30, video.submitted_seq)
+        assert view is not None, video.status_text
+        got = decode(view.tobytes(), "BGRA", strides, 320, 240).astype(int)
+        assert np.abs(got[:64, :64] - (255 - big[:64, :64].astype(int))).max() <= 1  # the model's work
+        assert np.array_equal(got[64:], big[64:]) and np.array_equal(got[:64, 64:], big[:64, 64:])
+        assert wait_for_stats(video)
+        assert "CPUExecutionProvider" in video.stats["providers"]
+        assert "standin:" in video.status_text and "CPU" in video.status_text
+    finally:
+        video.close()
+
+
+def wait_for_stats(video) -> bool:
+    from tests.ipc.util import wait_for
+
+    return wait_for(lambda: video.stats.get("frames", 0) >= 1, 5)
+
+
+def test_audio_noop_channel_returns_the_same_samples_with_timestamps(client) -> None:
+    audio = client.open_audio(48000, 2, {}, processor="noop")
+    try:
+        sent_l: list[float] = []
+        got_l: list[float] = []
+        ts_seen: list[int] = []
+        for k in range(10):
+            left = array.array("f", [float(k * 480 + i) for i in range(480)])
+            right = array.array("f", [0.25] * 480)
+            assert audio.push([left, right], 480, timestamp=1_000_000_000 + k * 10_000_000)
+            sent_l += list(left)
+        from tests.ipc.util import wait_for
+
+        assert wait_for(lambda: audio.available() >= 4800, 10)
+        for _ in range(10):
+            got = audio.pull(480)
+            assert got is not None
+            planes, ts = got
+            got_l += list(array.array("f", planes[0]))
+            assert set(array.array("f", planes[1])) == {0.25}
+            ts_seen.append(ts)
+        assert got_l == sent_l
+        assert ts_seen == [1_000_000_000 + k * 10_000_000 for k in range(10)]
+        assert audio.pull(480) is None  # underrun: nothing invented
+        assert audio.latency_ms == 0.0
+    finally:
+        audio.close()
+
+
+def test_settings_update_and_a_bad_processor_are_reported(client) -> None:
+    from tests.ipc.util import wait_for
+
+    video = client.open_video({}, processor="face")
+    try:
+        video.submit(b"\0" * (16 * 16 * 4), 16, 16, 64, "BGRA")
+        # either the face pipeline reports a usable error, or it runs: never a crash or a hang
+        assert wait_for(lambda: video.last_error or video.stats.get("frames", 0) >= 1, 60), video.status_text
+        assert client.restarts == 0
+    finally:
+        video.close()
