@@ -1,6 +1,6 @@
 """``obs-faceswap bench pipeline``: the embedded (no download) face swap, stage by stage, at 720p.
 
-One 1280x720 frame with one face (the astronaut scaled to 720 px high, face ~190 px), a source
+One 1280x720 frame with one face (the astronaut scaled to 720 px high, mesh box ~130 px), a source
 face from insightface's group photo (the astronaut mirrored when insightface is absent). Rows:
 
   detect_ms            full detection: BlazeFace (whole frame + tiles) + 2 mesh passes
@@ -81,7 +81,7 @@ def warp_per_triangle(source: Any, dst: np.ndarray, size: tuple[int, int]) -> Fr
     return out
 
 
-def measure(repeat: int = 30, threads: int = 1) -> dict[str, Any]:
+def measure(repeat: int = 30, threads: int = 1, quality: bool = True) -> dict[str, Any]:
     from obs_faceswap.vision.classical import ClassicalSwapper, face_roi, warp_source
     from obs_faceswap.vision.embedded import EmbeddedDetector
     from obs_faceswap.vision.tracking import TrackedDetector
@@ -131,6 +131,13 @@ def measure(repeat: int = 30, threads: int = 1) -> dict[str, Any]:
     out["baseline_total_detect_every_frame_ms"] = out["detect_ms"] + out["swap_ms"]
     for name, fn in EXTRA_STAGES.items():
         out[f"{name}_ms"] = p50(time_ms(lambda fn=fn: fn(frame, face), repeat=max(5, repeat // 3)))  # type: ignore[misc]
+    if quality:
+        from obs_faceswap.vision.quality import bench_stages
+
+        # the quality stages of the neural path (enhancer, masks, every colour method), installed
+        # models where present, else stand-ins of the real signatures (pre/post-processing cost)
+        for name, ms in bench_stages(frame, face, repeat=max(3, repeat // 6)).items():
+            out[f"{name}_ms"] = ms
     return out
 
 
@@ -138,7 +145,7 @@ def _run(args: argparse.Namespace) -> int:
     import onnxruntime as ort
 
     ort.set_default_logger_severity(3)
-    result = measure(repeat=args.repeat, threads=args.threads)
+    result = measure(repeat=args.repeat, threads=args.threads, quality=not args.no_quality)
     report(result, as_json=args.json, title="embedded face swap pipeline, one 1280x720 frame, one face "
            "(ms, p50 unless noted; baselines measured in the same run)")
     return 0
@@ -150,4 +157,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--repeat", type=int, default=30, help="timed runs per row (default 30)")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per model (default 1)")
+    p.add_argument("--no-quality", action="store_true",
+                   help="skip the quality-stage rows (colour methods, masks, enhancers)")
     p.set_defaults(func=_run)

@@ -140,6 +140,9 @@ class VideoChannel(_ChannelBase):
         frame, made from an input at most ``max_age_s`` old); else None: draw your input.
         ``is_new`` tells whether it differs from the previous call's. Never blocks. The view is
         valid until the next ``result()``/``release()`` call."""
+        return self._result(check_age=True)
+
+    def _result(self, check_age: bool) -> FrameView | None:
         chan = self._chan
         if chan is None or self.closed:
             return None
@@ -165,7 +168,7 @@ class VideoChannel(_ChannelBase):
         if view is None or view._channel is not chan:
             return None
         if (view.width, view.height, view.fmt) != self._geometry or (
-                time.monotonic_ns() - view.submit_ns > self.max_age_s * 1e9):
+                check_age and time.monotonic_ns() - view.submit_ns > self.max_age_s * 1e9):
             if view.is_new:
                 self.counters["stale"] += 1
             return None
@@ -185,7 +188,7 @@ class VideoChannel(_ChannelBase):
             chan = self._chan
             if chan is not None and self.client.running:
                 chan.set_waiting("client", True)
-                view = self.result()
+                view = self._result(check_age=False)  # the caller waits for this one: late is fine
                 if view is not None and view.is_new and view.seq >= min_seq:
                     chan.set_waiting("client", False)
                     return view

@@ -226,7 +226,7 @@ class FrameChannel:
         n = self.n_in if direction == "in" else self.n_out
         held_off = _HELD[direction]
         latest = self.latest(direction)
-        start = self._next[direction]
+        start = 0  # lowest free slot first: fewer distinct pages in flight, warmer caches
         for k in range(n * 2):
             i = (start + k) % n
             if i == latest or i == self._i32(held_off):

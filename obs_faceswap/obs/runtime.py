@@ -80,7 +80,3 @@ def pop_instance(handle: int | None) -> Any:
         return STATE["instances"].pop(handle, None) if handle else None
 
 
-def instances() -> list[Any]:
-    with STATE["lock"]:
-        return list(STATE["instances"].values())
-

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import face_swap_filter, register, runtime, voice_clone_filter
+from . import register, runtime
 from .worker_link import PROJECT_ROOT, find_worker_python, link
 
 WORKER_PYTHON_KEY = "worker_python"
@@ -69,8 +69,5 @@ def script_load(settings: Any) -> None:
 
 def script_unload() -> None:
     """Script removed/reloaded or OBS exiting: stop the worker, free shared memory."""
-    for f in runtime.instances():
-        if isinstance(f, (face_swap_filter.FaceSwapFilter, voice_clone_filter.VoiceCloneFilter)):
-            f.channel = None  # the worker is going away; filters bypass until a new one opens
-    link().shutdown()
+    link().shutdown()  # closes every filter's channel; filters bypass until the script loads again
     runtime.log("unloaded: worker stopped")

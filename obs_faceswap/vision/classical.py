@@ -105,13 +105,24 @@ class ClassicalSwapper:
 
     # -- source ------------------------------------------------------------------------------
     def prepare_source(self, images: Sequence[Frame], names: Sequence[str] | None = None) -> ClassicalSource:
-        """The largest face of the first photo that has one; ``NoFaceError`` when none has."""
+        """The best source face over all photos (largest and most frontal); ``NoFaceError`` when none has one.
+
+        A classical warp cannot average several faces; with several photos the best one is used
+        (``source.photo_index`` says which).
+        """
         if not images:
             raise NoFaceError("no source photo given: choose a photo with one clearly visible face")
+        best: tuple[float, int, Face] | None = None
         for i, img in enumerate(images):
             faces = [f for f in self.detector.detect(img) if f.landmarks is not None]
-            if faces:
-                return build_source(img, max(faces, key=lambda f: f.area), photo_index=i)
+            if not faces:
+                continue
+            face = max(faces, key=lambda f: f.area)
+            quality = min(float((face.bbox[2:] - face.bbox[:2]).max()), SOURCE_MAX_FACE) * _frontal(face)
+            if best is None or quality > best[0]:
+                best = (quality, i, face)
+        if best is not None:
+            return build_source(images[best[1]], best[2], photo_index=best[1])
         label = ", ".join(names) if names else ("the source photo" if len(images) == 1 else "the source photos")
         raise NoFaceError(f"no face found in {label}: use a photo where one face is clearly visible, "
                           "front-facing and not too small")
@@ -163,6 +174,15 @@ class ClassicalSwapper:
             stats["mask"] = stats.get("mask", 0.0) + (t2 - t1) * 1e3
             stats["color"] = stats.get("color", 0.0) + (t3 - t2) * 1e3
             stats["blend"] = stats.get("blend", 0.0) + (t4 - t3) * 1e3
+
+
+def _frontal(face: Face) -> float:
+    """1 for a frontal face, toward 0.1 as it turns: the nose tip's sideways offset from the eyes' midpoint."""
+    le, re, nose = face.kps[0], face.kps[1], face.kps[2]
+    axis = re - le
+    eyes = max(float(np.linalg.norm(axis)), 1e-3)
+    side = abs(float(np.dot(nose - (le + re) / 2, axis / eyes)))
+    return max(0.1, 1.0 - 2.0 * side / eyes)
 
 
 def build_source(image: Frame, face: Face, photo_index: int = 0) -> ClassicalSource:

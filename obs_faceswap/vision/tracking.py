@@ -119,12 +119,12 @@ class TrackedDetector:
             self.tracks = []
         need = not self.tracks or self._since_detect >= self.detect_every - 1 or self.detect_every == 1
         raw: list[Face] | None = None
+        lost = False
         if not need:
             raw = self._track(frame)
-            if raw is None:  # a face was lost: look again now
-                need = True
+            lost = need = raw is None  # a face was lost: look again now, everywhere
         if need:
-            raw = self._detect(frame)
+            raw = self._detect(frame, full=lost)
             self._since_detect = 0
             self.last_was_detection = True
         else:
@@ -141,8 +141,8 @@ class TrackedDetector:
         resized, self._shape = self._shape != frame.shape[:2], frame.shape[:2]
         return prev is not None and (resized or float(np.abs(thumb - prev).mean()) > SCENE_CHANGE)
 
-    def _detect(self, frame: Frame) -> list[Face]:
-        if self._own_mesh and self.tracks and hasattr(self.detector, "detect_boxes"):
+    def _detect(self, frame: Frame, full: bool = False) -> list[Face]:
+        if not full and self._own_mesh and self.tracks and hasattr(self.detector, "detect_boxes"):
             return self._redetect(frame)
         faces = self.detector.detect(frame)
         if not self._own_mesh and faces:

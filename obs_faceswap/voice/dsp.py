@@ -21,7 +21,7 @@ HOP = int(RATE * FRAME_MS / 1000)  # 80 samples per WORLD frame
 F0_FLOOR = 70.0
 F0_CEIL = 800.0
 FFT_SIZE = 1024  # cheaptrick's size for F0_FLOOR at 16 kHz
-MARGIN_FRAMES = 4  # analysed frames before the kept region (synthesis settles)
+MARGIN_FRAMES = 2  # frames analysed on each side of the kept region (synthesis settles)
 SILENCE_RMS = 1e-5
 
 
@@ -82,10 +82,13 @@ class WorldVoice:
         if n < 4 * HOP or float(np.sqrt(np.mean(x * x))) < SILENCE_RMS:
             return out
         f0, times = pw.dio(x, RATE, f0_floor=F0_FLOOR, f0_ceil=F0_CEIL, frame_period=FRAME_MS)
-        f0 = pw.stonemask(x, f0, times, RATE)
+        # only frames whose output is kept (plus margins) are refined, analysed and synthesised
         first = max(0, keep_from // HOP - MARGIN_FRAMES)
-        f0 = np.ascontiguousarray(f0[first:])
-        times = np.ascontiguousarray(times[first:])
+        keep_to = n - int(self.right_context_ms * RATE / 1000)
+        last = min(len(f0), keep_to // HOP + 1 + MARGIN_FRAMES)
+        f0 = np.ascontiguousarray(f0[first:last])
+        times = np.ascontiguousarray(times[first:last])
+        f0 = pw.stonemask(x, f0, times, RATE)
         sp = pw.cheaptrick(x, f0, times, RATE, f0_floor=F0_FLOOR, fft_size=FFT_SIZE)
         if self.aperiodicity == "d4c":
             ap = pw.d4c(x, f0, times, RATE, fft_size=FFT_SIZE)

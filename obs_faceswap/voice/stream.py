@@ -20,10 +20,11 @@ within ``[C + R, C + S + R]``: that jitter is what lets SOLA join blocks without
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from math import gcd
 
 import numpy as np
-from scipy.signal import resample_poly
+from scipy.signal import firwin, resample_poly
 
 from obs_faceswap.voice.backends import Converter
 
@@ -74,12 +75,20 @@ def sin2_ramps(n: int) -> tuple[np.ndarray, np.ndarray]:
     return fade_in.astype(np.float32), (1.0 - fade_in).astype(np.float32)
 
 
+@lru_cache(maxsize=32)
+def _lowpass(up: int, down: int) -> np.ndarray:
+    """resample_poly's own default filter, designed once per rate pair instead of on every call."""
+    rate = max(up, down)
+    return firwin(2 * 10 * rate + 1, 1.0 / rate, window=("kaiser", 5.0)).astype(np.float32)
+
+
 def resample(x: np.ndarray, src: int, dst: int) -> np.ndarray:
     """Stateless polyphase resampling of a whole array (zero-phase: no time shift)."""
     if src == dst:
         return np.asarray(x, dtype=np.float32)
     g = gcd(int(src), int(dst))
-    return resample_poly(np.asarray(x, dtype=np.float32), dst // g, src // g).astype(np.float32)
+    up, down = dst // g, src // g
+    return resample_poly(np.asarray(x, dtype=np.float32), up, down, window=_lowpass(up, down)).astype(np.float32)
 
 
 def fit_length(x: np.ndarray, n: int) -> np.ndarray:
@@ -167,5 +176,7 @@ class BlockStream:
 
     def convert_whole(self, audio: np.ndarray) -> np.ndarray:
         """The converter applied to a whole recording at once (no blocks, no delay): the reference
-        the streamed output approximates."""
-        return self.convert_window(np.asarray(audio, dtype=np.float32), 0)
+        the streamed output approximates. Silence is appended as the converter's right context."""
+        x = np.asarray(audio, dtype=np.float32)
+        padded = np.concatenate([x, np.zeros(self.layout.right, dtype=np.float32)])
+        return self.convert_window(padded, 0)[: len(x)]

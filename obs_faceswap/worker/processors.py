@@ -104,9 +104,8 @@ class StandinProcessor(_Simple):
         x = np.zeros((1, 3, STANDIN_SIZE, STANDIN_SIZE), np.float32)
         x[0, :, :n, :n] = frame[:n, :n].transpose(2, 0, 1) / 255.0
         y = self.session.run({"input": x})[0]
-        out = frame.copy()
-        out[:n, :n] = np.clip(y[0, :, :n, :n].transpose(1, 2, 0) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return out
+        frame[:n, :n] = np.clip(y[0, :, :n, :n].transpose(1, 2, 0) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return frame  # the worker hands each processor its own copy of the frame
 
     def stats(self) -> dict[str, Any]:
         return {"providers": list(self.session.providers)}

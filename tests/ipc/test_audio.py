@@ -27,7 +27,7 @@ def _planes(start: int, n: int) -> list[bytes]:
 def test_fifo_order_across_many_wraps(ring: AudioChannel) -> None:
     pos = 0
     pulled = 0
-    for k in range(40):  # 40 x 480 frames through a 1000-frame ring: wraps many times
+    for _ in range(40):  # 40 x 480 frames through a 1000-frame ring: wraps many times
         assert ring.push("in", _planes(pos, 480), 480, timestamp=10**9 + pos * 1_000_000_000 // 48000)
         pos += 480
         got = ring.pull("in", 480)

@@ -48,7 +48,6 @@ def obs(tmp_path_factory: pytest.TempPathFactory, astronaut_path: Path, speech_w
         harness.start()
         yield harness
         workers, segments = harness.worker_pids(), harness.shared_memory()
-        print("DEBUGF", workers, segments)
     finally:
         harness.stop()
     log = harness.log_text()

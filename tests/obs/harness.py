@@ -72,7 +72,9 @@ def write_config(root: Path, *, port: int, sources: list[dict[str, Any]], record
 class HeadlessObs:
     """Start/stop Xvfb + OBS; websocket helpers; the OBS log."""
 
-    def __init__(self, workdir: Path, sources: list[dict[str, Any]], env: dict[str, str]) -> None:
+    def __init__(self, workdir: Path, sources: list[dict[str, Any]], env: dict[str, str],
+                 screen: str = "1280x800x24") -> None:
+        self.screen = screen
         self.workdir = workdir
         self.cfg = workdir / "xdg"
         self.record_dir = workdir / "recordings"
@@ -88,7 +90,7 @@ class HeadlessObs:
     # -------------------------------------------------------------- lifecycle
     def start(self, timeout: float = 60.0) -> None:
         r, w = os.pipe()
-        self.xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "1280x800x24",
+        self.xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", self.screen,
                                       "-nolisten", "tcp"], pass_fds=(w,), stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         os.close(w)

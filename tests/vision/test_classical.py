@@ -184,3 +184,11 @@ def test_face_cut_by_the_frame_edge(detector: EmbeddedDetector, swapper: Classic
     out = swapper.swap(frame, faces, source)
     changed = (out != frame).any(-1)
     assert changed[:, :20].any() and changed.sum() > 1000
+
+
+def test_several_photos_use_the_best_face(swapper: ClassicalSwapper, source_photo: np.ndarray,
+                                          astronaut_bgr: np.ndarray) -> None:
+    helmet = np.ascontiguousarray(astronaut_bgr[330:, :])
+    tiny = cv2.resize(astronaut_bgr, (256, 256), interpolation=cv2.INTER_AREA)
+    src = swapper.prepare_source([helmet, tiny, astronaut_bgr])
+    assert src.photo_index == 2  # no face, a small face, the same face larger

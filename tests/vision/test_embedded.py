@@ -129,3 +129,14 @@ def test_wrong_file_is_refused_with_its_signature() -> None:
     with pytest.raises(ModelSignatureError, match="embedded_face_detector"):
         EmbeddedDetector(provider="cpu", detector_path=embedded_model_path(MESH_FILE))
     assert embedded_model_path(DETECTOR_FILE).stat().st_size < 5_000_000
+
+
+def test_shipped_files_match_their_notice() -> None:
+    """The converted files are the ones NOTICE names (so 'how to regenerate' stays true)."""
+    import hashlib
+
+    notice = (embedded_model_path("NOTICE")).read_text()
+    assert "Apache License" in embedded_model_path("LICENSE-mediapipe.txt").read_text()
+    for name in (DETECTOR_FILE, MESH_FILE):
+        digest = hashlib.sha256(embedded_model_path(name).read_bytes()).hexdigest()
+        assert f"onnx   sha256 {digest}" in notice, f"{name} differs from the file NOTICE describes"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -38,8 +39,18 @@ def speech(speech_path: Path) -> np.ndarray:
     return x
 
 
+_F0_CACHE: dict[tuple[str, int], np.ndarray] = {}
+
+
 def f0_track(x: np.ndarray, rate: int = RATE) -> np.ndarray:
     """F0 every 5 ms with WORLD harvest at 16 kHz (0 = unvoiced): an independent, robust tracker."""
+    key = (hashlib.sha1(np.ascontiguousarray(x).tobytes()).hexdigest(), rate)
+    if key not in _F0_CACHE:
+        _F0_CACHE[key] = _harvest(x, rate)
+    return _F0_CACHE[key]
+
+
+def _harvest(x: np.ndarray, rate: int) -> np.ndarray:
     s16 = resample_poly(np.asarray(x, dtype=np.float64), 16000, rate)
     f0, _ = pw.harvest(s16, 16000, f0_floor=60.0, f0_ceil=700.0, frame_period=5.0)
     return f0

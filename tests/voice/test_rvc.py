@@ -1,0 +1,96 @@
+"""RVC ONNX adapter with stand-in models of the real signatures (real ONNX Runtime sessions)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from obs_faceswap.errors import FaceSwapError, ModelError, ModelSignatureError
+from obs_faceswap.voice.engine import VoiceEngine
+from obs_faceswap.voice.files import stream_through
+from obs_faceswap.voice.rvc import RvcVoice, coarse_pitch
+from tests.standins.voice import content_encoder, rvc_synth
+
+from .conftest import RATE, median_f0
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("voice_models")
+    return {
+        "encoder": content_encoder(d / "contentvec.onnx"),
+        "synth": rvc_synth(d / "voice.onnx", hop=400),
+        "synth48": rvc_synth(d / "voice48.onnx", hop=480),
+        "synth_v1": rvc_synth(d / "voice_v1.onnx", dim=256),
+        "no_rnd": rvc_synth(d / "no_rnd.onnx", drop_input="rnd"),
+        "encoder_rank2": content_encoder(d / "enc_rank2.onnx", rank2_input=True),
+    }
+
+
+def settings(models: dict[str, Path], synth: str = "synth", encoder: str = "encoder", **more: object) -> dict:
+    return {"backend": "rvc", "voice_model": str(models[synth]), "content_encoder": str(models[encoder]), **more}
+
+
+def test_rvc_stream_follows_pitch_and_keeps_length(models: dict[str, Path], speech: np.ndarray) -> None:
+    x = speech[: RATE * 3]
+    engine = VoiceEngine(settings(models, pitch=4), RATE)
+    assert isinstance(engine.converter, RvcVoice)
+    assert engine.converter.output_rate == 40000
+    assert engine.latency_ms <= 80
+    y = stream_through(engine, x[None], chunk=777)[0]
+    assert y.shape == x.shape and np.isfinite(y).all()
+    # the stand-in's voice is a sine at pitchf: the adapter's F0 (+4 st) must reach the synthesizer
+    assert median_f0(y) / median_f0(x) == pytest.approx(2 ** (4 / 12), rel=0.06)
+
+
+def test_rvc_output_rate_is_read_from_the_model(models: dict[str, Path], speech: np.ndarray) -> None:
+    engine = VoiceEngine(settings(models, "synth48"), RATE)
+    assert engine.converter.output_rate == 48000
+    out = engine.process(speech[None, :5000])
+    assert out.shape == (1, 5000)
+
+
+def test_rvc_signature_mismatch_is_clear(models: dict[str, Path]) -> None:
+    with pytest.raises(ModelSignatureError, match="rnd"):
+        VoiceEngine(settings(models, "no_rnd"), RATE)
+    with pytest.raises(ModelSignatureError, match="content_encoder"):
+        VoiceEngine(settings(models, encoder="encoder_rank2"), RATE)
+    with pytest.raises(ModelSignatureError, match="768-d"):
+        VoiceEngine(settings(models, "synth_v1"), RATE)
+    # a content encoder passed as the voice model
+    with pytest.raises(ModelSignatureError, match="rvc_synth"):
+        VoiceEngine(settings(models, "encoder"), RATE)
+
+
+def test_rvc_missing_model_says_what_to_do(tmp_path: Path, models: dict[str, Path]) -> None:
+    with pytest.raises(ModelError, match="voice_model"):
+        VoiceEngine({"backend": "rvc"}, RATE)
+    with pytest.raises(ModelError, match="not found"):
+        VoiceEngine({"backend": "rvc", "voice_model": str(tmp_path / "nope.onnx"),
+                     "content_encoder": str(models["encoder"])}, RATE)
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not an onnx file")
+    with pytest.raises(ModelError, match="corrupt"):
+        VoiceEngine({"backend": "rvc", "voice_model": str(broken), "content_encoder": str(models["encoder"])}, RATE)
+
+
+def test_failed_update_keeps_the_running_engine(models: dict[str, Path], tmp_path: Path) -> None:
+    engine = VoiceEngine({"pitch": 2}, RATE)
+    with pytest.raises(ModelError):
+        engine.update({"backend": "rvc", "voice_model": str(tmp_path / "missing.onnx")})
+    assert engine.settings["backend"] == "dsp"
+    assert engine.process(np.zeros((1, 100), np.float32)).shape == (1, 100)
+    engine.update(settings(models))
+    assert isinstance(engine.converter, RvcVoice)
+
+
+def test_seedvc_backend_explains_itself() -> None:
+    with pytest.raises(FaceSwapError, match="seedvc extra"):
+        VoiceEngine({"backend": "seedvc"}, RATE)
+
+
+def test_coarse_pitch_matches_rvc_bins() -> None:
+    bins = coarse_pitch(np.array([0.0, 50.0, 1100.0, 220.0, 5000.0]))
+    assert list(bins[:3]) == [1, 1, 255] and 1 < bins[3] < 255 and bins[4] == 255
