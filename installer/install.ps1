@@ -24,6 +24,7 @@ param(
   [string]$Script = "",
   [string]$Config = "",
   [switch]$NoDoctor,
+  [switch]$NoInstall,
   [switch]$DryRun,
   [switch]$Help
 )
@@ -47,16 +48,23 @@ function Run([string]$exe, [string[]]$argv) {
   }
 }
 
+# Run a native command only to learn whether it succeeds (stderr ignored, never terminates the script).
+function Probe([string]$exe, [string[]]$argv) {
+  $old = $ErrorActionPreference; $ErrorActionPreference = "Continue"
+  try { & $exe @argv 2>$null | Out-Null; return ($LASTEXITCODE -eq 0) }
+  catch { return $false }
+  finally { $ErrorActionPreference = $old }
+}
+
 # 1. a Python 3.11+ (py launcher first)
 $BaseCmd = @()
 if ($Python) { $BaseCmd = @($Python) }
 else {
   foreach ($cand in @(@("py", "-3.12"), @("py", "-3.11"), @("py", "-3"), @("python"))) {
-    try {
-      $exe = $cand[0]; $rest = @($cand | Select-Object -Skip 1)
-      & $exe @rest -c "import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)" 2>$null
-      if ($LASTEXITCODE -eq 0) { $BaseCmd = $cand; break }
-    } catch { }
+    $exe = $cand[0]; $rest = @($cand | Select-Object -Skip 1)
+    if (Probe $exe ($rest + @("-c", "import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)"))) {
+      $BaseCmd = $cand; break
+    }
   }
 }
 if ($BaseCmd.Count -eq 0) { Fail "no Python 3.11+ found: install it from python.org (tick 'Add to PATH') or pass -Python" }
@@ -94,10 +102,16 @@ $Hash = (Get-FileHash (Join-Path $Root "pyproject.toml") -Algorithm SHA256).Hash
 $Want = "$Hash $Build $ExtraList $Root"
 $Satisfied = $false
 if ((Test-Path $Vpy) -and (Test-Path $Stamp) -and ((Get-Content $Stamp -Raw).Trim() -eq $Want)) {
-  & $Vpy -c "import obs_faceswap, onnxruntime, cv2, numpy" 2>$null
-  $Satisfied = ($LASTEXITCODE -eq 0)
+  $Satisfied = Probe $Vpy @("-c", "import obs_faceswap, onnxruntime, cv2, numpy")
 }
-if ($Satisfied) { Write-Host "    already installed (pyproject.toml and options unchanged)" }
+if ($NoInstall) {
+  if (-not $DryRun) {
+    if (-not (Test-Path $Vpy)) { Fail "-NoInstall: no virtual environment at $Venv" }
+    if (-not (Probe $Vpy @("-c", "import obs_faceswap, onnxruntime"))) { Fail "-NoInstall: obs-faceswap is not importable in $Venv (run without -NoInstall)" }
+  }
+  Write-Host "    skipped (-NoInstall)"
+}
+elseif ($Satisfied) { Write-Host "    already installed (pyproject.toml and options unchanged)" }
 else {
   Run $Vpy @("-m", "pip", "install", "--upgrade", "pip")
   Run $Vpy @("-m", "pip", "install", "-e", $Spec)

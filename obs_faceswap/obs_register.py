@@ -32,14 +32,8 @@ BACKUP_TAG = "obs-faceswap-backup"
 # Process names of OBS Studio: Linux (also Flatpak), macOS app binary, Windows 64/32-bit.
 OBS_PROCESS_NAMES = ("obs", "OBS", "obs64.exe", "obs32.exe", "obs.exe")
 FLATPAK_CONFIG = Path(".var/app/com.obsproject.Studio/config/obs-studio")
-# Where engineer F's OBS script may live, relative to the project root (first that exists wins).
-SCRIPT_CANDIDATES = (
-    "obs_faceswap_obs.py",
-    "obs/obs_faceswap.py",
-    "obs_faceswap/obs/script.py",
-    "obs_faceswap/obs/obs_script.py",
-    "obs_faceswap/obs/obs_faceswap_script.py",
-)
+# The OBS script shipped at the project root (it re-exports obs_faceswap.obs.script).
+SCRIPT_CANDIDATES = ("obs_faceswap_obs.py",)
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -325,6 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "would-remove": f"would remove {script} from {collection} (after a backup)",
     }
     print(messages[result.status])
+    if result.status.startswith("would") and running_obs(obs_dir):
+        print("note: OBS Studio is running now; close it before the real run")
     return EXIT_OK
 
 

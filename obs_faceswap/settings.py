@@ -206,6 +206,9 @@ VOICE_SETTINGS = Schema(
         Setting("content_encoder", TEXT, "contentvec", "Content encoder",
                 "Backend 'rvc': model id or .onnx path of the ContentVec/HuBERT encoder your voice model was "
                 "trained with (768-d for RVC v2).", group="Voice"),
+        Setting("pitch_detector", TEXT, "auto", "Pitch detector",
+                "Backend 'rvc': 'auto' (RMVPE when installed, else WORLD), 'world' (no download), 'rmvpe', "
+                "or a path to an RMVPE .onnx file.", group="Voice"),
         Setting("reference_voice", PATH, "", "Reference voice", "A clip of the target voice (backend 'seedvc').",
                 group="Voice"),
         Setting("block_ms", INT, 20, "Block size", "Audio processed per step; larger is more robust, adds latency.",

@@ -98,6 +98,17 @@ def test_recording_has_the_overlay_by_default(astronaut_video: Path, group_photo
     assert band > 20 and rest < 2
 
 
+@needs_ffmpeg
+def test_a_source_photo_without_a_face_stops_with_the_reason(astronaut_video: Path, tmp_path: Path) -> None:
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((240, 240, 3), 128, np.uint8))
+    out = tmp_path / "o.mp4"
+    res = live("--source", str(blank), "--input", str(astronaut_video), "--no-preview", "--frames", "5",
+               "--no-pace", "--output", str(out))
+    assert res.returncode == 2 and "no face found" in res.stderr
+    assert not out.exists() and not list(tmp_path.glob(".*part*"))
+
+
 def test_missing_camera_is_a_clear_error() -> None:
     res = live("--camera", "9", "--no-preview", "--frames", "3")
     assert res.returncode == 2
@@ -156,6 +167,15 @@ def test_screen_region_under_xvfb(xvfb_display: str, astronaut_bgr: np.ndarray, 
 
     outside = live("--screen", "600,400,200,200", "--no-preview", "--frames", "1", env=env)
     assert outside.returncode == 2 and "outside the screen" in outside.stderr
+
+
+@needs_ffmpeg
+def test_preview_window_on_a_real_x_display(xvfb_display: str, astronaut_video: Path, group_photo_path: Path) -> None:
+    env = {**os.environ, "DISPLAY": xvfb_display}
+    res = live("--source", str(group_photo_path), "--input", str(astronaut_video), "--frames", "5", "--in-process",
+               env=env)
+    assert res.returncode == 0, res.stderr
+    assert "keys: s swap" in res.stdout and "summary: 5 frames" in res.stdout
 
 
 def test_every_face_setting_is_a_flag_and_reaches_the_settings() -> None:

@@ -57,13 +57,30 @@ def find_obs() -> Path | None:
     return next((p for p in candidates if p.exists()), None)
 
 
+def obs_version_text(exe: Path) -> str:
+    """``obs --version`` (Linux); the app bundle's Info.plist (macOS) or the file version (Windows),
+    where a GUI build prints nothing to a console."""
+    if sys.platform == "darwin" and ".app/" in str(exe):
+        import plistlib
+
+        plist = Path(str(exe).split(".app/")[0] + ".app") / "Contents" / "Info.plist"
+        try:
+            return str(plistlib.loads(plist.read_bytes()).get("CFBundleShortVersionString", ""))
+        except (OSError, ValueError):
+            return ""
+    _rc, out = _run([str(exe), "--version"])
+    if not re.search(r"\d+\.\d+\.\d+", out) and sys.platform.startswith("win"):
+        _rc, out = _run(["powershell", "-NoProfile", "-Command", f"(Get-Item '{exe}').VersionInfo.ProductVersion"])
+    return out
+
+
 def check_obs() -> Check:
     exe = find_obs()
     if exe is None:
         return Check("OBS Studio", WARN, "not found",
                      "install OBS Studio 29 or newer (https://obsproject.com; Debian/Ubuntu: sudo apt install "
                      "obs-studio); 'obs-faceswap live' works without it")
-    rc, out = _run([str(exe), "--version"])
+    out = obs_version_text(exe)
     m = re.search(r"(\d+)\.(\d+)\.(\d+)", out)
     if not m:
         return Check("OBS Studio", WARN, f"{exe}: could not read its version ({out.strip()[:80]!r})",

@@ -33,9 +33,12 @@ hang_timeout=10, max_result_age=0.5, log_path=None)``:
   where ``data`` is an address, a bytes-like object, or one per plane, ``stride`` bytes per row
   (one int, or one per plane = OBS ``linesize``), ``fmt`` one of BGRA RGBA BGRX BGR I420 NV12 YUY2;
   ``.result() -> FrameView | None`` (newest result of the same geometry made from an input at
-  most ``max_age_s`` old; ``is_new``; valid until the next call); ``.wait_result(timeout)``
-  (blocking, live mode); ``.release()``; ``.update(settings)``; ``.stats``; ``.status_text``;
-  ``.close()``. A frame larger than the segment reallocates it transparently.
+  most ``max_age_s`` old; ``is_new``; valid until the next call);
+  ``.wait_result(timeout, min_seq=0)`` (blocking, for the live mode: pass ``.submitted_seq`` to
+  wait for the result of the frame just submitted; no age limit); ``.release()``;
+  ``.update(settings)``; ``.stats``; ``.status_text``; ``.last_error`` (worker side) /
+  ``.client_error`` (frame refused); ``.close()``. A frame larger than the segment reallocates
+  it transparently.
 * ``FrameView``: ``seq, timestamp, width, height, fmt, format_name, stride, strides, offsets,
   nbytes, address, addresses, planes (memoryviews), is_new, copy_to(dst, dst_strides), tobytes()``.
 * ``.open_audio(sample_rate, channels, settings, processor='voice'|'noop', capacity_ms=2000)`` ->
@@ -45,7 +48,7 @@ hang_timeout=10, max_result_age=0.5, log_path=None)``:
   ``latency_ms``; on underrun output your dry input delayed as much.
 
 Modules: ``shm`` (segments), ``frames`` (video slots), ``audio`` (rings), ``control`` (messages),
-``supervisor`` (process), ``client`` (this API). Protocol details: docs/worker.md.
+``wake`` (FIFO wake-ups), ``supervisor`` (process), ``client`` (this API). Protocol details: docs/worker.md.
 """
 
 from obs_faceswap.ipc.client import AudioChannel, VideoChannel, WorkerClient

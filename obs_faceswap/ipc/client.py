@@ -8,13 +8,14 @@ passes its input through (bypass).
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from obs_faceswap.ipc import audio as audio_ring
-from obs_faceswap.ipc import frames
+from obs_faceswap.ipc import frames, wake
 from obs_faceswap.ipc.frames import FrameChannel, FrameView
 from obs_faceswap.ipc.supervisor import LogFn, Supervisor
 
@@ -39,8 +40,43 @@ class _ChannelBase:
         self.processor = processor
         self.closed = False
         self.worker_stats: dict[str, Any] = {}
-        self.last_error = ""
+        self.last_error = ""  # the worker's (processor) error for this channel
+        self.client_error = ""  # this side's, e.g. a frame refused; cleared by the next good frame
         self._event = threading.Event()
+        self._to_worker: wake.WakePipe | None = None
+        self._to_client: wake.WakePipe | None = None
+        wake_dir = client._supervisor.wake_dir
+        if wake.AVAILABLE and wake_dir:
+            try:
+                self._to_worker = wake.WakePipe(os.path.join(wake_dir, f"w{channel_id}"), create=True)
+                self._to_client = wake.WakePipe(os.path.join(wake_dir, f"c{channel_id}"), create=True)
+            except OSError:
+                self._close_wake()
+
+    def _wake_worker(self) -> None:
+        if self._to_worker is not None:
+            self._to_worker.notify()
+        else:
+            self.client._supervisor.send_wake(self.id)
+
+    def _sleep(self, timeout: float) -> None:
+        if self._to_client is not None:
+            self._to_client.wait(timeout)
+        else:
+            self._event.wait(timeout)
+            self._event.clear()
+
+    def _wake_paths(self) -> list[str]:
+        if self._to_worker is None or self._to_client is None:
+            return []
+        return [self._to_worker.path, self._to_client.path]
+
+    def _close_wake(self) -> None:
+        for p in (self._to_worker, self._to_client):
+            if p is not None:
+                p.close()
+                p.unlink()
+        self._to_worker = self._to_client = None
 
     def update(self, settings: Mapping[str, Any]) -> None:
         """Change settings live (partial dict). Applied by the worker between frames."""
@@ -61,8 +97,8 @@ class _ChannelBase:
             return "closed"
         if not self.client.running:
             return self.client.status
-        if self.last_error:
-            return f"error: {self.last_error} (passing through)"
+        if self.last_error or self.client_error:
+            return f"error: {self.last_error or self.client_error} (passing through)"
         s = self.worker_stats
         if not s:
             return "worker running, waiting for the first frame"
@@ -114,7 +150,7 @@ class VideoChannel(_ChannelBase):
             nbytes = frames.frame_nbytes(code, width, height, stride)
         except ValueError as exc:
             self.counters["rejected"] += 1
-            self.last_error = f"frame refused: {exc}"
+            self.client_error = f"frame refused: {exc}"
             return False
         if not self.client.running:
             self.counters["bypassed"] += 1
@@ -125,14 +161,15 @@ class VideoChannel(_ChannelBase):
         self._seq += 1
         try:
             chan.write_frame("in", data, width, height, stride, code, seq=self._seq, timestamp=int(timestamp))
-        except ValueError as exc:
+        except (ValueError, RuntimeError, TypeError) as exc:
             self.counters["rejected"] += 1
-            self.last_error = f"frame refused: {exc}"
+            self.client_error = f"frame refused: {exc}"
             return False
+        self.client_error = ""
         self._geometry = (width, height, code)
         self.counters["submitted"] += 1
         if chan.take_waiting("worker"):
-            self.client._supervisor.send_wake(self.id)
+            self._wake_worker()
         return True
 
     def result(self) -> FrameView | None:
@@ -195,8 +232,7 @@ class VideoChannel(_ChannelBase):
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
-            self._event.wait(min(left, 0.05))
-            self._event.clear()
+            self._sleep(min(left, 0.05))
 
     def release(self) -> None:
         """Give the result slot back (optional: the next ``result()`` does it too)."""
@@ -225,7 +261,7 @@ class VideoChannel(_ChannelBase):
     def _open_message(self) -> dict[str, Any]:
         return {"type": "open_channel", "channel": self.id, "kind": "video",
                 "shm": self._chan.name if self._chan else "", "settings": self.settings,
-                "processor": self.processor}
+                "processor": self.processor, "wake": self._wake_paths()}
 
     def _worker_lost(self) -> None:
         chan = self._chan
@@ -260,6 +296,7 @@ class VideoChannel(_ChannelBase):
             c.close()
         self._chan = None
         self._old = []
+        self._close_wake()
 
 
 class AudioChannel(_ChannelBase):
@@ -291,7 +328,7 @@ class AudioChannel(_ChannelBase):
             return False
         self.counters["pushed"] += frames_
         if self._ring.take_waiting("worker"):
-            self.client._supervisor.send_wake(self.id)
+            self._wake_worker()
         return True
 
     def pull(self, frames_: int, out: Sequence[int] | None = None) -> tuple[list[bytes] | None, int | None] | None:
@@ -319,7 +356,7 @@ class AudioChannel(_ChannelBase):
     def _open_message(self) -> dict[str, Any]:
         return {"type": "open_channel", "channel": self.id, "kind": "audio", "shm": self._ring.name,
                 "settings": self.settings, "processor": self.processor, "sample_rate": self.sample_rate,
-                "channels": self.channels}
+                "channels": self.channels, "wake": self._wake_paths()}
 
     def _worker_lost(self) -> None:
         # the consumer of 'in' died: drop what it left unread (a new worker starts fresh)
@@ -346,6 +383,7 @@ class AudioChannel(_ChannelBase):
         self.client._forget(self)
         self._ring.segment.unlink()
         self._ring.close()
+        self._close_wake()
 
 
 class WorkerClient:

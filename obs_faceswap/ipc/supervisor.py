@@ -98,17 +98,19 @@ class Supervisor:
         if self._stop.is_set():
             return
         self._stop.set()
-        conn = self.conn
-        if conn is not None and self.connected:
+        conn, was_connected = self.conn, self.connected
+        if conn is not None and was_connected:
             try:
                 with self._send_lock:
                     control.send(conn, {"type": "shutdown"})
             except (OSError, ValueError):
                 pass
+        for t in self._threads[1:]:  # the supervisor thread notices _stop within ~20 ms
+            t.join(timeout)
         proc = self.proc
         if proc is not None:
             try:
-                proc.wait(timeout)
+                proc.wait(timeout if was_connected else 0)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
@@ -117,10 +119,15 @@ class Supervisor:
                 Client(self._address, self._family, authkey=self._authkey).close()
             except Exception:
                 pass
-        for t in self._threads:
+        for t in self._threads[:1]:
             t.join(timeout)
         if self._listener is not None:
             self._listener.close()
+        while not self._accepted.empty():
+            try:
+                self._accepted.get_nowait().close()
+            except (queue.Empty, OSError):
+                break
         if self._dir:
             shutil.rmtree(self._dir, ignore_errors=True)
         self.state, self.status, self.connected = "stopped", "worker stopped", False
@@ -141,6 +148,11 @@ class Supervisor:
             return False
         finally:
             self._send_lock.release()
+
+    @property
+    def wake_dir(self) -> str | None:
+        """The private directory for wake-up FIFOs (None on Windows)."""
+        return self._dir
 
     @property
     def authkey(self) -> bytes:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from obs_faceswap.errors import WorkerError
+from obs_faceswap.errors import FaceSwapError, WorkerError
 from obs_faceswap.vision.types import Frame
 
 STARTUP_TIMEOUT_S = 60.0
@@ -62,12 +62,15 @@ class WorkerProcessor:
             deadline = time.monotonic() + FIRST_RESULT_TIMEOUT_S
             view = None
             while view is None and time.monotonic() < deadline:
+                if self._channel.last_error:  # unusable settings (e.g. no face in the source photo)
+                    raise FaceSwapError(self._channel.last_error)
                 if self._channel.submit(buf, w, h, w * 3, "BGR"):
                     view = self._channel.wait_result(0.5)
                 else:
                     time.sleep(0.05)
         elif self._channel.submit(buf, w, h, w * 3, "BGR"):
-            view = self._channel.wait_result(self._timeout)
+            # while the worker reports an error it may return nothing: do not stall the preview
+            view = self._channel.wait_result(0.1 if self._channel.last_error else self._timeout)
         else:
             view = None
         if view is None:

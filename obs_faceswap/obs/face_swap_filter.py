@@ -18,8 +18,9 @@ import time
 from typing import Any
 
 from ..settings import FACE_SETTINGS
-from . import libobs, properties, runtime
-from .worker_link import RateLimit, close_quietly, link
+from . import callbacks, libobs, runtime
+from .filter_base import ChannelFilter
+from .worker_link import link
 
 FILTER_ID = b"obs_faceswap_video"
 DISPLAY_NAME = b"Face Swap"
@@ -29,58 +30,23 @@ PIXEL_FORMAT = "BGRA"
 VIDEO_PROCESSOR = os.environ.get("OBS_FACESWAP_VIDEO_PROCESSOR", "face")
 
 
-class FaceSwapFilter:
+class FaceSwapFilter(ChannelFilter):
+    label = "Face Swap"
+    off_text = "off (passing video through)"
+
     def __init__(self, lib: libobs.LibObs, source: int, settings: dict[str, Any]) -> None:
-        self.lib = lib
-        self.source = source
-        self.settings = settings
+        super().__init__(lib, source, settings)
         self.size = (0, 0)
         self.texrender: int | None = None
         self.stages: list[int | None] = [None, None]
         self.staged = [False, False]
         self.index = 0
         self.texture: int | None = None
-        self.channel: Any = None
-        self.status_tick = RateLimit(1.0)
         self.uploaded = False  # the dynamic texture holds a result of the current size
-        self.last_status = ""
+        self.render_ms = 0.0  # moving average of video_render's own cost
 
-    # ---------------------------------------------------------------- worker channel
-    def live_channel(self) -> Any:
-        """This filter's channel on the shared worker (opened on first use; never blocks)."""
-        channel = self.channel
-        if channel is not None and not channel.closed:
-            return channel
-        client = link().client()
-        if client is None:
-            return None
-        self.channel = client.open_video(dict(self.settings), processor=VIDEO_PROCESSOR)
-        return self.channel
-
-    def update(self, settings: dict[str, Any]) -> None:
-        self.settings = settings
-        channel = self.channel
-        if channel is not None and not channel.closed:
-            try:
-                channel.update(dict(settings))
-            except Exception as exc:  # noqa: BLE001
-                runtime.log(f"Face Swap settings not applied: {exc}", libobs.LOG_WARNING)
-
-    def status_text(self) -> str:
-        if not self.settings.get("enabled", True):
-            return "off (passing video through)"
-        channel = self.channel
-        if channel is not None and not channel.closed:
-            return str(channel.status_text)
-        error = link().error
-        return f"bypass: {error}" if error else "starting worker..."
-
-    def tick(self) -> None:
-        if self.status_tick():
-            text = self.status_text()
-            if text != self.last_status:
-                self.last_status = text
-                properties.write_status(self.lib, self.source, text)
+    def open_channel(self, client: Any) -> Any:
+        return client.open_video(dict(self.settings), processor=VIDEO_PROCESSOR)
 
     # ---------------------------------------------------------------- graphics
     def _free_graphics(self) -> None:
@@ -161,12 +127,13 @@ class FaceSwapFilter:
         return True
 
     def render(self) -> None:
+        start = time.perf_counter()
         lib = self.lib
         target = lib.obs_filter_get_target(self.source)
         parent = lib.obs_filter_get_parent(self.source)
         w = lib.obs_source_get_base_width(target) if target else 0
         h = lib.obs_source_get_base_height(target) if target else 0
-        channel = self.live_channel() if self.settings.get("enabled", True) else None
+        channel = self.live_channel() if self.enabled else None
         if not target or not parent or not w or not h or channel is None or not link().running():
             lib.obs_source_skip_video_filter(self.source)  # bypass, no readback
             return
@@ -179,13 +146,18 @@ class FaceSwapFilter:
             self._submit_previous(channel, w, h)
             fresh = self._fresh_result(channel)
         except Exception as exc:  # noqa: BLE001  (a broken channel must not break the picture)
-            runtime.log_once(f"video channel {exc}", f"Face Swap: worker channel failed: {exc!r}",
-                             libobs.LOG_WARNING)
+            self.log_once("worker channel", exc)
         self._draw(self.texture if fresh else lib.gs_texrender_get_texture(self.texrender), w, h)
+        self.render_ms += 0.05 * (1000.0 * (time.perf_counter() - start) - self.render_ms)
+
+    def status_text(self) -> str:
+        text = super().status_text()
+        if self.enabled and self.render_ms:  # what the filter costs OBS's graphics thread
+            text += f"; OBS side {self.render_ms:.1f} ms/frame"
+        return text
 
     def destroy(self) -> None:
-        channel, self.channel = self.channel, None
-        close_quietly(channel)
+        super().destroy()
         if self.texrender or self.texture or any(self.stages):
             self.lib.obs_enter_graphics()
             try:
@@ -195,71 +167,6 @@ class FaceSwapFilter:
 
 
 # -------------------------------------------------------------------- C callbacks
-# Every callback catches everything: an exception escaping a ctypes callback is printed and
-# the C side gets a zero (NULL), which OBS may misread.
-
-
-@libobs.GET_NAME
-def _get_name(_type_data: int) -> int:
-    return C.addressof(runtime.STATE["names"][FILTER_ID])
-
-
-@libobs.CREATE
-def _create(settings: int, source: int) -> int | None:
-    try:
-        lib = libobs.get()
-        f = FaceSwapFilter(lib, source, properties.read(lib, settings, FACE_SETTINGS))
-        return runtime.add_instance(f)
-    except Exception as exc:  # noqa: BLE001
-        runtime.log(f"Face Swap create failed: {exc!r}", libobs.LOG_ERROR)
-        return None
-
-
-@libobs.DESTROY
-def _destroy(data: int) -> None:
-    f = runtime.pop_instance(data)
-    if f is not None:
-        try:
-            f.destroy()
-        except Exception as exc:  # noqa: BLE001
-            runtime.log(f"Face Swap destroy: {exc!r}", libobs.LOG_ERROR)
-
-
-@libobs.UPDATE
-def _update(data: int, settings: int) -> None:
-    f = runtime.get_instance(data)
-    if f is not None:
-        try:
-            f.update(properties.read(f.lib, settings, FACE_SETTINGS))
-        except Exception as exc:  # noqa: BLE001
-            runtime.log(f"Face Swap update failed: {exc!r}", libobs.LOG_ERROR)
-
-
-@libobs.GET_DEFAULTS
-def _get_defaults(settings: int) -> None:
-    try:
-        properties.set_defaults(libobs.get(), settings, FACE_SETTINGS)
-    except Exception as exc:  # noqa: BLE001
-        runtime.log(f"Face Swap defaults failed: {exc!r}", libobs.LOG_ERROR)
-
-
-@libobs.GET_PROPERTIES
-def _get_properties(_data: int) -> int | None:
-    try:
-        return properties.build(libobs.get(), FACE_SETTINGS)
-    except Exception as exc:  # noqa: BLE001
-        runtime.log(f"Face Swap properties failed: {exc!r}", libobs.LOG_ERROR)
-        return None
-
-
-@libobs.VIDEO_TICK
-def _video_tick(data: int, _seconds: float) -> None:
-    f = runtime.get_instance(data)
-    if f is not None:
-        try:
-            f.tick()
-        except Exception as exc:  # noqa: BLE001
-            runtime.log_once(f"video tick {exc}", f"Face Swap status failed: {exc!r}")
 
 
 @libobs.VIDEO_RENDER
@@ -270,18 +177,9 @@ def _video_render(data: int, _effect: int) -> None:
     try:
         f.render()
     except Exception as exc:  # noqa: BLE001
-        runtime.log_once(f"video render {exc}", f"Face Swap render failed: {exc!r}", libobs.LOG_ERROR)
+        f.log_once("render", exc, libobs.LOG_ERROR)
         f.lib.obs_source_skip_video_filter(f.source)
 
 
-CALLBACKS = {
-    "get_name": _get_name,
-    "create": _create,
-    "destroy": _destroy,
-    "update": _update,
-    "get_defaults": _get_defaults,
-    "get_properties": _get_properties,
-    "video_tick": _video_tick,
-    "video_render": _video_render,
-}
+CALLBACKS = {**callbacks.make(FILTER_ID, "Face Swap", FACE_SETTINGS, FaceSwapFilter), "video_render": _video_render}
 OUTPUT_FLAGS = libobs.OBS_SOURCE_VIDEO

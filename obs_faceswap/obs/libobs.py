@@ -132,8 +132,7 @@ UPDATE = C.CFUNCTYPE(None, vp, vp)
 VIDEO_TICK = C.CFUNCTYPE(None, vp, f32)
 VIDEO_RENDER = C.CFUNCTYPE(None, vp, vp)
 FILTER_AUDIO = C.CFUNCTYPE(vp, vp, C.POINTER(obs_audio_data))
-FILTER_REMOVE = C.CFUNCTYPE(None, vp, vp)
-PROPERTY_MODIFIED = C.CFUNCTYPE(C.c_bool, vp, vp, vp)
+FILTER_VIDEO = C.CFUNCTYPE(vp, vp, C.POINTER(obs_source_frame))
 
 
 def library_candidates(platform: str | None = None) -> list[str | None]:

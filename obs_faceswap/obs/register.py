@@ -5,9 +5,9 @@ from __future__ import annotations
 import ctypes as C
 from types import ModuleType
 
-from . import face_swap_filter, libobs, runtime, voice_clone_filter
+from . import face_swap_async_filter, face_swap_filter, libobs, runtime, voice_clone_filter
 
-FILTERS: tuple[ModuleType, ...] = (face_swap_filter, voice_clone_filter)
+FILTERS: tuple[ModuleType, ...] = (face_swap_filter, face_swap_async_filter, voice_clone_filter)
 
 
 def _register_one(lib: libobs.LibObs, module: ModuleType) -> None:

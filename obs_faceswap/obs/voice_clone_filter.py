@@ -16,9 +16,9 @@ import time
 from typing import Any
 
 from ..settings import VOICE_SETTINGS
-from . import libobs, properties, runtime
+from . import callbacks, libobs, runtime
 from .delay_line import DelayLine
-from .worker_link import RateLimit, close_quietly, link
+from .filter_base import ChannelFilter
 
 FILTER_ID = b"obs_faceswap_audio"
 DISPLAY_NAME = b"Voice Clone"
@@ -26,43 +26,34 @@ AUDIO_PROCESSOR = os.environ.get("OBS_FACESWAP_AUDIO_PROCESSOR", "voice")  # 'no
 RESET_JUMP_NS = 1_000_000_000  # a timestamp jump larger than this restarts the stream
 MARGIN_MS = 20  # beyond one OBS block: time the worker gets to return a block
 MAX_MARGIN_MS = 400
+GROW_EVERY_S = 5.0
 
 
-class VoiceCloneFilter:
+class VoiceCloneFilter(ChannelFilter):
+    label = "Voice Clone"
+    off_text = "off (passing audio through)"
+
     def __init__(self, lib: libobs.LibObs, source: int, settings: dict[str, Any]) -> None:
-        self.lib = lib
-        self.source = source
-        self.settings = settings
+        super().__init__(lib, source, settings)
         audio = lib.obs_get_audio()
         self.rate = int(lib.audio_output_get_sample_rate(audio)) if audio else 48000
         self.channels = int(lib.audio_output_get_channels(audio)) if audio else 2
-        self.channel: Any = None
-        self.status_tick = RateLimit(1.0)
         self.delay: DelayLine | None = None
         self.latency_frames = 0  # total delay of the output: engine latency + margin
         self.engine_frames = 0
         self.margin = 0
         self.late: list[float] = []
+        self.grown_at = 0.0
         self.resync = True
         self.pushed = 0  # frames pushed / pulled since the last resync
         self.pulled = 0
         self.next_ts: int | None = None
         self.blocks = 0
         self.underruns = 0
-        self.last_status = ""
 
-    # ---------------------------------------------------------------- worker channel
-    def live_channel(self) -> Any:
-        """This filter's channel on the shared worker (opened on first use; never blocks)."""
-        channel = self.channel
-        if channel is not None and not channel.closed:
-            return channel
-        client = link().client()
-        if client is None:
-            return None
-        self.channel = client.open_audio(self.rate, self.channels, dict(self.settings), processor=AUDIO_PROCESSOR)
+    def open_channel(self, client: Any) -> Any:
         runtime.log(f"Voice Clone: channel opened, {self.rate} Hz x{self.channels}")
-        return self.channel
+        return client.open_audio(self.rate, self.channels, dict(self.settings), processor=AUDIO_PROCESSOR)
 
     def _follow_latency(self, channel: Any, block: int) -> None:
         """Adopt the worker's latency once known (and when a setting changes it); sticky while the
@@ -88,42 +79,27 @@ class VoiceCloneFilter:
                     f"(engine {1000.0 * self.engine_frames / self.rate:.1f} ms)")
 
     def _note_underrun(self, block: int) -> None:
-        """Three late blocks within 2 s: give the worker one block more (up to ``MAX_MARGIN_MS``)."""
+        """Three late blocks within 2 s: give the worker one block more (up to ``MAX_MARGIN_MS``),
+        at most once per ``GROW_EVERY_S``, so one long stall (a recording starting, a model
+        loading) does not pile up latency for good."""
         now = time.monotonic()
         self.late = [t for t in self.late if now - t < 2.0] + [now]
-        if len(self.late) >= 3 and self.margin + block <= self.rate * MAX_MARGIN_MS // 1000:
+        if (len(self.late) >= 3 and now - self.grown_at >= GROW_EVERY_S
+                and self.margin + block <= self.rate * MAX_MARGIN_MS // 1000):
             self.late = []
+            self.grown_at = now
             self.margin += block
             self._set_latency(self.engine_frames + self.margin)
 
-    def update(self, settings: dict[str, Any]) -> None:
-        self.settings = settings
-        channel = self.channel
-        if channel is not None and not channel.closed:
-            try:
-                channel.update(dict(settings))
-            except Exception as exc:  # noqa: BLE001
-                runtime.log(f"Voice Clone settings not applied: {exc}", libobs.LOG_WARNING)
-
     def status_text(self) -> str:
-        if not self.settings.get("enabled", True):
-            return "off (passing audio through)"
         channel = self.channel
-        if channel is None or channel.closed:
-            error = link().error
-            return f"bypass: {error}" if error else "starting worker..."
+        if not self.enabled or channel is None or channel.closed:
+            return super().status_text()
         if not self.latency_frames:
             return f"waiting for the worker: {channel.status_text}"
         latency_ms = 1000.0 * self.latency_frames / self.rate
         return (f"latency {latency_ms:.0f} ms, underruns {self.underruns} of {self.blocks} blocks; "
                 f"{channel.status_text}")
-
-    def tick(self) -> None:
-        if self.status_tick():
-            text = self.status_text()
-            if text != self.last_status:
-                self.last_status = text
-                properties.write_status(self.lib, self.source, text)
 
     # ---------------------------------------------------------------- audio thread
     def filter(self, audio: Any) -> None:
@@ -133,7 +109,7 @@ class VoiceCloneFilter:
         of this call is the worker's frames ``[pushed - n - margin, pushed - margin)``, so the wet
         stream keeps a fixed delay; frames that arrive too late are skipped, never played late.
         """
-        if not self.settings.get("enabled", True):
+        if not self.enabled:
             return
         channel = self.live_channel()
         if channel is None:
@@ -184,74 +160,7 @@ class VoiceCloneFilter:
                 self._note_underrun(n)
         ad.timestamp = max(0, ts - self.latency_frames * 1_000_000_000 // self.rate)
 
-    def destroy(self) -> None:
-        channel, self.channel = self.channel, None
-        close_quietly(channel)
-
-
 # -------------------------------------------------------------------- C callbacks
-
-
-@libobs.GET_NAME
-def _get_name(_type_data: int) -> int:
-    return C.addressof(runtime.STATE["names"][FILTER_ID])
-
-
-@libobs.CREATE
-def _create(settings: int, source: int) -> int | None:
-    try:
-        lib = libobs.get()
-        return runtime.add_instance(VoiceCloneFilter(lib, source, properties.read(lib, settings, VOICE_SETTINGS)))
-    except Exception as exc:  # noqa: BLE001
-        runtime.log(f"Voice Clone create failed: {exc!r}", libobs.LOG_ERROR)
-        return None
-
-
-@libobs.DESTROY
-def _destroy(data: int) -> None:
-    f = runtime.pop_instance(data)
-    if f is not None:
-        try:
-            f.destroy()
-        except Exception as exc:  # noqa: BLE001
-            runtime.log(f"Voice Clone destroy: {exc!r}", libobs.LOG_ERROR)
-
-
-@libobs.UPDATE
-def _update(data: int, settings: int) -> None:
-    f = runtime.get_instance(data)
-    if f is not None:
-        try:
-            f.update(properties.read(f.lib, settings, VOICE_SETTINGS))
-        except Exception as exc:  # noqa: BLE001
-            runtime.log(f"Voice Clone update failed: {exc!r}", libobs.LOG_ERROR)
-
-
-@libobs.GET_DEFAULTS
-def _get_defaults(settings: int) -> None:
-    try:
-        properties.set_defaults(libobs.get(), settings, VOICE_SETTINGS)
-    except Exception as exc:  # noqa: BLE001
-        runtime.log(f"Voice Clone defaults failed: {exc!r}", libobs.LOG_ERROR)
-
-
-@libobs.GET_PROPERTIES
-def _get_properties(_data: int) -> int | None:
-    try:
-        return properties.build(libobs.get(), VOICE_SETTINGS)
-    except Exception as exc:  # noqa: BLE001
-        runtime.log(f"Voice Clone properties failed: {exc!r}", libobs.LOG_ERROR)
-        return None
-
-
-@libobs.VIDEO_TICK
-def _video_tick(data: int, _seconds: float) -> None:
-    f = runtime.get_instance(data)
-    if f is not None:
-        try:
-            f.tick()
-        except Exception as exc:  # noqa: BLE001
-            runtime.log_once(f"audio tick {exc}", f"Voice Clone status failed: {exc!r}")
 
 
 @libobs.FILTER_AUDIO
@@ -262,18 +171,10 @@ def _filter_audio(data: int, audio: Any) -> int | None:
         try:
             f.filter(audio)
         except Exception as exc:  # noqa: BLE001  (never drop audio: return the block as it is)
-            runtime.log_once(f"filter_audio {exc}", f"Voice Clone failed: {exc!r}", libobs.LOG_ERROR)
+            f.log_once("filter_audio", exc, libobs.LOG_ERROR)
     return ptr
 
 
-CALLBACKS = {
-    "get_name": _get_name,
-    "create": _create,
-    "destroy": _destroy,
-    "update": _update,
-    "get_defaults": _get_defaults,
-    "get_properties": _get_properties,
-    "video_tick": _video_tick,
-    "filter_audio": _filter_audio,
-}
+CALLBACKS = {**callbacks.make(FILTER_ID, "Voice Clone", VOICE_SETTINGS, VoiceCloneFilter),
+             "filter_audio": _filter_audio}
 OUTPUT_FLAGS = libobs.OBS_SOURCE_AUDIO

@@ -16,9 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import runtime
+from . import libobs, runtime
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+RETRY_S = 2.0  # how often a filter without a worker looks for one again
 
 
 def venv_python(root: Path) -> Path:
@@ -52,6 +53,21 @@ def find_worker_python(user_path: str = "") -> tuple[str | None, str]:
                   "'Worker Python' in Tools > Scripts > obs-faceswap")
 
 
+class RateLimit:
+    """True at most once per ``period`` seconds."""
+
+    def __init__(self, period: float) -> None:
+        self.period = period
+        self.last = 0.0
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if now - self.last >= self.period:
+            self.last = now
+            return True
+        return False
+
+
 class WorkerLink:
     """Owns the shared ``WorkerClient``; opens per-filter channels without blocking OBS."""
 
@@ -62,6 +78,7 @@ class WorkerLink:
         self.python: str | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self._retry = RateLimit(RETRY_S)
 
     def configure(self, user_python: str) -> None:
         """Called from the script's settings; a changed interpreter restarts the worker."""
@@ -69,12 +86,13 @@ class WorkerLink:
             return
         self.user_python = user_python
         self.shutdown()
-        self._closed = False
+        self.reopen()
 
     def reopen(self) -> None:
         """Allow starting a worker again (script loaded after an unload)."""
         with self._lock:
             self._closed = False
+            self.error = ""
 
     def _client(self) -> Any:
         with self._lock:
@@ -96,23 +114,22 @@ class WorkerLink:
             return self._client_obj
 
     def client(self) -> Any | None:
-        """The running-or-starting client, or None (``error`` says why). Never blocks."""
+        """The running-or-starting client, or None (``error`` says why). Never blocks; after a
+        failure it looks again at most every ``RETRY_S`` (this runs on every frame)."""
+        if self._client_obj is None and self.error and not self._retry():
+            return None
         try:
             return self._client()
         except Exception as exc:  # noqa: BLE001  (no worker: the filters bypass and show why)
             msg = str(exc) or type(exc).__name__
             if msg != self.error:
                 self.error = msg
-                runtime.log(f"no worker: {msg}", 200)
+                runtime.log(f"no worker: {msg}", libobs.LOG_WARNING)
             return None
 
     def running(self) -> bool:
         client = self._client_obj
         return bool(client is not None and client.running)
-
-    def worker_pid(self) -> int | None:
-        client = self._client_obj
-        return client.worker_pid if client is not None else None
 
     def shutdown(self) -> None:
         """Stop the worker and free its shared memory (script unload, OBS exit)."""
@@ -141,19 +158,3 @@ def close_quietly(channel: Any) -> None:
         channel.close()
     except Exception as exc:  # noqa: BLE001
         runtime.log(f"channel close: {exc}")
-
-
-class RateLimit:
-    """True at most once per ``period`` seconds."""
-
-    def __init__(self, period: float) -> None:
-        self.period = period
-        self.last = 0.0
-
-    def __call__(self) -> bool:
-        now = time.monotonic()
-        if now - self.last >= self.period:
-            self.last = now
-            return True
-        return False
-

@@ -65,7 +65,8 @@ class IdentityConverter:
 BACKENDS: tuple[str, ...] = ("dsp", "rvc", "seedvc")
 
 # settings whose change needs a new converter (a model reload); the rest apply live
-RELOAD_KEYS: tuple[str, ...] = ("backend", "voice_model", "reference_voice", "content_encoder", "provider")
+RELOAD_KEYS: tuple[str, ...] = ("backend", "voice_model", "reference_voice", "content_encoder", "pitch_detector",
+                                "provider")
 
 
 def make_converter(settings: Mapping[str, Any]) -> Converter:

@@ -1,8 +1,9 @@
 """DSP voice: pitch and formant shift with the WORLD vocoder (pyworld), no model weights.
 
-Analysis at 16 kHz: ``dio`` + ``stonemask`` for F0 over the whole window, then ``cheaptrick``
+Analysis at 16 kHz: ``dio`` for F0 over the whole window, then ``stonemask``, ``cheaptrick``
 (spectral envelope) and the aperiodicity only at the frames whose output is kept (plus a margin),
-which is what makes 20 ms blocks affordable. Pitch multiplies F0 by 2^(st/12); formant warps the
+which is what makes 20 ms blocks affordable. Aperiodicity: WORLD's ``d4c`` for blocks of 40 ms and
+more; below that a voicing-based model (periodic below 4 kHz, noisier above) at half the cost. Pitch multiplies F0 by 2^(st/12); formant warps the
 envelope along frequency by 2^(st/12) (positive = formants up = smaller, brighter voice) and leaves
 F0 alone. ``synthesize`` rebuilds the waveform.
 """
@@ -23,6 +24,7 @@ F0_CEIL = 800.0
 FFT_SIZE = 1024  # cheaptrick's size for F0_FLOOR at 16 kHz
 MARGIN_FRAMES = 2  # frames analysed on each side of the kept region (synthesis settles)
 SILENCE_RMS = 1e-5
+D4C_MIN_BLOCK_MS = 40.0
 
 
 def warp_envelope(env: np.ndarray, factor: float) -> np.ndarray:
@@ -63,7 +65,10 @@ class WorldVoice:
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> WorldVoice:
-        return cls(float(settings.get("pitch", 0.0)), float(settings.get("formant", 0.0)))
+        # D4C aperiodicity costs as much as the rest of the analysis: small (live) blocks use a voicing-based
+        # model instead, blocks of 40 ms and more can afford it
+        ap = "d4c" if float(settings.get("block_ms", 20)) >= D4C_MIN_BLOCK_MS else "simple"
+        return cls(float(settings.get("pitch", 0.0)), float(settings.get("formant", 0.0)), aperiodicity=ap)
 
     def set_shift(self, pitch: float, formant: float) -> None:
         self.pitch = float(pitch)

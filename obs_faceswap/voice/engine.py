@@ -104,8 +104,8 @@ class VoiceEngine:
         raises and leaves the engine running as it was.
         """
         new = VOICE_SETTINGS.validate({**self.settings, **dict(settings)})
-        reload = self._fixed_converter is None and any(new[k] != self.settings[k] for k in RELOAD_KEYS
-                                                      if k in new)
+        keys = RELOAD_KEYS + (("block_ms",) if new["backend"] == "dsp" else ())  # DSP picks its analysis by block
+        reload = self._fixed_converter is None and any(new[k] != self.settings[k] for k in keys if k in new)
         restream = reload or any(new[k] != self.settings[k] for k in STREAM_KEYS)
         converter = make_converter(new) if reload else self.converter
         converter.update(new)
@@ -127,7 +127,7 @@ class VoiceEngine:
         b = self.layout.block
         while len(self._in) >= b:
             self._out.push(self._process_block(self._in.pop(b)))
-        return self._out.pop(n)
+        return np.ascontiguousarray(self._out.pop(n))
 
     def _gate(self, mono: np.ndarray) -> np.ndarray:
         """Per-block noise gate with hold; a linear ramp across the block avoids clicks."""

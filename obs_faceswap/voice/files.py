@@ -85,6 +85,8 @@ def convert_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], setti
                  progress: Progress | None = None) -> dict[str, Any]:
     """Convert ``src`` into ``dst`` with the live streaming engine; returns a small summary."""
     audio, rate = read_audio(src)
+    if rate < 8000:
+        raise AudioFileError(f"{Path(src).name} is sampled at {rate} Hz; voice conversion needs at least 8000 Hz")
     engine = VoiceEngine(settings, rate, audio.shape[0])
     out = stream_through(engine, audio, progress=progress)
     write_audio_atomic(dst, out, rate)

@@ -3,8 +3,9 @@
 Per window (16 kHz mono):
 1. content encoder (ContentVec/HuBERT, family ``content_encoder``): f32[1,1,samples] ->
    f32[1,frames,D] every 20 ms; repeated twice along time -> one feature per 10 ms frame;
-2. F0 with WORLD ``dio`` + ``stonemask`` at a 10 ms hop (no download), times 2^(pitch/12); the
-   coarse pitch is RVC's mel quantisation to 1..255 (50-1100 Hz);
+2. F0 every 10 ms from ``pitch.RmvpeF0`` (RMVPE ONNX, when installed or named) or ``pitch.WorldF0``
+   (WORLD dio, no download), times 2^(pitch/12); the coarse pitch is RVC's mel quantisation to
+   1..255 (50-1100 Hz);
 3. synthesizer (family ``rvc_synth``, RVC's ONNX export): ``phone, phone_lengths, pitch, pitchf, ds,
    rnd -> audio`` f32[1,1,frames * hop]; the output rate is ``hop * 100`` (32/40/48 kHz models),
    measured once at load with a short silent probe, which also proves the shapes flow.
@@ -16,10 +17,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import pyworld as pw
 
 from obs_faceswap.errors import ModelError, ModelSignatureError
 from obs_faceswap.models.session import Session, create_session
+from obs_faceswap.voice.pitch import PitchEstimator, RmvpeF0, WorldF0
 
 RATE = 16000
 FRAME = 160  # samples per 10 ms synthesizer frame at 16 kHz
@@ -39,16 +40,6 @@ def coarse_pitch(f0: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(mel), 1, 255).astype(np.int64)
 
 
-def world_f0(x: np.ndarray, frames: int) -> np.ndarray:
-    """F0 in Hz every 10 ms (``frames`` values) from 16 kHz audio; 0 where unvoiced."""
-    x64 = np.ascontiguousarray(x, dtype=np.float64)
-    f0, t = pw.dio(x64, RATE, f0_floor=F0_MIN, f0_ceil=F0_MAX, frame_period=10.0)
-    f0 = pw.stonemask(x64, f0, t, RATE)
-    if len(f0) < frames:
-        f0 = np.concatenate([f0, np.zeros(frames - len(f0))])
-    return f0[:frames]
-
-
 def _load(id_or_path: str, family: str, provider: str, what: str) -> Session:
     text = str(id_or_path).strip()
     if not text:
@@ -63,6 +54,25 @@ def _load(id_or_path: str, family: str, provider: str, what: str) -> Session:
     return load_model(text, family, provider)
 
 
+def pitch_estimator(choice: str, provider: str = "auto") -> PitchEstimator:
+    """'auto' (RMVPE when installed, else WORLD), 'world', 'rmvpe' (model id) or a path to an RMVPE .onnx."""
+    text = choice.strip() or "auto"
+    if text == "world":
+        return WorldF0()
+    if text == "auto":
+        try:
+            from obs_faceswap.models.registry import is_installed
+        except ImportError:
+            return WorldF0()
+        try:
+            if not is_installed("rmvpe"):
+                return WorldF0()
+        except ModelError:
+            return WorldF0()
+        text = "rmvpe"
+    return RmvpeF0(_load(text, "rmvpe", provider, "an RMVPE model ('pitch_detector')"))
+
+
 class RvcVoice:
     """``Converter`` running an RVC synthesizer on content features and WORLD F0."""
 
@@ -71,9 +81,10 @@ class RvcVoice:
     min_left_context_ms = 100.0
 
     def __init__(self, synth: Session, encoder: Session, *, pitch: float = 0.0, speaker: int = 0,
-                 seed: int = 0) -> None:
+                 seed: int = 0, f0: PitchEstimator | None = None) -> None:
         self.synth = synth
         self.encoder = encoder
+        self.f0_estimator: PitchEstimator = f0 if f0 is not None else WorldF0()
         self.pitch = float(pitch)
         self.speaker = int(speaker)
         self.seed = seed
@@ -100,7 +111,8 @@ class RvcVoice:
         synth = _load(model, "rvc_synth", provider, "a voice model ('voice_model')")
         encoder = _load(str(settings.get("content_encoder", "contentvec")), "content_encoder", provider,
                         "a content encoder ('content_encoder')")
-        return cls(synth, encoder, pitch=float(settings.get("pitch", 0.0)))
+        return cls(synth, encoder, pitch=float(settings.get("pitch", 0.0)),
+                   f0=pitch_estimator(str(settings.get("pitch_detector", "auto")), provider))
 
     # ------------------------------------------------------------------ Converter
     def update(self, settings: Mapping[str, Any]) -> None:
@@ -166,7 +178,7 @@ class RvcVoice:
         frames = min(frames, feats.shape[1])
         if frames <= 0:
             return np.zeros(n_out, dtype=np.float32)
-        f0 = world_f0(x, frames) * 2.0 ** (self.pitch / 12.0)
+        f0 = self.f0_estimator.f0(x, frames) * 2.0 ** (self.pitch / 12.0)
         y = self._synthesize(np.ascontiguousarray(feats[:, :frames]), f0)
         out = np.zeros(n_out, dtype=np.float32)
         m = min(len(y), n_out)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from obs_faceswap.ipc import wake as wakepipe
 from obs_faceswap.ipc.audio import AudioChannel
 from obs_faceswap.ipc.frames import FrameChannel
 from obs_faceswap.worker import convert
@@ -30,6 +31,7 @@ class _Rate:
         self.t0 = time.monotonic()
         self.n = 0
         self.ms = 0.0
+        self.last_mean = 0.0
 
     def add(self, ms: float) -> None:
         self.n += 1
@@ -39,16 +41,26 @@ class _Rate:
         now = time.monotonic()
         dt = max(1e-6, now - self.t0)
         fps = self.n / dt
-        mean = self.ms / self.n if self.n else 0.0
+        if self.n:  # with no frames in this period, keep reporting the last period's time
+            self.last_mean = self.ms / self.n
         self.t0, self.n, self.ms = now, 0, 0.0
-        return fps, mean
+        return fps, self.last_mean
 
 
 class _ChannelWorker:
     kind = ""
 
-    def __init__(self, cid: int, settings: Mapping[str, Any], processor: str, wake: Wake, report: Report) -> None:
+    def __init__(self, cid: int, settings: Mapping[str, Any], processor: str, wake: Wake, report: Report,
+                 wake_paths: list[str] | None = None) -> None:
         self.id = cid
+        self._in_pipe: wakepipe.WakePipe | None = None
+        self._out_pipe: wakepipe.WakePipe | None = None
+        if wake_paths and len(wake_paths) == 2 and wakepipe.AVAILABLE:
+            try:
+                self._in_pipe = wakepipe.WakePipe(str(wake_paths[0]))
+                self._out_pipe = wakepipe.WakePipe(str(wake_paths[1]))
+            except OSError:
+                self._close_pipes()
         self.settings = dict(settings)
         self.processor_name = processor
         self.wake = wake
@@ -70,17 +82,44 @@ class _ChannelWorker:
     def start(self) -> None:
         self.thread.start()
 
+    def poke(self) -> None:
+        """Wake the channel thread (new input, new settings, stop)."""
+        self.event.set()
+        if self._in_pipe is not None:
+            self._in_pipe.notify()
+
+    def _sleep(self, timeout: float) -> None:
+        if self._in_pipe is not None and not self.event.is_set():
+            self._in_pipe.wait(timeout)
+        else:
+            self.event.wait(timeout)
+        self.event.clear()
+
+    def _notify_client(self) -> None:
+        if self._out_pipe is not None:
+            self._out_pipe.notify()
+        else:
+            self.wake(self.id)
+
+    def _close_pipes(self) -> None:
+        for p in (self._in_pipe, self._out_pipe):
+            if p is not None:
+                p.close()
+        self._in_pipe = self._out_pipe = None
+
     def stop(self, timeout: float = 5.0) -> None:
         self.stop_flag = True
-        self.event.set()
+        self.poke()
         self.thread.join(timeout)
+        if not self.thread.is_alive():
+            self._close_pipes()
 
     def update(self, settings: Mapping[str, Any], processor: str | None = None) -> None:
         with self._lock:
             self._pending_settings = {**(self._pending_settings or {}), **settings}
             if processor and processor != self.processor_name:
                 self._pending_processor = processor
-        self.event.set()
+        self.poke()
 
     def _error(self, text: str) -> None:
         if text != self.last_error:
@@ -128,12 +167,10 @@ class _ChannelWorker:
             while not self.stop_flag:
                 self._apply_pending()
                 if self.processor is None:
-                    self.event.wait(0.5)
-                    self.event.clear()
+                    self._sleep(0.5)
                     continue
                 if not self._step():
-                    self.event.wait(0.05)
-                    self.event.clear()
+                    self._sleep(0.05)
         except Exception as exc:
             self._error(f"channel stopped: {exc!r}")
         finally:
@@ -151,8 +188,8 @@ class VideoWorker(_ChannelWorker):
     kind = "video"
 
     def __init__(self, cid: int, shm: str, settings: Mapping[str, Any], processor: str, wake: Wake,
-                 report: Report) -> None:
-        super().__init__(cid, settings, processor, wake, report)
+                 report: Report, wake_paths: list[str] | None = None) -> None:
+        super().__init__(cid, settings, processor, wake, report, wake_paths)
         self.chan = FrameChannel.attach(shm)
         self._pending_shm: str | None = None
         self.last_seq = -1
@@ -163,7 +200,7 @@ class VideoWorker(_ChannelWorker):
         if shm != self.chan.name:
             with self._lock:
                 self._pending_shm = shm
-            self.event.set()
+            self.poke()
 
     @property
     def segment_names(self) -> list[str]:
@@ -201,7 +238,12 @@ class VideoWorker(_ChannelWorker):
         if hdr.nbytes > chan.capacity or hdr.width == 0 or hdr.height == 0:
             chan.release("in")
             return True
-        out = chan.begin_write("out")
+        try:
+            out = chan.begin_write("out")
+        except RuntimeError as exc:
+            chan.release("in")
+            self._error(str(exc))
+            return True
         src_off, dst_off = chan.data_offset("in", index), chan.data_offset("out", out)
         try:
             if self.processor.name == "noop":
@@ -227,7 +269,7 @@ class VideoWorker(_ChannelWorker):
                           fmt=hdr.fmt, strides=hdr.strides, offsets=hdr.offsets, nbytes=hdr.nbytes,
                           submit_ns=hdr.submit_ns)
         if chan.take_waiting("client"):
-            self.wake(self.id)
+            self._notify_client()
         self.frames += 1
         self.rate.add((time.perf_counter() - t0) * 1000.0)
         return True
@@ -252,8 +294,8 @@ class AudioWorker(_ChannelWorker):
     kind = "audio"
 
     def __init__(self, cid: int, shm: str, settings: Mapping[str, Any], processor: str, wake: Wake,
-                 report: Report) -> None:
-        super().__init__(cid, settings, processor, wake, report)
+                 report: Report, wake_paths: list[str] | None = None) -> None:
+        super().__init__(cid, settings, processor, wake, report, wake_paths)
         self.ring = AudioChannel.attach(shm)
         self.blocks = 0
         self.out_overruns = 0
@@ -296,7 +338,7 @@ class AudioWorker(_ChannelWorker):
         if not ring.push("out", [out[c] for c in range(ring.channels)], n, ts):
             self.out_overruns += 1
         if ring.take_waiting("client"):
-            self.wake(self.id)
+            self._notify_client()
         self.blocks += 1
         dt = time.perf_counter() - t0
         self.proc_s += dt

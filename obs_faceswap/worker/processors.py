@@ -217,7 +217,11 @@ def make_video_processor(name: str, settings: Mapping[str, Any]) -> VideoProcess
     if name == "standin":
         return StandinProcessor(settings)
     if name == "face":
-        return FaceProcessor(settings)
+        try:
+            return FaceProcessor(settings)
+        except ImportError as exc:
+            raise RuntimeError(f"the face pipeline cannot be loaded in the worker's Python ({exc}); "
+                               "re-run the installer") from None
     raise ValueError(f"unknown video processor {name!r}")
 
 
@@ -262,5 +266,9 @@ def make_audio_processor(name: str, settings: Mapping[str, Any], sample_rate: in
     if name == "noop":
         return NoopAudio()
     if name == "voice":
-        return VoiceProcessor(settings, sample_rate, channels)
+        try:
+            return VoiceProcessor(settings, sample_rate, channels)
+        except ImportError as exc:
+            raise RuntimeError(f"the voice engine cannot be loaded in the worker's Python ({exc}); "
+                               "re-run the installer") from None
     raise ValueError(f"unknown audio processor {name!r}")

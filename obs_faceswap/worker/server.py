@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import threading
 import time
@@ -109,7 +110,7 @@ class Server:
                     if isinstance(msg, int):
                         ch = self.channels.get(msg)
                         if ch is not None:
-                            ch.event.set()
+                            ch.poke()
                         continue
                     if self.handle(msg) == "shutdown":
                         log("shutdown requested")
@@ -154,6 +155,7 @@ class Server:
         kind = str(msg.get("kind", "video"))
         settings = dict(msg.get("settings") or {})
         processor = str(msg.get("processor") or ("face" if kind == "video" else "voice"))
+        wake_paths = [str(p) for p in msg.get("wake") or []]
         self.known_segments.add(name)
         ch = self.channels.get(cid)
         if ch is not None and ch.kind == kind:
@@ -165,9 +167,10 @@ class Server:
             self.channels.pop(cid).stop()
         try:
             if kind == "video":
-                new: VideoWorker | AudioWorker = VideoWorker(cid, name, settings, processor, self.wake, self.report)
+                new: VideoWorker | AudioWorker = VideoWorker(cid, name, settings, processor, self.wake, self.report,
+                                                             wake_paths)
             elif kind == "audio":
-                new = AudioWorker(cid, name, settings, processor, self.wake, self.report)
+                new = AudioWorker(cid, name, settings, processor, self.wake, self.report, wake_paths)
             else:
                 raise ValueError(f"unknown channel kind {kind!r}")
         except (OSError, ValueError) as exc:
@@ -200,15 +203,7 @@ class Server:
         d = os.path.dirname(self.address)
         if not os.path.basename(d).startswith("obs-faceswap-"):
             return
-        for name in ("control.sock", "worker.log"):
-            try:
-                os.unlink(os.path.join(d, name))
-            except OSError:
-                pass
-        try:
-            os.rmdir(d)
-        except OSError:
-            pass
+        shutil.rmtree(d, ignore_errors=True)  # socket, wake-up FIFOs, log
 
 
 def _read_authkey() -> bytes:

@@ -55,14 +55,17 @@ def test_dry_run_prints_the_plan_and_changes_nothing(obs_home: Path, obs_script:
     assert "pip uninstall -y onnxruntime" in forced.stdout and "onnxruntime-gpu" in forced.stdout
 
 
-def test_real_run_twice_writes_config_registers_once(obs_home: Path, obs_script: Path, tmp_path: Path) -> None:
-    """The venv running these tests stands in for the worker's venv (--no-install: no network)."""
+def test_real_run_twice_writes_config_registers_once(obs_home: Path, tmp_path: Path) -> None:
+    """The venv running these tests stands in for the worker's venv (--no-install: no network);
+    the script registered is the project's own OBS script, found by the installer."""
+    obs_script = ROOT / "obs_faceswap_obs.py"
+    assert obs_script.is_file()
     venv = Path(sys.prefix)
     if not (venv / "bin" / "python").exists():
         pytest.skip("tests are not running inside a virtual environment")
     cfg = tmp_path / "cfg" / "config.json"
     collection = obs_home / "obs-studio/basic/scenes/Streaming.json"
-    args = ["--venv", str(venv), "--no-install", "--no-doctor", "--script", str(obs_script)]
+    args = ["--venv", str(venv), "--no-install", "--no-doctor"]
 
     first = run_install(args, obs_home, cfg)
     assert first.returncode == 0, first.stdout + first.stderr

@@ -163,3 +163,23 @@ def test_rogue_connection_with_a_wrong_key_does_not_disturb_the_client() -> None
         assert wait_for(lambda: any("wrong authkey" in line for line in lines), 5)
     finally:
         client.stop()
+
+
+def test_missing_interpreter_or_dependencies_are_reported(tmp_path) -> None:
+    client = WorkerClient(str(tmp_path / "no-such-python")).start()
+    try:
+        assert wait_for(lambda: "cannot start the worker" in client.status, 10), client.status
+        assert not client.running
+    finally:
+        client.stop()
+    bare = tmp_path / "python"  # a real interpreter without site-packages: no numpy
+    bare.write_text(f'#!/bin/sh\nexec {sys.executable} -S "$@"\n')
+    bare.chmod(bare.stat().st_mode | stat.S_IEXEC)
+    client = WorkerClient(str(bare)).start()
+    try:
+        video = client.open_video({}, processor="noop")
+        assert wait_for(lambda: "lacks numpy" in client.status, 20), client.status
+        assert "code 5" in client.status and "installer" in client.status
+        assert video.submit(b"\0" * 64, 4, 4) is False
+    finally:
+        client.stop()

@@ -156,3 +156,21 @@ def test_reader_never_sees_a_torn_frame_across_processes() -> None:
     finally:
         chan.segment.unlink()
         chan.close()
+
+
+_STDLIB_ONLY = """
+import sys
+import obs_faceswap.ipc
+from obs_faceswap.ipc import WorkerClient, audio, control, frames, shm, supervisor, wake
+third = sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'cv2', 'onnxruntime', 'onnx', 'scipy'})
+print('third-party:', third)
+"""
+
+
+def test_ipc_imports_without_site_packages() -> None:
+    """OBS' embedded Python has no numpy: the client side must load from the standard library alone."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([PYTHON, "-S", "-c", _STDLIB_ONLY], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": root})
+    assert out.returncode == 0, out.stderr
+    assert "third-party: []" in out.stdout

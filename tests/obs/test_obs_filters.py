@@ -21,6 +21,7 @@ from .harness import HeadlessObs
 pytestmark = [pytest.mark.obs, pytest.mark.slow]
 
 VIDEO_KIND = "obs_faceswap_video"
+ASYNC_KIND = "obs_faceswap_video_async"
 AUDIO_KIND = "obs_faceswap_audio"
 FACE, SPEECH = "Face", "Speech"
 SWAP, VOICE = "Face Swap", "Voice Clone"
@@ -72,6 +73,7 @@ def swap_settings(group_photo_path: Path) -> dict[str, object]:
 def test_script_registers_both_filter_kinds(obs: HeadlessObs) -> None:
     obs.wait_log(f"registered filter {VIDEO_KIND} (Face Swap)")
     obs.wait_log(f"registered filter {AUDIO_KIND} (Voice Clone)")
+    obs.wait_log(f"registered filter {ASYNC_KIND} (Face Swap (camera))")
     obs.add_filter(FACE, SWAP, VIDEO_KIND, {"enabled": False})
     obs.add_filter(SPEECH, VOICE, AUDIO_KIND, {"enabled": False})
     kinds = {f["filterName"]: f["filterKind"] for f in obs.call("GetSourceFilterList", {"sourceName": FACE})["filters"]}
@@ -139,6 +141,38 @@ def test_killed_worker_means_bypass_then_recovery(obs: HeadlessObs, astronaut_bg
     assert len(new) == 1 and new[0] != pids[0]
 
 
+def test_async_face_swap_on_a_video_source(obs: HeadlessObs, astronaut_path: Path, group_photo_path: Path,
+                                           tmp_path: Path) -> None:
+    """The camera variant edits the decoded I420 frames of a media source in place."""
+    video = tmp_path / "face.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-loop", "1", "-i", str(astronaut_path), "-t", "2", "-r", "15",
+                    "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p", str(video)], check=True)
+    obs.set_filter_settings(FACE, SWAP, {"enabled": False})  # one swap at a time on 2 cores
+    obs.call("CreateInput", {"sceneName": "Scene", "inputName": "Video", "inputKind": "ffmpeg_source",
+                             "inputSettings": {"local_file": str(video), "looping": True, "is_local_file": True}})
+    try:
+        def playing() -> np.ndarray | None:
+            try:
+                shot = obs.screenshot("Video")
+            except Exception:  # noqa: BLE001  (no frame decoded yet: "Failed to render screenshot")
+                return None
+            return shot if shot.mean() > 20 else None
+
+        original = wait_for(playing, 20, "the video never played")
+        box = face_box(original)
+        obs.add_filter("Video", "Camera Swap", ASYNC_KIND, swap_settings(group_photo_path))
+
+        def swapped() -> np.ndarray | None:
+            shot = obs.screenshot("Video")
+            return shot if changed(shot, original, box)[0] > SWAPPED else None
+
+        shot = wait_for(swapped, 60, lambda: "the async filter never changed the face; status: "
+                        + str(obs.filter_settings("Video", "Camera Swap").get("status")))
+        assert changed(shot, original, box)[1] < 0.005, "pixels outside the face changed"
+    finally:
+        obs.call("RemoveInput", {"inputName": "Video"})
+
+
 def median_f0(wav: Path) -> float:
     import pyworld
     import soundfile as sf
@@ -173,6 +207,7 @@ def test_voice_clone_shifts_pitch_and_reports_latency(obs: HeadlessObs, speech_w
     wet = median_f0(record(obs, 6.0, tmp_path / "wet.wav"))
     dry = median_f0(speech_wav)
     ratio = wet / dry
+    print(f"voice clone: F0 {dry:.1f} Hz -> {wet:.1f} Hz (x{ratio:.3f}), {status}")
     assert 1.3 < ratio < 1.75, f"+7 semitones should raise F0 by ~1.5x; got {dry:.0f} Hz -> {wet:.0f} Hz"
     status = obs.filter_settings(SPEECH, VOICE)["status"]
     underruns, blocks = map(int, re.search(r"underruns (\d+) of (\d+)", status).groups())  # type: ignore[union-attr]

@@ -81,7 +81,7 @@ def test_docs_list_every_public_setting_key() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "obs.md").read_text()
     missing = [s.name for schema in (FACE_SETTINGS, VOICE_SETTINGS) for s in schema.settings
                if f"| `{s.name}` |" not in doc]
-    assert not missing, f"docs/obs.md lacks {missing}: python -m obs_faceswap.obs.settings_table"
+    assert not missing, f"docs/obs.md lacks {missing}: python -m obs_faceswap.obs.settings_table docs/obs.md"
 
 
 def test_delay_line_longer_delay_keeps_history() -> None:

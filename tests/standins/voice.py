@@ -72,7 +72,7 @@ def rvc_synth(path: Path, dim: int = 768, hop: int = 400, *, drop_input: str = "
         numpy_helper.from_array(np.array(0.3, dtype=np.float32), "amp"),
         numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero"),
         numpy_helper.from_array(np.array(2, dtype=np.int64), "time_axis"),
-        numpy_helper.from_array((rng.standard_normal((dim, 1)) * 0.001).astype(np.float32), "proj"),
+        numpy_helper.from_array((rng.standard_normal((dim, 1)) * 1e-4).astype(np.float32), "proj"),
     ]
     nodes = [
         # NSF-like source: sin(cumsum(2*pi*f0/rate)) at the output rate
@@ -97,3 +97,28 @@ def rvc_synth(path: Path, dim: int = 768, hop: int = 400, *, drop_input: str = "
         raise ValueError("the stand-in's graph needs phone and pitchf")
     out = helper.make_tensor_value_info("audio", TensorProto.FLOAT, [1, 1, "samples"])
     return _save(helper.make_graph(nodes, "rvc_synth_standin", graph_inputs, [out], inits), path)
+
+
+def rmvpe(path: Path, peak_bin: int | None = None, seed: int = 2) -> Path:
+    """RMVPE-like: log-mel f32[1,128,frames] -> salience f32[1,frames,360] (sigmoid of a projection).
+
+    With ``peak_bin`` the projection is zero and a bias puts one clear peak at that bin, so the decoded
+    F0 is known: 10 * 2 ** ((20 * peak_bin + 1997.38) / 1200) Hz."""
+    rng = np.random.default_rng(seed)
+    if peak_bin is None:
+        w = (rng.standard_normal((128, 360)) * 0.05).astype(np.float32)
+        b = np.full(360, -2.0, dtype=np.float32)
+    else:
+        w = np.zeros((128, 360), dtype=np.float32)
+        b = np.full(360, -8.0, dtype=np.float32)
+        b[peak_bin - 1: peak_bin + 2] = (3.0, 4.0, 3.0)
+    inp = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 128, "frames"])
+    out = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, "frames", 360])
+    nodes = [
+        helper.make_node("Transpose", ["input"], ["mel_t"], perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["mel_t", "w"], ["proj"]),
+        helper.make_node("Add", ["proj", "b"], ["logits"]),
+        helper.make_node("Sigmoid", ["logits"], ["output"]),
+    ]
+    inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")]
+    return _save(helper.make_graph(nodes, "rmvpe_standin", [inp], [out], inits), path)

@@ -56,8 +56,16 @@ def _harvest(x: np.ndarray, rate: int) -> np.ndarray:
     return f0
 
 
-def median_f0(x: np.ndarray, rate: int = RATE) -> float:
-    f0 = f0_track(x, rate)
+def dio_track(x: np.ndarray, rate: int = RATE) -> np.ndarray:
+    """F0 every 5 ms with WORLD dio + stonemask: unlike harvest it also tracks pure tones."""
+    s16 = resample_poly(np.asarray(x, dtype=np.float64), 16000, rate)
+    f0, t = pw.dio(s16, 16000, f0_floor=60.0, f0_ceil=700.0, frame_period=5.0)
+    return pw.stonemask(s16, f0, t, 16000)
+
+
+def median_f0(x: np.ndarray, rate: int = RATE, *, tone: bool = False) -> float:
+    """Median F0 of voiced frames: harvest for speech, dio for pure tones (``tone=True``)."""
+    f0 = dio_track(x, rate) if tone else f0_track(x, rate)
     voiced = f0[f0 > 0]
     assert len(voiced) > 50, "too few voiced frames to measure F0"
     return float(np.median(voiced))

@@ -158,3 +158,21 @@ def test_results_carry_the_input_sequence_and_stale_ones_are_never_shown(client)
     # until the 16x16 result arrives, the 32x32 one must not be shown
     view = video.result()
     assert view is None or (view.width, view.height) == (16, 16)
+
+
+def test_hung_worker_is_killed_and_replaced() -> None:
+    lines: list[str] = []
+    client = WorkerClient(PYTHON, log=lines.append, hang_timeout=1.5).start()
+    try:
+        assert client.wait_ready(30), client.status
+        video = client.open_video({}, processor="invert")
+        frame = _frame(64, 48)
+        _assert_inverted(_roundtrip(video, frame), frame)
+        old = client.worker_pid
+        os.kill(old, signal.SIGSTOP)  # alive but silent: a hang
+        assert wait_for(lambda: client.running and client.worker_pid not in (None, old), 10), client.status
+        assert any("stopped answering" in line for line in lines)
+        assert not pid_alive(old)
+        _assert_inverted(_roundtrip(video, frame), frame)
+    finally:
+        client.stop()

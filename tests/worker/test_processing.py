@@ -176,14 +176,24 @@ def test_audio_noop_channel_returns_the_same_samples_with_timestamps(client) -> 
         audio.close()
 
 
-def test_settings_update_and_a_bad_processor_are_reported(client) -> None:
+def test_audio_voice_channel_is_a_fixed_delay_stream(client) -> None:
+    import math
+
     from tests.ipc.util import wait_for
 
-    video = client.open_video({}, processor="face")
+    audio = client.open_audio(48000, 1, {"backend": "dsp", "pitch": 4.0}, processor="voice")
     try:
-        video.submit(b"\0" * (16 * 16 * 4), 16, 16, 64, "BGRA")
-        # either the face pipeline reports a usable error, or it runs: never a crash or a hang
-        assert wait_for(lambda: video.last_error or video.stats.get("frames", 0) >= 1, 60), video.status_text
-        assert client.restarts == 0
+        n, blocks = 480, 60
+        tone = array.array("f", [0.3 * math.sin(2 * math.pi * 220 * i / 48000) for i in range(n * blocks)])
+        for k in range(blocks):
+            assert audio.push([tone[k * n:(k + 1) * n]], n, k * 10_000_000)
+        assert wait_for(lambda: audio.available() >= n * blocks, 30), audio.status_text
+        planes, ts = audio.pull(n * blocks)
+        out = array.array("f", planes[0])
+        assert len(out) == n * blocks and ts == 0  # exactly as many frames as went in
+        assert audio.available() == 0
+        assert wait_for(lambda: audio.latency_ms > 0, 5)
+        assert max(abs(x) for x in out[int(audio.latency_ms * 48):]) > 0.05  # the converted voice
+        assert "ms latency" in audio.status_text
     finally:
-        video.close()
+        audio.close()

@@ -1,0 +1,53 @@
+"""The face pipeline behind a worker channel: swaps, applies settings live, reports bad settings."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from obs_faceswap.ipc import WorkerClient
+from tests.ipc.util import PYTHON, wait_for
+
+
+@pytest.fixture(scope="module")
+def target(group_bgr: np.ndarray) -> np.ndarray:
+    h, w = group_bgr.shape[:2]
+    return np.ascontiguousarray(cv2.cvtColor(group_bgr[: h - h % 2, : w - w % 2], cv2.COLOR_BGR2BGRA))
+
+
+def _through(video, frame: np.ndarray, timeout: float = 60.0) -> np.ndarray | None:
+    h, w = frame.shape[:2]
+    assert video.submit(frame, w, h, w * 4, "BGRA")
+    view = video.wait_result(timeout, video.submitted_seq)
+    return None if view is None else np.frombuffer(view.tobytes(), np.uint8).reshape(h, w, 4).copy()
+
+
+def test_face_channel_swaps_and_follows_settings_live(astronaut_path, target) -> None:
+    client = WorkerClient(PYTHON).start()
+    try:
+        assert client.wait_ready(30), client.status
+        video = client.open_video({"source_image": str(astronaut_path), "provider": "cpu"}, processor="face")
+        out = _through(video, target)
+        assert out is not None, video.status_text
+        changed = np.abs(out[..., :3].astype(int) - target[..., :3]).sum(-1) > 30
+        assert changed.sum() > 500, "no face was swapped"
+        assert changed.mean() < 0.5, "the swap should touch faces, not the whole frame"
+        assert wait_for(lambda: video.stats.get("frames", 0) >= 1, 5)
+        assert "CPUExecutionProvider" in video.stats["providers"]
+
+        video.update({"enabled": False})  # live: the next frames pass through untouched
+        assert wait_for(lambda: np.array_equal(_through(video, target), target), 30)
+
+        video.update({"enabled": True, "source_image": "/nonexistent/face.png"})
+        assert wait_for(lambda: "error" in video.status_text, 30), video.status_text
+        assert "face.png" in video.status_text
+        video.submit(target, target.shape[1], target.shape[0], target.shape[1] * 4, "BGRA")
+        assert video.wait_result(1.0, video.submitted_seq) is None  # bypass: the caller shows its input
+
+        video.update({"source_image": str(astronaut_path)})  # fixed: processing resumes
+        out = _through(video, target)
+        assert out is not None and (np.abs(out[..., :3].astype(int) - target[..., :3]).sum(-1) > 30).sum() > 500
+        assert client.restarts == 0
+    finally:
+        client.stop()
