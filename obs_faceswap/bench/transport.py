@@ -28,6 +28,7 @@ def run(width: int = 1280, height: int = 720, frames: int = 300, python: str | N
     sources = [rng.integers(0, 256, (height, width, 4), dtype=np.uint8) for _ in range(count)]
     dst = np.empty((height, width, 4), np.uint8)
 
+    # the floor: a plain numpy copy of the frame out of cache, measured in its own steady state
     copy_ms: list[float] = []
     for i in range(frames + 10):
         src = sources[i % count]

@@ -16,6 +16,7 @@ import queue
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -56,7 +57,7 @@ class Supervisor:
         worker_args: tuple[str, ...] = (),
     ) -> None:
         self.python = python
-        self.log = log or _default_log
+        self._log_fn = log or _default_log
         self.env = dict(env) if env is not None else None
         self.startup_timeout = startup_timeout
         self.heartbeat_interval = heartbeat_interval
@@ -66,7 +67,8 @@ class Supervisor:
         self._on_connected, self._on_message, self._on_lost = on_connected, on_message, on_lost
         self._authkey = control.new_authkey()
         self._address, self._family, self._dir = control.new_address()
-        self.log_path = log_path or os.path.join(self._dir or os.getcwd(), "worker.log")
+        self.log_path = log_path or os.path.join(self._dir or tempfile.gettempdir(),
+                                                 "worker.log" if self._dir else "obs-faceswap-worker.log")
         self._listener: Listener | None = None
         self._accepted: queue.Queue[Connection] = queue.Queue()
         self._outbox: queue.Queue[dict[str, Any]] = queue.Queue()
@@ -81,6 +83,13 @@ class Supervisor:
         self.restarts = 0
         self.last_exit: int | None = None
         self.worker_pid: int | None = None
+
+    def log(self, msg: str) -> None:
+        """Hand a line to the caller's logger; a failing logger must never stop supervision."""
+        try:
+            self._log_fn(msg)
+        except Exception:
+            pass
 
     # -- public -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -257,7 +266,11 @@ class Supervisor:
         attempt = 0
         while not self._stop.is_set():
             started = time.monotonic()
-            reason = self._run_once()
+            try:
+                reason = self._run_once()
+            except Exception as exc:  # a bug or a failing callback: keep supervising
+                reason = f"supervisor error: {exc!r}"
+                self.connected = False
             if self._stop.is_set():
                 break
             self.restarts += 1

@@ -22,6 +22,8 @@ class Converter(Protocol):
     ``input_rate``/``output_rate``: the sample rates it reads and writes (the stream resamples the
     window statelessly to and from them). ``right_context_ms``: how much audio after a sample the
     converter needs to get that sample right; the stream delays its output by that much.
+    Optional attributes: ``min_left_context_ms`` (history it needs at least) and ``passes_high_band``
+    (the stream adds the input's band above ``input_rate / 2`` back to the output).
     """
 
     input_rate: int

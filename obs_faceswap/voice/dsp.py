@@ -56,6 +56,7 @@ class WorldVoice:
     output_rate = RATE
     right_context_ms = 30.0  # dio/cheaptrick need ~30 ms after a frame to get it right
     min_left_context_ms = 100.0  # dio's F0 tracking is unstable with less history
+    passes_high_band = True  # the stream adds the input above 8 kHz (fricatives, air) back unchanged
 
     def __init__(self, pitch: float = 0.0, formant: float = 0.0, *, aperiodicity: str = "d4c") -> None:
         self.pitch = 0.0

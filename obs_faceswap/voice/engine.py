@@ -123,6 +123,8 @@ class VoiceEngine:
         if x.ndim != 2 or x.shape[0] != self.channels:
             raise ValueError(f"expected a ({self.channels}, n) float32 block, got shape {x.shape}")
         n = x.shape[1]
+        if not np.isfinite(x).all():  # a broken source must not poison the vocoder's state
+            x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
         self._in.push(x)
         b = self.layout.block
         while len(self._in) >= b:

@@ -152,8 +152,12 @@ class BlockStream:
             return window
         x = resample(window, sr, conv.input_rate)
         keep = int(keep_from * conv.input_rate // sr)
-        y = conv.convert(x, keep)
-        return fit_length(resample(y, conv.output_rate, sr), len(window))
+        y = fit_length(resample(conv.convert(x, keep), conv.output_rate, sr), len(window))
+        if getattr(conv, "passes_high_band", False) and conv.input_rate < sr:
+            # add back what the converter's rate cannot carry: the input minus its own round trip through
+            # that rate (zero-phase and exactly complementary, so an identity converter would give the input)
+            y = y + (window - fit_length(resample(x, conv.input_rate, sr), len(window)))
+        return y
 
     def process_block(self, block: np.ndarray) -> np.ndarray:
         lay = self.layout

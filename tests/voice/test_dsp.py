@@ -81,3 +81,16 @@ def test_warp_envelope_moves_a_peak() -> None:
     up = warp_envelope(env, 2 ** (4 / 12))
     assert abs(int(np.argmax(up[0])) - 126) <= 1
     assert warp_envelope(env, 1.0) is env
+
+
+def test_high_band_survives_the_16khz_vocoder(speech: np.ndarray, shifted: dict) -> None:
+    """WORLD runs at 16 kHz; the stream adds the input above 8 kHz back, so fricatives stay crisp."""
+    from scipy.signal import welch
+
+    def band_db(x: np.ndarray, lo: float, hi: float) -> float:
+        f, p = welch(x, RATE, nperseg=2048)
+        return float(10 * np.log10(p[(f >= lo) & (f < hi)].sum() + 1e-20))
+
+    y = shifted["pitch+4"]
+    assert band_db(speech, 8500, 10500) > band_db(speech, 200, 4000) - 50, "the test speech has a high band"
+    assert band_db(y, 8500, 10500) == pytest.approx(band_db(speech, 8500, 10500), abs=2.0)

@@ -156,6 +156,7 @@ def test_live_update_keeps_or_announces_the_delay(speech: np.ndarray) -> None:
     assert out.shape == (1, RATE // 2) and np.abs(out).max() > 0.05
     engine.update({"block_ms": 40})
     assert engine.latency_samples == lat + ms(20)
+    assert engine.converter.aperiodicity == "d4c" and engine.converter.pitch == -3  # 40 ms blocks afford D4C
     assert np.all(engine.process(speech[None, :1000]) == 0.0), "a new layout starts with warm-up silence"
 
 
@@ -167,3 +168,13 @@ def test_latency_budget_at_20ms_blocks() -> None:
     engine = VoiceEngine({"block_ms": 20}, RATE)
     assert engine.latency_ms <= 80.0
     assert engine.latency_samples == engine.block_samples + engine.layout.nominal_delay
+
+
+def test_non_finite_input_does_not_poison_the_stream(speech: np.ndarray) -> None:
+    engine = VoiceEngine({"pitch": 4}, RATE)
+    bad = speech[: RATE // 2].copy()
+    bad[1000:1100] = np.nan
+    bad[2000] = np.inf
+    assert np.isfinite(engine.process(bad[None])).all()
+    later = engine.process(speech[None, RATE // 2: RATE])
+    assert np.isfinite(later).all() and np.abs(later).max() > 0.05

@@ -176,3 +176,17 @@ def test_hung_worker_is_killed_and_replaced() -> None:
         _assert_inverted(_roundtrip(video, frame), frame)
     finally:
         client.stop()
+
+
+def test_a_failing_log_callback_does_not_stop_supervision() -> None:
+    def broken_log(_msg: str) -> None:
+        raise RuntimeError("the host's logger is gone")
+
+    client = WorkerClient(PYTHON, log=broken_log).start()
+    try:
+        assert client.wait_ready(30), client.status
+        old = client.worker_pid
+        os.kill(old, signal.SIGKILL)
+        assert wait_for(lambda: client.running and client.worker_pid not in (None, old), 10), client.status
+    finally:
+        client.stop()
