@@ -1,23 +1,35 @@
 """Video frame channel in one shared-memory segment (standard library only).
 
-Layout: a 256-byte channel header, then ``n_in`` input slots (written by the client, read by the
-worker), then ``n_out`` output slots (written by the worker, read by the client). A slot is a
-128-byte header plus ``capacity`` bytes of pixels, planes stored with the caller's strides.
+Layout: a 256-byte channel header, then one pool of ``n_slots`` (>= 5) slots shared by both
+directions. A slot is a 128-byte header plus ``capacity`` bytes of pixels, planes stored with the
+caller's strides. The header carries, besides geometry and sequence, the frame's YUV->RGB colour
+matrix (OBS ``obs_source_frame.color_matrix``: range and coefficients) when it has one.
 
-Protocol per direction (one writer, one reader, latest wins):
+A frame makes one trip through one slot, with no copy inside the worker:
 
-* The writer owns ``latest`` (index of the newest finished slot) and each slot's ``version``
-  (a seqlock counter: odd while the slot is being written).
-* The reader owns ``held`` (the slot it is reading, -1 for none).
-* Writer: pick a slot that is neither ``latest`` nor ``held``; make its version odd; re-read
-  ``held`` and back off if the reader just took it; write pixels + header; version even; publish
-  ``latest``. With >= 3 slots a free slot always exists, so the writer never waits.
-* Reader: read ``latest`` and its version, set ``held``, re-read the version: unchanged means the
-  writer will not touch the slot until ``held`` moves. Older unread slots are simply overwritten
-  (dropped); results carry the sequence number of the input they were made from.
+* the client picks a free slot and writes the input into it, then publishes it as ``in`` latest;
+* the worker claims it (``in`` held), processes it **in place** (zero-copy numpy views; the
+  result overwrites the input in the same format) and publishes the same slot as ``out`` latest;
+* the client claims it (``out`` held) and uploads straight from it; the slot is free again once
+  it is none of the four words below.
+
+Protocol (latest wins; only the client allocates slots, so each slot has one writer at a time):
+
+* ``latest`` per direction is written by that direction's writer (client for ``in``, worker for
+  ``out``); ``held`` per direction by that direction's reader (worker for ``in``, client for ``out``).
+  Each slot has a seqlock ``version`` (odd while being written).
+* Client writer: pick a slot that is none of ``in``/``out`` ``latest``/``held``; make its version
+  odd; re-read both ``held`` words and back off if a reader just took it; write pixels + header;
+  version even; publish ``in`` latest. Four words name at most four slots, so with >= 5 slots a
+  free one always exists and the writer never waits.
+* Reader: read ``latest`` and its version, set ``held``, re-read the version: unchanged means no
+  writer touches the slot until ``held`` moves. Older unread slots are simply reused (dropped);
+  results carry the sequence number of their input.
+* Worker: ``begin_in_place`` (version odd) on the slot it holds, write the result, then
+  ``commit_write('out', ...)`` (version even, ``out`` latest) and release ``in``.
 * Wake-ups: the reader may set ``waiting`` before it sleeps; a writer that sees it clears it and
-  sends one tiny wake message over the control connection (at most one in flight), so the
-  reader neither spins nor misses frames (it also wakes on a short timeout).
+  wakes it (FIFO byte or control message; at most one in flight), so the reader neither spins
+  nor misses frames (it also wakes on a short timeout).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from obs_faceswap.errors import NoFaceError
 from obs_faceswap.vision.color import transfer_color
-from obs_faceswap.vision.embedded import FACE_OVAL, INNER_LIPS, OUTER_LIPS, EmbeddedDetector
+from obs_faceswap.vision.embedded import FACE_OVAL, INNER_LIPS, LEFT_EYE, OUTER_LIPS, RIGHT_EYE, EmbeddedDetector
 from obs_faceswap.vision.types import Face, Frame, Mask, Points
 
 SOURCE_MAX_FACE = 512  # the source crop is downscaled so its face is at most this many pixels
@@ -34,6 +34,13 @@ HALF_RES_FROM = 96  # ROIs at least this big compute the warp maps at half resol
 BASE_SHRINK = 0.04  # the mask starts this share of the face size inside the face outline
 FOREHEAD_KEEP_CUT = 0.45  # share of the forehead height (above the brows) left to the target
 BROW_RIGHT, BROW_LEFT = 105, 334  # mesh points on the upper brows (subject's right, left)
+RIGHT_BROW_PTS = np.array([70, 63, 105, 66, 107, 55, 65, 52, 53, 46])  # brow outlines (mediapipe mesh)
+LEFT_BROW_PTS = np.array([300, 293, 334, 296, 336, 285, 295, 282, 283, 276])
+EYE_LIDS = ((159, 145, 33, 133), (386, 374, 362, 263))  # (upper lid, lower lid, corner, corner) per eye
+COLOR_MAX_GAIN = 1.25  # lab/rct spread gain bound: lighting comes from transfer_shading instead
+SHADING_SIGMA = 0.07  # target lighting kept below this scale (share of the face size)
+EYE_MATCH = (0.55, 0.85)  # eye-openness ratio (smaller/larger) below which the target's own eye shows
+SHARPEN_FROM = 1.15  # source-to-target upscale factor from which the warped face is sharpened
 
 
 @dataclass
@@ -152,15 +159,21 @@ class ClassicalSwapper:
         if roi is None:
             return
         x0, y0, x1, y1 = roi
+        size = (y1 - y0, x1 - x0)
         local = pts - np.float32([x0, y0])
-        warped, covered = warp_source(source, local, (y1 - y0, x1 - x0))
+        warped, covered = warp_source(source, local, size)
         t1 = time.perf_counter()
-        mask = face_mask(local, (y1 - y0, x1 - x0), self.look) * covered
+        mask = face_mask(local, size, self.look) * covered
+        keep = eye_keep(local, source.points, size)
+        if keep is not None:  # an eye open/closed unlike the target's: show the target's own eye
+            mask *= np.float32(1.0) - keep
         t2 = time.perf_counter()
         target = frame[y0:y1, x0:x1]
         if self.look.color_method != "none" and self.look.color_strength > 0:
-            warped = transfer_color(warped, target, self.look.color_method, self.look.color_strength,
-                                    mask=(mask > 0.5).astype(np.float32))
+            skin = skin_mask(local, size)
+            warped = transfer_color(warped, target, self.look.color_method, self.look.color_strength, mask=skin,
+                                    max_gain=COLOR_MAX_GAIN)
+            warped = transfer_shading(warped, target, skin, local, self.look.color_strength)
         t3 = time.perf_counter()
         alpha = mask * np.float32(self.look.blend)
         if self.seamless:
@@ -242,12 +255,44 @@ def triangle_index_map(dst: Points, triangles: npt.NDArray[np.int32], size: tupl
     return out
 
 
+def source_level(source: ClassicalSource, target_size: float) -> tuple[Frame, Points, float]:
+    """The source crop at the pyramid level nearest above the target face's size: (image, points, upscale).
+
+    Levels halve the crop (``INTER_AREA``) and are cached on the source, so a small target face is
+    not sampled sparsely from a big source (aliasing); ``upscale`` = target face / level face size.
+    """
+    src_size = float((source.points.max(0) - source.points.min(0)).max())
+    level = 0
+    while src_size / (2 ** (level + 1)) >= target_size / 0.7 and level < 4:
+        level += 1
+    key = f"level{level}"
+    if key not in source.cache:
+        if level == 0:
+            source.cache[key] = (source.image, source.points)
+        else:
+            h, w = source.image.shape[:2]
+            f = 0.5 ** level
+            nw, nh = max(1, round(w * f)), max(1, round(h * f))
+            img = cv2.resize(source.image, (nw, nh), interpolation=cv2.INTER_AREA)
+            scale = np.float32([nw / w, nh / h])
+            source.cache[key] = (img, (source.points + 0.5) * scale - 0.5)
+    img, pts = source.cache[key]
+    return img, pts, target_size / max(src_size * 0.5 ** level, 1.0)
+
+
 def warp_source(source: ClassicalSource, dst: Points, size: tuple[int, int]) -> tuple[Frame, Mask]:
-    """The source face warped onto ``dst`` (mesh in ROI pixels) with ONE remap; plus its coverage (0/1)."""
+    """The source face warped onto ``dst`` (mesh in ROI pixels) with ONE remap; plus its coverage (0/1).
+
+    The source is sampled from the pyramid level just above the target's size; bicubic where the
+    face is enlarged, then sharpened by how much it was enlarged, so a small source photo does not
+    paint a soft face onto a big target.
+    """
     h, w = size
+    target_size = float((dst.max(0) - dst.min(0)).max())
+    image, points, upscale = source_level(source, target_size)
     step = 2 if min(h, w) >= HALF_RES_FROM else 1  # maps are piecewise affine and continuous: half-res is exact inside
     mh, mw = -(-h // step), -(-w // step)
-    affines = triangle_affines(dst, source.points, source.triangles)
+    affines = triangle_affines(dst, points, source.triangles)
     idx = triangle_index_map(dst, source.triangles, (mh, mw), 1.0 / step)
     cover = idx > 0
     m = affines[np.maximum(idx - 1, 0)]  # (mh, mw, 3, 2)
@@ -265,8 +310,112 @@ def warp_source(source: ClassicalSource, dst: Points, size: tuple[int, int]) -> 
         map_y = cv2.resize(map_y, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
         cov = cv2.resize(cov, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
         cov = (cov > 0.999).astype(np.float32)  # only pixels whose every map sample was covered
-    warped = cv2.remap(source.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    interp = cv2.INTER_CUBIC if upscale > 1.0 else cv2.INTER_LINEAR
+    warped = cv2.remap(image, map_x, map_y, interp, borderMode=cv2.BORDER_REPLICATE)
+    if upscale >= SHARPEN_FROM:  # unsharp mask, stronger the more the face was enlarged
+        amount = min(1.0, 0.6 * (upscale - 1.0))
+        blur = cv2.GaussianBlur(warped, (0, 0), min(2.5, max(0.8, 0.5 * upscale)))
+        warped = cv2.addWeighted(warped, 1.0 + amount, blur, -amount, 0.0)
     return warped, cov
+
+
+def _polygon_scaled(pts: Points, grow: float) -> Points:
+    c = pts.mean(0)
+    return (pts - c) * np.float32(grow) + c
+
+
+def skin_mask(pts: Points, size: tuple[int, int]) -> Mask:
+    """(H, W) float 0/1: the face's bare skin (outline without forehead hair, eyes, brows and lips).
+
+    Colour and lighting statistics are taken here only, so dark eyes, brows and red lips of one
+    face do not shift the other face's skin tone.
+    """
+    h, w = size
+    face_size = float((pts.max(0) - pts.min(0)).max())
+    s = min(1.0, 64.0 / max(face_size, 1.0))
+    sh, sw = max(1, round(h * s)), max(1, round(w * s))
+    m = np.zeros((sh, sw), np.uint8)
+    cv2.fillPoly(m, [np.round(_polygon_scaled(mask_outline(pts), 0.92) * s * 16).astype(np.int32)], 1,
+                 cv2.LINE_8, 4)
+    for idx, grow in ((RIGHT_EYE, 1.5), (LEFT_EYE, 1.5), (RIGHT_BROW_PTS, 1.3), (LEFT_BROW_PTS, 1.3),
+                      (OUTER_LIPS, 1.2)):
+        hull = cv2.convexHull(np.round(_polygon_scaled(pts[idx], grow) * s * 16).astype(np.int32))
+        cv2.fillConvexPoly(m, hull, 0, cv2.LINE_8, 4)
+    mf = m.astype(np.float32)
+    if s < 1.0:
+        mf = cv2.resize(mf, (w, h), interpolation=cv2.INTER_NEAREST)
+    return mf
+
+
+def transfer_shading(warped: Frame, target: Frame, skin: Mask, pts: Points, strength: float = 1.0) -> Frame:
+    """``warped`` relit by the target's light: its low-frequency skin colour replaced by the target's.
+
+    Both faces' skin is low-passed in LAB at ``SHADING_SIGMA`` of the face size, normalised by the
+    same skin weights (so eyes, brows and lips do not leak in), and the difference target - swap
+    is added to the swap. The source keeps its features and fine detail at their own contrast;
+    shadows, highlights and local skin tone follow the target, so the face sits in the frame's
+    lighting instead of looking painted on (a pale highlight of the source photo takes the skin
+    colour around it instead of turning grey).
+    """
+    h, w = warped.shape[:2]
+    face_size = float((pts.max(0) - pts.min(0)).max())
+    s = min(1.0, 48.0 / max(face_size, 1.0))
+    sw, sh = max(1, round(w * s)), max(1, round(h * s))
+    wt = cv2.resize(skin, (sw, sh), interpolation=cv2.INTER_AREA)
+    sigma = max(0.8, SHADING_SIGMA * face_size * s)
+
+    def low_lab(img: Frame) -> npt.NDArray[np.float32]:
+        small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32) * np.float32(1 / 255)
+        return cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2LAB) * wt[..., None], (0, 0), sigma)
+
+    norm = cv2.GaussianBlur(wt, (0, 0), sigma)[..., None] + np.float32(0.02)  # no skin nearby: delta -> 0
+    delta = (low_lab(target) - low_lab(warped)) / norm
+    delta = np.clip(delta, _DELTA_LO, _DELTA_HI) * np.float32(strength)
+    delta = cv2.resize(delta, (w, h), interpolation=cv2.INTER_LINEAR)
+    lab = cv2.cvtColor(warped.astype(np.float32) * np.float32(1 / 255), cv2.COLOR_BGR2LAB) + delta
+    out = cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
+    return np.clip(out * np.float32(255) + np.float32(0.5), 0, 255).astype(np.uint8)  # type: ignore[no-any-return]
+
+
+_DELTA_LO = np.float32([-40.0, -25.0, -25.0])  # bounds of the LAB shading/tone correction
+_DELTA_HI = np.float32([40.0, 25.0, 25.0])
+
+
+def eye_openness(pts: Points) -> tuple[float, float]:
+    """Lid gap / eye width of (subject's right, left) eye from the mesh."""
+    out = []
+    for up, lo, c0, c1 in EYE_LIDS:
+        out.append(float(np.linalg.norm(pts[up] - pts[lo]) / max(float(np.linalg.norm(pts[c0] - pts[c1])), 1e-3)))
+    return out[0], out[1]
+
+
+def eye_keep(dst: Points, src: Points, size: tuple[int, int]) -> Mask | None:
+    """Soft (H, W) weight of the target's own eyes to keep, where the source eye is open unlike the target's.
+
+    A source photo with squinting or closed eyes warped onto open eyes (or the reverse) shows
+    smeared lids; such an eye is faded to the target's own one (None when both eyes match).
+    """
+    keep = []
+    for o_t, o_s in zip(eye_openness(dst), eye_openness(src)):
+        r = min(o_t, o_s) / max(o_t, o_s, 1e-3)
+        lo, hi = EYE_MATCH
+        keep.append(float(np.clip((hi - r) / (hi - lo), 0.0, 1.0)))
+    if max(keep) <= 0.0:
+        return None
+    h, w = size
+    face_size = float((dst.max(0) - dst.min(0)).max())
+    s = min(1.0, 64.0 / max(face_size, 1.0))
+    sh, sw = max(1, round(h * s)), max(1, round(w * s))
+    m = np.zeros((sh, sw), np.float32)
+    for idx, k in zip((RIGHT_EYE, LEFT_EYE), keep):
+        if k > 0:
+            hull = cv2.convexHull(np.round(_polygon_scaled(dst[idx], 1.6) * s * 16).astype(np.int32))
+            cv2.fillConvexPoly(m, hull, float(k), cv2.LINE_8, 4)
+    eye_w = float(np.linalg.norm(dst[33] - dst[133])) * s
+    m = cv2.GaussianBlur(m, (0, 0), max(0.5, 0.2 * eye_w))
+    if s < 1.0:
+        m = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
+    return m
 
 
 def face_mask(pts: Points, size: tuple[int, int], look: LookSettings) -> Mask:

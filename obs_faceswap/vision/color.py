@@ -28,13 +28,18 @@ _EPS = 1e-6
 _MIN_PIXELS = 16  # fewer masked pixels than this: fall back to the whole image
 
 
-def transfer_color(src: Frame, ref: Frame, method: str, strength: float, mask: Mask | None = None) -> Frame:
+def transfer_color(src: Frame, ref: Frame, method: str, strength: float, mask: Mask | None = None, *,
+                   max_gain: float | None = None) -> Frame:
     """Return ``src`` with its colours moved toward ``ref``'s.
 
     ``src`` and ``ref`` are uint8 BGR images of the same size; ``mask`` (H, W) float in [0, 1]
     selects the pixels whose statistics count (weight > 0.5) in both images. ``strength`` 0..1
     blends linearly between ``src`` (0) and the full transfer (1). ``method`` is one of
-    :data:`METHODS`; an unknown name raises ``ValueError``.
+    :data:`METHODS`; an unknown name raises ``ValueError``. ``max_gain`` (``lab``/``rct`` only)
+    bounds the per-channel spread gain to [1/max_gain, max_gain]: a caller that transfers the
+    lighting itself (the classical swapper) keeps the source's own contrast and stops a small
+    reference spread from flattening it, or a large one (hair, make-up) from turning a pale
+    highlight cyan or a nose red.
     """
     fn = _METHODS.get(method)
     if fn is None:
@@ -45,7 +50,10 @@ def transfer_color(src: Frame, ref: Frame, method: str, strength: float, mask: M
     if method == "none" or strength <= 0.0 or src.size == 0:
         return src
     sel = _selection(mask, src.shape[:2])
-    out = fn(src, ref, sel)
+    if max_gain is not None and method in ("lab", "rct"):
+        out = _reinhard(src, ref, sel, clip=method == "rct", max_gain=max_gain)
+    else:
+        out = fn(src, ref, sel)
     if strength < 1.0:
         out = cv2.addWeighted(out, strength, src, 1.0 - strength, 0.0)
     return out
@@ -123,11 +131,13 @@ def _none(src: Frame, ref: Frame, sel: Sel | None) -> Frame:
     return src
 
 
-def _reinhard(src: Frame, ref: Frame, sel: Sel | None, *, clip: bool) -> Frame:
+def _reinhard(src: Frame, ref: Frame, sel: Sel | None, *, clip: bool, max_gain: float | None = None) -> Frame:
     s, r = _lab(src), _lab(ref)
     mu_s, sd_s = _mean_std(s, sel)
     mu_r, sd_r = _mean_std(r, sel)
     gain = sd_r / np.maximum(sd_s, _EPS)
+    if max_gain is not None:
+        gain = np.clip(gain, 1.0 / max_gain, max_gain)
     out = _affine(s, np.diag(gain), mu_r - mu_s * gain)
     if clip:
         out = np.clip(out, np.float32([0.0, -127.0, -127.0]), np.float32([100.0, 127.0, 127.0]))

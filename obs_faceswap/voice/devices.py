@@ -16,6 +16,8 @@ import numpy as np
 from obs_faceswap.errors import DeviceError
 from obs_faceswap.voice.engine import VoiceEngine
 
+MIN_RATE, MAX_RATE = 8000, 384000
+
 
 def _sounddevice() -> Any:
     try:
@@ -89,8 +91,12 @@ def run_live(settings: Mapping[str, Any], *, input_device: str | int | None = No
              on_status: Any = None) -> dict[str, Any]:
     """Microphone -> ``VoiceEngine`` -> speakers until Ctrl-C (or ``duration`` seconds).
 
-    Returns counts of callbacks and over/underruns PortAudio reported.
+    Returns counts of callbacks and over/underruns PortAudio reported. A device that stops delivering
+    audio while running (unplugged, taken by another program, a write error) raises ``DeviceError``.
     """
+    if not MIN_RATE <= int(sample_rate) <= MAX_RATE:
+        raise DeviceError(f"sample rate {sample_rate} Hz is not usable for live voice; use {MIN_RATE}-{MAX_RATE} Hz "
+                          "(48000 or 44100 for most sound cards)")
     sd = _sounddevice()
     dev_in = resolve_device(input_device, "input")
     dev_out = resolve_device(output_device, "output")
@@ -110,26 +116,48 @@ def run_live(settings: Mapping[str, Any], *, input_device: str | int | None = No
             if not failure:
                 failure.append(exc)
 
+    def names() -> str:
+        return f"input {_device_name(sd, dev_in, 'input')!r}, output {_device_name(sd, dev_out, 'output')!r}"
+
     try:
         stream = sd.Stream(samplerate=sample_rate, blocksize=engine.block_samples, channels=1,
                            dtype="float32", device=(dev_in, dev_out), callback=callback)
     except (sd.PortAudioError, ValueError) as exc:
-        raise DeviceError(f"cannot open the sound devices at {sample_rate} Hz ({exc}); pick others with "
-                          "--input-device/--output-device ('obs-faceswap voice --list-devices')") from None
+        raise DeviceError(f"cannot open the sound devices ({names()}) at {sample_rate} Hz ({exc}); pick others "
+                          "with --input-device/--output-device ('obs-faceswap voice --list-devices')") from None
     done = threading.Event()
     t0 = time.monotonic()
-    with stream:
-        if on_status is not None:
-            on_status(engine)
-        try:
-            while not done.wait(0.1):
-                if failure:
-                    break
-                if duration is not None and time.monotonic() - t0 >= duration:
-                    break
-        except KeyboardInterrupt:
-            pass
+    stopped_by_device = False
+    try:
+        with stream:
+            if on_status is not None:
+                on_status(engine)
+            try:
+                while not done.wait(0.1):
+                    if failure:
+                        break
+                    if not stream.active:  # PortAudio ended the stream: the device failed or vanished
+                        stopped_by_device = True
+                        break
+                    if duration is not None and time.monotonic() - t0 >= duration:
+                        break
+            except KeyboardInterrupt:
+                pass
+    except sd.PortAudioError as exc:
+        raise DeviceError(f"the sound devices ({names()}) failed: {exc}") from None
     if failure:
         raise DeviceError(f"voice processing failed during live audio: {failure[0]}")
+    if stopped_by_device:
+        raise DeviceError(f"the sound device stopped after {counts['callbacks']} blocks ({names()}): was it "
+                          "unplugged or taken by another program? Check 'obs-faceswap voice --list-devices'")
     counts["seconds"] = round(time.monotonic() - t0, 2)
     return counts
+
+
+def _device_name(sd: Any, index: int | None, kind: str) -> str:
+    try:
+        if index is None:
+            return str(sd.query_devices(kind=kind)["name"])
+        return str(sd.query_devices(index)["name"])
+    except Exception:  # only for messages: never hide the real error behind a lookup failure
+        return "default" if index is None else str(index)
