@@ -196,8 +196,7 @@ VOICE_SETTINGS = Schema(
                 group="Voice"),
         Setting("backend", CHOICE, "dsp", "Voice backend",
                 "'dsp' needs no weights (pitch and formant); 'rvc' uses your RVC ONNX voice model.",
-                choices=(("dsp", "DSP (pitch and formant)"), ("rvc", "RVC voice model (ONNX)"),
-                         ("seedvc", "seed-vc (reference clip, torch)")), group="Voice"),
+                choices=(("dsp", "DSP (pitch and formant)"), ("rvc", "RVC voice model (ONNX)")), group="Voice"),
         Setting("pitch", FLOAT, 0.0, "Pitch", "Pitch shift in semitones.", minimum=-24.0, maximum=24.0, step=0.5,
                 suffix=" st", group="Voice"),
         Setting("formant", FLOAT, 0.0, "Formant", "Formant (timbre) shift in semitones: + brighter/smaller, "
@@ -209,8 +208,6 @@ VOICE_SETTINGS = Schema(
         Setting("pitch_detector", TEXT, "auto", "Pitch detector",
                 "Backend 'rvc': 'auto' (RMVPE when installed, else WORLD), 'world' (no download), 'rmvpe', "
                 "or a path to an RMVPE .onnx file.", group="Voice"),
-        Setting("reference_voice", PATH, "", "Reference voice", "A clip of the target voice (backend 'seedvc').",
-                group="Voice"),
         Setting("block_ms", INT, 20, "Block size", "Audio processed per step; larger is more robust, adds latency.",
                 minimum=10, maximum=500, step=5, suffix=" ms", group="Streaming"),
         Setting("crossfade_ms", INT, 10, "Crossfade", "SOLA crossfade between blocks.", minimum=2, maximum=100,

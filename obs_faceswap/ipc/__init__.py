@@ -8,6 +8,7 @@ Quick use (OBS filters, live mode)::
     video = client.open_video(settings, processor="face")    # settings: FACE_SETTINGS names
     # per frame (never blocks, never raises for a missing worker):
     video.submit(ptr_or_buffer, width, height, stride, "BGRA", timestamp_ns)   # -> bool
+    # (YUV from OBS async frames: color_matrix=list(frame.color_matrix): BT.601/709, full/limited range)
     view = video.result()          # FrameView | None  (None: draw your input unchanged)
     if view is not None and view.is_new:
         upload(view.address, view.stride)            # or view.addresses / view.strides per plane,
@@ -28,17 +29,22 @@ hang_timeout=10, max_result_age=0.5, log_path=None)``:
   blocks (live mode / tests only). ``.stop()`` closes all channels, shuts the worker down and
   removes every segment and the socket. The supervisor restarts a crashed or hung worker with
   back-off (0.2 s doubling to 10 s) and re-opens every channel on the new one.
-* ``.open_video(settings, processor='face'|'noop'|'invert'|'standin', slots=3, capacity=0)`` ->
-  ``VideoChannel``: ``.submit(data, width, height, stride=None, fmt='BGRA', timestamp=0) -> bool``
+* ``.open_video(settings, processor='face'|'noop'|'invert'|'standin', slots=5, capacity=0)`` ->
+  ``VideoChannel``: ``.submit(data, width, height, stride=None, fmt='BGRA', timestamp=0,
+  color_matrix=None) -> bool``
   where ``data`` is an address, a bytes-like object, or one per plane, ``stride`` bytes per row
   (one int, or one per plane = OBS ``linesize``), ``fmt`` one of BGRA RGBA BGRX BGR I420 NV12 YUY2;
   ``.result() -> FrameView | None`` (newest result of the same geometry made from an input at
   most ``max_age_s`` old; ``is_new``; valid until the next call);
   ``.wait_result(timeout, min_seq=0)`` (blocking, for the live mode: pass ``.submitted_seq`` to
-  wait for the result of the frame just submitted; no age limit); ``.release()``;
-  ``.update(settings)``; ``.stats``; ``.status_text``; ``.last_error`` (worker side) /
-  ``.client_error`` (frame refused); ``.close()``. A frame larger than the segment reallocates
-  it transparently.
+  wait for the result of the frame just submitted; no age limit, so the first frame is answered
+  however long the models take to load); ``.release()``;
+  ``.update(settings)`` (a change the worker cannot apply keeps the last good settings running:
+  ``last_error`` "kept previous settings (key): ..."; pass-through only when there never were
+  good ones, ``stats['passing_through']``); ``.stats``; ``.status_text``; ``.last_error`` (worker
+  side) / ``.client_error`` (frame refused); ``.close()``. A frame larger than the segment
+  reallocates it transparently. The worker writes each result over its input in the same slot
+  (one pool of slots), so the view's ``address`` goes straight to ``gs_texture_set_image``.
 * ``FrameView``: ``seq, timestamp, width, height, fmt, format_name, stride, strides, offsets,
   nbytes, address, addresses, planes (memoryviews), is_new, copy_to(dst, dst_strides), tobytes()``.
 * ``.open_audio(sample_rate, channels, settings, processor='voice'|'noop', capacity_ms=2000)`` ->

@@ -97,12 +97,13 @@ class _ChannelBase:
             return "closed"
         if not self.client.running:
             return self.client.status
-        if self.last_error or self.client_error:
-            return f"error: {self.last_error or self.client_error} (passing through)"
         s = self.worker_stats
+        if self.client_error or (self.last_error and s.get("passing_through", True)):
+            return f"error: {self.last_error or self.client_error} (passing through)"
         if not s:
             return "worker running, waiting for the first frame"
-        return self._status_line(s)
+        line = self._status_line(s)
+        return f"{line}; {self.last_error}" if self.last_error else line
 
     def _status_line(self, s: dict[str, Any]) -> str:
         return "running"
@@ -119,10 +120,12 @@ class VideoChannel(_ChannelBase):
 
     def __init__(self, client: WorkerClient, channel_id: int, settings: Mapping[str, Any], processor: str,
                  *, slots: int = frames.DEFAULT_SLOTS, capacity: int = 0) -> None:
+        if slots < frames.MIN_SLOTS:
+            raise ValueError(f"a video channel needs at least {frames.MIN_SLOTS} slots, got {slots}")
         super().__init__(client, channel_id, settings, processor)
         self._slots = slots
         self._lock = threading.Lock()
-        self._chan: FrameChannel | None = FrameChannel.create(capacity, n_in=slots, n_out=slots) if capacity else None
+        self._chan: FrameChannel | None = FrameChannel.create(capacity, slots=slots) if capacity else None
         self._old: list[FrameChannel] = []
         self._seq = 0
         self._last_result_seq = -1
@@ -133,13 +136,17 @@ class VideoChannel(_ChannelBase):
 
     # -- per-frame path -------------------------------------------------------------------------
     def submit(self, data: Any, width: int, height: int, stride: int | Sequence[int] | None = None,
-               fmt: int | str = frames.BGRA, timestamp: int = 0) -> bool:
+               fmt: int | str = frames.BGRA, timestamp: int = 0, color_matrix: Sequence[float] | None = None
+               ) -> bool:
         """Hand one frame to the worker; False when it was not sent (bypass: draw your input).
 
         ``data``: an address (int, e.g. a mapped OBS texture), a bytes-like object, or one of either
         per plane (I420/NV12 from ``obs_source_frame.data[i]``). ``stride``: bytes per row of plane 0,
         or one per plane (``linesize``). ``fmt``: 'BGRA', 'RGBA', 'BGRX', 'BGR', 'I420', 'NV12',
-        'YUY2' or the ``frames`` constant. Never blocks; never raises for a missing worker.
+        'YUY2' or the ``frames`` constant. ``color_matrix``: YUV frames' YUV->RGB matrix (16 floats,
+        OBS ``obs_source_frame.color_matrix``, which encodes BT.601/709 and full/limited range; see
+        ``frames.color_matrix``); None means BT.601 limited range. Never blocks; never raises for a
+        missing worker.
         """
         if self.closed:
             return False
@@ -160,7 +167,8 @@ class VideoChannel(_ChannelBase):
             chan = self._reallocate(nbytes)
         self._seq += 1
         try:
-            chan.write_frame("in", data, width, height, stride, code, seq=self._seq, timestamp=int(timestamp))
+            chan.write_frame("in", data, width, height, stride, code, seq=self._seq, timestamp=int(timestamp),
+                             color=color_matrix)
         except (ValueError, RuntimeError, TypeError) as exc:
             self.counters["rejected"] += 1
             self.client_error = f"frame refused: {exc}"
@@ -197,7 +205,7 @@ class VideoChannel(_ChannelBase):
                 strict=True)]
             self._view = FrameView(hdr.seq, hdr.timestamp, hdr.width, hdr.height, hdr.fmt, hdr.strides,
                                    hdr.offsets, hdr.nbytes, hdr.submit_ns, chan.segment.address + off, planes,
-                                   True, chan, index, hdr.version)
+                                   True, chan, index, hdr.version, hdr.color)
             self.counters["results"] += 1
         elif self._view is not None:
             self._view.is_new = False
@@ -246,7 +254,7 @@ class VideoChannel(_ChannelBase):
         """A bigger frame than the segment holds: make a new segment, announce it, drop the old."""
         with self._lock:
             old = self._chan
-            self._chan = FrameChannel.create(nbytes, n_in=self._slots, n_out=self._slots)
+            self._chan = FrameChannel.create(nbytes, slots=self._slots)
             self._view = None
             self._last_result_seq = -1 if old is None else self._last_result_seq
             if old is not None:

@@ -50,12 +50,13 @@ FORMAT_NAMES: dict[int, str] = {BGRA: "BGRA", RGBA: "RGBA", BGRX: "BGRX", BGR: "
 FORMATS: dict[str, int] = {v: k for k, v in FORMAT_NAMES.items()}
 
 MAGIC = b"OFSV"
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # 2: one slot pool shared by both directions (in-place results), colour matrix in headers
 CHANNEL_HEADER = 256
 SLOT_HEADER = 128
-DEFAULT_SLOTS = 3
+DEFAULT_SLOTS = 5
+MIN_SLOTS = 5  # in latest, in held, out latest, out held, and one free for the client writer
 
-# channel header: magic, layout, n_in, n_out, capacity, slot_size, then int32 control words
+# channel header: magic, layout, n_slots, reserved, capacity, slot_size, then int32 control words
 _CH_FMT = "<4sIIIQQ"
 _OFF_IN_LATEST = 64  # i32, written by the client
 _OFF_IN_HELD = 68  # i32, written by the worker
@@ -64,12 +65,40 @@ _OFF_OUT_HELD = 76  # i32, written by the client
 _OFF_WORKER_WAITING = 80  # u32: worker sleeps waiting for input
 _OFF_CLIENT_WAITING = 84  # u32: client sleeps waiting for a result
 # slot header: version, seq, timestamp, width, height, fmt, nplanes, stride0..2, offset1, offset2, nbytes,
-# submit_ns (the client's time.monotonic_ns() at submit; the worker copies it into the result)
-_SLOT_FMT = "<QQqIIIIIIIIIQq"
-_SLOT_BODY = struct.calcsize(_SLOT_FMT) - 8
+# submit_ns (the client's time.monotonic_ns() at submit; the worker copies it into the result),
+# color flags (bit 0: a colour matrix follows), then 12 float32: rows R, G, B of the YUV->RGB matrix
+# (OBS ``color_matrix`` layout, values in 0..1: R = m0*Y + m1*U + m2*V + m3); 128 bytes in all
+_SLOT_FMT = "<QQqIIIIIIIIIQqI12f"
+_SLOT_TAIL = "<QqIIIIIIIIIQqI12f"  # everything after the version
+_COLOR_MATRIX = 1
+assert struct.calcsize(_SLOT_FMT) <= SLOT_HEADER
 
 _LATEST = {"in": _OFF_IN_LATEST, "out": _OFF_OUT_LATEST}
 _HELD = {"in": _OFF_IN_HELD, "out": _OFF_OUT_HELD}
+_ALL_WORDS = (_OFF_IN_LATEST, _OFF_IN_HELD, _OFF_OUT_LATEST, _OFF_OUT_HELD)
+
+# luma coefficients (Kr, Kb) of the colour spaces OBS uses
+COLOR_SPACES: dict[str, tuple[float, float]] = {"601": (0.299, 0.114), "709": (0.2126, 0.0722),
+                                                "2020": (0.2627, 0.0593)}
+
+
+def color_matrix(space: str = "709", full_range: bool = False) -> tuple[float, ...]:
+    """The 4x4 YUV->RGB matrix (16 floats, row-major, OBS ``obs_source_frame.color_matrix`` layout)
+    of 8-bit ``space`` ('601', '709', '2020') in full (0-255) or limited (16-235/240) range."""
+    if space not in COLOR_SPACES:
+        raise ValueError(f"unknown colour space {space!r}; use one of {', '.join(COLOR_SPACES)}")
+    kr, kb = COLOR_SPACES[space]
+    kg = 1.0 - kr - kb
+    ys, cs = (1.0, 1.0) if full_range else (255.0 / 219.0, 255.0 / 224.0)
+    y0 = 0.0 if full_range else 16.0 / 255.0
+    c0 = 128.0 / 255.0
+    rv, bu = 2.0 * (1.0 - kr) * cs, 2.0 * (1.0 - kb) * cs
+    gu, gv = -bu * kb / kg, -rv * kr / kg
+    rows = ((ys, 0.0, rv), (ys, gu, gv), (ys, bu, 0.0))
+    out: list[float] = []
+    for a, b, c in rows:
+        out += [a, b, c, -(a * y0 + b * c0 + c * c0)]
+    return tuple(out + [0.0, 0.0, 0.0, 1.0])
 
 
 def format_code(fmt: int | str) -> int:
@@ -138,10 +167,22 @@ class SlotHeader:
     offsets: tuple[int, ...]
     nbytes: int
     submit_ns: int
+    color: tuple[float, ...] | None = None  # 12 floats (rows R, G, B of the YUV->RGB matrix) or None
 
 
 def _align(n: int, a: int = 64) -> int:
     return (n + a - 1) // a * a
+
+
+def _color12(matrix: Sequence[float] | None) -> tuple[float, ...] | None:
+    if matrix is None:
+        return None
+    m = tuple(float(x) for x in matrix)
+    if len(m) not in (12, 16):
+        raise ValueError(f"a colour matrix has 12 or 16 values, got {len(m)}")
+    if not any(m[:12]):
+        return None  # OBS leaves it zero for RGB frames
+    return m[:12]
 
 
 class FrameChannel:
@@ -155,24 +196,23 @@ class FrameChannel:
         buf = segment.buf
         if segment.size < CHANNEL_HEADER:
             raise ValueError("segment too small for a frame channel")
-        magic, layout, n_in, n_out, capacity, slot_size = struct.unpack_from(_CH_FMT, buf, 0)
+        magic, layout, n_slots, _, capacity, slot_size = struct.unpack_from(_CH_FMT, buf, 0)
         if magic != MAGIC or layout != LAYOUT_VERSION:
             raise ValueError(f"segment {segment.name} is not a frame channel of layout {LAYOUT_VERSION}")
-        if segment.size < CHANNEL_HEADER + (n_in + n_out) * slot_size:
+        if segment.size < CHANNEL_HEADER + n_slots * slot_size or n_slots < MIN_SLOTS:
             raise ValueError(f"segment {segment.name} is truncated")
-        self.n_in, self.n_out, self.capacity, self.slot_size = n_in, n_out, capacity, slot_size
-        self._next = {"in": 0, "out": 0}
+        self.n_slots, self.capacity, self.slot_size = n_slots, capacity, slot_size
 
     # -- creation -----------------------------------------------------------------------------
     @classmethod
-    def create(cls, capacity: int, *, n_in: int = DEFAULT_SLOTS, n_out: int = DEFAULT_SLOTS) -> FrameChannel:
+    def create(cls, capacity: int, *, slots: int = DEFAULT_SLOTS) -> FrameChannel:
         """Create a new segment (client side) able to hold frames of up to ``capacity`` bytes."""
-        if n_in < 3 or n_out < 3:
-            raise ValueError("a frame channel needs at least 3 slots per direction")
+        if slots < MIN_SLOTS:
+            raise ValueError(f"a frame channel needs at least {MIN_SLOTS} slots")
         capacity = max(64, _align(int(capacity)))
         slot_size = SLOT_HEADER + capacity
-        seg = Segment.create(CHANNEL_HEADER + (n_in + n_out) * slot_size)
-        struct.pack_into(_CH_FMT, seg.buf, 0, MAGIC, LAYOUT_VERSION, n_in, n_out, capacity, slot_size)
+        seg = Segment.create(CHANNEL_HEADER + slots * slot_size)
+        struct.pack_into(_CH_FMT, seg.buf, 0, MAGIC, LAYOUT_VERSION, slots, 0, capacity, slot_size)
         struct.pack_into("<iiiiII", seg.buf, _OFF_IN_LATEST, -1, -1, -1, -1, 0, 0)
         return cls(seg, role="client")
 
@@ -195,8 +235,8 @@ class FrameChannel:
         struct.pack_into("<i", self.segment.buf, off, v)
 
     def slot_offset(self, direction: str, index: int) -> int:
-        base = index if direction == "in" else self.n_in + index
-        return CHANNEL_HEADER + base * self.slot_size
+        """Offset of slot ``index`` (one pool: the same slot serves both directions)."""
+        return CHANNEL_HEADER + index * self.slot_size
 
     def data_offset(self, direction: str, index: int) -> int:
         return self.slot_offset(direction, index) + SLOT_HEADER
@@ -208,10 +248,11 @@ class FrameChannel:
         struct.pack_into("<Q", self.segment.buf, self.slot_offset(direction, index), v)
 
     def header(self, direction: str, index: int) -> SlotHeader:
-        v, seq, ts, w, h, fmt, npl, s0, s1, s2, o1, o2, nb, sub = struct.unpack_from(
+        v, seq, ts, w, h, fmt, npl, s0, s1, s2, o1, o2, nb, sub, flags, *m = struct.unpack_from(
             _SLOT_FMT, self.segment.buf, self.slot_offset(direction, index))
         npl = max(1, min(3, npl))
-        return SlotHeader(v, seq, ts, w, h, fmt, npl, (s0, s1, s2)[:npl], (0, o1, o2)[:npl], nb, sub)
+        color = tuple(m) if flags & _COLOR_MATRIX else None
+        return SlotHeader(v, seq, ts, w, h, fmt, npl, (s0, s1, s2)[:npl], (0, o1, o2)[:npl], nb, sub, color)
 
     # -- waiting flags ------------------------------------------------------------------------
     def set_waiting(self, who: str, value: bool) -> None:
@@ -233,39 +274,53 @@ class FrameChannel:
     def held(self, direction: str) -> int:
         return self._i32(_HELD[direction])
 
-    def begin_write(self, direction: str) -> int:
-        """Reserve a free slot for writing; returns its index (never blocks)."""
-        n = self.n_in if direction == "in" else self.n_out
-        held_off = _HELD[direction]
-        latest = self.latest(direction)
-        start = 0  # lowest free slot first: fewer distinct pages in flight, warmer caches
-        for k in range(n * 2):
-            i = (start + k) % n
-            if i == latest or i == self._i32(held_off):
+    def _busy(self) -> set[int]:
+        return {self._i32(off) for off in _ALL_WORDS}
+
+    def begin_write(self, direction: str = "in") -> int:
+        """Reserve a free slot for writing an input (client only); returns its index, never blocks."""
+        if direction != "in":
+            raise ValueError("only the client allocates slots; the worker writes results in place")
+        busy = self._busy()
+        for i in range(self.n_slots):  # lowest free slot first: fewer distinct pages in flight
+            if i in busy:
                 continue
             v = self._version(direction, i)
             if v & 1:  # a writer that died mid-write left it odd: take it over
                 v += 1
             self._set_version(direction, i, v + 1)
-            if self._i32(held_off) == i:  # the reader took it at the same moment
+            if self._i32(_OFF_IN_HELD) == i or self._i32(_OFF_OUT_HELD) == i:  # a reader took it just now
                 self._set_version(direction, i, v)
                 continue
-            self._next[direction] = (i + 1) % n
             return i
-        raise RuntimeError("no free frame slot (the channel needs at least 3 slots)")
+        raise RuntimeError(f"no free frame slot (the channel needs at least {MIN_SLOTS} slots)")
+
+    def begin_in_place(self, index: int) -> None:
+        """The worker starts writing its result over the input slot it holds (``claim('in')``)."""
+        if self._i32(_OFF_IN_HELD) != index:
+            raise RuntimeError("write in place only into the slot you hold")
+        v = self._version("in", index)
+        if not v & 1:
+            self._set_version("in", index, v + 1)
 
     def commit_write(self, direction: str, index: int, *, seq: int, timestamp: int, width: int, height: int,
                      fmt: int, strides: Sequence[int], offsets: Sequence[int], nbytes: int,
-                     submit_ns: int | None = None) -> None:
+                     submit_ns: int | None = None, color: Sequence[float] | None = None) -> None:
+        """Finish writing slot ``index`` and publish it as ``direction``'s latest. For 'out' (the
+        worker's in-place result) the input slot is released at the same time."""
         off = self.slot_offset(direction, index)
         v = self._version(direction, index)
         st = list(strides) + [0] * (3 - len(strides))
         of = list(offsets) + [0] * (3 - len(offsets))
-        struct.pack_into(_SLOT_FMT[:1] + _SLOT_FMT[2:], self.segment.buf, off + 8, seq, timestamp, width, height,
+        m = _color12(color)
+        struct.pack_into(_SLOT_TAIL, self.segment.buf, off + 8, seq, timestamp, width, height,
                          fmt, len(strides), st[0], st[1], st[2], of[1], of[2], nbytes,
-                         time.monotonic_ns() if submit_ns is None else submit_ns)
+                         time.monotonic_ns() if submit_ns is None else submit_ns,
+                         _COLOR_MATRIX if m else 0, *(m or (0.0,) * 12))
         self._set_version(direction, index, v + 1 if v & 1 else v + 2)
         self._set_i32(_LATEST[direction], index)
+        if direction == "out" and self._i32(_OFF_IN_HELD) == index:
+            self._set_i32(_OFF_IN_HELD, -1)
 
     def abort_write(self, direction: str, index: int) -> None:
         v = self._version(direction, index)
@@ -273,13 +328,16 @@ class FrameChannel:
             self._set_version(direction, index, v + 1)
 
     def write_frame(self, direction: str, data: Any, width: int, height: int, strides: Sequence[int] | int | None,
-                    fmt: int, *, seq: int, timestamp: int = 0) -> int:
-        """Copy one frame in (one ``memmove`` per plane) and publish it. ``data`` is an address (int),
-        a bytes-like object, or a sequence of them (one per plane). Returns the slot index."""
+                    fmt: int, *, seq: int, timestamp: int = 0, color: Sequence[float] | None = None) -> int:
+        """Copy one input frame in (one ``memmove`` per plane) and publish it (client). ``data`` is an
+        address (int), a bytes-like object, or a sequence of them (one per plane); ``color`` the
+        frame's YUV->RGB matrix (16 or 12 floats, OBS layout) or None (BT.601 limited range).
+        Returns the slot index."""
         st, rows, offs = plane_layout(fmt, width, height, strides)
         nbytes = offs[-1] + st[-1] * rows[-1]
         if nbytes > self.capacity:
             raise ValueError(f"frame of {nbytes} bytes exceeds the channel capacity {self.capacity}")
+        _color12(color)  # validate before taking a slot
         index = self.begin_write(direction)
         try:
             base = self.data_offset(direction, index)
@@ -294,7 +352,7 @@ class FrameChannel:
             self.abort_write(direction, index)
             raise
         self.commit_write(direction, index, seq=seq, timestamp=timestamp, width=width, height=height, fmt=fmt,
-                          strides=st, offsets=offs, nbytes=nbytes)
+                          strides=st, offsets=offs, nbytes=nbytes, color=color)
         return index
 
     def _copy_in(self, offset: int, src: Any, n: int) -> None:
@@ -314,7 +372,7 @@ class FrameChannel:
     # -- reader -------------------------------------------------------------------------------
     def claim(self, direction: str, after_seq: int = -1) -> tuple[int, SlotHeader] | None:
         """Take the newest finished slot whose sequence is > ``after_seq``; None when there is none.
-        The slot stays ours (the writer avoids it) until the next ``claim`` or ``release``."""
+        The slot stays ours (no writer touches it) until the next ``claim`` or ``release``."""
         held_off = _HELD[direction]
         for _ in range(4):
             i = self.latest(direction)
@@ -324,7 +382,7 @@ class FrameChannel:
             if hdr.version & 1 or hdr.seq <= after_seq:
                 return None
             self._set_i32(held_off, i)
-            if self._version(direction, i) == hdr.version:
+            if self._version(direction, i) == hdr.version and self.latest(direction) == i:
                 return i, hdr
             self._set_i32(held_off, -1)
         return None
@@ -363,6 +421,7 @@ class FrameView:
     _channel: FrameChannel
     _slot: int
     _version: int
+    color: tuple[float, ...] | None = None  # the input's YUV->RGB matrix (12 floats), if it had one
 
     @property
     def format_name(self) -> str:

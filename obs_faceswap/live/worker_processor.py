@@ -55,24 +55,14 @@ class WorkerProcessor:
     def process(self, frame: Frame) -> Frame:
         h, w = frame.shape[:2]
         data = np.ascontiguousarray(frame)
-        buf = memoryview(data).cast("B")
+        if not self._channel.submit(memoryview(data).cast("B"), w, h, w * 3, "BGR"):
+            return self._bypass(frame)
+        seq = self._channel.submitted_seq  # wait for the result of this very frame, not an older one
         if self._first:
-            # the worker attaches the channel's memory after the first submit announced it, and
-            # loads the models: hand the frame over again until the first result arrives
-            deadline = time.monotonic() + FIRST_RESULT_TIMEOUT_S
-            view = None
-            while view is None and time.monotonic() < deadline:
-                if self._channel.last_error:  # unusable settings (e.g. no face in the source photo)
-                    raise FaceSwapError(self._channel.last_error)
-                if self._channel.submit(buf, w, h, w * 3, "BGR"):
-                    view = self._channel.wait_result(0.5)
-                else:
-                    time.sleep(0.05)
-        elif self._channel.submit(buf, w, h, w * 3, "BGR"):
-            # while the worker reports an error it may return nothing: do not stall the preview
-            view = self._channel.wait_result(0.1 if self._channel.last_error else self._timeout)
+            view = self._first_result(seq)
         else:
-            view = None
+            # while the worker passes through (unusable settings) it returns nothing: do not stall
+            view = self._channel.wait_result(0.1 if self._passing_through() else self._timeout, seq)
         if view is None:
             return self._bypass(frame)
         self._first = False
@@ -83,6 +73,23 @@ class WorkerProcessor:
             self._channel.release()
         self.last_error = str(self._channel.last_error or "")
         return out
+
+    def _passing_through(self) -> bool:
+        return bool(self._channel.last_error) and bool(self._channel.stats.get("passing_through", True))
+
+    def _first_result(self, seq: int) -> Any:
+        """The first frame waits while the worker attaches the channel and loads the models; settings
+        that cannot work at all (e.g. no face in the source photo) stop the command instead."""
+        deadline = time.monotonic() + FIRST_RESULT_TIMEOUT_S
+        while time.monotonic() < deadline:
+            view = self._channel.wait_result(0.25, seq)
+            if view is not None:
+                return view
+            if self._channel.last_error:  # the worker never had usable settings
+                raise FaceSwapError(self._channel.last_error)
+            if not self._client.running and self._client.restarts:
+                break
+        return None
 
     def _bypass(self, frame: Frame) -> Frame:
         self.bypassed += 1

@@ -109,6 +109,8 @@ def load_model(id_or_path: str, family: str, provider: str = "auto", *, threads:
         raise ModelError(f"model {entry.id} is a {entry.family} model, not a {family} model; "
                          f"pick a {family} model ('obs-faceswap models list').")
     path = resolve_model(id_or_path)
+    if entry is not None:
+        ensure_intact(entry)
     sess = create_session(path, provider, threads=threads, expect_inputs=inputs, expect_outputs=outputs,
                           family=family)
     if entry is not None and (entry.inputs or entry.outputs):
@@ -197,6 +199,22 @@ def is_verified(entry: ModelEntry) -> bool:
     except OSError:
         return False
     return rec.get("sha256") == expected and rec.get("size") == st.st_size and rec.get("mtime_ns") == st.st_mtime_ns
+
+
+def ensure_intact(entry: ModelEntry) -> None:
+    """Before loading an installed model: re-hash it when it changed since it was last verified
+    (size or mtime differ from the lock), and refuse a file that no longer matches its SHA-256.
+
+    Hashing happens once per change of the file, not at every load.
+    """
+    expected, _ = expected_sha256(entry)
+    if not expected or is_verified(entry):
+        return
+    result = verify(entry.id)
+    if result.status == "mismatch":
+        raise ModelError(f"model {entry.id} at {result.path} does not match its SHA-256 (expected "
+                         f"{result.expected[:16]}…, got {result.actual[:16]}…): the file is damaged or a different "
+                         f"file; download it again with 'obs-faceswap models download {entry.id} --force'.")
 
 
 @dataclass(frozen=True)

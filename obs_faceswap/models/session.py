@@ -78,6 +78,25 @@ def resolve_providers(preference: str | Sequence[str] = "auto") -> list[str]:
     return out
 
 
+def provider_options(providers: Sequence[str], cache_dir: str | os.PathLike[str] | None = None) -> list[dict[str, str]]:
+    """ORT options for each provider name: TensorRT caches its engines (the first build takes
+    minutes; later starts load the cache) and runs fp16; CUDA picks convolution algorithms by
+    heuristic instead of an exhaustive first-run search. Others get no options.
+    """
+    out: list[dict[str, str]] = []
+    for name in providers:
+        if name == "TensorrtExecutionProvider":
+            folder = Path(cache_dir) if cache_dir else Path(
+                os.environ.get("OBS_FACESWAP_TRT_CACHE", "") or Path.home() / ".cache" / "obs-faceswap" / "tensorrt")
+            out.append({"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(folder),
+                        "trt_fp16_enable": "True"})
+        elif name == "CUDAExecutionProvider":
+            out.append({"cudnn_conv_algo_search": "HEURISTIC"})
+        else:
+            out.append({})
+    return out
+
+
 @dataclass
 class Session:
     """An ONNX Runtime session plus what a user (and the stats) should know about it."""
@@ -131,7 +150,11 @@ def create_session(
     opts.log_severity_level = 3
     providers = resolve_providers(provider)
     try:
-        inner = ort.InferenceSession(str(p), sess_options=opts, providers=providers)
+        if "TensorrtExecutionProvider" in providers:
+            Path(provider_options(["TensorrtExecutionProvider"])[0]["trt_engine_cache_path"]).mkdir(
+                parents=True, exist_ok=True)
+        inner = ort.InferenceSession(str(p), sess_options=opts, providers=providers,
+                                     provider_options=provider_options(providers))
     except Exception as exc:  # ORT raises several exception types for corrupt files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"cannot load model {p.name}: it is corrupt or not an ONNX model ({first}). "

@@ -2,8 +2,8 @@
 
 ``filter_video`` gets each raw frame (I420, NV12, YUY2, RGBA, BGRA, BGRX) before OBS uploads it:
 no GPU read-back at all. It hands the planes to the worker (one copy per plane into shared
-memory) and, when a fresh result of the same size and format is ready, copies it over the frame
-in place. Otherwise the frame goes on unchanged (bypass). OBS only offers async filters on
+memory, with the frame's colour matrix: range and coefficients) and, when a fresh result of the
+same size and format is ready, copies it over the frame in place. Otherwise the frame goes on unchanged (bypass). OBS only offers async filters on
 async sources; the render-path "Face Swap" works everywhere.
 """
 
@@ -24,6 +24,7 @@ DISPLAY_NAME = b"Face Swap (camera)"
 # enum video_format (libobs/media-io/video-io.h) -> (worker format, number of planes)
 FORMATS: dict[int, tuple[str, int]] = {1: ("I420", 3), 2: ("NV12", 2), 4: ("YUY2", 1), 6: ("RGBA", 1),
                                        7: ("BGRA", 1), 8: ("BGRX", 1)}
+YUV_FORMATS = ("I420", "NV12", "YUY2")
 
 
 class AsyncFaceSwapFilter(ChannelFilter):
@@ -52,10 +53,13 @@ class AsyncFaceSwapFilter(ChannelFilter):
         strides = [int(f.linesize[i]) for i in range(nplanes)]
         if not all(planes):
             return
+        # YUV: the frame's own YUV->RGB matrix (BT.601/709, full or limited range: MJPEG webcams
+        # are full range), so the worker converts both ways exactly as OBS will draw it
+        matrix = list(f.color_matrix) if fmt in YUV_FORMATS else None
         if nplanes == 1:
-            channel.submit(planes[0], w, h, strides[0], fmt, int(f.timestamp))
+            channel.submit(planes[0], w, h, strides[0], fmt, int(f.timestamp), color_matrix=matrix)
         else:
-            channel.submit(planes, w, h, strides, fmt, int(f.timestamp))
+            channel.submit(planes, w, h, strides, fmt, int(f.timestamp), color_matrix=matrix)
         view = channel.result()  # None: nothing fresh of this size/format -> frame unchanged
         if view is not None:
             view.copy_to(planes, strides)

@@ -26,7 +26,14 @@ import numpy.typing as npt
 
 from obs_faceswap.errors import NoFaceError
 from obs_faceswap.vision.color import transfer_color
-from obs_faceswap.vision.embedded import FACE_OVAL, INNER_LIPS, LEFT_EYE, OUTER_LIPS, RIGHT_EYE, EmbeddedDetector
+from obs_faceswap.vision.embedded import (
+    FACE_OVAL,
+    INNER_LIPS,
+    LEFT_EYE,
+    OUTER_LIPS,
+    RIGHT_EYE,
+    EmbeddedDetector,
+)
 from obs_faceswap.vision.types import Face, Frame, Mask, Points
 
 SOURCE_MAX_FACE = 512  # the source crop is downscaled so its face is at most this many pixels
@@ -37,10 +44,15 @@ BROW_RIGHT, BROW_LEFT = 105, 334  # mesh points on the upper brows (subject's ri
 RIGHT_BROW_PTS = np.array([70, 63, 105, 66, 107, 55, 65, 52, 53, 46])  # brow outlines (mediapipe mesh)
 LEFT_BROW_PTS = np.array([300, 293, 334, 296, 336, 285, 295, 282, 283, 276])
 EYE_LIDS = ((159, 145, 33, 133), (386, 374, 362, 263))  # (upper lid, lower lid, corner, corner) per eye
-COLOR_MAX_GAIN = 1.25  # lab/rct spread gain bound: lighting comes from transfer_shading instead
-SHADING_SIGMA = 0.07  # target lighting kept below this scale (share of the face size)
+# lab/rct spread gain bounds per LAB channel: L near 1 (transfer_shading brings the lighting, so the
+# source keeps its contrast); a/b may calm a blotchy source down but never amplify it much
+COLOR_GAIN_LIMITS = ((0.8, 0.3, 0.3), (1.25, 1.6, 1.6))
+SKIN_TINT_DAMP = 0.5  # share of the source's fine skin-tint variation removed by transfer_shading
+TINT_SIGMA_SHARE = 0.5  # the a/b (tint) low-pass is this share of the lighting low-pass
+SHADING_SIGMA = 0.05  # target lighting kept below this scale (share of the face size)
 EYE_MATCH = (0.55, 0.85)  # eye-openness ratio (smaller/larger) below which the target's own eye shows
-SHARPEN_FROM = 1.15  # source-to-target upscale factor from which the warped face is sharpened
+SHARPEN_FROM = 1.3  # target/swap detail ratio (Laplacian variance) from which the swap is sharpened
+SHARPEN_MAX = 1.2  # strongest unsharp-mask amount
 
 
 @dataclass
@@ -169,10 +181,11 @@ class ClassicalSwapper:
             mask *= np.float32(1.0) - keep
         t2 = time.perf_counter()
         target = frame[y0:y1, x0:x1]
+        warped = match_sharpness(warped, target, mask)
         if self.look.color_method != "none" and self.look.color_strength > 0:
             skin = skin_mask(local, size)
             warped = transfer_color(warped, target, self.look.color_method, self.look.color_strength, mask=skin,
-                                    max_gain=COLOR_MAX_GAIN)
+                                    gain_limits=COLOR_GAIN_LIMITS)
             warped = transfer_shading(warped, target, skin, local, self.look.color_strength)
         t3 = time.perf_counter()
         alpha = mask * np.float32(self.look.blend)
@@ -217,7 +230,38 @@ def build_source(image: Frame, face: Face, photo_index: int = 0) -> ClassicalSou
                           interpolation=cv2.INTER_AREA)
         local = local * np.float32(scale)
     tri = Delaunay(local.astype(np.float64)).simplices.astype(np.int32)
-    return ClassicalSource(image=crop, points=local, triangles=tri, photo_index=photo_index)
+    return ClassicalSource(image=extend_skin(crop, local), points=local, triangles=tri, photo_index=photo_index)
+
+
+def extend_skin(crop: Frame, pts: Points) -> Frame:
+    """The source crop with everything outside its face outline replaced by the nearby skin colour.
+
+    On a turned target head the mesh's far-side outline lies beyond the visible cheek, and the
+    warp samples the source right at (and past) its own outline: hair, ears and background would
+    show there as dark dots and grey patches. Filled with a smooth extension of the skin
+    (normalised blur of the inside at two scales), those samples blend in.
+    """
+    h, w = crop.shape[:2]
+    size = float((pts.max(0) - pts.min(0)).max())
+    oval = pts[FACE_OVAL]
+    c = oval.mean(0)
+    inside = np.zeros((h, w), np.float32)
+    cv2.fillPoly(inside, [np.round(((oval - c) * np.float32(0.94) + c) * 16).astype(np.int32)], 1.0,
+                 cv2.LINE_AA, 4)
+    img = crop.astype(np.float32)
+    fill = np.zeros_like(img)
+    weight = np.zeros((h, w), np.float32)
+    for share in (0.2, 0.05):  # coarse first, then finer where the inside is near enough
+        sigma = max(1.0, share * size)
+        num = cv2.GaussianBlur(img * inside[..., None], (0, 0), sigma)
+        den = cv2.GaussianBlur(inside, (0, 0), sigma)
+        ok = den > 0.02
+        fill[ok] = num[ok] / den[ok, None]
+        weight[ok] = 1.0
+    soft = cv2.GaussianBlur(inside, (0, 0), max(1.0, 0.01 * size))[..., None]
+    out = img * soft + fill * (np.float32(1.0) - soft)
+    out = np.where(weight[..., None] > 0, out, img)
+    return np.clip(out + np.float32(0.5), 0, 255).astype(np.uint8)  # type: ignore[no-any-return]
 
 
 def face_roi(pts: Points, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
@@ -283,17 +327,17 @@ def source_level(source: ClassicalSource, target_size: float) -> tuple[Frame, Po
 def warp_source(source: ClassicalSource, dst: Points, size: tuple[int, int]) -> tuple[Frame, Mask]:
     """The source face warped onto ``dst`` (mesh in ROI pixels) with ONE remap; plus its coverage (0/1).
 
-    The source is sampled from the pyramid level just above the target's size; bicubic where the
-    face is enlarged, then sharpened by how much it was enlarged, so a small source photo does not
-    paint a soft face onto a big target.
+    The source is sampled from the pyramid level just above the target's size (no aliasing when
+    a big source photo meets a small face), bicubic where the face is enlarged.
     """
     h, w = size
     target_size = float((dst.max(0) - dst.min(0)).max())
     image, points, upscale = source_level(source, target_size)
     step = 2 if min(h, w) >= HALF_RES_FROM else 1  # maps are piecewise affine and continuous: half-res is exact inside
     mh, mw = -(-h // step), -(-w // step)
-    affines = triangle_affines(dst, points, source.triangles)
-    idx = triangle_index_map(dst, source.triangles, (mh, mw), 1.0 / step)
+    triangles = visible_triangles(dst, points, source.triangles)
+    affines = triangle_affines(dst, points, triangles)
+    idx = triangle_index_map(dst, triangles, (mh, mw), 1.0 / step)
     cover = idx > 0
     m = affines[np.maximum(idx - 1, 0)]  # (mh, mw, 3, 2)
     ys, xs = np.mgrid[0:mh, 0:mw].astype(np.float32)
@@ -310,13 +354,51 @@ def warp_source(source: ClassicalSource, dst: Points, size: tuple[int, int]) -> 
         map_y = cv2.resize(map_y, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
         cov = cv2.resize(cov, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
         cov = (cov > 0.999).astype(np.float32)  # only pixels whose every map sample was covered
+    if len(triangles) < len(source.triangles):  # holes where folded triangles were left out: soft edges
+        e = max(1, int(round(0.015 * target_size)))
+        cov = cv2.erode(cov, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * e + 1, 2 * e + 1)))
+        cov = cv2.GaussianBlur(cov, (0, 0), e)
     interp = cv2.INTER_CUBIC if upscale > 1.0 else cv2.INTER_LINEAR
     warped = cv2.remap(image, map_x, map_y, interp, borderMode=cv2.BORDER_REPLICATE)
-    if upscale >= SHARPEN_FROM:  # unsharp mask, stronger the more the face was enlarged
-        amount = min(1.0, 0.6 * (upscale - 1.0))
-        blur = cv2.GaussianBlur(warped, (0, 0), min(2.5, max(0.8, 0.5 * upscale)))
-        warped = cv2.addWeighted(warped, 1.0 + amount, blur, -amount, 0.0)
     return warped, cov
+
+
+def visible_triangles(dst: Points, src: Points, triangles: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
+    """The triangles that face the camera in the target as in the source (same orientation).
+
+    On a turned head the far cheek's and the nose side's triangles fold over (their orientation
+    flips): warping them would paint source pixels from beyond the face outline (hair, ear,
+    background) as dark dots and grey patches over the visible cheek. They are left out; the
+    target's own pixels show there.
+    """
+    def signed_area(p: Points) -> npt.NDArray[np.float32]:
+        t = p[triangles]
+        a, b = t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]
+        return a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]  # type: ignore[no-any-return]
+
+    keep = signed_area(dst) * signed_area(src) > 0
+    return triangles if keep.all() else triangles[keep]
+
+
+def match_sharpness(warped: Frame, target: Frame, region: Mask) -> Frame:
+    """``warped`` sharpened (unsharp mask) toward the target face's detail level, never softened.
+
+    A source photo that is softer than the video (small, JPEG, enlarged) otherwise shows as a
+    blurry face painted on a sharp frame. Detail is measured as the variance of the Laplacian
+    inside ``region``; the gain is bounded, so camera noise in the target is not matched.
+    """
+    sel = region > 0.5
+    if int(sel.sum()) < 64:
+        return warped
+    def detail(img: Frame) -> float:
+        grey = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+        return float(cv2.Laplacian(grey, cv2.CV_32F)[sel].var())
+    ratio = detail(target) / max(detail(warped), 1e-3)
+    if ratio < SHARPEN_FROM:
+        return warped
+    amount = min(SHARPEN_MAX, float(np.sqrt(ratio)) - 1.0)
+    blur = cv2.GaussianBlur(warped, (0, 0), 1.0)
+    return cv2.addWeighted(warped, 1.0 + amount, blur, -amount, 0.0)  # type: ignore[no-any-return]
 
 
 def _polygon_scaled(pts: Points, grow: float) -> Points:
@@ -337,7 +419,7 @@ def skin_mask(pts: Points, size: tuple[int, int]) -> Mask:
     m = np.zeros((sh, sw), np.uint8)
     cv2.fillPoly(m, [np.round(_polygon_scaled(mask_outline(pts), 0.92) * s * 16).astype(np.int32)], 1,
                  cv2.LINE_8, 4)
-    for idx, grow in ((RIGHT_EYE, 1.5), (LEFT_EYE, 1.5), (RIGHT_BROW_PTS, 1.3), (LEFT_BROW_PTS, 1.3),
+    for idx, grow in ((RIGHT_EYE, 1.15), (LEFT_EYE, 1.15), (RIGHT_BROW_PTS, 1.1), (LEFT_BROW_PTS, 1.1),
                       (OUTER_LIPS, 1.2)):
         hull = cv2.convexHull(np.round(_polygon_scaled(pts[idx], grow) * s * 16).astype(np.int32))
         cv2.fillConvexPoly(m, hull, 0, cv2.LINE_8, 4)
@@ -364,21 +446,33 @@ def transfer_shading(warped: Frame, target: Frame, skin: Mask, pts: Points, stre
     wt = cv2.resize(skin, (sw, sh), interpolation=cv2.INTER_AREA)
     sigma = max(0.8, SHADING_SIGMA * face_size * s)
 
+    sigma_ab = max(0.7, sigma * TINT_SIGMA_SHARE)  # skin tint varies on a finer scale (nose, cheeks)
+    norm_l = cv2.GaussianBlur(wt, (0, 0), sigma) + np.float32(0.02)  # no skin nearby: delta -> 0
+    norm_ab = cv2.GaussianBlur(wt, (0, 0), sigma_ab) + np.float32(0.02)
+
     def low_lab(img: Frame) -> npt.NDArray[np.float32]:
         small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32) * np.float32(1 / 255)
-        return cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2LAB) * wt[..., None], (0, 0), sigma)
+        lab = cv2.cvtColor(small, cv2.COLOR_BGR2LAB) * wt[..., None]
+        low = np.empty_like(lab)
+        low[..., 0] = cv2.GaussianBlur(lab[..., 0], (0, 0), sigma) / norm_l
+        low[..., 1:] = cv2.GaussianBlur(lab[..., 1:], (0, 0), sigma_ab) / norm_ab[..., None]
+        return low
 
-    norm = cv2.GaussianBlur(wt, (0, 0), sigma)[..., None] + np.float32(0.02)  # no skin nearby: delta -> 0
-    delta = (low_lab(target) - low_lab(warped)) / norm
-    delta = np.clip(delta, _DELTA_LO, _DELTA_HI) * np.float32(strength)
+    low_t, low_w = low_lab(target), low_lab(warped)
+    delta = np.clip(low_t - low_w, _DELTA_LO, _DELTA_HI) * np.float32(strength)
     delta = cv2.resize(delta, (w, h), interpolation=cv2.INTER_LINEAR)
-    lab = cv2.cvtColor(warped.astype(np.float32) * np.float32(1 / 255), cv2.COLOR_BGR2LAB) + delta
-    out = cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
+    lab = cv2.cvtColor(warped.astype(np.float32) * np.float32(1 / 255), cv2.COLOR_BGR2LAB)
+    # on the skin, the source's fine tint variations (a pale highlight, a flushed patch: its own
+    # lighting) are damped toward its local tint, which is then the target's
+    damp = np.float32(SKIN_TINT_DAMP * strength) * cv2.GaussianBlur(skin, (0, 0), 1.0)
+    low_w_ab = cv2.resize(low_w[..., 1:], (w, h), interpolation=cv2.INTER_LINEAR)
+    lab[..., 1:] -= (lab[..., 1:] - low_w_ab) * damp[..., None]
+    out = cv2.cvtColor(lab + delta, cv2.COLOR_LAB2BGR)
     return np.clip(out * np.float32(255) + np.float32(0.5), 0, 255).astype(np.uint8)  # type: ignore[no-any-return]
 
 
-_DELTA_LO = np.float32([-40.0, -25.0, -25.0])  # bounds of the LAB shading/tone correction
-_DELTA_HI = np.float32([40.0, 25.0, 25.0])
+_DELTA_LO = np.float32([-40.0, -16.0, -16.0])  # bounds of the LAB shading/tone correction
+_DELTA_HI = np.float32([40.0, 16.0, 16.0])
 
 
 def eye_openness(pts: Points) -> tuple[float, float]:
@@ -396,7 +490,7 @@ def eye_keep(dst: Points, src: Points, size: tuple[int, int]) -> Mask | None:
     smeared lids; such an eye is faded to the target's own one (None when both eyes match).
     """
     keep = []
-    for o_t, o_s in zip(eye_openness(dst), eye_openness(src)):
+    for o_t, o_s in zip(eye_openness(dst), eye_openness(src), strict=True):
         r = min(o_t, o_s) / max(o_t, o_s, 1e-3)
         lo, hi = EYE_MATCH
         keep.append(float(np.clip((hi - r) / (hi - lo), 0.0, 1.0)))
@@ -407,7 +501,7 @@ def eye_keep(dst: Points, src: Points, size: tuple[int, int]) -> Mask | None:
     s = min(1.0, 64.0 / max(face_size, 1.0))
     sh, sw = max(1, round(h * s)), max(1, round(w * s))
     m = np.zeros((sh, sw), np.float32)
-    for idx, k in zip((RIGHT_EYE, LEFT_EYE), keep):
+    for idx, k in zip((RIGHT_EYE, LEFT_EYE), keep, strict=True):
         if k > 0:
             hull = cv2.convexHull(np.round(_polygon_scaled(dst[idx], 1.6) * s * 16).astype(np.int32))
             cv2.fillConvexPoly(m, hull, float(k), cv2.LINE_8, 4)

@@ -29,17 +29,17 @@ _MIN_PIXELS = 16  # fewer masked pixels than this: fall back to the whole image
 
 
 def transfer_color(src: Frame, ref: Frame, method: str, strength: float, mask: Mask | None = None, *,
-                   max_gain: float | None = None) -> Frame:
+                   gain_limits: tuple[npt.ArrayLike, npt.ArrayLike] | None = None) -> Frame:
     """Return ``src`` with its colours moved toward ``ref``'s.
 
     ``src`` and ``ref`` are uint8 BGR images of the same size; ``mask`` (H, W) float in [0, 1]
     selects the pixels whose statistics count (weight > 0.5) in both images. ``strength`` 0..1
     blends linearly between ``src`` (0) and the full transfer (1). ``method`` is one of
-    :data:`METHODS`; an unknown name raises ``ValueError``. ``max_gain`` (``lab``/``rct`` only)
-    bounds the per-channel spread gain to [1/max_gain, max_gain]: a caller that transfers the
-    lighting itself (the classical swapper) keeps the source's own contrast and stops a small
-    reference spread from flattening it, or a large one (hair, make-up) from turning a pale
-    highlight cyan or a nose red.
+    :data:`METHODS`; an unknown name raises ``ValueError``. ``gain_limits`` = (low, high), each a
+    number or one per LAB channel (``lab``/``rct`` only), bounds the spread gain sd_ref/sd_src: a
+    caller that transfers the lighting itself (the classical swapper) keeps the source's own
+    contrast, and a wide reference spread (hair, make-up, strong light in the statistics) cannot
+    blow a pale highlight up into a cyan patch or a pink nose into a red one.
     """
     fn = _METHODS.get(method)
     if fn is None:
@@ -50,8 +50,8 @@ def transfer_color(src: Frame, ref: Frame, method: str, strength: float, mask: M
     if method == "none" or strength <= 0.0 or src.size == 0:
         return src
     sel = _selection(mask, src.shape[:2])
-    if max_gain is not None and method in ("lab", "rct"):
-        out = _reinhard(src, ref, sel, clip=method == "rct", max_gain=max_gain)
+    if gain_limits is not None and method in ("lab", "rct"):
+        out = _reinhard(src, ref, sel, clip=method == "rct", gain_limits=gain_limits)
     else:
         out = fn(src, ref, sel)
     if strength < 1.0:
@@ -131,13 +131,14 @@ def _none(src: Frame, ref: Frame, sel: Sel | None) -> Frame:
     return src
 
 
-def _reinhard(src: Frame, ref: Frame, sel: Sel | None, *, clip: bool, max_gain: float | None = None) -> Frame:
+def _reinhard(src: Frame, ref: Frame, sel: Sel | None, *, clip: bool,
+              gain_limits: tuple[npt.ArrayLike, npt.ArrayLike] | None = None) -> Frame:
     s, r = _lab(src), _lab(ref)
     mu_s, sd_s = _mean_std(s, sel)
     mu_r, sd_r = _mean_std(r, sel)
     gain = sd_r / np.maximum(sd_s, _EPS)
-    if max_gain is not None:
-        gain = np.clip(gain, 1.0 / max_gain, max_gain)
+    if gain_limits is not None:
+        gain = np.clip(gain, np.asarray(gain_limits[0], np.float64), np.asarray(gain_limits[1], np.float64))
     out = _affine(s, np.diag(gain), mu_r - mu_s * gain)
     if clip:
         out = np.clip(out, np.float32([0.0, -127.0, -127.0]), np.float32([100.0, 127.0, 127.0]))

@@ -349,6 +349,10 @@ class FacePipeline:
         if s.identity is None:
             self.last_error = "no source face photo chosen"
             return frame
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] not in (3, 4) or min(frame.shape[:2]) < 8:
+            self.last_error = (f"unsupported frame {frame.shape} {frame.dtype}: expected an 8-bit BGR or BGRA "
+                               "image at least 8x8 pixels")
+            return frame
         if frame.ndim == 3 and frame.shape[2] == 4:  # BGRA: swap the colour planes, keep alpha
             bgr = self.process(np.ascontiguousarray(frame[:, :, :3]))
             if bgr is frame or not self.stats.get("faces"):
@@ -389,6 +393,12 @@ class FacePipeline:
             t = time.perf_counter()
             out = s.classical.swap(frame, chosen, s.identity)  # applies the look settings itself
             stats["swap_ms"] = (time.perf_counter() - t) * 1000.0
+            q = s.quality
+            if q is not None and getattr(q, "enhancer", None) is not None and out is not frame:
+                t = time.perf_counter()
+                for face in chosen:  # the enhancer at frame resolution, on the swapped face
+                    out = q.enhance_frame(out, face)
+                stats["enhance_ms"] = (time.perf_counter() - t) * 1000.0
             return out  # type: ignore[no-any-return]
         out = frame.copy()
         for face in chosen:

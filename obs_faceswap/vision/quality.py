@@ -212,16 +212,10 @@ def _median_ms(fn: Callable[[], object], repeat: int) -> float:
 
 
 def _standin_models(folder: str) -> dict[str, Any]:
-    """Stand-in models from the test suite (``tests/standins/quality.py`` of a checkout), else {}."""
-    import importlib.util
+    """Stand-in models (``obs_faceswap.models.standins.quality``) written into ``folder``."""
+    from obs_faceswap.models.standins.quality import all_models
 
-    src = Path(__file__).resolve().parents[2] / "tests" / "standins" / "quality.py"
-    spec = importlib.util.spec_from_file_location("_obs_faceswap_quality_standins", src) if src.is_file() else None
-    if spec is None or spec.loader is None:
-        return {}
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return dict(module.all_models(Path(folder)))
+    return dict(all_models(Path(folder)))
 
 
 def bench_stages(frame: Frame, face: Face, *, crop_size: int = 256, repeat: int = 5,
@@ -230,7 +224,8 @@ def bench_stages(frame: Frame, face: Face, *, crop_size: int = 256, repeat: int 
 
     Keys: ``color_<method>`` for each colour method, ``parser``, ``occlusion``, ``mouth``,
     ``enhance_<id>`` and ``enhance_frame_<id>`` per enhancer. Models come from ``models`` (id ->
-    path), else the installed ones, else the test suite's stand-ins (which cost ~nothing to run,
+    path), else the installed ones, else the stand-ins of ``obs_faceswap.models.standins``
+    (which cost ~nothing to run,
     so those numbers are the pre/post-processing cost alone); a stage with none is left out.
     """
     import tempfile

@@ -7,6 +7,5 @@
 - ``backends``: the ``Converter`` interface and the backend factory;
 - ``dsp``: WORLD vocoder pitch and formant shift (no weights);
 - ``rvc``: RVC ONNX adapter (content encoder + synthesizer); ``pitch``: F0 from RMVPE or WORLD dio;
-- ``seedvc``: placeholder for the optional torch backend;
 - ``files`` and ``devices``: audio files and sound devices (PortAudio via sounddevice).
 """

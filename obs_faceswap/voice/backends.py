@@ -64,11 +64,10 @@ class IdentityConverter:
         return True
 
 
-BACKENDS: tuple[str, ...] = ("dsp", "rvc", "seedvc")
+BACKENDS: tuple[str, ...] = ("dsp", "rvc")
 
 # settings whose change needs a new converter (a model reload); the rest apply live
-RELOAD_KEYS: tuple[str, ...] = ("backend", "voice_model", "reference_voice", "content_encoder", "pitch_detector",
-                                "provider")
+RELOAD_KEYS: tuple[str, ...] = ("backend", "voice_model", "content_encoder", "pitch_detector", "provider")
 
 
 def make_converter(settings: Mapping[str, Any]) -> Converter:
@@ -83,8 +82,4 @@ def make_converter(settings: Mapping[str, Any]) -> Converter:
         from obs_faceswap.voice.rvc import RvcVoice
 
         return RvcVoice.from_settings(settings)
-    if backend == "seedvc":
-        from obs_faceswap.voice.seedvc import SeedVcVoice
-
-        return SeedVcVoice.from_settings(settings)
     raise FaceSwapError(f"unknown voice backend {backend!r}; choose one of {', '.join(BACKENDS)}")

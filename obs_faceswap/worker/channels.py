@@ -6,7 +6,6 @@ the channel thread between frames, so no frame is half-processed with old and ne
 
 from __future__ import annotations
 
-import ctypes
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -68,6 +67,8 @@ class _ChannelWorker:
         self.event = threading.Event()
         self.stop_flag = False
         self.last_error = ""
+        self._errors: dict[str, str] = {}
+        self._good: dict[str, Any] = {}  # the settings the running processor was last updated with
         self.processor: Any = None
         self._failed = False
         self._pending_settings: dict[str, Any] | None = None
@@ -121,13 +122,20 @@ class _ChannelWorker:
                 self._pending_processor = processor
         self.poke()
 
-    def _error(self, text: str) -> None:
-        if text != self.last_error:
-            self.last_error = text
+    def _error(self, text: str, source: str = "settings") -> None:
+        """Set this channel's error from ``source`` ('settings', 'channel' or 'frame'); the reported
+        ``last_error`` joins them, and each new text is reported once."""
+        self._errors[source] = text
+        joined = "; ".join(t for t in (self._errors.get(k, "") for k in ("settings", "channel", "frame")) if t)
+        if joined != self.last_error:
+            self.last_error = joined
             if text:
-                self.report(self.id, text)
+                self.report(self.id, joined)
 
     def _apply_pending(self) -> None:
+        """Apply queued settings / processor changes between frames. A change that fails while a
+        processor runs keeps it running with the last good settings ("kept previous settings: ...")
+        and the next good change applies; only a channel that never had good settings passes through."""
         with self._lock:
             pending, self._pending_settings = self._pending_settings, None
             proc_name, self._pending_processor = self._pending_processor, None
@@ -135,20 +143,57 @@ class _ChannelWorker:
             return
         if pending:
             self.settings.update(pending)
-        if proc_name:
-            self.processor_name = proc_name
-            self._close_processor()
-        try:
-            if self.processor is None:
+        if self.processor is None:
+            if proc_name:
+                self.processor_name = proc_name
+            try:
                 self.processor = self._make_processor()
-            elif pending:
-                self.processor.update(pending)
+            except Exception as exc:  # never had usable settings: report it, keep the channel alive (bypass)
+                self._failed = True
+                self._error(str(exc) or type(exc).__name__)
+                return
             self._failed = False
+            self._good = dict(self.settings)
             self._error("")
-        except Exception as exc:  # a bad setting: report it, keep the channel alive (bypass)
-            self._failed = True
+            return
+        if proc_name:
+            old_name, self.processor_name = self.processor_name, proc_name
+            try:
+                new = self._make_processor()
+            except Exception as exc:
+                self.processor_name = old_name
+                self._error(f"kept previous settings: {str(exc) or type(exc).__name__}")
+                return
             self._close_processor()
-            self._error(str(exc) or type(exc).__name__)
+            self.processor, self._good = new, dict(self.settings)
+            self._error("")
+            return
+        missing = object()
+        changed = {k: v for k, v in self.settings.items() if self._good.get(k, missing) != v}
+        if not changed:
+            return
+        try:
+            self.processor.update(changed)
+        except Exception as exc:
+            failed = {next(iter(changed)): exc} if len(changed) == 1 else self._update_one_by_one(changed)
+            if failed:
+                err = next(iter(failed.values()))
+                self._error(f"kept previous settings ({', '.join(failed)}): {str(err) or type(err).__name__}")
+                return
+        self._good = dict(self.settings)
+        self._error("")
+
+    def _update_one_by_one(self, changed: Mapping[str, Any]) -> dict[str, Exception]:
+        """Apply what can be applied of a change that failed as a whole; the keys that still fail."""
+        failed: dict[str, Exception] = {}
+        for key, value in changed.items():
+            try:
+                self.processor.update({key: value})
+            except Exception as exc:
+                failed[key] = exc
+            else:
+                self._good[key] = value
+        return failed
 
     def _close_processor(self) -> None:
         p, self.processor = self.processor, None
@@ -172,7 +217,7 @@ class _ChannelWorker:
                 if not self._step():
                     self._sleep(0.05)
         except Exception as exc:
-            self._error(f"channel stopped: {exc!r}")
+            self._error(f"channel stopped: {exc!r}", "channel")
         finally:
             self._close_processor()
             self._close()
@@ -216,7 +261,7 @@ class VideoWorker(_ChannelWorker):
             try:
                 new = FrameChannel.attach(shm)
             except (OSError, ValueError) as exc:
-                self._error(f"cannot attach the resized frame channel: {exc}")
+                self._error(f"cannot attach the resized frame channel: {exc}", "channel")
             else:
                 old, self.chan = self.chan, new
                 old.close()
@@ -238,36 +283,31 @@ class VideoWorker(_ChannelWorker):
         if hdr.nbytes > chan.capacity or hdr.width == 0 or hdr.height == 0:
             chan.release("in")
             return True
+        # the result overwrites the input in the same slot (zero-copy views; noop touches nothing)
         try:
-            out = chan.begin_write("out")
+            chan.begin_in_place(index)
         except RuntimeError as exc:
             chan.release("in")
-            self._error(str(exc))
+            self._error(str(exc), "frame")
             return True
-        src_off, dst_off = chan.data_offset("in", index), chan.data_offset("out", out)
-        try:
-            if self.processor.name == "noop":
-                ctypes.memmove(chan.segment.address + dst_off, chan.segment.address + src_off, hdr.nbytes)
-            else:
-                src = np.frombuffer(chan.segment.buf, np.uint8, hdr.nbytes, src_off)
-                dst = np.frombuffer(chan.segment.buf, np.uint8, hdr.nbytes, dst_off)
-                try:
-                    bgr = convert.to_bgr(src, hdr)
-                    result = self.processor.process(bgr)
-                    convert.from_bgr(result, hdr, src, dst)
-                finally:
-                    del src, dst
-            err = getattr(self.processor, "last_error", "")
-            self._error(str(err or ""))
-        except Exception as exc:
-            chan.abort_write("out", out)
-            chan.release("in")
-            self._error(f"frame failed: {exc}")
-            return True
-        chan.release("in")
-        chan.commit_write("out", out, seq=hdr.seq, timestamp=hdr.timestamp, width=hdr.width, height=hdr.height,
+        if self.processor.name != "noop":
+            off = chan.data_offset("in", index)
+            flat = np.frombuffer(chan.segment.buf, np.uint8, hdr.nbytes, off)
+            try:
+                bgr = convert.to_bgr(flat, hdr)  # always a copy: processors may keep it (tracking)
+                result = self.processor.process(bgr)
+                convert.from_bgr(result, hdr, flat, flat)
+                self._error(str(getattr(self.processor, "last_error", "") or ""), "frame")
+            except Exception as exc:
+                chan.abort_write("in", index)
+                chan.release("in")
+                self._error(f"frame failed: {exc}", "frame")
+                return True
+            finally:
+                del flat
+        chan.commit_write("out", index, seq=hdr.seq, timestamp=hdr.timestamp, width=hdr.width, height=hdr.height,
                           fmt=hdr.fmt, strides=hdr.strides, offsets=hdr.offsets, nbytes=hdr.nbytes,
-                          submit_ns=hdr.submit_ns)
+                          submit_ns=hdr.submit_ns, color=hdr.color)
         if chan.take_waiting("client"):
             self._notify_client()
         self.frames += 1
@@ -284,7 +324,8 @@ class VideoWorker(_ChannelWorker):
                 extra = {}
         return {"kind": "video", "processor": self.processor_name, "fps": round(fps, 2), "proc_ms": round(ms, 3),
                 "frames": self.frames, "dropped": self.dropped, "queue_age_ms": round(self.queue_age_ms, 3),
-                "providers": extra.pop("providers", []), "last_error": self.last_error, **extra}
+                "providers": extra.pop("providers", []), "last_error": self.last_error,
+                "passing_through": self.processor is None, **extra}
 
     def _close(self) -> None:
         self.chan.close()
@@ -331,9 +372,9 @@ class AudioWorker(_ChannelWorker):
             out = np.ascontiguousarray(self.processor.process(block), dtype=np.float32)
             if out.shape != block.shape:
                 raise ValueError(f"voice processor returned {out.shape} for a {block.shape} block")
-            self._error(str(getattr(self.processor, "last_error", "") or ""))
+            self._error(str(getattr(self.processor, "last_error", "") or ""), "frame")
         except Exception as exc:
-            self._error(f"audio block failed: {exc}")
+            self._error(f"audio block failed: {exc}", "frame")
             return True
         if not ring.push("out", [out[c] for c in range(ring.channels)], n, ts):
             self.out_overruns += 1
@@ -352,7 +393,7 @@ class AudioWorker(_ChannelWorker):
         return {"kind": "audio", "processor": self.processor_name, "proc_ms": round(ms, 3), "blocks": self.blocks,
                 "rtf": round(self.proc_s / self.audio_s, 4) if self.audio_s else 0.0, "latency_ms": latency,
                 "out_overruns": self.out_overruns, "in_overruns": self.ring.overruns("in"),
-                "last_error": self.last_error}
+                "last_error": self.last_error, "passing_through": self.processor is None}
 
     def _close(self) -> None:
         self.ring.close()

@@ -1,12 +1,17 @@
 """Pixel-format conversion between shared-memory frames and BGR ``Frame`` arrays.
 
 Frames in a slot are planes stored with their own strides (``SlotHeader.strides/offsets``).
-YUV formats use OpenCV's BT.601 limited-range conversions in both directions, so a frame that
-is converted to BGR and back without changes comes back the same (up to rounding). YUV formats
-need an even width and height (OBS always delivers them so).
+A YUV frame converts with the colour matrix its header carries (OBS's ``color_matrix``: BT.601,
+BT.709 or BT.2020 coefficients, full or limited range) in both directions (the inverse matrix on
+the way back, chroma averaged over 2x2 / 2x1), so a frame converted to BGR and back without
+changes comes back the same up to rounding, and a full-range webcam frame
+keeps its blacks and whites. Without a matrix, OpenCV's BT.601 limited-range conversions are
+used. YUV formats need an even width and height (OBS always delivers them so).
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -27,16 +32,77 @@ def _check_even(hdr: SlotHeader) -> None:
                          f"got {hdr.width}x{hdr.height}")
 
 
+@lru_cache(maxsize=16)
+def _transforms(color: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(yuv->bgr, bgr->yuv) 3x4 matrices for ``cv2.transform`` on 8-bit pixels, from the 12 floats
+    (rows R, G, B; columns Y, U, V, offset; values 0..1) of an OBS colour matrix."""
+    m = np.array(color, np.float64).reshape(3, 4)
+    a, off = m[:, :3], m[:, 3] * 255.0
+    to_bgr = np.hstack([a[::-1], off[::-1, None]])
+    inv = np.linalg.inv(a)
+    from_bgr = np.hstack([inv[:, ::-1], -(inv @ off)[:, None]])
+    return to_bgr.astype(np.float32), from_bgr.astype(np.float32)
+
+
+def _yuv_planes(p: list[np.ndarray], hdr: SlotHeader) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Y (h, w) and U, V at their stored resolution."""
+    w, h, fmt = hdr.width, hdr.height, hdr.fmt
+    if fmt == F.I420:
+        return p[0][:, :w], p[1][:, :w // 2], p[2][:, :w // 2]
+    if fmt == F.NV12:
+        uv = p[1][:, :w].reshape(h // 2, w // 2, 2)
+        return p[0][:, :w], uv[..., 0], uv[..., 1]
+    d = p[0][:, :w * 2].reshape(h, w // 2, 4)  # YUY2: Y0 U Y1 V
+    y = np.empty((h, w), np.uint8)
+    y[:, 0::2], y[:, 1::2] = d[..., 0], d[..., 2]
+    return y, d[..., 1], d[..., 3]
+
+
+def _matrix_to_bgr(p: list[np.ndarray], hdr: SlotHeader, color: tuple[float, ...]) -> np.ndarray:
+    w, h = hdr.width, hdr.height
+    y, u, v = _yuv_planes(p, hdr)
+    # each chroma sample covers its 2x2 (2x1) block, as in OpenCV's own conversions: with the
+    # averaging on the way back, chroma the processor did not change comes back unchanged
+    u = cv2.resize(np.ascontiguousarray(u), (w, h), interpolation=cv2.INTER_NEAREST)
+    v = cv2.resize(np.ascontiguousarray(v), (w, h), interpolation=cv2.INTER_NEAREST)
+    yuv = cv2.merge([np.ascontiguousarray(y), u, v])
+    return cv2.transform(yuv, _transforms(color)[0])
+
+
+def _matrix_from_bgr(bgr: np.ndarray, dp: list[np.ndarray], hdr: SlotHeader, color: tuple[float, ...]) -> None:
+    w, h, fmt = hdr.width, hdr.height, hdr.fmt
+    yuv = cv2.transform(np.ascontiguousarray(bgr), _transforms(color)[1])
+    y, u, v = cv2.split(yuv)
+    csize = (w // 2, h) if fmt == F.YUY2 else (w // 2, h // 2)
+    u = cv2.resize(u, csize, interpolation=cv2.INTER_AREA)
+    v = cv2.resize(v, csize, interpolation=cv2.INTER_AREA)
+    if fmt == F.I420:
+        dp[0][:, :w] = y
+        dp[1][:, :w // 2] = u
+        dp[2][:, :w // 2] = v
+    elif fmt == F.NV12:
+        dp[0][:, :w] = y
+        uv = dp[1][:, :w].reshape(h // 2, w // 2, 2)
+        uv[..., 0], uv[..., 1] = u, v
+    else:
+        d = dp[0][:, :w * 2].reshape(h, w // 2, 4)
+        d[..., 0], d[..., 2], d[..., 1], d[..., 3] = y[:, 0::2], y[:, 1::2], u, v
+
+
 def to_bgr(flat: np.ndarray, hdr: SlotHeader) -> np.ndarray:
-    """A new contiguous HxWx3 uint8 BGR array from a frame in any supported format."""
+    """A new contiguous HxWx3 uint8 BGR array (never a view of ``flat``) from a frame in any
+    supported format."""
     w, h, fmt = hdr.width, hdr.height, hdr.fmt
     p = _planes(flat, hdr)
+    if fmt in (F.I420, F.NV12, F.YUY2) and hdr.color:
+        _check_even(hdr)
+        return _matrix_to_bgr(p, hdr, tuple(hdr.color))
     if fmt in (F.BGRA, F.BGRX):
         return cv2.cvtColor(p[0][:, :w * 4].reshape(h, w, 4), cv2.COLOR_BGRA2BGR)
     if fmt == F.RGBA:
         return cv2.cvtColor(p[0][:, :w * 4].reshape(h, w, 4), cv2.COLOR_RGBA2BGR)
     if fmt == F.BGR:
-        return np.ascontiguousarray(p[0][:, :w * 3].reshape(h, w, 3))
+        return p[0][:, :w * 3].reshape(h, w, 3).copy()
     _check_even(hdr)
     if fmt == F.YUY2:
         return cv2.cvtColor(np.ascontiguousarray(p[0][:, :w * 2].reshape(h, w, 2)), cv2.COLOR_YUV2BGR_YUY2)
@@ -71,6 +137,9 @@ def from_bgr(bgr: np.ndarray, hdr: SlotHeader, src: np.ndarray, dst: np.ndarray)
         dp[0][:, :w * 3].reshape(h, w, 3)[...] = bgr
         return
     _check_even(hdr)
+    if hdr.color:
+        _matrix_from_bgr(bgr, dp, hdr, tuple(hdr.color))
+        return
     yuv = cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_BGR2YUV_I420)
     y = yuv[:h]
     q = (w // 2) * (h // 2)

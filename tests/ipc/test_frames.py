@@ -47,15 +47,43 @@ def test_newest_input_wins_and_older_are_dropped(chan: FrameChannel) -> None:
     assert chan.claim("in", after_seq=5) is None  # nothing newer
 
 
-def test_writer_never_touches_the_held_slot(chan: FrameChannel) -> None:
-    chan.write_frame("out", b"\x01" * 64, 4, 4, None, F.BGRA, seq=1)
+def _process_in_place(chan: FrameChannel, value: int, after_seq: int = -1) -> int:
+    """What the worker does: claim the newest input, overwrite it in place, publish it as the result."""
+    got = chan.claim("in", after_seq)
+    assert got is not None
+    index, hdr = got
+    chan.begin_in_place(index)
+    off = chan.data_offset("in", index)
+    chan.segment.buf[off:off + hdr.nbytes] = bytes([value]) * hdr.nbytes
+    chan.commit_write("out", index, seq=hdr.seq, timestamp=hdr.timestamp, width=hdr.width, height=hdr.height,
+                      fmt=hdr.fmt, strides=hdr.strides, offsets=hdr.offsets, nbytes=hdr.nbytes)
+    return hdr.seq
+
+
+def test_result_is_the_input_slot_processed_in_place(chan: FrameChannel) -> None:
+    chan.write_frame("in", b"\x01" * 64, 4, 4, None, F.BGRA, seq=1, timestamp=7)
+    assert _process_in_place(chan, 0xAA) == 1
+    assert chan.held("in") == -1  # publishing the result released the input
     index, hdr = chan.claim("out")
-    for seq in range(2, 40):  # the writer keeps going while the reader holds slot `index`
-        chan.write_frame("out", bytes([seq]) * 64, 4, 4, None, F.BGRA, seq=seq)
-    assert bytes(chan.segment.buf[chan.data_offset("out", index):][:64]) == b"\x01" * 64
-    assert chan.still_valid("out", index, hdr.version)
-    index2, hdr2 = chan.claim("out", after_seq=1)
-    assert hdr2.seq == 39 and index2 != index
+    assert (hdr.seq, hdr.timestamp) == (1, 7)
+    assert bytes(chan.segment.buf[chan.data_offset("out", index):][:64]) == b"\xaa" * 64
+    assert chan.claim("in", after_seq=1) is None  # the worker does not see its own result as new input
+
+
+def test_writer_never_touches_a_held_slot(chan: FrameChannel) -> None:
+    chan.write_frame("in", b"\x01" * 64, 4, 4, None, F.BGRA, seq=1)
+    _process_in_place(chan, 0x11)
+    out_index, out_hdr = chan.claim("out")  # the client shows this result...
+    chan.write_frame("in", b"\x02" * 64, 4, 4, None, F.BGRA, seq=2)
+    in_index, _ = chan.claim("in", after_seq=1)  # ...while the worker works on this input
+    for seq in range(3, 60):  # the client keeps submitting
+        chan.write_frame("in", bytes([seq]) * 64, 4, 4, None, F.BGRA, seq=seq)
+    assert bytes(chan.segment.buf[chan.data_offset("out", out_index):][:64]) == b"\x11" * 64
+    assert bytes(chan.segment.buf[chan.data_offset("in", in_index):][:64]) == b"\x02" * 64
+    assert chan.still_valid("out", out_index, out_hdr.version)
+    assert chan.latest("in") not in (out_index, in_index)
+    got = chan.claim("in", after_seq=2)
+    assert got is not None and got[1].seq == 59
 
 
 def test_planes_with_padding_and_pointer_sources(chan: FrameChannel) -> None:
@@ -97,13 +125,18 @@ import sys
 from obs_faceswap.ipc.frames import FrameChannel
 from multiprocessing import resource_tracker
 c = FrameChannel.attach(sys.argv[1])
-c.write_frame("out", b"\\x07" * 64, 4, 4, None, 1, seq=1)
+i, h = c.claim("in")
+c.begin_in_place(i)
+c.segment.buf[c.data_offset("in", i):c.data_offset("in", i) + 64] = b"\\x07" * 64
+c.commit_write("out", i, seq=h.seq, timestamp=0, width=4, height=4, fmt=1, strides=h.strides, offsets=h.offsets,
+               nbytes=64)
 c.close()
 print("tracker", resource_tracker._resource_tracker._pid)
 """
 
 
 def test_other_process_exiting_does_not_unlink_our_segment(chan: FrameChannel) -> None:
+    chan.write_frame("in", b"\x01" * 64, 4, 4, None, F.BGRA, seq=1)
     out = subprocess.run([PYTHON, "-c", _ATTACH_AND_EXIT, chan.name], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "tracker None" in out.stdout  # no resource tracker was started on that side
@@ -113,29 +146,41 @@ def test_other_process_exiting_does_not_unlink_our_segment(chan: FrameChannel) -
     assert bytes(chan.segment.buf[chan.data_offset("out", index):][:64]) == b"\x07" * 64
 
 
-_WRITER = """
+_WORKER = """
 import sys, time
 from obs_faceswap.ipc.frames import FrameChannel
 c = FrameChannel.attach(sys.argv[1])
-n = int(sys.argv[2])
-seq = 0
-t_end = time.monotonic() + float(sys.argv[3])
+t_end = time.monotonic() + float(sys.argv[2])
+last = done = 0
 while time.monotonic() < t_end:
-    seq += 1
-    c.write_frame("out", bytes([seq & 0xFF]) * n, n // 4, 1, None, 1, seq=seq)
+    got = c.claim("in", last)
+    if got is None:
+        continue
+    i, h = got
+    last = h.seq
+    c.begin_in_place(i)
+    off = c.data_offset("in", i)
+    c.segment.buf[off:off + h.nbytes] = bytes([(h.seq & 0xFF) ^ 0x55]) * h.nbytes
+    c.commit_write("out", i, seq=h.seq, timestamp=0, width=h.width, height=h.height, fmt=h.fmt, strides=h.strides,
+                   offsets=h.offsets, nbytes=h.nbytes)
+    done += 1
 c.close()
-print(seq)
+print(done)
 """
 
 
-def test_reader_never_sees_a_torn_frame_across_processes() -> None:
+def test_no_torn_frames_in_either_direction_across_processes() -> None:
+    """A worker process turns inputs into results in place while this process keeps submitting
+    and reading: no result is ever half-written, and no held result changes under the reader."""
     n = 256 * 1024
     chan = FrameChannel.create(n)
     try:
-        proc = subprocess.Popen([PYTHON, "-c", _WRITER, chan.name, str(n), "2.0"], stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen([PYTHON, "-c", _WORKER, chan.name, "2.0"], stdout=subprocess.PIPE, text=True)
         checked = torn = 0
-        last = 0
+        last = seq = 0
         while proc.poll() is None:
+            seq += 1
+            chan.write_frame("in", bytes([seq & 0xFF]) * n, n // 4, 1, None, F.BGRA, seq=seq)
             got = chan.claim("out", last)
             if got is None:
                 continue
@@ -143,15 +188,17 @@ def test_reader_never_sees_a_torn_frame_across_processes() -> None:
             last = hdr.seq
             off = chan.data_offset("out", index)
             data = bytes(chan.segment.buf[off:off + n])
-            time.sleep(0.0005)  # the writer keeps writing other slots meanwhile
+            chan.write_frame("in", bytes([seq & 0xFF]) * n, n // 4, 1, None, F.BGRA, seq=seq + 1)  # meanwhile
+            seq += 1
+            time.sleep(0.0005)
             again = bytes(chan.segment.buf[off:off + n])
-            want = bytes([hdr.seq & 0xFF])
+            want = bytes([(hdr.seq & 0xFF) ^ 0x55])
             if data.count(want) != n or again != data:
                 torn += 1
             checked += 1
-        written = int(proc.stdout.read())
+        processed = int(proc.stdout.read())
         assert proc.wait() == 0
-        assert written > checked > 50, (written, checked)
+        assert processed >= checked > 50, (processed, checked)
         assert torn == 0
     finally:
         chan.segment.unlink()

@@ -219,3 +219,20 @@ def test_stale_partial_of_another_file_is_restarted(registry: Registry, server: 
     path, _ = _download("m")
     assert path.read_bytes() == payload
     assert [r for _, r in server.log.requests] == ["bytes=1000-", None]
+
+
+def test_installed_file_with_a_wrong_hash_is_downloaded_again(registry: Registry, server: LocalServer,
+                                                               payload: bytes) -> None:
+    server.routes["/m.onnx"] = Route(payload)
+    registry.write(model_entry("m", payload, urls=[server.url("/m.onnx")]))
+    registry.models.mkdir()
+    damaged = bytearray(payload)
+    damaged[0] ^= 0xFF  # same size: only the hash can tell
+    (registry.models / "m.onnx").write_bytes(bytes(damaged))
+
+    path, said = _download("m")
+
+    assert "does not match its SHA-256; downloading it again" in said
+    assert path.read_bytes() == payload  # type: ignore[attr-defined]
+    assert reg.is_verified(reg.get_entry("m"))
+    assert registry.files() == ["m.onnx"]

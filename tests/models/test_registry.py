@@ -174,3 +174,25 @@ def test_info(registry: Registry, capsys: pytest.CaptureFixture[str]) -> None:
     assert "licence: Test Licence 1.0: tests only (may NOT be redistributed)" in out
     assert "signature: input float32[1,3,512,512] -> _ float32[1,3,512,512]" in out
     assert "to install: download it with 'obs-faceswap models download gfp'" in out
+
+
+def _flip_one_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))  # same size, new mtime
+
+
+def test_a_model_damaged_after_install_is_refused_at_load(registry: Registry, tmp_path: Path) -> None:
+    good = _gfpgan_file(tmp_path / "src" / "g.onnx")
+    registry.write(model_entry("gfp", good, family="gfpgan"))
+    registry.models.mkdir()
+    installed = registry.models / "gfp.onnx"
+    installed.write_bytes(good)
+    assert reg.load_model("gfp", "gfpgan", "cpu").input_names == ["input"]  # hashed once, recorded verified
+    assert reg.is_verified(reg.get_entry("gfp"))
+
+    _flip_one_byte(installed)
+    assert reg.is_installed("gfp")  # the size alone cannot tell
+    with pytest.raises(ModelError, match=r"does not match its SHA-256.*models download gfp --force"):
+        reg.load_model("gfp", "gfpgan", "cpu")
+

@@ -192,3 +192,120 @@ def test_several_photos_use_the_best_face(swapper: ClassicalSwapper, source_phot
     tiny = cv2.resize(astronaut_bgr, (256, 256), interpolation=cv2.INTER_AREA)
     src = swapper.prepare_source([helmet, tiny, astronaut_bgr])
     assert src.photo_index == 2  # no face, a small face, the same face larger
+
+
+# ---------------------------------------------------------------- what a viewer notices
+
+
+def _skin_lab(img: np.ndarray, face: Face) -> np.ndarray:
+    """Mean LAB (L 0..100) of the face's bare skin (eyes, brows, lips excluded)."""
+    from obs_faceswap.vision.classical import skin_mask
+
+    x0, y0, x1, y1 = face_roi(face.landmarks, img.shape)  # type: ignore[arg-type,misc]
+    local = face.landmarks - np.float32([x0, y0])  # type: ignore[operator]
+    skin = cv2.erode(skin_mask(local, (y1 - y0, x1 - x0)), np.ones((5, 5), np.uint8)) > 0.5
+    lab = cv2.cvtColor(img[y0:y1, x0:x1].astype(np.float32) / 255, cv2.COLOR_BGR2LAB)
+    return lab[skin].mean(0)  # type: ignore[no-any-return]
+
+
+def _detail(img: np.ndarray, face: Face) -> float:
+    """Variance of the Laplacian inside the face: how sharp it looks."""
+    pts = face.landmarks
+    c = pts.mean(0)
+    m = np.zeros(img.shape[:2], np.uint8)
+    cv2.fillConvexPoly(m, cv2.convexHull(((pts - c) * 0.8 + c).astype(np.int32)), 1)
+    return float(cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.CV_32F)[m > 0].var())
+
+
+def test_every_swapped_face_takes_its_own_skin_tone(swapper: ClassicalSwapper, detector: EmbeddedDetector,
+                                                    astronaut_bgr: np.ndarray, group_bgr: np.ndarray) -> None:
+    # one pale source on six differently lit faces: each keeps its own skin colour (no red nose, no
+    # grey/cyan highlight patch: those moved a face's mean skin colour by up to 3.6 LAB units before)
+    src = swapper.prepare_source([astronaut_bgr])
+    faces = detector.detect(group_bgr)
+    out = swapper.swap(group_bgr, faces, src)
+    gaps = [float(np.linalg.norm(_skin_lab(out, f) - _skin_lab(group_bgr, f))) for f in faces]
+    assert len(gaps) == 6 and max(gaps) < 2.5, gaps
+
+
+def test_soft_source_is_not_pasted_blurry(swapper: ClassicalSwapper, source: ClassicalSource, target: Face,
+                                          astronaut_bgr: np.ndarray) -> None:
+    # the source is a small JPEG face from the group photo; the astronaut is a sharp portrait
+    out = swapper.swap(astronaut_bgr, [target], source)
+    assert _detail(out, target) > 0.42 * _detail(astronaut_bgr, target)  # was 0.34 without matching
+
+
+def test_swap_keeps_the_target_lighting(detector: EmbeddedDetector, source: ClassicalSource,
+                                        astronaut_bgr: np.ndarray) -> None:
+    # light the target from one side: the swapped face is darker on that side too
+    h, w = astronaut_bgr.shape[:2]
+    ramp = np.linspace(0.45, 1.0, w, dtype=np.float32)[None, :, None]
+    lit = np.clip(astronaut_bgr.astype(np.float32) * ramp, 0, 255).astype(np.uint8)
+    face = detector.detect(lit)[0]
+    out = ClassicalSwapper(detector=detector).swap(lit, [face], source)
+    grey = cv2.cvtColor(out, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    ref = cv2.cvtColor(lit, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    x0, y0, x1, y1 = (int(v) for v in face.bbox)
+    cy = slice(y0 + (y1 - y0) // 3, y0 + 2 * (y1 - y0) // 3)  # cheek height
+    third = (x1 - x0) // 4
+    left, right = slice(x0 + third // 2, x0 + third), slice(x1 - third, x1 - third // 2)
+    ratio_out = grey[cy, left].mean() / grey[cy, right].mean()
+    ratio_ref = ref[cy, left].mean() / ref[cy, right].mean()
+    assert abs(ratio_out - ratio_ref) < 0.08, (ratio_out, ratio_ref)
+
+
+def test_eyes_open_unlike_the_target_show_the_target_eyes(detector: EmbeddedDetector, astronaut_bgr: np.ndarray,
+                                                         group_bgr: np.ndarray) -> None:
+    from obs_faceswap.vision.classical import eye_keep
+
+    target = detector.detect(astronaut_bgr)[0]  # eyes open
+    same = eye_keep(target.landmarks, target.landmarks, astronaut_bgr.shape[:2])
+    assert same is None  # matching eyes: the source's own eyes are used
+    downcast = detector.detect(np.ascontiguousarray(group_bgr[200:470, 0:240]))[0]  # eyes nearly closed
+    keep = eye_keep(target.landmarks, downcast.landmarks, astronaut_bgr.shape[:2])
+    assert keep is not None
+    eye = target.landmarks[[33, 133, 362, 263]].mean(0).astype(int)  # between the eyes' corners
+    right_eye = target.landmarks[[33, 133]].mean(0).astype(int)
+    assert keep[right_eye[1], right_eye[0]] > 0.2 and keep.max() <= 1.0
+    assert keep[eye[1] + 60, eye[0]] < 0.05  # the mouth area is untouched
+
+
+def test_pipeline_enhancer_runs_on_the_embedded_swap(source_photo: np.ndarray, astronaut_bgr: np.ndarray,
+                                                      tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # the enhancer setting used to be ignored with the (default) embedded swapper
+    from obs_faceswap.models.standins.quality import all_models, enhancer_expected
+    from obs_faceswap.vision.pipeline import FacePipeline
+    from obs_faceswap.vision.quality import QualityStages
+
+    src = tmp_path / "me.png"
+    cv2.imwrite(str(src), source_photo)
+    settings = {"source_image": str(src), "swapper": "embedded", "detector": "embedded", "provider": "cpu"}
+    pipe = FacePipeline(settings)
+    plain = pipe.process(astronaut_bgr)
+    models = all_models(tmp_path / "models")
+    pipe._s.quality = QualityStages({**pipe.settings, "enhancer": "gfpgan_1.4", "enhancer_blend": 100}, "cpu",
+                                    models=models)
+    enhanced = pipe.process(astronaut_bgr)
+    assert pipe.last_error == "" and "enhance_ms" in pipe.stats
+    face = pipe._s.detector.detect(astronaut_bgr)[0]  # type: ignore[union-attr]
+    x, y = (int(v) for v in face.center)
+    centre = (slice(y - 10, y + 10), slice(x - 10, x + 10))
+    # the stand-in GFPGAN inverts the face: the centre of the swapped face is the inverted swap
+    want = enhancer_expected(plain[centre])
+    assert np.abs(enhanced[centre].astype(np.float32) - want).mean() < 12
+    assert np.array_equal(enhanced[:, 420:], astronaut_bgr[:, 420:])  # far from the face: untouched
+
+
+def test_pipeline_passes_unusable_frames_through_with_a_clear_error(source_photo: np.ndarray,
+                                                                     astronaut_bgr: np.ndarray,
+                                                                     tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from obs_faceswap.vision.pipeline import FacePipeline
+
+    src = tmp_path / "me.png"
+    cv2.imwrite(str(src), source_photo)
+    pipe = FacePipeline({"source_image": str(src), "detector": "embedded", "provider": "cpu"}, live=True)
+    for frame in (astronaut_bgr[..., 0].copy(), astronaut_bgr.astype(np.float32), np.zeros((0, 0, 3), np.uint8)):
+        assert pipe.process(frame) is frame  # never raises, frame unchanged
+        assert "expected an 8-bit BGR or BGRA image" in pipe.last_error
+    out = pipe.process(astronaut_bgr)  # and the next good frame swaps again
+    assert pipe.last_error == "" and pipe.stats["faces"] == 1 and not np.array_equal(out, astronaut_bgr)

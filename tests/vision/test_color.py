@@ -98,3 +98,19 @@ def test_bad_arguments_are_clear(faces) -> None:
         transfer_color(src, ref, "bogus", 1.0)
     with pytest.raises(ValueError, match="same size"):
         transfer_color(src, ref[:100], "lab", 1.0)
+
+
+def test_gain_limits_bound_the_lab_spread_change(astronaut_bgr: np.ndarray) -> None:
+    # a flat, pale reference: plain Reinhard would squash the source's contrast (L) and colours
+    src = astronaut_bgr
+    ref = cv2.addWeighted(cv2.GaussianBlur(src, (0, 0), 6), 0.3, np.full_like(src, 200), 0.7, 0)
+    _, sd_src = lab_stats(src)
+    _, sd_ref = lab_stats(ref)
+    plain = lab_stats(transfer_color(src, ref, "lab", 1.0))[1] / sd_src
+    limits = ((0.8, 0.3, 0.3), (1.25, 1.25, 1.25))
+    bounded = lab_stats(transfer_color(src, ref, "lab", 1.0, gain_limits=limits))[1] / sd_src
+    assert plain[0] < 0.5  # squashed
+    assert 0.75 < bounded[0] < 1.3  # the source keeps its contrast
+    assert np.allclose(bounded[1:], np.clip(sd_ref[1:] / sd_src[1:], 0.3, 1.25), atol=0.08)
+    # other methods ignore the limits
+    assert np.array_equal(transfer_color(src, ref, "mkl", 1.0, gain_limits=limits), transfer_color(src, ref, "mkl", 1.0))

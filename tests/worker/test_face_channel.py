@@ -39,15 +39,39 @@ def test_face_channel_swaps_and_follows_settings_live(astronaut_path, target) ->
         video.update({"enabled": False})  # live: the next frames pass through untouched
         assert wait_for(lambda: np.array_equal(_through(video, target), target), 30)
 
+        # a bad change while swapping keeps the last good settings (no switch to pass-through) and
+        # still applies what it can (enabled), telling why in the status line
         video.update({"enabled": True, "source_image": "/nonexistent/face.png"})
-        assert wait_for(lambda: "error" in video.status_text, 30), video.status_text
-        assert "face.png" in video.status_text
-        video.submit(target, target.shape[1], target.shape[0], target.shape[1] * 4, "BGRA")
-        assert video.wait_result(1.0, video.submitted_seq) is None  # bypass: the caller shows its input
-
-        video.update({"source_image": str(astronaut_path)})  # fixed: processing resumes
+        assert wait_for(lambda: "kept previous settings" in video.status_text, 30), video.status_text
+        assert "face.png" in video.status_text and "passing through" not in video.status_text
         out = _through(video, target)
         assert out is not None and (np.abs(out[..., :3].astype(int) - target[..., :3]).sum(-1) > 30).sum() > 500
+        full = np.abs(out[..., :3].astype(int) - target[..., :3]).sum()
+        video.update({"blend": 50})  # a good change on top of the still-bad photo applies
+
+        def half_blend() -> bool:
+            half = _through(video, target)
+            return half is not None and 0 < np.abs(half[..., :3].astype(int) - target[..., :3]).sum() < 0.8 * full
+
+        assert wait_for(half_blend, 30)
+        assert "face.png" in video.status_text
+
+        video.update({"source_image": str(astronaut_path), "blend": 100})  # fixed: the error goes away
+        assert wait_for(lambda: "kept previous" not in video.status_text and video.last_error == "", 30), \
+            video.status_text
+        out = _through(video, target)
+        assert out is not None and (np.abs(out[..., :3].astype(int) - target[..., :3]).sum(-1) > 30).sum() > 500
+
         assert client.restarts == 0
     finally:
         client.stop()
+
+
+def test_bad_settings_from_the_start_pass_through(target) -> None:
+    with WorkerClient(PYTHON) as client:
+        assert client.wait_ready(30), client.status
+        video = client.open_video({"source_image": "/nonexistent/face.png", "provider": "cpu"}, processor="face")
+        video.submit(target, target.shape[1], target.shape[0], target.shape[1] * 4, "BGRA")
+        assert wait_for(lambda: "passing through" in video.status_text, 30), video.status_text
+        assert "face.png" in video.status_text
+        assert video.wait_result(1.0, video.submitted_seq) is None  # bypass: the caller shows its input

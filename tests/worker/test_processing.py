@@ -197,3 +197,157 @@ def test_audio_voice_channel_is_a_fixed_delay_stream(client) -> None:
         assert "ms latency" in audio.status_text
     finally:
         audio.close()
+
+
+# -- colour: full-range BT.709 (MJPEG webcams) keeps its colours through the worker ------------------
+
+PATCHES = [(0, 0, 0), (255, 255, 255), (0, 0, 255), (0, 255, 0), (255, 0, 0), (10, 10, 10), (245, 245, 245),
+           (120, 150, 200)]  # BGR: black, white, red, green, blue, near black, near white, skin
+
+
+def _bt709_full_encode(bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Textbook BT.709 full-range Y, Cb, Cr (0-255) of each pixel."""
+    b, g, r = (bgr[..., i].astype(np.float64) for i in range(3))
+    y = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    return y, (b - y) / 1.8556 + 128.0, (r - y) / 1.5748 + 128.0
+
+
+def _bt709_full_decode(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    y, u, v = (a.astype(np.float64) for a in (y, u, v))
+    r = y + 1.5748 * (v - 128)
+    g = y - 0.187324 * (u - 128) - 0.468124 * (v - 128)
+    b = y + 1.8556 * (u - 128)
+    return np.clip(np.stack([b, g, r], -1), 0, 255)
+
+
+def _patch_frame() -> np.ndarray:
+    """64x32 BGR: eight 16x16 patches."""
+    img = np.zeros((32, 64, 3), np.uint8)
+    for k, c in enumerate(PATCHES):
+        img[(k // 4) * 16:(k // 4 + 1) * 16, (k % 4) * 16:(k % 4 + 1) * 16] = c
+    return img
+
+
+def _encode_709_full(bgr: np.ndarray, fmt: str) -> tuple[bytes, list[int]]:
+    h, w = bgr.shape[:2]
+    y, u, v = _bt709_full_encode(bgr)
+    y8 = np.clip(np.rint(y), 0, 255).astype(np.uint8)
+    u2 = np.clip(np.rint(u.reshape(h // 2, 2, w // 2, 2).mean((1, 3))), 0, 255).astype(np.uint8)
+    v2 = np.clip(np.rint(v.reshape(h // 2, 2, w // 2, 2).mean((1, 3))), 0, 255).astype(np.uint8)
+    if fmt == "I420":
+        return y8.tobytes() + u2.tobytes() + v2.tobytes(), [w, w // 2, w // 2]
+    if fmt == "NV12":
+        return y8.tobytes() + np.stack([u2, v2], -1).tobytes(), [w, w]
+    yuy2 = np.empty((h, w // 2, 4), np.uint8)
+    yuy2[..., 0], yuy2[..., 2] = y8[:, 0::2], y8[:, 1::2]
+    yuy2[..., 1] = np.clip(np.rint(u.reshape(h, w // 2, 2).mean(-1)), 0, 255)
+    yuy2[..., 3] = np.clip(np.rint(v.reshape(h, w // 2, 2).mean(-1)), 0, 255)
+    return yuy2.tobytes(), [w * 2]
+
+
+def _decode_709_full(data: bytes, fmt: str, w: int, h: int) -> np.ndarray:
+    buf = np.frombuffer(data, np.uint8)
+    if fmt == "YUY2":
+        d = buf.reshape(h, w // 2, 4)
+        y = np.empty((h, w), np.uint8)
+        y[:, 0::2], y[:, 1::2] = d[..., 0], d[..., 2]
+        u, v = np.repeat(d[..., 1], 2, axis=1), np.repeat(d[..., 3], 2, axis=1)
+        return _bt709_full_decode(y, u, v)
+    y = buf[:w * h].reshape(h, w)
+    if fmt == "NV12":
+        uv = buf[w * h:].reshape(h // 2, w // 2, 2)
+        u, v = uv[..., 0], uv[..., 1]
+    else:
+        q = (w // 2) * (h // 2)
+        u, v = buf[w * h:w * h + q].reshape(h // 2, w // 2), buf[w * h + q:].reshape(h // 2, w // 2)
+    return _bt709_full_decode(y, *(np.repeat(np.repeat(a, 2, axis=0), 2, axis=1) for a in (u, v)))
+
+
+def _patch_error(got: np.ndarray, want: np.ndarray) -> float:
+    """Worst mean difference over the patches' interiors (chroma smoothing blurs their edges)."""
+    worst = 0.0
+    for k in range(len(PATCHES)):
+        y0, x0 = (k // 4) * 16 + 3, (k % 4) * 16 + 3
+        d = np.abs(got[y0:y0 + 10, x0:x0 + 10] - want[y0:y0 + 10, x0:x0 + 10]).mean()
+        worst = max(worst, float(d))
+    return worst
+
+
+@pytest.mark.parametrize("fmt", ["I420", "NV12", "YUY2"])
+def test_full_range_bt709_frames_keep_their_colours(client, fmt) -> None:
+    from obs_faceswap.ipc.frames import color_matrix
+
+    frame = _patch_frame()
+    data, strides = _encode_709_full(frame, fmt)
+    h, w = frame.shape[:2]
+    matrix = color_matrix("709", full_range=True)
+    errors = {}
+    for processor in ("noop", "invert"):
+        for label, m in (("709 full", matrix), ("no matrix", None)):
+            video = client.open_video({}, processor=processor)
+            try:
+                assert video.submit(data, w, h, strides, fmt, 0, color_matrix=m)
+                view = video.wait_result(10, video.submitted_seq)
+                assert view is not None, video.status_text
+                got = _decode_709_full(view.tobytes(), fmt, w, h)
+            finally:
+                video.close()
+            want = frame.astype(np.float64) if processor == "noop" else 255.0 - frame
+            errors[processor, label] = _patch_error(got, want)
+    assert errors["noop", "709 full"] < 2.0, errors  # the bytes came back (encoding rounding only)
+    assert errors["invert", "709 full"] < 3.0, errors  # blacks stay black, reds stay red: no shift
+    assert errors["invert", "no matrix"] > 8.0, errors  # what the old BT.601 limited-range guess did
+
+
+def test_conversion_sees_the_colours_obs_shows() -> None:
+    """What the face pipeline gets from a full-range BT.709 / limited BT.601 frame is the RGB OBS draws."""
+    from obs_faceswap.ipc import frames as F
+    from obs_faceswap.worker import convert
+
+    frame = _patch_frame()
+    data, strides = _encode_709_full(frame, "I420")
+    h, w = frame.shape[:2]
+    st, _, offs = F.plane_layout(F.I420, w, h, strides)
+    hdr = F.SlotHeader(0, 1, 0, w, h, F.I420, 3, st, offs, len(data), 0, F.color_matrix("709", True)[:12])
+    bgr = convert.to_bgr(np.frombuffer(data, np.uint8), hdr)
+    assert _patch_error(bgr.astype(np.float64), frame.astype(np.float64)) < 2.0
+    # limited-range BT.601 through the matrix path agrees with OpenCV's own BT.601 conversion
+    i420 = cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420)
+    hdr601 = F.SlotHeader(0, 1, 0, w, h, F.I420, 3, (w, w // 2, w // 2), (0, w * h, w * h + w * h // 4),
+                          i420.size, 0, F.color_matrix("601", False)[:12])
+    ours = convert.to_bgr(i420.reshape(-1), hdr601).astype(int)
+    assert _patch_error(ours.astype(np.float64), cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420).astype(np.float64)) < 3
+
+
+def test_first_frame_is_answered_however_long_the_worker_takes() -> None:
+    """A channel's first frame waits while the worker attaches it and builds the processor (models
+    load for seconds): ``wait_result`` must hand over that result even though it is older than
+    the OBS freshness limit. (It used to apply that limit, so the first result was thrown away as
+    stale and nothing came until another frame was submitted.)"""
+    with WorkerClient(PYTHON, max_result_age=0.0) as c:  # every result is "too old" for OBS
+        assert c.wait_ready(30), c.status
+        video = c.open_video({}, processor="invert")
+        frame = np.full((16, 16, 3), 40, np.uint8)
+        assert video.submit(frame, 16, 16, 48, "BGR")  # exactly one frame, never resubmitted
+        view = video.wait_result(10, video.submitted_seq)
+        assert view is not None, video.status_text
+        assert view.seq == 1 and set(view.tobytes()) == {215}
+        assert video.result() is None  # OBS's own path still refuses a result that old
+
+
+@pytest.mark.parametrize("fmt", ["I420", "NV12", "YUY2"])
+def test_unchanged_pixels_survive_the_yuv_round_trip(picture, fmt) -> None:
+    """Outside the swapped face nothing may move: BGR -> (unchanged) -> YUV gives back the input."""
+    from obs_faceswap.ipc import frames as F
+    from obs_faceswap.worker import convert
+
+    data, strides = _encode_709_full(picture, fmt)
+    code = F.FORMATS[fmt]
+    st, _, offs = F.plane_layout(code, W, H, strides)
+    hdr = F.SlotHeader(0, 1, 0, W, H, code, len(st), st, offs, len(data), 0, F.color_matrix("709", True)[:12])
+    src = np.frombuffer(data, np.uint8)
+    dst = np.zeros_like(src)
+    convert.from_bgr(convert.to_bgr(src, hdr), hdr, src, dst)
+    diff = np.abs(dst.astype(int) - src.astype(int))
+    # rounding only; a few bytes more where a Y/chroma pair lies outside the RGB cube and clips
+    assert (diff > 2).mean() < 0.002 and diff.mean() < 0.1, ((diff > 2).mean(), diff.mean())
