@@ -356,8 +356,8 @@ def warp_source(source: ClassicalSource, dst: Points, size: tuple[int, int]) -> 
         cov = (cov > 0.999).astype(np.float32)  # only pixels whose every map sample was covered
     if len(triangles) < len(source.triangles):  # holes where folded triangles were left out: soft edges
         e = max(1, int(round(0.015 * target_size)))
-        cov = cv2.erode(cov, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * e + 1, 2 * e + 1)))
-        cov = cv2.GaussianBlur(cov, (0, 0), e)
+        inner = cv2.erode(cov, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * e + 1, 2 * e + 1)))
+        cov = cv2.GaussianBlur(inner, (0, 0), e) * cov  # 0 wherever no triangle covers
     interp = cv2.INTER_CUBIC if upscale > 1.0 else cv2.INTER_LINEAR
     warped = cv2.remap(image, map_x, map_y, interp, borderMode=cv2.BORDER_REPLICATE)
     return warped, cov
