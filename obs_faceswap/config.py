@@ -81,15 +81,14 @@ def load_config(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     return data
 
 
-def save_config(values: Mapping[str, Any], path: str | os.PathLike[str] | None = None) -> Path:
-    """Write ``values`` atomically (temp file in the same folder, fsync, rename). Returns the path."""
-    p = Path(path) if path is not None else config_path()
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` atomically: a temp file in the same folder, fsync, rename. Returns the path."""
+    p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    data = json.dumps(dict(values), indent=2, sort_keys=True) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=str(p.parent))
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(data)
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, p)
@@ -100,6 +99,12 @@ def save_config(values: Mapping[str, Any], path: str | os.PathLike[str] | None =
             pass
         raise
     return p
+
+
+def save_config(values: Mapping[str, Any], path: str | os.PathLike[str] | None = None) -> Path:
+    """Write ``values`` atomically (temp file in the same folder, fsync, rename). Returns the path."""
+    p = Path(path) if path is not None else config_path()
+    return write_text_atomic(p, json.dumps(dict(values), indent=2, sort_keys=True) + "\n")
 
 
 def update_config(changes: Mapping[str, Any], path: str | os.PathLike[str] | None = None) -> tuple[Path, bool]:

@@ -20,12 +20,13 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from obs_faceswap.config import write_text_atomic
 
 SCRIPTS_KEY = "scripts-tool"
 BACKUP_TAG = "obs-faceswap-backup"
@@ -199,19 +200,7 @@ def _backup(collection: Path) -> Path:
 
 
 def _write_json(path: Path, doc: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=4, ensure_ascii=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_text_atomic(path, json.dumps(doc, indent=4, ensure_ascii=False))
 
 
 def _load(collection: Path) -> dict[str, Any]:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from obs_faceswap.config import write_text_atomic
 from obs_faceswap.errors import ModelError
 from obs_faceswap.models.manifest import REPO_ROOT, ModelEntry, load_manifest, manifest_path
 from obs_faceswap.models.session import Session, check_signature, create_session
@@ -146,17 +146,7 @@ def read_lock() -> dict[str, Any]:
 
 
 def _write_lock(data: dict[str, Any]) -> None:
-    d = models_dir()
-    d.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".lock-", dir=d)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, lock_path())
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(lock_path(), json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def expected_sha256(entry: ModelEntry) -> tuple[str, str]:

@@ -227,7 +227,7 @@ def test_every_swapped_face_takes_its_own_skin_tone(swapper: ClassicalSwapper, d
     faces = detector.detect(group_bgr)
     out = swapper.swap(group_bgr, faces, src)
     gaps = [float(np.linalg.norm(_skin_lab(out, f) - _skin_lab(group_bgr, f))) for f in faces]
-    assert len(gaps) == 6 and max(gaps) < 2.5, gaps
+    assert len(gaps) == 6 and max(gaps) < 1.5, gaps
 
 
 def test_soft_source_is_not_pasted_blurry(swapper: ClassicalSwapper, source: ClassicalSource, target: Face,
@@ -237,23 +237,25 @@ def test_soft_source_is_not_pasted_blurry(swapper: ClassicalSwapper, source: Cla
     assert _detail(out, target) > 0.42 * _detail(astronaut_bgr, target)  # was 0.34 without matching
 
 
-def test_swap_keeps_the_target_lighting(detector: EmbeddedDetector, source: ClassicalSource,
+def test_swap_keeps_the_target_lighting(detector: EmbeddedDetector, source: ClassicalSource, target: Face,
                                         astronaut_bgr: np.ndarray) -> None:
-    # light the target from one side: the swapped face is darker on that side too
-    h, w = astronaut_bgr.shape[:2]
-    ramp = np.linspace(0.45, 1.0, w, dtype=np.float32)[None, :, None]
+    # light the target from her left, across the face: the swapped face is as much darker on that
+    # side (before the lighting transfer it was 0.86 against the target's 0.66)
+    x0, y0, x1, y1 = (int(v) for v in target.bbox)
+    xs = np.arange(astronaut_bgr.shape[1], dtype=np.float32)
+    ramp = np.clip(0.4 + 0.6 * (xs - x0) / (x1 - x0), 0.4, 1.0)[None, :, None]
     lit = np.clip(astronaut_bgr.astype(np.float32) * ramp, 0, 255).astype(np.uint8)
     face = detector.detect(lit)[0]
     out = ClassicalSwapper(detector=detector).swap(lit, [face], source)
-    grey = cv2.cvtColor(out, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    ref = cv2.cvtColor(lit, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    x0, y0, x1, y1 = (int(v) for v in face.bbox)
-    cy = slice(y0 + (y1 - y0) // 3, y0 + 2 * (y1 - y0) // 3)  # cheek height
-    third = (x1 - x0) // 4
-    left, right = slice(x0 + third // 2, x0 + third), slice(x1 - third, x1 - third // 2)
-    ratio_out = grey[cy, left].mean() / grey[cy, right].mean()
-    ratio_ref = ref[cy, left].mean() / ref[cy, right].mean()
-    assert abs(ratio_out - ratio_ref) < 0.08, (ratio_out, ratio_ref)
+    cheeks = slice(y0 + (y1 - y0) // 3, y0 + 2 * (y1 - y0) // 3)
+    q = (x1 - x0) // 4
+    left, right = slice(x0 + q // 2, x0 + q), slice(x1 - q, x1 - q // 2)
+
+    def ratio(img: np.ndarray) -> float:
+        grey = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        return float(grey[cheeks, left].mean() / grey[cheeks, right].mean())
+
+    assert abs(ratio(out) - ratio(lit)) < 0.06, (ratio(out), ratio(lit))
 
 
 def test_eyes_open_unlike_the_target_show_the_target_eyes(detector: EmbeddedDetector, astronaut_bgr: np.ndarray,
