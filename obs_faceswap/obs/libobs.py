@@ -64,30 +64,40 @@ VERIFIED_MAJORS = range(29, 33)
 ALLOW_UNVERIFIED_ENV = "OBS_FACESWAP_ALLOW_UNVERIFIED_OBS"
 
 
+# Callback slots of struct obs_source_info, in declaration order (libobs/obs-source.h, 29.0.2).
+# Every slot is a function pointer; we keep them as void* and store CFUNCTYPE objects' addresses.
+_CORE_CALLBACKS = (
+    "get_name", "create", "destroy", "get_width", "get_height", "get_defaults", "get_properties",
+    "update", "activate", "deactivate", "show", "hide", "video_tick", "video_render",
+    "filter_video", "filter_audio", "enum_active_sources", "save", "load",
+    "mouse_click", "mouse_move", "mouse_wheel", "focus", "key_click", "filter_remove",
+    "type_data", "free_type_data",  # type_data is a plain pointer, free_type_data a callback
+    "audio_render", "enum_all_sources", "transition_start", "transition_stop",
+    "get_defaults2", "get_properties2", "audio_mix",
+)
+_MEDIA_CALLBACKS = (
+    "media_play_pause", "media_restart", "media_stop", "media_next", "media_previous",
+    "media_get_duration", "media_get_time", "media_set_time", "media_get_state",
+)
+
+
+def _pointer_fields(names: tuple[str, ...]) -> list[tuple[str, Any]]:
+    return [(name, vp) for name in names]
+
+
 class obs_source_info(C.Structure):  # noqa: N801  (libobs/obs-source.h @ 29.0.2, 400 bytes on 64-bit)
-    _fields_ = (
-        [("id", C.c_char_p), ("type", C.c_int), ("output_flags", u32)]
-        + [
-            (name, vp)
-            for name in (
-                "get_name create destroy get_width get_height get_defaults get_properties update "
-                "activate deactivate show hide video_tick video_render filter_video filter_audio "
-                "enum_active_sources save load mouse_click mouse_move mouse_wheel focus key_click "
-                "filter_remove type_data free_type_data audio_render enum_all_sources "
-                "transition_start transition_stop get_defaults2 get_properties2 audio_mix"
-            ).split()
-        ]
-        + [("icon_type", C.c_int)]
-        + [
-            (name, vp)
-            for name in (
-                "media_play_pause media_restart media_stop media_next media_previous "
-                "media_get_duration media_get_time media_set_time media_get_state"
-            ).split()
-        ]
-        + [("version", u32), ("unversioned_id", C.c_char_p), ("missing_files", vp),
-           ("video_get_color_space", vp)]
-    )
+    _fields_ = [
+        ("id", C.c_char_p),
+        ("type", C.c_int),  # enum obs_source_type
+        ("output_flags", u32),
+        *_pointer_fields(_CORE_CALLBACKS),
+        ("icon_type", C.c_int),  # enum obs_icon_type
+        *_pointer_fields(_MEDIA_CALLBACKS),
+        ("version", u32),
+        ("unversioned_id", C.c_char_p),
+        ("missing_files", vp),
+        ("video_get_color_space", vp),
+    ]
 
 
 class obs_audio_data(C.Structure):  # noqa: N801  (libobs/obs.h)
