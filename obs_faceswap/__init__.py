@@ -6,4 +6,4 @@ are standard-library only; everything else runs in the worker or the standalone 
 
 __version__ = "0.1.0"
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: one slot pool per video channel, results in place, colour matrix in the header

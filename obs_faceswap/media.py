@@ -45,20 +45,64 @@ def read_image(path: str | os.PathLike[str]) -> Frame:
     return np.ascontiguousarray(img)
 
 
+class OutputWriteError(FaceSwapError):
+    """An output file cannot be created: a read-only or missing folder, a path under a file, a full disk."""
+
+
+def cannot_write(dest: Path, exc: OSError) -> OutputWriteError:
+    """The user-facing error for an ``OSError`` met while creating ``dest``."""
+    blocker = next((p for p in (dest.parent, *dest.parent.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        why = f"{blocker} is a file, not a folder"
+    elif isinstance(exc, IsADirectoryError) or dest.is_dir():
+        why = "a folder of that name is in the way"
+    else:
+        why = exc.strerror or str(exc)
+    return OutputWriteError(f"cannot write {dest}: {why}; choose an output path in a folder you can write to")
+
+
 @contextmanager
 def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path next to ``path`` (same suffix); rename it to ``path`` on success only."""
+    """Yield a temporary path next to ``path`` (same suffix); rename it to ``path`` on success only.
+
+    An unwritable destination (read-only folder, a path under a file, no such device, full disk)
+    raises ``OutputWriteError``; nothing is left behind: neither the temporary file nor folders
+    made for it.
+    """
     dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=f".part{dest.suffix}", dir=dest.parent)
-    os.close(fd)
+    made = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]  # folders mkdir will create
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=f".part{dest.suffix}", dir=dest.parent)
+        os.close(fd)
+    except OSError as exc:
+        _remove_dirs(made)
+        raise cannot_write(dest, exc) from None
     tmp_path = Path(tmp)
+    done = False
     try:
         yield tmp_path
-        os.replace(tmp_path, dest)
+        try:
+            os.replace(tmp_path, dest)
+        except OSError as exc:
+            raise cannot_write(dest, exc) from None
+        done = True
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        try:
+            tmp_path.unlink(missing_ok=True)
+        except OSError:
+            pass
+        if not done:
+            _remove_dirs(made)
+
+
+def _remove_dirs(folders: list[Path]) -> None:
+    """Remove the (empty) folders this module created, deepest first; ignore any that cannot go."""
+    for d in folders:  # ordered from the deepest up
+        try:
+            d.rmdir()
+        except OSError:
+            pass
 
 
 def write_image(path: str | os.PathLike[str], frame: Frame, quality: int = 95) -> Path:
@@ -72,7 +116,10 @@ def write_image(path: str | os.PathLike[str], frame: Frame, quality: int = 95) -
     if not ok:
         raise FaceSwapError(f"cannot encode {dest.name}")
     with atomic_output(dest) as tmp:
-        buf.tofile(str(tmp))
+        try:
+            buf.tofile(str(tmp))
+        except OSError as exc:  # e.g. the disk is full
+            raise cannot_write(dest, exc) from None
     return dest
 
 

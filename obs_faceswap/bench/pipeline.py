@@ -7,7 +7,15 @@ face from insightface's group photo (the astronaut mirrored when insightface is 
   landmarks_ms         mesh only on the previous face's crop (what tracking runs per frame)
   tracked_detect_ms    TrackedDetector(detect_every=3, smoothing=0.5), mean per frame
   warp/mask/color/blend_ms, swap_ms   ClassicalSwapper stages and their sum
-  total_ms, fps        tracked_detect + swap: the live per-frame cost
+  total_ms, fps        tracked_detect + swap: the live per-frame cost (all masks off: the defaults)
+  mask_keep_mouth_ms   keep_mouth's exact lip mask in the face ROI (dense mesh, no model)
+  mask_occlusion_roi_ms, mask_parser_roi_ms   occlusion_mask / mask_regions with the embedded
+                       swapper (QualityStages.roi_mask: align, model, warp back; installed
+                       models, else stand-ins: then it is the pre/post-processing cost alone)
+  swap_keep_mouth_ms, swap_occlusion_ms   the whole swap with that mask on
+  jitter_px_smoothing_<s>, jitter_ratio_smoothing_<s>   still-face landmark jitter (std over 30 noisy
+                       frames, px) with TrackedDetector(detect_every=3) at smoothing 0 and s (the
+                       default 0.5, and 0.7), and the ratio jitter(0) / jitter(s)
 Baselines measured in the same run:
   baseline_warp_per_triangle_ms   the textbook warp: one warpAffine + mask per triangle
   baseline_seamless_swap_ms       the same swap blended with cv2.seamlessClone
@@ -21,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -129,6 +138,8 @@ def measure(repeat: int = 30, threads: int = 1, quality: bool = True) -> dict[st
     out["baseline_seamless_swap_ms"] = p50(time_ms(lambda: seamless.swap(frame, [face], source),
                                                    repeat=max(5, repeat // 3)))
     out["baseline_total_detect_every_frame_ms"] = out["detect_ms"] + out["swap_ms"]
+    out.update(measure_masks(frame, face, source, swapper, det, repeat=max(5, repeat // 3)))
+    out.update(measure_jitter(frame, det))
     for name, fn in EXTRA_STAGES.items():
         out[f"{name}_ms"] = p50(time_ms(lambda fn=fn: fn(frame, face), repeat=max(5, repeat // 3)))  # type: ignore[misc]
     if quality:
@@ -138,6 +149,71 @@ def measure(repeat: int = 30, threads: int = 1, quality: bool = True) -> dict[st
         # models where present, else stand-ins of the real signatures (pre/post-processing cost)
         for name, ms in bench_stages(frame, face, repeat=max(3, repeat // 6)).items():
             out[f"{name}_ms"] = ms
+    return out
+
+
+def measure_masks(frame: Frame, face: Face, source: Any, swapper: Any, det: Any, *, repeat: int) -> dict[str, float]:
+    """Cost of the masks with the embedded swapper: each mask alone, and the swap with it on."""
+    import tempfile
+
+    from obs_faceswap.models.registry import is_installed
+    from obs_faceswap.models.standins.quality import all_models
+    from obs_faceswap.vision.classical import ClassicalSwapper, face_roi, mouth_keep
+    from obs_faceswap.vision.quality import QualityStages
+
+    out: dict[str, float] = {}
+    roi = face_roi(face.landmarks, frame.shape)  # type: ignore[arg-type]
+    assert roi is not None
+    x0, y0, x1, y1 = roi
+    local = face.landmarks - np.float32([x0, y0])  # type: ignore[operator]
+    out["mask_keep_mouth_ms"] = p50(time_ms(lambda: mouth_keep(local, (y1 - y0, x1 - x0)), repeat=repeat))
+    work = frame.copy()
+    mouth = ClassicalSwapper({"keep_mouth": True}, detector=det)
+
+    def swap_with(sw: Any, extra: Any = None) -> None:
+        np.copyto(work, frame)
+        sw.swap_face(work, face, source, extra_mask=extra, original=frame)
+
+    out["swap_keep_mouth_ms"] = p50(time_ms(lambda: swap_with(mouth), repeat=repeat))
+    with tempfile.TemporaryDirectory(prefix="obs-faceswap-bench-") as tmp:
+        models: dict[str, Any] = {}
+        standins: dict[str, Path] = {}
+        for mid in ("bisenet", "xseg"):
+            try:
+                installed = bool(is_installed(mid))
+            except Exception:  # no manifest entry: use the stand-in
+                installed = False
+            if not installed:
+                standins = standins or all_models(Path(tmp))
+                models[mid] = standins[mid]
+        for name, settings in (("occlusion", {"occlusion_mask": True}), ("parser", {"mask_regions": "face"})):
+            stages = QualityStages(settings, "cpu", models=models)
+            out[f"mask_{name}_roi_ms"] = p50(time_ms(lambda st=stages: st.roi_mask(frame, face, roi),  # type: ignore[misc]
+                                                     repeat=repeat, warmup=1))
+            if name == "occlusion":
+                out["swap_occlusion_ms"] = p50(time_ms(lambda st=stages: swap_with(swapper, st.roi_mask),  # type: ignore[misc]
+                                                       repeat=repeat, warmup=1))
+    return out
+
+
+def measure_jitter(frame: Frame, det: Any, frames: int = 30) -> dict[str, float]:
+    """Still-face landmark jitter (px, std over ``frames`` noisy copies of ``frame``) with tracking at
+    smoothing 0 and the ratio to smoothing 0.5 (the default) and 0.7 (what the tracking test uses)."""
+    from obs_faceswap.vision.tracking import TrackedDetector
+
+    rng = np.random.default_rng(0)
+    noisy = [np.clip(frame + np.float32(4) * rng.standard_normal(frame.shape, np.float32), 0, 255).astype(np.uint8)
+             for _ in range(frames)]
+    jitter: dict[float, float] = {}
+    for smoothing in (0.0, 0.5, 0.7):
+        tracked = TrackedDetector(det, detect_every=3, smoothing=smoothing)
+        lm = np.stack([tracked.detect(f)[0].landmarks for f in noisy])
+        jitter[smoothing] = float(lm[5:].std(0).mean())
+    out = {"jitter_px_smoothing_0": jitter[0.0]}
+    for smoothing in (0.5, 0.7):
+        tag = f"{round(smoothing * 100)}"
+        out[f"jitter_px_smoothing_{tag}"] = jitter[smoothing]
+        out[f"jitter_ratio_smoothing_{tag}"] = jitter[0.0] / max(jitter[smoothing], 1e-9)
     return out
 
 

@@ -8,7 +8,10 @@ frame and face, only the face's region of interest (ROI) is touched:
   2. a per-pixel triangle-index map (rasterised at half resolution for large faces) turned into
      two float maps by one vectorised gather, and a single ``cv2.remap`` of the source crop;
   3. a mask from the target's face outline, shrunk so it stays inside forehead and jaw, with the
-     target's open mouth (and optionally the whole mouth) cut out, feathered;
+     target's open mouth cut out, feathered; with ``keep_mouth`` the target's lips stay exactly
+     the target's (0 on the lips plus a guard band, from the dense mesh: no model needed); an
+     ``extra_mask`` hook (the pipeline's face-parser / occlusion masks, ROI-sized) is combined by
+     element-wise minimum;
   4. colour transfer to the target's skin (``obs_faceswap.vision.color.transfer_color``);
   5. feathered alpha blend into the ROI (``cv2.seamlessClone`` optionally).
 Pixels outside the ROI are never written.
@@ -16,7 +19,7 @@ Pixels outside the ROI are never written.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +37,7 @@ from obs_faceswap.vision.embedded import (
     RIGHT_EYE,
     EmbeddedDetector,
 )
+from obs_faceswap.vision.masks import mouth_mask
 from obs_faceswap.vision.types import Face, Frame, Mask, Points
 
 SOURCE_MAX_FACE = 512  # the source crop is downscaled so its face is at most this many pixels
@@ -53,6 +57,10 @@ SHADING_SIGMA = 0.05  # target lighting kept below this scale (share of the face
 EYE_MATCH = (0.55, 0.85)  # eye-openness ratio (smaller/larger) below which the target's own eye shows
 SHARPEN_FROM = 1.3  # target/swap detail ratio (Laplacian variance) from which the swap is sharpened
 SHARPEN_MAX = 1.2  # strongest unsharp-mask amount
+
+Roi = tuple[int, int, int, int]  # x0, y0, x1, y1 in frame pixels
+# (original frame, face, ROI) -> float32 (ROI h, ROI w) mask in [0, 1] to combine by minimum, or None
+ExtraMask = Callable[[Frame, Face, Roi], Mask | None]
 
 
 @dataclass
@@ -147,8 +155,13 @@ class ClassicalSwapper:
                           "front-facing and not too small")
 
     # -- swap --------------------------------------------------------------------------------
-    def swap(self, frame: Frame, faces: Sequence[Face], source: Any) -> Frame:
-        """A copy of ``frame`` with each face (having a 468-point mesh) replaced by ``source``."""
+    def swap(self, frame: Frame, faces: Sequence[Face], source: Any, *,
+             extra_mask: ExtraMask | None = None) -> Frame:
+        """A copy of ``frame`` with each face (having a 468-point mesh) replaced by ``source``.
+
+        ``extra_mask(frame, face, roi)`` (e.g. ``QualityStages.roi_mask``: face-parser regions,
+        occlusion) may take pixels of each face's ROI away from the swap; it sees the original frame.
+        """
         out = frame.copy()
         for face in faces:
             if face.landmarks is None or len(face.landmarks) != len(source.points):
@@ -157,12 +170,16 @@ class ClassicalSwapper:
                 if meshed is None:
                     continue
                 face = meshed
-            self.swap_face(out, face, source)
+            self.swap_face(out, face, source, extra_mask=extra_mask, original=frame)
         return out
 
     def swap_face(self, frame: Frame, face: Face, source: ClassicalSource,
-                  stats: dict[str, float] | None = None) -> None:
-        """Swap one face in place (ROI only). ``stats`` receives per-stage milliseconds when given."""
+                  stats: dict[str, float] | None = None, *, extra_mask: ExtraMask | None = None,
+                  original: Frame | None = None) -> None:
+        """Swap one face in place (ROI only). ``stats`` receives per-stage milliseconds when given.
+
+        ``extra_mask`` is called with ``original`` (default: ``frame``), the face and its ROI.
+        """
         import time
 
         t0 = time.perf_counter()
@@ -179,6 +196,12 @@ class ClassicalSwapper:
         keep = eye_keep(local, source.points, size)
         if keep is not None:  # an eye open/closed unlike the target's: show the target's own eye
             mask *= np.float32(1.0) - keep
+        if self.look.keep_mouth:  # the target's own lips, byte for byte
+            np.minimum(mask, mouth_keep(local, size, self.look.mouth_size), out=mask)
+        if extra_mask is not None:
+            more = extra_mask(frame if original is None else original, face, roi)
+            if more is not None:
+                np.minimum(mask, np.asarray(more, np.float32), out=mask)
         t2 = time.perf_counter()
         target = frame[y0:y1, x0:x1]
         warped = match_sharpness(warped, target, mask)
@@ -538,6 +561,29 @@ def face_mask(pts: Points, size: tuple[int, int], look: LookSettings) -> Mask:
     if s < 1.0:
         mf = cv2.resize(mf, (w, h), interpolation=cv2.INTER_LINEAR)
     return mf
+
+
+def mouth_keep(pts: Points, size: tuple[int, int], mouth_size: float = 1.0) -> Mask:
+    """(H, W) mask that is exactly 0 on the target's lips (outer lip contour x ``mouth_size``, plus a
+    2 px guard band) and ramps smoothly to 1 around them (``masks.mouth_mask``).
+
+    Computed in ROI pixels straight from the dense mesh (no model, no resampling), on a window
+    around the mouth only, so the kept lips are the target's byte for byte.
+    """
+    h, w = size
+    out = np.ones((h, w), np.float32)
+    poly = _polygon_scaled(pts[OUTER_LIPS].astype(np.float32), mouth_size)
+    width = float(poly[:, 0].max() - poly[:, 0].min())
+    margin = int(np.ceil(max(2.0, 0.12 * width))) + 4  # mouth_mask's guard band + ramp, and a spare pixel
+    x0, y0 = (max(0, int(np.floor(v)) - margin) for v in poly.min(0))
+    x1 = min(w, int(np.ceil(poly[:, 0].max())) + margin + 1)
+    y1 = min(h, int(np.ceil(poly[:, 1].max())) + margin + 1)
+    if x1 <= x0 or y1 <= y0:
+        return out
+    region = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(region, [np.round((poly - np.float32([x0, y0])) * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
+    out[y0:y1, x0:x1] = mouth_mask(region)
+    return out
 
 
 def mask_outline(pts: Points) -> Points:

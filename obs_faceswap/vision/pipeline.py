@@ -215,13 +215,16 @@ class FacePipeline:
     """Swap faces in frames according to ``FACE_SETTINGS`` values.
 
     ``detector`` overrides the detector chosen by the settings (tests, callers that already
-    track faces). Constructor and ``update`` raise ``FaceSwapError`` for unusable settings.
+    track faces). ``quality_models`` maps quality-model ids (``bisenet``, ``xseg``, ``gfpgan_1.4``,
+    ...) to files used instead of the installed ones. Constructor and ``update`` raise
+    ``FaceSwapError`` for unusable settings.
     """
 
     def __init__(self, settings: Mapping[str, Any], *, live: bool = False,
-                 detector: FaceDetector | None = None) -> None:
+                 detector: FaceDetector | None = None, quality_models: Mapping[str, Any] | None = None) -> None:
         self.live = live
         self._detector_override = detector
+        self._quality_models = dict(quality_models or {})
         self.settings: dict[str, Any] = FACE_SETTINGS.validate(settings)
         self.last_error = ""
         self.stats: dict[str, Any] = {}
@@ -293,7 +296,8 @@ class FacePipeline:
         if current is not None and hasattr(current, "update"):
             current.update(settings)
             return current
-        return _construct(QualityStages, settings, live=self.live, provider=settings.get("provider", "auto"))
+        return _construct(QualityStages, settings, live=self.live, provider=settings.get("provider", "auto"),
+                          models=self._quality_models)
 
     def _read_photos(self, value: str) -> list[tuple[str, Frame]]:
         from obs_faceswap.media import read_image
@@ -390,10 +394,20 @@ class FacePipeline:
         if not chosen or s.identity is None:
             return frame
         if s.neural is None:
-            t = time.perf_counter()
-            out = s.classical.swap(frame, chosen, s.identity)  # applies the look settings itself
-            stats["swap_ms"] = (time.perf_counter() - t) * 1000.0
             q = s.quality
+            # face-parser regions and occlusion (keep_mouth: the swapper itself, from the mesh)
+            t = time.perf_counter()
+            if getattr(q, "has_model_masks", False):
+                def extra(src: Frame, face: Face, roi: tuple[int, int, int, int]) -> Mask | None:
+                    t_mask = time.perf_counter()
+                    m = q.roi_mask(src, face, roi)
+                    stats["mask_ms"] = stats.get("mask_ms", 0.0) + (time.perf_counter() - t_mask) * 1000.0
+                    return m  # type: ignore[no-any-return]
+
+                out = s.classical.swap(frame, chosen, s.identity, extra_mask=extra)
+            else:
+                out = s.classical.swap(frame, chosen, s.identity)  # applies the look settings itself
+            stats["swap_ms"] = (time.perf_counter() - t) * 1000.0
             if q is not None and getattr(q, "enhancer", None) is not None and out is not frame:
                 t = time.perf_counter()
                 for face in chosen:  # the enhancer at frame resolution, on the swapped face

@@ -8,6 +8,9 @@ frame -> crop of the swap crop):
     crop = stages.color(swapped_crop, target_crop, mask)         # colour transfer from the settings
 
 and combines ``mask`` with its own box mask by element-wise minimum before pasting back.
+The embedded (classical) swapper works in the face's ROI instead: ``stages.roi_mask(frame, face,
+roi)`` aligns the target face to a crop from its 5 key points, runs the parser/occlusion there
+and warps the crop mask back into the ROI (the swapper keeps the mouth itself, from the mesh).
 ``enhance_frame(frame, face)`` is the same enhancer applied to the frame after paste-back (at
 frame resolution, better when the swap crop is small, e.g. 128 px). ``timings`` holds the
 milliseconds of the last call of each stage; ``bench_stages`` measures every stage on one frame.
@@ -37,6 +40,10 @@ PARSER_MODEL = "bisenet"  # manifest ids
 OCCLUDER_MODEL = "xseg"
 
 ModelPaths = Mapping[str, "str | os.PathLike[str]"]
+# roi_mask's crop: the FFHQ template holds the whole head (the mesh ROI fits inside); the parser
+# resizes to 512 and XSeg to 256 anyway, and the mask is smooth, so 256 px is enough
+ROI_TEMPLATE = "ffhq_512"
+ROI_CROP = 256
 
 
 def _load(model_id: str, family: str, provider: str, paths: ModelPaths) -> Session:
@@ -156,14 +163,42 @@ class QualityStages:
         self.timings["enhance"] = (time.perf_counter() - t) * 1000.0
         return frame
 
-    def mask(self, swapped_crop: Frame, target_crop: Frame, face: Face, M: np.ndarray) -> Mask | None:  # noqa: N803
+    @property
+    def has_model_masks(self) -> bool:
+        """True when a face-parser or occlusion mask is enabled (what ``roi_mask`` computes)."""
+        return self.parser is not None or self.occluder is not None
+
+    def roi_mask(self, frame: Frame, face: Face, roi: tuple[int, int, int, int]) -> Mask | None:
+        """The face-parser / occlusion mask of ``face`` in its frame ROI (x0, y0, x1, y1): float32
+        (y1-y0, x1-x0) in [0, 1], or ``None`` when neither is enabled. For swappers that paste in
+        frame space (the embedded one): the target face is aligned to ``ROI_TEMPLATE`` from its 5
+        key points, masked there (``mask`` without the mouth, which such a swapper keeps from its
+        own mesh) and the crop mask is warped back; outside the crop nothing is taken away (1).
+        """
+        if not self.has_model_masks:
+            return None
+        crop, m = warp_face(frame, face.kps, ROI_TEMPLATE, ROI_CROP)
+        cm = self.mask(crop, crop, face, m, mouth=False)
+        if cm is None:
+            return None
+        t = time.perf_counter()
+        x0, y0, x1, y1 = roi
+        to_crop = m.copy()  # ROI pixel -> crop pixel
+        to_crop[:, 2] += to_crop[:, :2] @ np.array([x0, y0], np.float64)
+        out = cv2.warpAffine(cm, to_crop, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                             borderMode=cv2.BORDER_CONSTANT, borderValue=1.0)
+        self.timings["warp_back"] = (time.perf_counter() - t) * 1000.0
+        return out  # type: ignore[no-any-return]
+
+    def mask(self, swapped_crop: Frame, target_crop: Frame, face: Face, M: np.ndarray,  # noqa: N803
+             *, mouth: bool = True) -> Mask | None:
         """Crop-space float32 mask in [0, 1] from the enabled stages (face-parser regions, occlusion,
-        keep-original-mouth), combined by minimum; ``None`` when none is enabled.
+        keep-original-mouth unless ``mouth`` is False), combined by minimum; ``None`` when none is enabled.
 
         The parser and the occluder look at ``target_crop`` (the camera's face: where its regions
         are, what covers it). ``M`` maps ``face``'s frame coordinates into the crop.
         """
-        for k in ("parser", "occlusion", "mouth"):
+        for k in ("parser", "occlusion", "mouth", "warp_back"):
             self.timings.pop(k, None)
         size = target_crop.shape[0]
         parts: list[Mask] = []
@@ -178,7 +213,7 @@ class QualityStages:
             t = time.perf_counter()
             parts.append(self.occluder.mask(target_crop))
             self.timings["occlusion"] = (time.perf_counter() - t) * 1000.0
-        if self.settings["keep_mouth"]:
+        if mouth and self.settings["keep_mouth"]:
             t = time.perf_counter()
             landmarks = None
             if face.landmarks is not None and len(face.landmarks) >= 468:

@@ -47,6 +47,33 @@ def _face_mask(face: Face, shape: tuple[int, ...], shrink: float = 0.2) -> np.nd
     return m.astype(bool)
 
 
+def _independent_face_region(img: np.ndarray) -> np.ndarray:
+    """Where a face may change, from a detector unrelated to the code under test: OpenCV's Haar
+    cascade box of the one face, grown by 25 % on every side (its box stops above the chin)."""
+    haar = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    boxes = haar.detectMultiScale(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), 1.1, 5, minSize=(40, 40))
+    assert len(boxes) == 1
+    x, y, w, h = (int(v) for v in boxes[0])
+    d = w // 4
+    region = np.zeros(img.shape[:2], bool)
+    region[max(0, y - d):y + h + d, max(0, x - d):x + w + d] = True
+    return region
+
+
+def _assert_only_the_face_changed(out: np.ndarray, before: np.ndarray, target: Face) -> None:
+    changed = (out != before).any(-1)
+    region = _independent_face_region(before)
+    assert not changed[~region].any()  # byte-identical away from the face
+    assert changed.mean() < 0.05  # a face, not the picture
+    # inside the face outline, not the whole rectangle around it: fewer changed pixels than the
+    # target mesh's convex hull holds, and none beyond it (grown by 5 % of the face size)
+    hull = np.zeros(before.shape[:2], np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(target.landmarks[:, :2].astype(np.int32)), 1)  # type: ignore[index]
+    assert changed.sum() < hull.sum()
+    grow = int(0.05 * (target.bbox[2] - target.bbox[0])) * 2 + 1
+    assert not (changed & (cv2.dilate(hull, np.ones((grow, grow), np.uint8)) == 0)).any()
+
+
 def test_source_is_triangulated_once(source: ClassicalSource) -> None:
     assert source.points.shape == (468, 2)
     assert len(source.triangles) > 800 and source.triangles.max() == 467
@@ -59,10 +86,7 @@ def test_face_changes_and_nothing_else(swapper: ClassicalSwapper, source: Classi
     inside = _face_mask(target, out.shape)
     diff = np.abs(out.astype(np.int16) - astronaut_bgr.astype(np.int16)).max(-1)
     assert diff[inside].mean() > 12  # another person's face
-    x0, y0, x1, y1 = face_roi(target.landmarks, out.shape)  # type: ignore[arg-type,misc]
-    outside = np.ones(out.shape[:2], bool)
-    outside[y0:y1, x0:x1] = False
-    assert np.array_equal(out[outside], astronaut_bgr[outside])  # byte-identical away from the face
+    _assert_only_the_face_changed(out, astronaut_bgr, target)
     assert not np.shares_memory(out, astronaut_bgr)
 
 
@@ -162,6 +186,7 @@ def test_seamless_option(detector: EmbeddedDetector, source: ClassicalSource, ta
     out = ClassicalSwapper(detector=detector, seamless=True).swap(astronaut_bgr, [target], source)
     inside = _face_mask(target, out.shape)
     assert np.abs(out.astype(int) - astronaut_bgr)[inside].mean() > 8
+    _assert_only_the_face_changed(out, astronaut_bgr, target)  # Poisson blending does not bleed out
 
 
 def test_bench_pipeline_prints_one_json_object(capsys: pytest.CaptureFixture[str]) -> None:
@@ -172,7 +197,8 @@ def test_bench_pipeline_prints_one_json_object(capsys: pytest.CaptureFixture[str
     assert main(["bench", "pipeline", "--json", "--repeat", "1"]) == 0
     result = json.loads(capsys.readouterr().out)
     for key in ("detect_ms", "landmarks_ms", "warp_ms", "color_ms", "blend_ms", "total_ms", "fps",
-                "baseline_warp_per_triangle_ms", "baseline_seamless_swap_ms"):
+                "baseline_warp_per_triangle_ms", "baseline_seamless_swap_ms", "mask_keep_mouth_ms",
+                "mask_occlusion_roi_ms", "mask_parser_roi_ms", "swap_keep_mouth_ms", "jitter_ratio_smoothing_50"):
         assert result[key] > 0
     assert result["face_px"] > 100 and result["frame"] == "1280x720"
 
@@ -343,3 +369,67 @@ def test_turned_faces_never_show_what_is_beyond_the_source_outline(detector: Emb
     assert max(dropped) > 50  # the turned heads do have folded triangles, left out of the warp
     frontal = face.landmarks - face.landmarks.min(0)  # type: ignore[union-attr]
     assert len(visible_triangles(frontal, src.points, src.triangles)) >= len(src.triangles) - 5
+
+
+# ---------------------------------------------------------------- masks with the default (embedded) swapper
+
+
+def _lips(face: Face, shape: tuple[int, ...]) -> np.ndarray:
+    from obs_faceswap.vision.embedded import OUTER_LIPS
+
+    lips = np.zeros(shape[:2], np.uint8)
+    cv2.fillPoly(lips, [face.landmarks[OUTER_LIPS].astype(np.int32)], 1)  # type: ignore[index]
+    return lips.astype(bool)
+
+
+@pytest.mark.parametrize("seamless", [False, True])
+def test_keep_mouth_keeps_the_target_lips_byte_for_byte(detector: EmbeddedDetector, source: ClassicalSource,
+                                                        target: Face, astronaut_bgr: np.ndarray,
+                                                        seamless: bool) -> None:
+    lips = _lips(target, astronaut_bgr.shape)
+    assert lips.sum() > 300
+    sw = ClassicalSwapper({"keep_mouth": False}, detector=detector, seamless=seamless)
+    assert (sw.swap(astronaut_bgr, [target], source)[lips] != astronaut_bgr[lips]).any(-1).mean() > 0.3
+    sw.update({"keep_mouth": True})
+    out = sw.swap(astronaut_bgr, [target], source)
+    assert np.array_equal(out[lips], astronaut_bgr[lips])  # her own lips, every pixel
+    around = cv2.dilate(lips.astype(np.uint8), np.ones((25, 25), np.uint8)).astype(bool) & ~lips
+    assert (out[around] != astronaut_bgr[around]).any(-1).mean() > 0.3  # the face around them is swapped
+
+
+@pytest.fixture(scope="module")
+def quality_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    from tests.standins.quality import all_models
+
+    return dict(all_models(tmp_path_factory.mktemp("quality_models")))
+
+
+@pytest.mark.parametrize("setting", ["occlusion_mask", "mask_regions"])
+def test_model_masks_apply_to_the_default_swapper(source_photo: np.ndarray, astronaut_bgr: np.ndarray,
+                                                  target: Face, quality_models: dict[str, object], tmp_path,
+                                                  setting: str) -> None:  # type: ignore[no-untyped-def]
+    """A hand in front of the cheek (what the stand-in XSeg calls an occluder) or a region the face
+    parser does not count as face (the stand-in BiSeNet's 'hat' colour) stays the camera's."""
+    from obs_faceswap.vision.masks import REGIONS
+    from obs_faceswap.vision.pipeline import FacePipeline
+    from tests.standins.quality import OCCLUDER_BGR, PARSER_PALETTE_BGR
+
+    src = tmp_path / "me.png"
+    cv2.imwrite(str(src), source_photo)
+    covered = astronaut_bgr.copy()
+    cx, cy = int(target.kps[4][0]), int(target.kps[2][1])  # right of her mouth corner, at nose height
+    patch = (slice(cy - 15, cy + 15), slice(cx - 5, cx + 45))
+    covered[patch] = OCCLUDER_BGR if setting == "occlusion_mask" else PARSER_PALETTE_BGR[18]
+    inner = (slice(patch[0].start + 2, patch[0].stop - 2), slice(patch[1].start + 2, patch[1].stop - 2))
+    pipe = FacePipeline({"source_image": str(src)}, quality_models=quality_models)  # defaults: embedded swapper
+    assert pipe.settings["swapper"] == "embedded"
+    plain = pipe.process(covered)
+    assert pipe.stats["faces"] == 1 and (plain[inner] != covered[inner]).any(-1).mean() > 0.3
+    everything_but_hats = ",".join(name for name in REGIONS if name != "hat")
+    pipe.update({setting: True} if setting == "occlusion_mask" else {setting: everything_but_hats})
+    out = pipe.process(covered)
+    assert pipe.last_error == "" and pipe.stats["faces"] == 1 and pipe.stats["mask_ms"] > 0
+    assert np.array_equal(out[inner], covered[inner])  # the covering thing shows, untouched
+    face = _face_mask(target, covered.shape)
+    face[patch] = False
+    assert np.abs(out.astype(int) - covered)[face].mean() > 8  # the rest of the face is still swapped
