@@ -66,15 +66,37 @@ def test_two_source_photos_give_another_identity(m: SimpleNamespace, astronaut_p
     assert not np.array_equal(cv2.imread(str(one)), cv2.imread(str(two)))
 
 
+def _face_boxes(img: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Face boxes (x0, y0, x1, y1) found by the test itself, independently of the command's run."""
+    from obs_faceswap.vision.embedded import EmbeddedDetector
+
+    return [tuple(int(v) for v in f.bbox) for f in EmbeddedDetector(provider="cpu").detect(img)]  # type: ignore[misc]
+
+
+def _grown(boxes: list[tuple[int, int, int, int]], shape: tuple[int, ...], share: float) -> np.ndarray:
+    """Union of the boxes, each grown by ``share`` of its width on every side."""
+    region = np.zeros(shape[:2], bool)
+    for x0, y0, x1, y1 in boxes:
+        d = int(share * (x1 - x0))
+        region[max(0, y0 - d):max(0, y1 + d), max(0, x0 - d):max(0, x1 + d)] = True
+    return region
+
+
 def test_group_photo_with_embedded_detector(m: SimpleNamespace, astronaut_path: Path, group_photo_path: Path,
                                             group_bgr: np.ndarray, tmp_path: Path) -> None:
-    out = tmp_path / "group.jpg"
+    out = tmp_path / "group.png"  # lossless: unchanged pixels stay byte-identical
     rc = main(["swap-image", "-s", str(astronaut_path), "-t", str(group_photo_path), "-o", str(out),
                "--face-selection", "all", *neural(m, detector="embedded")])
     assert rc == 0
     result = cv2.imread(str(out))
     assert result.shape == group_bgr.shape
-    assert np.abs(result.astype(int) - group_bgr).mean() > 0.5
+    changed = (result != group_bgr).any(-1)
+    boxes = _face_boxes(group_bgr)
+    assert len(boxes) == 6
+    for x0, y0, x1, y1 in boxes:  # every face was swapped ...
+        assert changed[max(0, y0):y1, max(0, x0):x1].mean() > 0.8
+    # ... and nothing else: the 128 px swap crop reaches ~60 % of a face's width beyond its box
+    assert not changed[~_grown(boxes, group_bgr.shape, 0.65)].any()
 
 
 def test_embedded_default_swapper(astronaut_path: Path, group_photo_path: Path, tmp_path: Path) -> None:
@@ -83,9 +105,46 @@ def test_embedded_default_swapper(astronaut_path: Path, group_photo_path: Path, 
     before = cv2.imread(str(group_photo_path))
     after = cv2.imread(str(out))
     assert after.shape == before.shape
-    changed = np.abs(after.astype(int) - before).max(axis=2) > 12
-    assert changed.sum() > 500  # the largest face was replaced (no model downloaded)
-    assert not changed[:60, :300].any()  # the wall above the group is untouched
+    changed = (after != before).any(-1)
+    assert (np.abs(after.astype(int) - before).max(axis=2) > 12).sum() > 500  # a face was replaced, no download
+    boxes = _face_boxes(before)
+    largest = max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+    x0, y0, x1, y1 = largest
+    assert changed[y0:y1, x0:x1].mean() > 0.4  # the largest face (the default selection) ...
+    assert not changed[~_grown([largest], before.shape, 0.25)].any()  # ... and nothing outside it
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "proc"])
+def test_unwritable_output_exits_2_and_leaves_nothing(astronaut_path: Path, tmp_path: Path, where: str,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    # tests run as root, where a chmod 0o500 folder is still writable: a path under a regular file
+    # and /proc fail for every user
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder")
+    out = blocker / "sub" / "out.png" if where == "under_a_file" else Path("/proc/obs-faceswap-out.png")
+    rc = main(["swap-image", "-s", str(astronaut_path), "-t", str(astronaut_path), "-o", str(out), "-q"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert f"cannot write {out}" in err and "Traceback" not in err
+    if where == "under_a_file":
+        assert "file.txt is a file, not a folder" in err
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["file.txt"]
+    assert blocker.read_text() == "not a folder"
+
+
+def test_atomic_output_leaves_no_folder_it_made(tmp_path: Path) -> None:
+    from obs_faceswap.media import OutputWriteError, atomic_output
+
+    dest = tmp_path / "new" / "deeper" / "out.png"
+    with pytest.raises(RuntimeError), atomic_output(dest) as tmp:  # the work fails half way
+        tmp.write_bytes(b"half")
+        raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []  # neither the part file nor the folders made for it
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(OutputWriteError, match="a folder of that name is in the way"), \
+            atomic_output(tmp_path / "taken") as tmp:
+        tmp.write_bytes(b"done")
+    assert [p.name for p in tmp_path.iterdir()] == ["taken"] and list((tmp_path / "taken").iterdir()) == []
 
 
 def test_source_without_face_fails_and_writes_nothing(m: SimpleNamespace, astronaut_path: Path, tmp_path: Path,
@@ -241,3 +300,15 @@ def test_interrupted_video_leaves_nothing(clip: Path, tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         transform_video(clip, out, fail_on_third, progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_swap_video_to_an_unwritable_path_exits_2_before_decoding(m: SimpleNamespace, astronaut_path: Path,
+                                                                  clip: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("")
+    out = blocker / "out.mp4"
+    assert main(["swap-video", "-s", str(astronaut_path), "-i", str(clip), "-o", str(out), *neural(m)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write {out}" in err and "Traceback" not in err
+    assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]

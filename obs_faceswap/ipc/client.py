@@ -505,13 +505,19 @@ class WorkerClient:
             self._channels.pop(ch.id, None)
 
     def _on_connected(self) -> None:
-        # drain stale queued messages: the new worker gets each channel's full state instead
+        # drop queued messages: the new worker gets each channel's full state instead (the sender
+        # thread drops those of the previous connection by itself; this covers ones queued during set-up)
         q = self._supervisor._outbox
-        while not q.empty():
+        keep = []
+        while True:
             try:
-                q.get_nowait()
+                item = q.get_nowait()
             except Exception:
                 break
+            if item is None or item[2] is not None:  # quit / shutdown: not ours to drop
+                keep.append(item)
+        for item in keep:
+            q.put(item)
         for ch in list(self._channels.values()):
             if isinstance(ch, VideoChannel) and ch._chan is None:
                 continue

@@ -4,9 +4,12 @@ The worker is started with an explicit interpreter: ``[python, "-m", "obs_facesw
 "--address", ..., "--parent-pid", ...]`` (inside OBS ``sys.executable`` is the OBS binary, so
 ``multiprocessing`` spawn is never used). The authkey travels through the worker's stdin pipe,
 never argv. One background thread accepts connections, one supervises: it waits for the worker's
-hello without blocking the caller, sends heartbeats, notices a crash (exit), a hang (silence) or a
-protocol error, and restarts with exponential back-off. Nothing here ever runs on the caller's
-per-frame path except ``send_wake``, which never blocks.
+hello without blocking the caller, notices a crash (exit), a hang (silence) or a protocol error,
+and restarts with exponential back-off. A third thread is the only one that writes to the control
+connection: every message (``post``), heartbeat and wake-up (``send_wake``) goes through its queue.
+A worker that stops reading (hung, or stopped with SIGSTOP) fills the socket and blocks that thread
+alone: the caller's per-frame path only puts into a queue, and the supervisor still notices the
+silence and kills the worker, which frees the blocked sender.
 """
 
 from __future__ import annotations
@@ -71,7 +74,10 @@ class Supervisor:
                                                  "worker.log" if self._dir else "obs-faceswap-worker.log")
         self._listener: Listener | None = None
         self._accepted: queue.Queue[Connection] = queue.Queue()
-        self._outbox: queue.Queue[dict[str, Any]] = queue.Queue()
+        # (connection generation, message or wake-up channel id, event set once sent) | None = quit
+        self._outbox: queue.Queue[tuple[int, dict[str, Any] | int, threading.Event | None] | None] = queue.Queue()
+        self._gen = 0  # +1 per worker connection: queued items of an earlier one are dropped
+        self._live = threading.Event()  # set once the current connection's channels are re-opened
         self._send_lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -97,7 +103,8 @@ class Supervisor:
             return
         self._listener = Listener(self._address, self._family, authkey=self._authkey)
         self.state, self.status = "starting", "starting worker"
-        for target, name in ((self._accept_loop, "obs-faceswap-accept"), (self._run, "obs-faceswap-supervisor")):
+        for target, name in ((self._accept_loop, "obs-faceswap-accept"), (self._run, "obs-faceswap-supervisor"),
+                             (self._send_loop, "obs-faceswap-sender")):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
@@ -107,29 +114,34 @@ class Supervisor:
         if self._stop.is_set():
             return
         self._stop.set()
-        conn, was_connected = self.conn, self.connected
-        if conn is not None and was_connected:
-            try:
-                with self._send_lock:
-                    control.send(conn, {"type": "shutdown"})
-            except (OSError, ValueError):
-                pass
-        for t in self._threads[1:]:  # the supervisor thread notices _stop within ~20 ms
-            t.join(timeout)
+        sent = threading.Event()
+        if self.conn is not None and self.connected:  # the sender thread writes it (a closing
+            self._outbox.put((self._gen, {"type": "shutdown"}, sent))  # connection tells the worker too)
+            sent.wait(timeout)  # not written in time: the worker stopped reading; it gets killed
         proc = self.proc
+        if proc is not None and self.conn is not None and not sent.is_set() and proc.poll() is None:
+            proc.kill()  # it stopped reading (hung): killing it also frees the blocked sender thread
+        threads = self._threads + [threading.Thread()] * (3 - len(self._threads))  # never started: dummies
+        if threads[1].is_alive():
+            threads[1].join(timeout)  # the supervisor thread notices _stop within ~20 ms
         if proc is not None:
             try:
-                proc.wait(timeout if was_connected else 0)
+                proc.wait(timeout if sent.is_set() else 0)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if threads[1].is_alive():
+            threads[1].join(timeout)
+        self._outbox.put(None)
+        if threads[2].is_alive():
+            threads[2].join(timeout)
         if self._listener is not None:
             try:  # unblock accept(): connect to ourselves
                 Client(self._address, self._family, authkey=self._authkey).close()
             except Exception:
                 pass
-        for t in self._threads[:1]:
-            t.join(timeout)
+        if threads[0].is_alive():
+            threads[0].join(timeout)
         if self._listener is not None:
             self._listener.close()
         while not self._accepted.empty():
@@ -142,21 +154,16 @@ class Supervisor:
         self.state, self.status, self.connected = "stopped", "worker stopped", False
 
     def post(self, msg: dict[str, Any]) -> None:
-        """Queue a control message; the supervisor thread sends it (never blocks the caller)."""
-        self._outbox.put(msg)
+        """Queue a control message for the current worker; the sender thread sends it. Never blocks."""
+        self._outbox.put((self._gen, msg, None))
 
     def send_wake(self, channel: int) -> bool:
-        """Send a wake-up for ``channel`` now if the connection is free; never blocks."""
-        conn = self.conn
-        if conn is None or not self.connected or not self._send_lock.acquire(blocking=False):
+        """Queue a wake-up for ``channel`` (the fallback where no wake FIFO exists, e.g. Windows).
+        Never blocks and never touches the connection: the sender thread writes it."""
+        if not self.connected:
             return False
-        try:
-            conn.send_bytes(control.wake_message(channel))
-            return True
-        except (OSError, ValueError):
-            return False
-        finally:
-            self._send_lock.release()
+        self._outbox.put((self._gen, channel, None))
+        return True
 
     @property
     def wake_dir(self) -> str | None:
@@ -189,6 +196,35 @@ class Supervisor:
                 conn.close()
                 return
             self._accepted.put(conn)
+
+    def _send_loop(self) -> None:
+        """The only writer of the control connection; blocks on a full socket without harm."""
+        while True:
+            item = self._outbox.get()
+            if item is None:
+                return
+            gen, msg, done = item
+            shutdown = done is not None
+            # items of the connection being set up wait until its channels are re-opened
+            while not shutdown and gen == self._gen and not self._live.wait(0.05):
+                if self._stop.is_set():
+                    break
+            conn = self.conn
+            try:
+                if conn is None or gen != self._gen or not (shutdown or (self.connected and not self._stop.is_set())):
+                    continue  # meant for a worker that is gone
+                with self._send_lock:
+                    if isinstance(msg, int):
+                        conn.send_bytes(control.wake_message(msg))
+                    else:
+                        control.send(conn, msg)
+            except ProtocolError as exc:
+                self.log(str(exc))
+            except (OSError, ValueError):
+                pass
+            finally:
+                if done is not None:
+                    done.set()
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         env = dict(os.environ if self.env is None else self.env)
@@ -300,14 +336,18 @@ class Supervisor:
                 return f"fatal: {exc}"
             except (ConnectionError, TimeoutError, EOFError, OSError) as exc:
                 return str(exc)
+            self._live.clear()
+            self._gen += 1
             self.conn, self.worker_pid = conn, proc.pid
             self.connected = True
             self.state, self.status = "running", "worker running"
             self.log(f"worker started (pid {proc.pid})")
             try:
                 self._on_connected()
+                self._live.set()
                 return self._serve(proc, conn)
             finally:
+                self._live.clear()
                 self.connected = False
                 if not self._stop.is_set():
                     self.last_exit = self._kill(proc)
@@ -322,26 +362,10 @@ class Supervisor:
     def _serve(self, proc: subprocess.Popen[bytes], conn: Connection) -> str:
         last_heard = last_beat = time.monotonic()
         while not self._stop.is_set():
-            while True:
-                try:
-                    msg = self._outbox.get_nowait()
-                except queue.Empty:
-                    break
-                try:
-                    with self._send_lock:
-                        control.send(conn, msg)
-                except ProtocolError as exc:
-                    self.log(str(exc))
-                except (OSError, ValueError):
-                    break
             now = time.monotonic()
             if now - last_beat >= self.heartbeat_interval:
                 last_beat = now
-                try:
-                    with self._send_lock:
-                        control.send(conn, {"type": "heartbeat", "t": now})
-                except (OSError, ValueError):
-                    pass
+                self.post({"type": "heartbeat", "t": now})
             try:
                 ready = conn.poll(0.02)
             except (OSError, ValueError):

@@ -3,6 +3,18 @@
 ``estimate_similarity`` is the closed-form least-squares fit of Umeyama (1991): rotation,
 uniform scale and translation that map ``src`` onto ``dst`` with the smallest squared error.
 Templates are stored normalised to the unit square and scaled to the crop size on use.
+
+Where the template numbers come from (public facts, not code):
+
+- ``arcface_112_v2``: ``arcface_dst`` in insightface's ``python-package/insightface/utils/face_align.py``
+  (the 112x112 ArcFace recognition crop; MIT-licensed code, the numbers are the published template).
+- ``arcface_128``: the same points shifted by 8 px in x inside a 128 px square, which is how
+  insightface's ``norm_crop``/``estimate_norm`` place a 128 px inswapper crop (``diff_x = 8.0 * ratio``).
+- ``arcface_112_v1``: the frontal one of the five pose templates (``src1`` … ``src5``, the third)
+  in insightface's earlier ``face_align``; SimSwap aligns its crops with it, scaled to 224/256 px.
+- ``ffhq_512``: the 5-point positions of the FFHQ-aligned 512 px face, as used by the
+  GFPGAN-family enhancers (GFPGAN, CodeFormer, GPEN via facexlib's ``FaceRestoreHelper``
+  ``face_template``: e.g. left eye (192.98, 239.95) of 512), divided by 512.
 """
 
 from __future__ import annotations
@@ -28,7 +40,7 @@ TEMPLATES: dict[str, npt.NDArray[np.float64]] = {
     "arcface_128": (_ARCFACE_112 + np.array([8.0, 0.0])) / 128.0,
     # the older ArcFace template (SimSwap uses it scaled to 256)
     "arcface_112_v1": np.array(
-        [[39.7300, 51.1380], [72.2700, 51.1380], [56.0000, 68.4930], [42.4630, 87.6340], [69.5370, 87.6340]],
+        [[39.7300, 51.1380], [72.2700, 51.1380], [56.0000, 68.4930], [42.4630, 87.0100], [69.5370, 87.0100]],
         dtype=np.float64,
     ) / 112.0,
     # FFHQ-aligned 512 px (GFPGAN, CodeFormer, GPEN)

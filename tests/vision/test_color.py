@@ -79,7 +79,15 @@ def test_mask_takes_statistics_inside_the_face_only(faces) -> None:
 @pytest.mark.parametrize("method", ["idt", "sot"])
 def test_random_methods_are_deterministic(faces, method: str) -> None:
     src, ref, mask = faces
-    assert np.array_equal(transfer_color(src, ref, method, 1.0, mask), transfer_color(src, ref, method, 1.0, mask))
+    first = transfer_color(src, ref, method, 1.0, mask)
+    assert np.array_equal(first, transfer_color(src, ref, method, 1.0, mask))  # same input: no flicker
+    # ... yet it follows its input: a redder reference gives another, redder result
+    redder = ref.copy()
+    redder[..., 2] = np.minimum(redder[..., 2].astype(np.int16) + 40, 255).astype(np.uint8)
+    other = transfer_color(src, redder, method, 1.0, mask)
+    inside = mask > 0.5
+    shift = other[inside].astype(np.float32).mean(0) - first[inside].astype(np.float32).mean(0)
+    assert shift[2] > 20 and abs(shift[0]) < shift[2] / 2, shift  # BGR: red up, blue about the same
 
 
 def test_flat_reference_does_not_blow_up(faces) -> None:

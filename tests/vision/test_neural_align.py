@@ -66,3 +66,12 @@ def test_unknown_template_is_named() -> None:
     with pytest.raises(ValueError, match="arcface_112_v2"):
         template_points("nope", 112)
     assert set(TEMPLATES) >= {"arcface_112_v2", "arcface_128", "ffhq_512", "arcface_112_v1"}
+
+
+def test_templates_are_the_published_ones() -> None:
+    """Anchor points as published (see align.py's docstring for where each comes from)."""
+    np.testing.assert_allclose(template_points("arcface_112_v2", 112)[0], [38.2946, 51.6963], atol=1e-3)
+    np.testing.assert_allclose(template_points("arcface_128", 128)[0], [46.2946, 51.6963], atol=1e-3)
+    np.testing.assert_allclose(template_points("arcface_112_v1", 112)[3:], [[42.4630, 87.0100], [69.5370, 87.0100]],
+                               atol=1e-3)
+    np.testing.assert_allclose(template_points("ffhq_512", 512)[0], [192.98138, 239.94708], atol=1e-3)
