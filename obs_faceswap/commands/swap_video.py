@@ -8,6 +8,7 @@ from pathlib import Path
 
 from obs_faceswap.commands.swap_image import add_face_options, settings_from_args
 from obs_faceswap.errors import FaceSwapError
+from obs_faceswap.vision.types import Frame
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".m4v", ".webm")
 
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     swapped = 0
     errors: list[str] = []
 
-    def step(frame):  # type: ignore[no-untyped-def]
+    def step(frame: Frame) -> Frame:
         nonlocal swapped
         result = pipeline.process(frame)
         if pipeline.last_error and not errors:
