@@ -195,4 +195,9 @@ if [ "$RUN_DOCTOR" -eq 1 ]; then
 fi
 
 echo
-echo "Done. Try:  $VENV/bin/obs-faceswap live --source your_face.jpg --camera 0"
+echo "Done. Next:"
+echo "  in OBS: right-click your camera -> Filters -> + -> Face Swap, and pick your face photo"
+echo "  a photo, no OBS:  $VENV/bin/obs-faceswap swap-image --source your_face.jpg --target photo.jpg --output swapped.jpg"
+if ls /dev/video* >/dev/null 2>&1; then
+  echo "  your webcam:      $VENV/bin/obs-faceswap live --source your_face.jpg"
+fi

@@ -1,8 +1,10 @@
 """Image and video files: read, write atomically, and stream video through ffmpeg.
 
 Video frames travel as raw ``bgr24`` through ffmpeg pipes; the output keeps the input's frame
-rate and size and copies its audio track when there is one. Every output is written to a
-temporary file next to the destination and renamed into place only when complete.
+rate and size and copies its audio track when there is one. Every output of every command
+(images, videos, audio) goes through ``atomic_output``: a temporary file next to the destination,
+renamed into place only when complete, with the usual permissions (``0o666 & ~umask``); missing
+output folders are created (and removed again if the write fails).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
@@ -61,13 +63,36 @@ def cannot_write(dest: Path, exc: OSError) -> OutputWriteError:
     return OutputWriteError(f"cannot write {dest}: {why}; choose an output path in a folder you can write to")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether two paths name the same file (also through links); False when either is missing."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def refuse_overwriting_inputs(output: str | os.PathLike[str], inputs: Mapping[str, str | os.PathLike[str]]) -> None:
+    """Raise ``FaceSwapError`` when ``output`` is one of ``inputs`` (role -> path), before any work."""
+    for role, path in inputs.items():
+        if same_file(output, path):
+            raise FaceSwapError(f"the output {output} is the {role}: choose another output file "
+                                "(inputs are never overwritten)")
+
+
 @contextmanager
 def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``path`` (same suffix); rename it to ``path`` on success only.
 
-    An unwritable destination (read-only folder, a path under a file, no such device, full disk)
-    raises ``OutputWriteError``; nothing is left behind: neither the temporary file nor folders
-    made for it.
+    Missing folders on the way are created. The finished file gets the permissions a plain
+    ``open()`` would give it (``0o666 & ~umask``), not ``mkstemp``'s 0600. An unwritable
+    destination (read-only folder, a path under a file, no such device, full disk) raises
+    ``OutputWriteError``; nothing is left behind: neither the temporary file nor folders made for it.
     """
     dest = Path(path)
     made = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]  # folders mkdir will create
@@ -83,6 +108,7 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield tmp_path
         try:
+            os.chmod(tmp_path, 0o666 & ~_umask())
             os.replace(tmp_path, dest)
         except OSError as exc:
             raise cannot_write(dest, exc) from None

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +22,25 @@ from obs_faceswap.live.stats import percentile
 from obs_faceswap.settings import FACE_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[1]
-needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
+
+
+def require(*programs: str) -> None:
+    """Skip when a program is missing, except under CI, which installs them all (.ci/run): there a
+    missing one is a broken CI and fails instead of hiding the tests behind a skip."""
+    missing = [p for p in programs if shutil.which(p) is None]
+    if missing:
+        msg = f"needs {', '.join(missing)} installed"
+        if os.environ.get("CI"):
+            pytest.fail(f"{msg} (CI installs it: a missing one is a broken CI, not a skip)")
+        pytest.skip(msg)
+
+
+@pytest.fixture
+def _ffmpeg() -> None:
+    require("ffmpeg")
+
+
+needs_ffmpeg = pytest.mark.usefixtures("_ffmpeg")
 
 
 def live(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -43,8 +63,7 @@ def read_frames(path: Path) -> list[np.ndarray]:
 @pytest.fixture(scope="module")
 def astronaut_video(tmp_path_factory: pytest.TempPathFactory, astronaut_path: Path) -> Path:
     """2 s of the astronaut photo at 10 fps, 320x320, H.264."""
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg not installed")
+    require("ffmpeg")
     out = tmp_path_factory.mktemp("live") / "astronaut.mp4"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-loop", "1", "-i", str(astronaut_path), "-vf",
                     "scale=320:320,format=yuv420p", "-r", "10", "-t", "2", "-c:v", "libx264", str(out)], check=True)
@@ -132,8 +151,7 @@ def test_missing_input_file_leaves_no_output(tmp_path: Path) -> None:
 @pytest.fixture
 def xvfb_display(astronaut_path: Path) -> Iterator[str]:
     """A real X server (512x512, the size of the photo) with the astronaut photo as its root window."""
-    if shutil.which("Xvfb") is None or shutil.which("display") is None:
-        pytest.skip("Xvfb / ImageMagick not installed")
+    require("Xvfb", "display", "import")
     read, write = os.pipe()
     proc = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "512x512x24", "-nolisten", "tcp", "-noreset"],
                             pass_fds=(write,), stderr=subprocess.DEVNULL)
@@ -169,13 +187,96 @@ def test_screen_region_under_xvfb(xvfb_display: str, astronaut_bgr: np.ndarray, 
     assert outside.returncode == 2 and "outside the screen" in outside.stderr
 
 
+def _root_screenshot(display: str) -> np.ndarray:
+    png = subprocess.run(["import", "-window", "root", "png:-"], env={**os.environ, "DISPLAY": display},
+                         capture_output=True, timeout=30, check=True).stdout
+    img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    assert img is not None, "undecodable screenshot"
+    return img
+
+
+def _haar_face(img: np.ndarray) -> tuple[int, int, int, int]:
+    """The face (x0, y0, x1, y1), found independently of our pipeline."""
+    cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml"))
+    faces = cascade.detectMultiScale(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), 1.1, 5, minSize=(40, 40))
+    assert len(faces) >= 1, "test video: no face found by the Haar cascade"
+    x, y, w, h = max(faces, key=lambda f: f[2] * f[3])
+    return int(x), int(y), int(x + w), int(y + h)
+
+
+def _find_frame(screen: np.ndarray, frame: np.ndarray, rows: slice) -> tuple[np.ndarray, float] | None:
+    """Where ``frame`` is shown on ``screen``, at whatever scale the window draws it: found by the
+    band ``rows`` of it (a part neither swapped nor under the overlay). Returns the shown frame
+    resized back to ``frame``'s size, or None when it is not on the screen."""
+    h, w = frame.shape[:2]
+    best: tuple[float, float, tuple[int, int]] = (1.0, 1.0, (0, 0))
+    for scale in np.arange(0.3, 1.01, 0.02):
+        band = cv2.resize(frame[rows], None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        if band.shape[0] > screen.shape[0] or band.shape[1] > screen.shape[1]:
+            continue
+        got, _, loc, _ = cv2.minMaxLoc(cv2.matchTemplate(screen, band, cv2.TM_SQDIFF_NORMED))
+        if got < best[0]:
+            best = (got, float(scale), loc)
+    score, scale, (bx, by) = best
+    x0, y0 = bx, int(round(by - rows.start * scale))
+    x1, y1 = int(round(x0 + w * scale)), int(round(y0 + h * scale))
+    if score > 0.02 or y0 < 0 or y1 > screen.shape[0] or x1 > screen.shape[1]:
+        return None
+    return cv2.resize(screen[y0:y1, x0:x1], (w, h), interpolation=cv2.INTER_LINEAR), scale
+
+
+def _rescaled(frame: np.ndarray, scale: float) -> np.ndarray:
+    """``frame`` as it looks drawn at ``scale`` and brought back to its size (the same blur)."""
+    h, w = frame.shape[:2]
+    small = cv2.resize(frame, (int(round(w * scale)), int(round(h * scale))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _changed_share(a: np.ndarray, b: np.ndarray) -> float:
+    return float((np.abs(a.astype(np.int16) - b).max(axis=2) > 25).mean())
+
+
 @needs_ffmpeg
-def test_preview_window_on_a_real_x_display(xvfb_display: str, astronaut_video: Path, group_photo_path: Path) -> None:
+def test_preview_window_shows_the_swapped_frame(xvfb_display: str, astronaut_video: Path,
+                                                group_photo_path: Path) -> None:
+    """The preview window is really on the X display and shows the swapped picture: found in a
+    screenshot of the whole screen by the part of the frame the swap does not touch, with the face
+    changed and the rest of the frame as it came in."""
+    frame = read_frames(astronaut_video)[0]
+    x0, y0, x1, y1 = _haar_face(frame)
+    below = slice(y1 + 20, frame.shape[0])  # below the face: never swapped, never under the overlay
+    assert below.stop - below.start > 40
     env = {**os.environ, "DISPLAY": xvfb_display}
-    res = live("--source", str(group_photo_path), "--input", str(astronaut_video), "--frames", "5", "--in-process",
-               env=env)
-    assert res.returncode == 0, res.stderr
-    assert "keys: s swap" in res.stdout and "summary: 5 frames" in res.stdout
+    proc = subprocess.Popen([sys.executable, "-m", "obs_faceswap", "live", "--source", str(group_photo_path),
+                             "--input", str(astronaut_video), "--loop", "--in-process"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=str(ROOT))
+    shown, ref = None, frame
+    try:
+        deadline = time.monotonic() + 90
+        while shown is None and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+            found = _find_frame(_root_screenshot(xvfb_display), frame, below)
+            if found is None:
+                continue  # no window yet
+            window, ref = found[0], _rescaled(frame, found[1])
+            if _changed_share(window[y0:y1, x0:x1], ref[y0:y1, x0:x1]) > 0.15:  # the swap is on the face
+                shown = window
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        assert shown is not None, "no preview window showing a swapped face appeared on the display"
+    finally:
+        proc.send_signal(signal.SIGINT)  # Ctrl+C: the normal way to stop
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+    assert proc.returncode == 0, err[-2000:]
+    assert "keys: s swap" in out and "summary:" in out
+    # beside the face, the window shows the frame as it came in (after the window's rescaling):
+    # the face changed far more than the rest (measured: ~30 % of the face's pixels, ~9 % below it)
+    face, rest = _changed_share(shown[y0:y1, x0:x1], ref[y0:y1, x0:x1]), _changed_share(shown[below], ref[below])
+    assert face > 2 * rest, (face, rest)
+    assert np.abs(shown[below].astype(np.int16) - ref[below]).mean() < 10.0
 
 
 def test_every_face_setting_is_a_flag_and_reaches_the_settings() -> None:

@@ -338,13 +338,19 @@ CHECKS: tuple[Callable[[], Check], ...] = (
 )
 
 
+# without these nothing runs; the others only limit what can be used (exit code 1 only for these)
+ESSENTIAL: tuple[Callable[[], Check], ...] = (check_python_packages, check_onnxruntime, check_config)
+
+
 def run_checks() -> list[Check]:
     out: list[Check] = []
     for fn in CHECKS:
         try:
-            out.append(fn())
+            check = fn()
         except Exception as exc:  # noqa: BLE001 - a broken check must not hide the others
-            out.append(Check(getattr(fn, "__name__", "check"), WARN, f"check crashed: {exc!r}"))
+            check = Check(getattr(fn, "__name__", "check"), WARN, f"check crashed: {exc!r}")
+        check.essential = fn in ESSENTIAL  # whatever its status, so --json readers can tell
+        out.append(check)
     return out
 
 

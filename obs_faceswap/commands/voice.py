@@ -24,10 +24,15 @@ ALIASES: dict[str, tuple[str, ...]] = {"pitch": ("--pitch",), "formant": ("--for
 
 def _add_setting(parser: argparse.ArgumentParser, s: Setting) -> None:
     flags = ALIASES.get(s.name, (_flag(s.name),))
-    help_text = f"{s.help} (default: {s.default!r})"
+    help_text = s.help.rstrip(".")
+    if s.minimum is not None and s.maximum is not None:
+        help_text += f"; {s.minimum:g}..{s.maximum:g}{s.suffix.strip() and ' ' + s.suffix.strip()}"
+    shown = "none" if s.default in ("", None) else ("on" if s.default is True else "off" if s.default is False
+                                                    else s.default)
+    help_text = f"{help_text} (default: {shown})".replace("%", "%%")
     if s.kind == BOOL:
         parser.add_argument(*flags, dest=s.name, action=argparse.BooleanOptionalAction, default=None,
-                            help=help_text.replace("%", "%%"))
+                            help=help_text)
         return
     kw: dict[str, Any] = {"dest": s.name, "default": None, "help": help_text}
     if s.kind == INT:
@@ -36,12 +41,8 @@ def _add_setting(parser: argparse.ArgumentParser, s: Setting) -> None:
         kw["type"] = float
     elif s.kind == CHOICE:
         kw["choices"] = [c[0] for c in s.choices]
-    if s.minimum is not None and s.maximum is not None:
-        kw["help"] = f"{help_text} [{s.minimum:g}..{s.maximum:g}{s.suffix.strip() and ' ' + s.suffix.strip()}]"
-    kw["metavar"] = s.name.upper() if s.kind != CHOICE else None
-    if kw["metavar"] is None:
-        del kw["metavar"]
-    kw["help"] = kw["help"].replace("%", "%%")
+    if s.kind != CHOICE:
+        kw["metavar"] = s.name.upper()
     parser.add_argument(*flags, **kw)
 
 
@@ -65,12 +66,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     io = parser.add_argument_group("what to convert")
     io.add_argument("--input", "-i", metavar="IN", help="input audio file (WAV, FLAC, OGG)")
-    io.add_argument("--output", "-o", metavar="OUT", help="output audio file (.wav, .flac, .ogg)")
+    io.add_argument("--output", "-o", metavar="OUT", help="output audio file (.wav, .flac, .ogg); written only when complete, missing "
+                    "folders are created, never the input file itself")
     io.add_argument("--live", action="store_true", help="microphone -> speakers until Ctrl-C")
     io.add_argument("--list-devices", action="store_true", help="list sound devices and exit")
     io.add_argument("--input-device", metavar="DEV", help="live: input device number or part of its name")
     io.add_argument("--output-device", metavar="DEV", help="live: output device number or part of its name")
-    io.add_argument("--rate", type=int, default=48000, help="live: sample rate (default 48000)")
+    io.add_argument("--rate", type=int, default=48000, help="live: sample rate (default: 48000)")
     io.add_argument("--seconds", type=float, default=None, help="live: stop after this many seconds")
     io.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     group = parser.add_argument_group("voice settings")
@@ -100,8 +102,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.input or not args.output:
         raise FaceSwapError("give --input IN.wav and --output OUT.wav, or --live (see 'obs-faceswap voice --help')")
+    from obs_faceswap.media import refuse_overwriting_inputs
     from obs_faceswap.voice.files import convert_file
 
+    refuse_overwriting_inputs(args.output, {"input": args.input})
     bar = None
     progress = None
     if not args.quiet and sys.stderr.isatty():

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from obs_faceswap import __version__
-from obs_faceswap.errors import DownloadError, ModelError
+from obs_faceswap.errors import DownloadError, ModelError, ModelSignatureError
 from obs_faceswap.models.manifest import ModelEntry
 from obs_faceswap.models.registry import (
     expected_sha256,
@@ -35,6 +35,8 @@ from obs_faceswap.models.registry import (
     models_dir,
     record_hash,
 )
+from obs_faceswap.models.session import create_session
+from obs_faceswap.models.signatures import family_signature
 
 CHUNK = 1 << 20
 
@@ -224,6 +226,7 @@ def _fetch_all(urls: Sequence[str], dest: Path, sha256: str, size: int, timeout:
                     continue  # the old .part may not have been a prefix of this file: start over
                 problems.append(f"{url}: SHA-256 mismatch (expected {sha256}, got {actual}); deleted the download")
                 break
+            _chmod_like_umask(part)
             os.replace(part, dest)
             return actual
     raise DownloadError(f"download of {dest.name} failed: " + "; ".join(problems))
@@ -274,6 +277,27 @@ def download_model(
     return dest
 
 
+def _check_loads_as(entry: ModelEntry, path: Path, shown: Path) -> None:
+    """Refuse a file that is not an ONNX model with the I/O of ``entry``'s family."""
+    inputs, outputs = family_signature(entry.family)
+    try:
+        create_session(path, "cpu", threads=1, expect_inputs=inputs, expect_outputs=outputs, family=entry.family)
+    except ModelSignatureError as exc:
+        detail = str(exc).split(": ", 1)[-1]  # "expected ...; the file has ..."
+        raise ModelError(f"{shown} cannot be imported as {entry.id}: it is not a {entry.family} model "
+                         f"({detail}). Nothing was installed.") from None
+    except ModelError:
+        raise ModelError(f"{shown} cannot be imported as {entry.id}: it is not a valid ONNX model (corrupt, "
+                         "truncated, or another kind of file). Nothing was installed.") from None
+
+
+def _chmod_like_umask(path: Path) -> None:
+    """Temp files are created 0600; an installed model gets the mode a new file normally has."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
 def import_model(model_id: str, source: str | os.PathLike[str], *, out: TextIO | None = None) -> Path:
     """Copy a file the user already has into the models dir, refusing one whose hash or size is wrong."""
     out = out or sys.stderr
@@ -301,6 +325,9 @@ def import_model(model_id: str, source: str | os.PathLike[str], *, out: TextIO |
         if expected and actual != expected:
             raise ModelError(f"{src} is not {entry.id}: SHA-256 {actual} does not match the expected {expected}. "
                              "Nothing was installed.")
+        if not expected:  # nothing pins the bytes: at least it must load as a model of the right family
+            _check_loads_as(entry, tmp, src)
+        _chmod_like_umask(tmp)
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)

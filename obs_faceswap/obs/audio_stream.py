@@ -37,6 +37,14 @@ GROW_EVERY_S = 5.0
 FloatArray = Any  # a ctypes float array
 
 
+def margin_frames(rate: int, block: int) -> int:
+    """The starting margin for ``block``-frame OBS blocks at ``rate`` Hz: one block (the trip to the
+    worker) + whole blocks covering ``MARGIN_MS`` of worker hiccups + the ``FADE_MS`` crossfade.
+    The output's latency is the engine's plus this (plus one block per growth, see ``_note_late``)."""
+    hiccup = rate * MARGIN_MS // 1000
+    return block * (1 + -(-hiccup // block)) + max(1, rate * FADE_MS // 1000)
+
+
 class AudioChannelLike(Protocol):
     latency_ms: float
 
@@ -81,8 +89,7 @@ class WetDryStream:
             return
         if not self.margin:
             self.block = block
-            hiccup = self.rate * MARGIN_MS // 1000
-            self.margin = block * (1 + -(-hiccup // block)) + self.fade
+            self.margin = margin_frames(self.rate, block)
         self.engine_frames = engine
         self._set_latency(engine + self.margin)
         self.resync = True
@@ -97,7 +104,7 @@ class WetDryStream:
         if self.on_latency is not None:
             self.on_latency(f"latency {1000.0 * total / self.rate:.1f} ms "
                             f"(engine {1000.0 * self.engine_frames / self.rate:.1f} ms, "
-                            f"margin {1000.0 * self.margin / self.rate:.1f} ms)")
+                            f"margin {1000.0 * self.margin / self.rate:.1f} ms, block {self.block} frames)")
 
     def _note_late(self, block: int) -> None:
         """Three late blocks within 2 s: give the worker one block more (up to ``MAX_MARGIN_MS``),

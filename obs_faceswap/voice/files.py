@@ -2,14 +2,13 @@
 
 The output has the input's length, rate and channel count: the engine's fixed delay is removed by
 dropping its first ``latency_samples`` and flushing the same amount of silence at the end. The file
-is written to a temporary name next to the target and renamed when complete, so a failure never
-leaves a half-written output.
+is written through ``media.atomic_output`` (a temporary name next to the target, renamed when
+complete), so a failure never leaves a half-written output.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -43,25 +42,28 @@ def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
 
 
 def write_audio_atomic(path: str | os.PathLike[str], audio: np.ndarray, rate: int) -> None:
-    """Write (channels, n) float32 audio; the format follows the suffix (WAV is 16-bit PCM)."""
+    """Write (channels, n) float32 audio; the format follows the suffix (WAV is 16-bit PCM).
+
+    Goes through ``media.atomic_output`` like every other output: missing folders are created,
+    an unwritable path raises ``OutputWriteError`` and nothing half-written is left behind.
+    """
     import soundfile as sf
 
+    from obs_faceswap.media import atomic_output, cannot_write
+
     p = Path(path)
-    if not p.parent.is_dir():
-        raise AudioFileError(f"output folder does not exist: {p.parent}")
     suffix = p.suffix.lower() or ".wav"
     fmt = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}.get(suffix)
     if fmt is None:
         raise AudioFileError(f"cannot write {suffix} audio; use .wav, .flac or .ogg")
     subtype = {"WAV": "PCM_16", "FLAC": "PCM_16", "OGG": "VORBIS"}[fmt]
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=suffix, dir=str(p.parent))
-    os.close(fd)
-    try:
-        sf.write(tmp, np.clip(audio.T, -1.0, 1.0), rate, format=fmt, subtype=subtype)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(p) as tmp:
+        try:
+            sf.write(str(tmp), np.clip(audio.T, -1.0, 1.0), rate, format=fmt, subtype=subtype)
+        except OSError as exc:  # e.g. the disk is full
+            raise cannot_write(p, exc) from None
+        except RuntimeError as exc:  # libsndfile reports write errors as RuntimeError
+            raise AudioFileError(f"cannot write {p}: {exc}") from None
 
 
 def stream_through(engine: VoiceEngine, audio: np.ndarray, *, chunk: int | None = None,

@@ -129,21 +129,61 @@ def test_import_good_and_bad(registry: Registry, tmp_path: Path, capsys: pytest.
     assert reg.load_model("gfp", "gfpgan").output_names == ["out0"]
 
 
+def _family_file(path: Path, family: str, tag: str) -> Path:
+    """A stand-in model of ``family``; ``tag`` makes two files of the same family differ in bytes."""
+    import onnx
+
+    build_onnx(path, *family_signature(family))
+    model = onnx.load(str(path))
+    model.doc_string = tag
+    onnx.save(model, str(path))
+    return path
+
+
 def test_import_without_published_hash_pins_the_first_file(registry: Registry, tmp_path: Path,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     registry.write(model_entry("cf", family="codeformer", sha256=""), model_entry("mine", family="rvc_synth",
                                                                                 user_supplied=True))
-    a, b = tmp_path / "a.onnx", tmp_path / "b.onnx"
-    a.write_bytes(b"first file")
-    b.write_bytes(b"second file")
+    a = _family_file(tmp_path / "a.onnx", "codeformer", "first")
+    b = _family_file(tmp_path / "b.onnx", "codeformer", "second")
     assert main(["models", "import", "cf", str(a)]) == 0
     assert "no published hash; recorded sha256" in capsys.readouterr().out
     assert main(["models", "import", "cf", str(b)]) == 2  # the recorded hash now rules
     assert "does not match" in capsys.readouterr().err
     # user-supplied weights (your own RVC voice) can be replaced freely
-    assert main(["models", "import", "mine", str(a)]) == 0
-    assert main(["models", "import", "mine", str(b)]) == 0
-    assert (registry.models / "mine.onnx").read_bytes() == b"second file"
+    v1 = _family_file(tmp_path / "v1.onnx", "rvc_synth", "voice one")
+    v2 = _family_file(tmp_path / "v2.onnx", "rvc_synth", "voice two")
+    assert main(["models", "import", "mine", str(v1)]) == 0
+    assert main(["models", "import", "mine", str(v2)]) == 0
+    assert (registry.models / "mine.onnx").read_bytes() == v2.read_bytes()
+
+
+def test_import_refuses_files_that_are_not_a_model_of_that_family(registry: Registry, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    registry.write(model_entry("mine", family="rvc_synth", user_supplied=True))
+    junk = tmp_path / "voice.onnx"
+    junk.write_bytes(b"not a model at all")
+    assert main(["models", "import", "mine", str(junk)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be imported as mine: it is not a valid ONNX model" in err and "Traceback" not in err
+    wrong = _family_file(tmp_path / "face.onnx", "gfpgan", "a face model")
+    assert main(["models", "import", "mine", str(wrong)]) == 2
+    err = capsys.readouterr().err
+    assert "it is not a rvc_synth model" in err and "expected input phone" in err
+    assert not (registry.models / "mine.onnx").exists()
+    assert [p.name for p in registry.models.iterdir()] in ([], ["models.lock.json"])  # no temp files left
+
+
+def test_installed_models_get_normal_file_permissions(registry: Registry, tmp_path: Path) -> None:
+    import os
+
+    registry.write(model_entry("mine", family="rvc_synth", user_supplied=True))
+    old = os.umask(0o022)
+    try:
+        assert main(["models", "import", "mine", str(_family_file(tmp_path / "v.onnx", "rvc_synth", "v"))]) == 0
+    finally:
+        os.umask(old)
+    assert (registry.models / "mine.onnx").stat().st_mode & 0o777 == 0o644
 
 
 def test_verify_detects_a_damaged_file(registry: Registry, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

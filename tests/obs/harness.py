@@ -185,9 +185,18 @@ class HeadlessObs:
     def call(self, request: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.client.send(request, data, raw=True) or {}
 
-    def screenshot(self, source: str) -> np.ndarray:
-        """The source's own output (native size), BGR uint8."""
-        r = self.call("GetSourceScreenshot", {"sourceName": source, "imageFormat": "png"})
+    def screenshot(self, source: str, attempts: int = 5) -> np.ndarray:
+        """The source's own output (native size), BGR uint8. OBS answers "Failed to render
+        screenshot" now and then when its render thread is late (a loaded machine): only that
+        answer is retried, up to ``attempts`` times; every other error is raised at once."""
+        for attempt in range(attempts):
+            try:
+                r = self.call("GetSourceScreenshot", {"sourceName": source, "imageFormat": "png"})
+                break
+            except Exception as exc:
+                if "Failed to render screenshot" not in str(exc) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.2)
         png = base64.b64decode(r["imageData"].split(",", 1)[1])
         img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
         assert img is not None, "undecodable screenshot"

@@ -53,14 +53,11 @@ def test_worker_killed_mid_stream_client_passes_through_and_restarts(client) -> 
     old_pid = client.worker_pid
     os.kill(old_pid, signal.SIGKILL)
     t_kill = time.monotonic()
-    slowest = 0.0
     bypassed = 0
     restarted_after = None
     while time.monotonic() - t_kill < 10:
-        t0 = time.perf_counter()
-        sent = video.submit(frame, 320, 240, 320 * 4, "BGRA")
+        sent = video.submit(frame, 320, 240, 320 * 4, "BGRA")  # never blocking: test_never_blocks.py
         res = video.result()
-        slowest = max(slowest, time.perf_counter() - t0)
         if not sent:
             bypassed += 1
             assert res is None  # no worker: nothing to show, the caller draws its input
@@ -70,7 +67,6 @@ def test_worker_killed_mid_stream_client_passes_through_and_restarts(client) -> 
         time.sleep(0.005)
     assert restarted_after is not None and restarted_after < 3.0, (restarted_after, client.status)
     assert bypassed > 0
-    assert slowest < 0.25, f"a per-frame call took {slowest * 1000:.0f} ms"
     assert not pid_alive(old_pid)
     assert all(shm_exists(n) for n in names)  # the dead worker took nothing with it
     frame2 = _frame(320, 240, seed=1)
@@ -154,10 +150,22 @@ def test_results_carry_the_input_sequence_and_stale_ones_are_never_shown(client)
     assert video.result() is not None and not video.result().is_new  # same result, still fresh
     time.sleep(0.5)  # older than max_result_age
     assert video.result() is None
-    assert video.submit(_frame(16, 16), 16, 16, 64, "BGRA")
-    # until the 16x16 result arrives, the 32x32 one must not be shown
-    view = video.result()
-    assert view is None or (view.width, view.height) == (16, 16)
+    small = _frame(16, 16)
+    assert video.submit(small, 16, 16, 64, "BGRA")
+    # until the 16x16 result arrives, the 32x32 one must not be shown; then the 16x16 one is
+    seen: list[tuple[int, int]] = []
+
+    def fresh_small() -> bool:
+        view = video.result()
+        if view is not None:
+            seen.append((view.width, view.height))
+        return view is not None and view.is_new
+
+    assert wait_for(fresh_small, 10), video.status_text
+    assert set(seen) == {(16, 16)}, seen
+    view = video.result()  # the same result again, still fresh
+    assert view is not None and not view.is_new and view.seq == video.submitted_seq
+    _assert_inverted(np.frombuffer(view.tobytes(), np.uint8).reshape(16, 16, 4), small)
 
 
 def test_hung_worker_is_killed_and_replaced() -> None:
