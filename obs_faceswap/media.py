@@ -160,6 +160,7 @@ class VideoInfo:
     frames: int  # 0 when unknown
     has_audio: bool
     audio_codec: str = ""
+    still: bool = False  # a still image (JPEG, PNG ...) that ffmpeg also opens as a one-frame "video"
 
 
 def _tool(name: str) -> str:
@@ -175,9 +176,11 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
     p = Path(path)
     if not p.is_file():
         raise ImageReadError(f"video not found: {p}")
-    cmd = [_tool("ffprobe"), "-v", "error", "-show_streams", "-of", "json", str(p)]
+    cmd = [_tool("ffprobe"), "-v", "error", "-show_streams", "-show_format", "-of", "json", str(p)]
     res = subprocess.run(cmd, capture_output=True, text=True)
-    streams = json.loads(res.stdout or "{}").get("streams", []) if res.returncode == 0 else []
+    probed = json.loads(res.stdout or "{}") if res.returncode == 0 else {}
+    streams = probed.get("streams", [])
+    container = str(probed.get("format", {}).get("format_name", ""))
     video = next((s for s in streams if s.get("codec_type") == "video"), None)
     if video is None:
         raise ImageReadError(f"cannot read {p}: no video stream found (is it a video file?)")
@@ -193,8 +196,9 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
         dur = float(video.get("duration", 0) or 0)
         frames = int(round(dur * float(fps))) if dur > 0 else 0
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    still = container == "image2" or container.endswith("_pipe") or p.suffix.lower() in IMAGE_SUFFIXES
     return VideoInfo(int(video["width"]), int(video["height"]), fps, frames, audio is not None,
-                     str(audio.get("codec_name", "")) if audio else "")
+                     str(audio.get("codec_name", "")) if audio else "", still)
 
 
 _MP4_AUDIO = ("aac", "mp3", "ac3", "eac3", "opus", "alac", "flac")
@@ -237,11 +241,13 @@ def read_video_frames(path: str | os.PathLike[str], info: VideoInfo | None = Non
 
 def transform_video(
     src: str | os.PathLike[str], dest: str | os.PathLike[str], fn: Callable[[Frame], Frame],
-    *, crf: int = 18, progress: bool = True,
+    *, crf: int = 18, progress: bool = True, before_commit: Callable[[], None] | None = None,
 ) -> VideoInfo:
     """Run ``fn`` on every frame of ``src`` and write ``dest`` (H.264, same fps/size, audio copied).
 
-    ``dest`` appears only when the whole video was written.
+    ``dest`` appears only when the whole video was written. ``before_commit`` runs once all frames
+    are encoded, before ``dest`` appears: an exception from it (e.g. "no face in any frame") leaves
+    nothing behind.
     """
     from tqdm import tqdm
 
@@ -276,4 +282,6 @@ def transform_video(
         err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
         if proc.wait() != 0:
             raise FaceSwapError(f"ffmpeg could not write {out.name}: {err.strip()[-300:]}")
+        if before_commit is not None:
+            before_commit()
     return info

@@ -312,3 +312,202 @@ def test_swap_video_to_an_unwritable_path_exits_2_before_decoding(m: SimpleNames
     err = capsys.readouterr().err
     assert f"cannot write {out}" in err and "Traceback" not in err
     assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]
+
+
+# ---------------------------------------------------------------- round 3: a user's walkthrough
+
+
+def _not_onnx(kind: str, m: SimpleNamespace, astronaut_path: Path, folder: Path) -> Path:
+    path = folder / {"random": "random.onnx", "truncated": "cut.onnx", "photo": "face.jpg"}[kind]
+    if kind == "random":
+        path.write_bytes(np.random.default_rng(3).integers(0, 256, 4000, dtype=np.uint8).tobytes())
+    elif kind == "truncated":
+        path.write_bytes(Path(m.inswapper).read_bytes()[:20000])
+    else:
+        path.write_bytes(astronaut_path.read_bytes())
+    return path
+
+
+@pytest.mark.parametrize("kind", ["random", "truncated", "photo"])
+@pytest.mark.parametrize("flag", ["--swapper-model", "--swapper"])
+def test_a_file_that_is_not_onnx_gives_one_clear_line(m: SimpleNamespace, astronaut_path: Path, tmp_path: Path,
+                                                      kind: str, flag: str,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    bad = _not_onnx(kind, m, astronaut_path, tmp_path)
+    out = tmp_path / "out.png"
+    args = ["swap-image", "-s", str(astronaut_path), "-t", str(astronaut_path), "-o", str(out), flag, str(bad),
+            "--embedder", str(m.arcface), "--detector", str(m.det)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"cannot load model {bad}: it is corrupt or not an ONNX model" in err
+    assert "export it to ONNX again" in err and "models download" not in err  # the user's own file
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_a_corrupt_swapper_file_in_swap_video(m: SimpleNamespace, astronaut_path: Path, clip: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    bad = _not_onnx("truncated", m, astronaut_path, tmp_path)
+    out = tmp_path / "out.mp4"
+    assert main(["swap-video", "-s", str(astronaut_path), "-i", str(clip), "-o", str(out), "-q",
+                 "--swapper-model", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "cut.onnx: it is corrupt or not an ONNX model" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.onnx"]
+
+
+def test_outputs_get_the_usual_permissions_and_missing_folders(m: SimpleNamespace, astronaut_path: Path,
+                                                               clip: Path, tmp_path: Path) -> None:
+    import os
+
+    old = os.umask(0o022)
+    try:
+        image = tmp_path / "new" / "deeper" / "out.png"
+        video = tmp_path / "videos" / "out.mp4"
+        assert main(["swap-image", "-s", str(astronaut_path), "-t", str(astronaut_path), "-o", str(image),
+                     *neural(m)]) == 0
+        assert main(["swap-video", "-s", str(astronaut_path), "-i", str(clip), "-o", str(video), *neural(m)]) == 0
+    finally:
+        os.umask(old)
+    assert image.stat().st_mode & 0o777 == 0o644 and video.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
+    assert [p.name for p in image.parent.iterdir()] == ["out.png"] and [p.name for p in video.parent.iterdir()] \
+        == ["out.mp4"]
+
+
+def test_sigterm_during_swap_video_leaves_nothing(m: SimpleNamespace, astronaut_path: Path, clip: Path,
+                                                 tmp_path: Path) -> None:
+    """A process manager (or a closed terminal) stops a long swap-video: exit 143, no part file."""
+    import os
+    import signal
+    import sys
+    import time
+
+    long_clip = tmp_path / "in" / "long.mp4"
+    long_clip.parent.mkdir()
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-stream_loop", "60", "-i", str(clip), "-c", "copy",
+                    str(long_clip)], check=True)  # ~60 s, far longer than the test waits
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    cmd = [sys.executable, "-m", "obs_faceswap", "swap-video", "-s", str(astronaut_path), "-i", str(long_clip),
+           "-o", str(outdir / "swapped.mp4"), *neural(m)]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
+    try:
+        deadline = time.monotonic() + 60
+        while not list(outdir.iterdir()) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        parts = [p.name for p in outdir.iterdir()]
+        assert parts and parts[0].startswith(".swapped.") and parts[0].endswith(".part.mp4"), parts
+        time.sleep(0.5)  # frames are flowing through the encoder now
+        assert proc.poll() is None, "swap-video ended before it could be stopped"
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 143, err
+    assert "stopped by SIGTERM" in err and "Traceback" not in err
+    assert list(outdir.iterdir()) == []
+
+
+def test_several_source_photos_say_how_they_were_used(m: SimpleNamespace, astronaut_path: Path,
+                                                      astronaut_bgr: np.ndarray, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    small = tmp_path / "small.jpg"  # the same face, smaller: the embedded swapper prefers the larger one
+    cv2.imwrite(str(small), cv2.resize(astronaut_bgr, (256, 256)))
+    out = tmp_path / "out.png"
+    both = f"{small};{astronaut_path}"  # one ';'-separated value, as OBS and live take it
+    assert main(["swap-image", "-s", both, "-t", str(astronaut_path), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"used source photo {astronaut_path.name}, the best of 2" in err and out.exists()
+    assert main(["swap-image", "-s", str(small), "-s", str(astronaut_path), "-t", str(astronaut_path),
+                 "-o", str(out), "--swapper-model", str(m.inswapper), "--embedder", str(m.arcface),
+                 "--detector", str(m.det)]) == 0
+    assert "identity averaged over 2 source photos" in capsys.readouterr().err
+    assert main(["swap-image", "-s", f"{small};{tmp_path / 'gone.jpg'}", "-t", str(astronaut_path),
+                 "-o", str(out)]) == 2
+    assert f"source photo not found: {tmp_path / 'gone.jpg'}" in capsys.readouterr().err
+
+
+def test_reference_mode_asks_for_the_reference_photo_first(astronaut_path: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("OBS_FACESWAP_MODELS", str(tmp_path / "no-models"))  # w600k_r50 not installed
+    out = tmp_path / "out.png"
+    assert main(["swap-image", "-s", str(astronaut_path), "-t", str(astronaut_path), "-o", str(out),
+                 "--face-selection", "reference"]) == 2
+    err = capsys.readouterr().err
+    assert "give --reference-image PHOTO" in err and "not installed" not in err and not out.exists()
+    from obs_faceswap.vision.pipeline import FacePipeline
+
+    # OBS/live: choosing 'reference' before a photo loads nothing and says what is missing
+    pipe = FacePipeline({"source_image": str(astronaut_path), "face_selection": "reference"})
+    frame = cv2.imread(str(astronaut_path))
+    pipe.process(frame)
+    assert "needs a reference photo" in pipe.last_error
+
+
+def test_cli_help_names_cli_values_and_errors_show_the_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["swap-image", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "With --face-selection index" in text and "With --face-selection reference" in text
+    assert "By position" not in text and "Matching a reference photo" not in text
+    assert "needs the ArcFace model" in text and "Default:" not in text and "(default: largest)" in text
+    for bench in ("pipeline", "transport", "voice", "paste"):
+        with pytest.raises(SystemExit):
+            main(["bench", bench, "--help"])
+        text = capsys.readouterr().out
+        assert "``" not in text and "(default " not in text and "obs-faceswap bench" in text
+    for argv, usage in ((["swap-image", "-s", "a.jpg", "-t", "b.jpg", "-o", "c.png", "--bogus"],
+                         "usage: obs-faceswap swap-image"),
+                        (["bench", "paste", "--bogus"], "usage: obs-faceswap bench paste")):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and usage in err and "unrecognized arguments: --bogus" in err
+
+
+def test_inputs_are_never_overwritten(m: SimpleNamespace, astronaut_path: Path, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    target = tmp_path / "t1.png"
+    shutil.copy(astronaut_path, target)
+    before = target.read_bytes()
+    assert main(["swap-image", "-s", str(astronaut_path), "-t", str(target), "-o", str(target), *neural(m)]) == 2
+    assert "the output" in capsys.readouterr().err and target.read_bytes() == before
+    assert main(["swap-image", "-s", str(target), "-t", str(astronaut_path), "-o", str(target), *neural(m)]) == 2
+    assert "is the source photo" in capsys.readouterr().err and target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["t1.png"]
+
+
+def test_swap_video_without_any_face_or_of_a_still_image(astronaut_path: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    wall = tmp_path / "wall.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=gray:s=160x120:d=0.5:r=10",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(wall)], check=True)
+    out = tmp_path / "out.mp4"
+    assert main(["swap-video", "-s", str(astronaut_path), "-i", str(wall), "-o", str(out), "-q"]) == 2
+    assert "no face found in any frame of wall.mp4" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["wall.mp4"]
+    assert main(["swap-video", "-s", str(astronaut_path), "-i", str(astronaut_path), "-o", str(out), "-q"]) == 2
+    assert "astronaut.png is a still image, not a video (use swap-image)" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_provider_that_is_not_here_is_named(m: SimpleNamespace, astronaut_path: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from obs_faceswap.models.session import available_providers
+
+    out = tmp_path / "out.png"
+    args = ["swap-image", "-s", str(astronaut_path), "-t", str(astronaut_path), "-o", str(out),
+            "--swapper-model", str(m.inswapper), "--embedder", str(m.arcface), "--detector", str(m.det)]
+    assert main([*args, "--provider", "cpu"]) == 0
+    assert "note:" not in capsys.readouterr().err
+    assert main([*args, "--provider", "cuda"]) == 0
+    err = capsys.readouterr().err
+    if "CUDAExecutionProvider" in available_providers():
+        assert "note: CUDA" not in err
+    else:
+        assert "note: CUDA is not available here; ran on CPU" in err

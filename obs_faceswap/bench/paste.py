@@ -158,8 +158,9 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("paste", help="face paste-back vs insightface's INSwapper",
                             description="Time align + swap + paste-back of one face in a 1280x720 frame: ours "
-                                        "(ROI only, cached mask) vs insightface 2.1's INSwapper.get(paste_back=True)"
-                                        " with the same stand-in model.")
+                                        "(paste into the face region only, cached mask) beside insightface 2.1's "
+                                        "INSwapper.get with paste_back (whole-frame warps), both running the same "
+                                        "stand-in inswapper model, so the difference is the work around the model.")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--repeat", type=int, default=40, help="timed rounds, each running all three (default 40)")
+    parser.add_argument("--repeat", type=int, default=40, help="timed rounds, each running all three (default: 40)")
     parser.set_defaults(func=run)

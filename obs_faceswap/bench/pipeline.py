@@ -228,11 +228,20 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("pipeline", help="per-stage ms of the embedded (no download) swap at 720p",
-                       description=__doc__.splitlines()[0] if __doc__ else None)
+    p = sub.add_parser(
+        "pipeline", help="per-stage ms of the embedded (no download) swap at 720p",
+        description="Time the embedded (no download) face swap stage by stage on one 1280x720 frame with one "
+                    "face:\n"
+                    "  - detection, landmarks and tracked detection (what live mode runs per frame)\n"
+                    "  - the classical swap stages (warp, mask, colour, blend) and their total, as fps\n"
+                    "  - the optional masks and quality stages (skip them with --no-quality)\n"
+                    "  - landmark jitter of a still face with and without smoothing\n"
+                    "beside baselines measured in the same run: a per-triangle warp, OpenCV's seamlessClone,\n"
+                    "and full detection on every frame.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--repeat", type=int, default=30, help="timed runs per row (default 30)")
-    p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per model (default 1)")
+    p.add_argument("--repeat", type=int, default=30, help="timed runs per row (default: 30)")
+    p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per model (default: 1)")
     p.add_argument("--no-quality", action="store_true",
                    help="skip the quality-stage rows (colour methods, masks, enhancers)")
     p.set_defaults(func=_run)

@@ -12,30 +12,53 @@ from pathlib import Path
 from typing import Any
 
 from obs_faceswap.errors import FaceSwapError, NoFaceError
-from obs_faceswap.settings import BOOL, CHOICE, FACE_SETTINGS, FLOAT, INT, Setting
+from obs_faceswap.settings import BOOL, CHOICE, FACE_SETTINGS, FLOAT, INT, Setting, split_paths
 
 # settings with hand-written flags (or none: 'enabled' makes no sense for a file)
 _MANUAL = {"enabled", "source_image", "swapper"}
 _HIDDEN_LIVE_ONLY = {"enhancer_every", "smoothing", "detect_every"}  # no effect on files
 
 
+# CLI wording for settings whose shared help (also shown in OBS) names OBS labels ("By position")
+# instead of the CLI values, or omits what the CLI needs; other CLI generators may use it too
+CLI_HELP: dict[str, str] = {
+    "face_selection": "Which faces in the target to swap: largest, all, index (one face by position, see "
+                      "--face-index) or reference (faces of the person in --reference-image; needs the ArcFace "
+                      "model: 'obs-faceswap models download w600k_r50')",
+    "face_index": "With --face-selection index: which face, counted from the left (0 is the left-most)",
+    "reference_image": "With --face-selection reference: a photo of the person whose faces are swapped "
+                       "(others are left alone); needs the ArcFace model w600k_r50",
+    "reference_threshold": "With --face-selection reference: largest embedding distance still counted as the "
+                           "reference person (lower is stricter)",
+    "provider": "Where the neural models run; when the one asked for is not available here the models run on "
+                "the CPU and the result line says so",
+}
+
+
+_METAVARS = {"reference_image": "PHOTO", "detector": "ID|FILE", "embedder": "ID|FILE", "mask_regions": "REGIONS"}
+
+
+def _shown(value: Any) -> str:
+    return "none" if value in ("", None) else ("on" if value is True else "off" if value is False else str(value))
+
+
 def _flag_help(s: Setting) -> str:
-    text = s.help.rstrip(".")
-    if s.kind == CHOICE:
-        text += " (" + ", ".join(v for v, _ in s.choices) + ")"
+    text = CLI_HELP.get(s.name, s.help).rstrip(".")
     if s.minimum is not None and s.maximum is not None:
         text += f"; {s.minimum:g}..{s.maximum:g}{s.suffix}"
-    return f"{text}. Default: {s.default!r}.".replace("%", "%%")
+    return f"{text} (default: {_shown(s.default)})".replace("%", "%%")
 
 
 def add_face_options(parser: argparse.ArgumentParser) -> None:
     """--source, --swapper, --swapper-model and one flag per FACE_SETTINGS entry."""
     parser.add_argument("--source", "-s", action="append", required=True, metavar="PHOTO",
-                        help="photo of the face to use; repeat to average several photos of the same person")
+                        help="photo of the face to use; for several photos of the same person repeat the flag "
+                             "or separate them with ';'. Neural swappers average them into one identity; the "
+                             "embedded swapper uses the best one (largest, most frontal face) and says which")
     models = parser.add_argument_group("models")
     models.add_argument("--swapper", metavar="ID", default=None,
-                        help="'embedded' (classical, no download; the default) or an installed model id such as "
-                             "inswapper_128 ('obs-faceswap models list')")
+                        help="'embedded' (classical, no download) or an installed model id such as "
+                             "inswapper_128 ('obs-faceswap models list') (default: embedded)")
     models.add_argument("--swapper-model", metavar="FILE", default=None,
                         help="your own swapper .onnx file (inswapper/ReSwapper or SimSwap signature)")
     groups: dict[str, argparse._ArgumentGroup] = {"Performance": models, "Face": models}
@@ -54,7 +77,7 @@ def add_face_options(parser: argparse.ArgumentParser) -> None:
         elif s.kind in (INT, FLOAT):
             group.add_argument(flag, type=int if s.kind == INT else float, metavar="N", **kw)
         else:
-            group.add_argument(flag, metavar="VALUE", **kw)
+            group.add_argument(flag, metavar=_METAVARS.get(s.name, "VALUE"), **kw)
 
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -68,25 +91,52 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     swapper = args.swapper_model or args.swapper
     if swapper:
         values["swapper"] = swapper
-    sources = [str(p) for p in args.source]
+    sources = [p for value in args.source for p in split_paths(str(value))]  # '-s a.jpg -s b.jpg' or 'a.jpg;b.jpg'
+    if not sources:
+        raise FaceSwapError("give a source photo: --source PHOTO")
     for p in sources:
         if not Path(p).is_file():
             raise FaceSwapError(f"source photo not found: {p}")
     values["source_image"] = ";".join(sources)
+    if values.get("face_selection") == "reference":
+        ref = str(values.get("reference_image") or "").strip()
+        if not ref:
+            raise FaceSwapError("--face-selection reference needs a photo of the person to swap: give "
+                                "--reference-image PHOTO")
+        if not Path(ref).is_file():
+            raise FaceSwapError(f"reference photo not found: {ref}")
     try:
         return FACE_SETTINGS.validate(values)
     except ValueError as exc:
         raise FaceSwapError(str(exc)) from None
 
 
+def input_paths(args: argparse.Namespace, settings: dict[str, Any], main: tuple[str, str]) -> dict[str, str]:
+    """Every file the command reads (role -> path): the main input, the source photo(s), the reference."""
+    paths = {main[0]: main[1]}
+    for i, src in enumerate(split_paths(str(settings["source_image"]))):
+        paths[f"source photo {src}" if i else "source photo"] = src
+    if str(settings.get("reference_image") or "").strip():
+        paths["reference photo"] = str(settings["reference_image"])
+    return paths
+
+
+def report_notes(pipeline: Any) -> None:
+    """Lines a user should see beside the result: which source photo(s), where the models ran."""
+    for note in (pipeline.source_note, pipeline.provider_note()):
+        if note:
+            print(f"obs-faceswap: {note if note.startswith('note:') else 'note: ' + note}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
-    from obs_faceswap.media import IMAGE_SUFFIXES, read_image, write_image
+    from obs_faceswap.media import IMAGE_SUFFIXES, read_image, refuse_overwriting_inputs, write_image
     from obs_faceswap.vision.pipeline import FacePipeline
 
     out = Path(args.output)
     if out.suffix.lower() not in IMAGE_SUFFIXES:
         raise FaceSwapError(f"output {out.name}: unknown image type; use one of {', '.join(IMAGE_SUFFIXES)}")
     settings = settings_from_args(args)
+    refuse_overwriting_inputs(out, input_paths(args, settings, ("target photo", args.target)))
     target = read_image(args.target)
     pipeline = FacePipeline(settings)
     result = pipeline.process(target)
@@ -97,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
                           f"'{settings['face_selection']}'); nothing written")
     write_image(out, result)
     if not args.quiet:
+        report_notes(pipeline)
         print(f"wrote {out} ({pipeline.stats['faces']} face(s) swapped, "
               f"{pipeline.stats.get('total_ms', 0.0):.0f} ms)", file=sys.stderr)
     return 0
@@ -113,7 +164,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     parser.add_argument("--target", "-t", required=True, metavar="PHOTO", help="photo whose faces are replaced")
     parser.add_argument("--output", "-o", required=True, metavar="FILE", help="where to write the result "
-                        "(.png, .jpg, .webp ...); written only when the swap succeeded")
+                        "(.png, .jpg, .webp ...); written only when the swap succeeded, missing folders are "
+                        "created; it must not be one of the input photos")
     parser.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
     add_face_options(parser)
     parser.set_defaults(func=run)

@@ -7,23 +7,24 @@ import sys
 from pathlib import Path
 
 from obs_faceswap.commands.swap_image import add_face_options, settings_from_args
-from obs_faceswap.errors import FaceSwapError
+from obs_faceswap.errors import FaceSwapError, ImageReadError, NoFaceError
 from obs_faceswap.vision.types import Frame
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".m4v", ".webm")
 
 
 def run(args: argparse.Namespace) -> int:
-    from obs_faceswap.media import probe_video, transform_video
+    from obs_faceswap.commands.swap_image import input_paths, report_notes
+    from obs_faceswap.media import probe_video, refuse_overwriting_inputs, transform_video
     from obs_faceswap.vision.pipeline import FacePipeline
 
     out = Path(args.output)
     if out.suffix.lower() not in VIDEO_SUFFIXES:
         raise FaceSwapError(f"output {out.name}: unknown video type; use one of {', '.join(VIDEO_SUFFIXES)}")
-    if out.resolve() == Path(args.input).resolve():
-        raise FaceSwapError("output must differ from the input video")
     settings = settings_from_args(args)
-    probe_video(args.input)  # unreadable input fails before models load
+    refuse_overwriting_inputs(out, input_paths(args, settings, ("input video", args.input)))
+    if probe_video(args.input).still:  # unreadable input fails before models load
+        raise ImageReadError(f"{Path(args.input).name} is a still image, not a video (use swap-image)")
     pipeline = FacePipeline(settings)
     swapped = 0
     errors: list[str] = []
@@ -36,10 +37,16 @@ def run(args: argparse.Namespace) -> int:
         swapped += 1 if pipeline.stats.get("faces") else 0
         return result
 
-    info = transform_video(args.input, out, step, crf=args.crf, progress=not args.quiet)
+    def some_face() -> None:
+        if not swapped:
+            why = f" ({errors[0]})" if errors else f" (face selection '{settings['face_selection']}')"
+            raise NoFaceError(f"no face found in any frame of {Path(args.input).name}{why}; nothing written")
+
+    info = transform_video(args.input, out, step, crf=args.crf, progress=not args.quiet, before_commit=some_face)
     if errors:
         print(f"obs-faceswap: warning: some frames were left unchanged: {errors[0]}", file=sys.stderr)
     if not args.quiet:
+        report_notes(pipeline)
         print(f"wrote {out} ({info.width}x{info.height} @ {float(info.fps):.3g} fps; faces swapped in "
               f"{swapped} frame(s))", file=sys.stderr)
     return 0
@@ -55,8 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     parser.add_argument("--input", "-i", required=True, metavar="VIDEO", help="video whose faces are replaced")
     parser.add_argument("--output", "-o", required=True, metavar="FILE",
-                        help="result (.mp4, .mkv, .mov, .webm); it appears only when complete")
-    parser.add_argument("--crf", type=int, default=18, help="H.264 quality, lower is better (default 18)")
+                        help="result (.mp4, .mkv, .mov, .webm); it appears only when complete and at least "
+                             "one face was swapped; missing folders are created; it must not be an input file")
+    parser.add_argument("--crf", type=int, default=18, help="H.264 quality, lower is better (default: 18)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_face_options(parser)
     parser.set_defaults(func=run)

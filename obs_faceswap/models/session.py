@@ -123,6 +123,20 @@ def _specs(args: Sequence[Any]) -> list[TensorSpec]:
     return [TensorSpec(a.name, _ORT_TYPES.get(a.type, a.type), tuple(a.shape)) for a in args]
 
 
+def invalid_model_error(path: str | os.PathLike[str], exc: BaseException, *, user_file: bool = False) -> ModelError:
+    """The one message for a model file that cannot be parsed (corrupt, truncated, not ONNX at all).
+
+    ``user_file``: the user named this file (``--swapper-model FILE``): advise checking or
+    re-exporting it, not downloading it again (that is for the manifest's models).
+    """
+    p = Path(path)
+    text = str(exc).strip()
+    first = text.splitlines()[0][:200] if text else type(exc).__name__
+    advice = ("Check that it is the right file and completely copied, or export it to ONNX again." if user_file
+              else "Delete it and download it again ('obs-faceswap models download').")
+    return ModelError(f"cannot load model {p}: it is corrupt or not an ONNX model ({first}). {advice}")
+
+
 def create_session(
     path: str | os.PathLike[str],
     provider: str | Sequence[str] = "auto",
@@ -131,11 +145,13 @@ def create_session(
     expect_inputs: Sequence[TensorSpec] | None = None,
     expect_outputs: Sequence[TensorSpec] | None = None,
     family: str = "",
+    user_file: bool = False,
 ) -> Session:
     """Load an ONNX model with the preferred providers and check its signature.
 
     ``threads`` = 0 lets ORT choose. Raises ``ModelError`` for a missing or corrupt file and
     ``ModelSignatureError`` (naming the expected inputs/outputs) for a wrong signature.
+    ``user_file`` marks a file the user named (the corrupt-file advice differs, see ``invalid_model_error``).
     """
     import onnxruntime as ort
 
@@ -156,9 +172,7 @@ def create_session(
         inner = ort.InferenceSession(str(p), sess_options=opts, providers=providers,
                                      provider_options=provider_options(providers))
     except Exception as exc:  # ORT raises several exception types for corrupt files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"cannot load model {p.name}: it is corrupt or not an ONNX model ({first}). "
-                         "Delete it and download it again ('obs-faceswap models download').") from None
+        raise invalid_model_error(p, exc, user_file=user_file) from None
     sess = Session(p, inner, list(inner.get_providers()), _specs(inner.get_inputs()), _specs(inner.get_outputs()))
     if expect_inputs is not None or expect_outputs is not None:
         check_signature(sess, expect_inputs or [], expect_outputs or [], family=family)

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from obs_faceswap.errors import ModelSignatureError
-from obs_faceswap.models.session import Session, TensorSpec
+from obs_faceswap.models.session import Session, TensorSpec, invalid_model_error
 from obs_faceswap.vision.align import Affine, warp_face
 from obs_faceswap.vision.arcface import Embedding, l2_normalize
 from obs_faceswap.vision.types import Face, Frame
@@ -24,12 +24,19 @@ OUTPUTS = [TensorSpec("output", "float32", (1, 3, None, None))]
 TEMPLATE = "arcface_128"
 
 
-def read_emap(path: str | Path) -> npt.NDArray[np.float32]:
-    """The 512 x 512 ``emap`` stored as the model's last initializer."""
+def read_emap(path: str | Path, *, user_file: bool = True) -> npt.NDArray[np.float32]:
+    """The 512 x 512 ``emap`` stored as the model's last initializer.
+
+    A file that is not ONNX at all (corrupt, truncated, a photo) raises ``ModelError`` through
+    ``invalid_model_error``, the message ``create_session`` gives for such files.
+    """
     import onnx
     from onnx import numpy_helper
 
-    model = onnx.load(str(path), load_external_data=False)
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf DecodeError, truncated file, unreadable file ...
+        raise invalid_model_error(path, exc, user_file=user_file) from None
     inits = model.graph.initializer
     emap = numpy_helper.to_array(inits[-1]) if len(inits) else None
     if emap is None or emap.shape != (512, 512) or emap.dtype not in (np.float32, np.float16):
@@ -54,7 +61,7 @@ class InSwapper:
 
     def __init__(self, session: Session, emap: npt.NDArray[np.float32] | None = None) -> None:
         self.session = session
-        self.emap = emap if emap is not None else read_emap(session.path)
+        self.emap = emap if emap is not None else read_emap(session.path, user_file=False)
         self.size = crop_size(session)
 
     def source_latent(self, embedding: Embedding) -> npt.NDArray[np.float32]:

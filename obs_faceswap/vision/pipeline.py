@@ -74,10 +74,10 @@ def _signature(family: str) -> tuple[Any, Any]:
 
 def load_family(id_or_path: str, family: str, provider: str = "auto") -> Session:
     """Load a model id (through the registry) or a file, checked against ``family``'s signature."""
-    if Path(id_or_path).expanduser().is_file():
+    if Path(id_or_path).expanduser().is_file():  # a file the user named
         ins, outs = _signature(family)
         return create_session(Path(id_or_path).expanduser(), provider, expect_inputs=ins, expect_outputs=outs,
-                              family=family)
+                              family=family, user_file=True)
     reg = _registry()
     if reg is None or _looks_like_path(id_or_path):
         raise ModelError(f"{family} model not found: {id_or_path} (pass a model id from 'obs-faceswap models "
@@ -142,6 +142,20 @@ def wrap_tracking(detector: FaceDetector, settings: Mapping[str, Any]) -> FaceDe
                            smoothing=float(settings["smoothing"]) / 100.0)
 
 
+def provider_note(asked: str, used: Sequence[str]) -> str:
+    """A note when ``asked`` (a ``provider`` choice such as 'cuda') is not among the ORT providers
+    ``used``: ``note: CUDA is not available here; ran on CPU``. '' for 'auto' or when it ran there."""
+    from obs_faceswap.models.session import PROVIDER_NAMES
+
+    ort_name = PROVIDER_NAMES.get(asked.lower())
+    if not asked or asked == "auto" or ort_name is None or not used or ort_name in used:
+        return ""
+    label = {v: k for k, v in PROVIDER_NAMES.items()}
+    names = {"tensorrt": "TensorRT", "cuda": "CUDA", "directml": "DirectML", "coreml": "CoreML", "cpu": "CPU"}
+    ran = ", ".join(names.get(label.get(u, ""), u.removesuffix("ExecutionProvider")) for u in used)
+    return f"note: {names.get(asked.lower(), asked)} is not available here; ran on {ran}"
+
+
 class NeuralSwapper:
     """An identity-embedding swapper (inswapper/ReSwapper or SimSwap) over its ONNX session."""
 
@@ -173,9 +187,9 @@ def build_neural_swapper(choice: str, provider: str) -> NeuralSwapper:
                 reg.resolve_model(choice)  # raises a ModelError that says how to get it
             raise ModelError(f"swapper model not found: {choice}")
         try:
-            read_emap(path)
+            read_emap(path)  # a corrupt or non-ONNX file raises ModelError here, before any guessing
             family = "inswapper"
-        except FaceSwapError:
+        except ModelSignatureError:
             family = "simswap"
     if family not in ("inswapper", "simswap"):
         raise ModelError(f"{choice} is a {family} model, not a face swapper (use inswapper_128, a ReSwapper "
@@ -228,6 +242,7 @@ class FacePipeline:
         self.settings: dict[str, Any] = FACE_SETTINGS.validate(settings)
         self.last_error = ""
         self.stats: dict[str, Any] = {}
+        self.source_note = ""  # with several source photos: how they were used (averaged / which one)
         self._s = _Stages()
         self._build(self.settings, None)
 
@@ -262,7 +277,10 @@ class FacePipeline:
             s.identity = None
         elif s.classical is not None and hasattr(s.classical, "update"):
             s.classical.update(new)
-        needs_embedder = s.neural is not None or new["face_selection"] == "reference"
+        # reference mode loads ArcFace only once a reference photo is chosen (until then process()
+        # says that the photo is missing, rather than that a model is not installed)
+        needs_embedder = s.neural is not None or (new["face_selection"] == "reference"
+                                                  and bool(str(new["reference_image"]).strip()))
         if needs_embedder and (s.embedder is None or _changed(o, new, _EMBEDDER_KEYS)):
             choice = str(new.get("embedder") or "auto").strip()
             s.embedder = ArcFace(load_family(DEFAULT_EMBEDDER_ID if choice == "auto" else choice, "arcface",
@@ -306,17 +324,26 @@ class FacePipeline:
 
     def _load_identity(self, s: _Stages, settings: Mapping[str, Any]) -> tuple[Any, np.ndarray | None]:
         photos = self._read_photos(str(settings["source_image"]))
+        self.source_note = ""
         if not photos:
             return None, None
         assert s.base_detector is not None
         if s.neural is not None:
             assert s.embedder is not None
             identity = source_identity(photos, s.base_detector.detect, s.embedder)
+            if len(photos) > 1:
+                self.source_note = f"identity averaged over {len(photos)} source photos"
             return identity, s.neural.latent(identity)
         images, names = [img for _, img in photos], [name for name, _ in photos]
         if "names" in inspect.signature(s.classical.prepare_source).parameters:
-            return s.classical.prepare_source(images, names=names), None
-        return s.classical.prepare_source(images), None
+            source = s.classical.prepare_source(images, names=names)
+        else:
+            source = s.classical.prepare_source(images)
+        if len(photos) > 1:
+            used = names[int(getattr(source, "photo_index", 0))]
+            self.source_note = (f"used source photo {used}, the best of {len(photos)} (the embedded swapper "
+                                "takes one photo; neural swappers average them)")
+        return source, None
 
     def _load_reference(self, s: _Stages, settings: Mapping[str, Any]) -> Embedding | None:
         path = str(settings["reference_image"]).strip()
@@ -328,6 +355,10 @@ class FacePipeline:
         if face is None:
             raise NoFaceError(f"no face found in the reference photo {name}: use a clear, front-facing photo")
         return s.embedder.embed(img, face)
+
+    def provider_note(self) -> str:
+        """'' when the models run where the ``provider`` setting asked; else a line saying where they ran."""
+        return provider_note(str(self.settings["provider"]), self.providers)
 
     @property
     def providers(self) -> list[str]:

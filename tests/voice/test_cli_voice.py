@@ -45,3 +45,37 @@ def test_voice_stereo_flac(speech: np.ndarray, tmp_path: Path) -> None:
     assert main(["voice", "-i", str(src), "-o", str(out), "--formant", "3", "--quiet"]) == 0
     y, sr = sf.read(str(out), always_2d=True)
     assert y.shape == (RATE * 2, 2) and sr == RATE
+
+
+@pytest.mark.parametrize("where", ["proc", "under_a_file"])
+def test_voice_unwritable_output_is_one_clear_line(speech_path: Path, tmp_path: Path, where: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("a file, not a folder")
+    out = Path("/proc/obs-faceswap-voice.wav") if where == "proc" else blocker / "x.wav"
+    assert main(["voice", "-i", str(speech_path), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write {out}" in err and "Traceback" not in err
+    if where == "under_a_file":
+        assert "afile is a file, not a folder" in err
+    assert [p.name for p in tmp_path.iterdir()] == ["afile"]
+
+
+def test_voice_output_permissions_folders_and_input_kept(speech_path: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+    import shutil
+
+    out = tmp_path / "new" / "folder" / "out.wav"  # missing folders are created, as for images and videos
+    old = os.umask(0o022)
+    try:
+        assert main(["voice", "-i", str(speech_path), "-o", str(out), "-q"]) == 0
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
+    assert [p.name for p in out.parent.iterdir()] == ["out.wav"]
+    src = tmp_path / "s.wav"
+    shutil.copy(speech_path, src)
+    before = src.read_bytes()
+    assert main(["voice", "-i", str(src), "-o", str(src), "--pitch", "3"]) == 2
+    assert "is the input" in capsys.readouterr().err and src.read_bytes() == before

@@ -207,3 +207,26 @@ def test_per_frame_path_never_touches_the_control_connection(fifo: bool, monkeyp
         assert wait_for(lambda: audio.available() > 0, 10)
         assert guard.users <= {"obs-faceswap-sender"}, guard.users  # the only writer of the socket
         sup.conn = guard._conn
+
+
+def test_a_hung_worker_with_a_full_socket_is_still_replaced() -> None:
+    """The supervisor's hang detection must not sit behind a write to a socket nobody reads: the
+    sender thread blocks on it, the supervisor still kills the silent worker, and the blocked
+    write fails with it."""
+    lines: list[str] = []
+    client = WorkerClient(PYTHON, log=lines.append, hang_timeout=1.5).start()
+    try:
+        assert client.wait_ready(30), client.status
+        video = client.open_video({}, processor="invert")
+        _roundtrip_inverted(video)
+        pid = client.worker_pid
+        os.kill(pid, signal.SIGSTOP)
+        assert wait_for(lambda: _stopped(pid), 5)
+        _fill_socket(client._supervisor.conn)
+        video.update({"blend": 50})  # queued behind the full socket: the sender thread blocks on it
+        assert wait_for(lambda: client.running and client.worker_pid not in (None, pid), 30), client.status
+        assert any("stopped answering" in line for line in lines), lines
+        _roundtrip_inverted(video)  # the new worker got the channel (and the blocked sender moved on)
+        assert video.settings["blend"] == 50
+    finally:
+        client.stop()
