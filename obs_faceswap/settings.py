@@ -128,8 +128,8 @@ FACE_SETTINGS = Schema(
         Setting("enabled", BOOL, True, "Swap faces", "Turn the swap off to pass the video through unchanged.",
                 group="Face"),
         Setting("source_image", PATHS, "", "Source face photo(s)",
-                "Photo(s) of the face to put on the camera; several photos (separated by ';') are averaged "
-                "into one identity.", group="Face"),
+                "Photo(s) of the face to put on the camera, separated by ';'. Neural swappers average "
+                "several photos into one identity; the embedded swapper uses the best one.", group="Face"),
         Setting("swapper", TEXT, "embedded", "Swapper",
                 "'embedded' (classical landmark swap, no download) or an installed model id such as "
                 "inswapper_128, or a path to your own .onnx swapper.", group="Face"),

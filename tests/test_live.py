@@ -11,12 +11,14 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 
-from obs_faceswap.commands.live import setting_flags
+from obs_faceswap.commands.live import setting_dest
+from obs_faceswap.errors import FaceSwapError
 from obs_faceswap.live.controls import apply_key
 from obs_faceswap.live.stats import percentile
 from obs_faceswap.settings import FACE_SETTINGS
@@ -128,8 +130,8 @@ def test_a_source_photo_without_a_face_stops_with_the_reason(astronaut_video: Pa
     assert not out.exists() and not list(tmp_path.glob(".*part*"))
 
 
-def test_missing_camera_is_a_clear_error() -> None:
-    res = live("--camera", "9", "--no-preview", "--frames", "3")
+def test_missing_camera_is_a_clear_error(group_photo_path: Path) -> None:
+    res = live("-s", str(group_photo_path), "--camera", "9", "--no-preview", "--frames", "3")
     assert res.returncode == 2
     assert "camera 9 could not be opened" in res.stderr
     assert "Traceback" not in res.stderr
@@ -137,15 +139,15 @@ def test_missing_camera_is_a_clear_error() -> None:
 
 def test_preview_without_a_display_says_what_to_do(astronaut_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    res = live("--input", str(astronaut_path), env=env)
-    assert res.returncode == 2 and "--no-preview" in res.stderr
+    res = live("-s", str(astronaut_path), "--input", str(astronaut_path), env=env)
+    assert res.returncode == 2 and "no display for the preview window" in res.stderr and "--no-preview" in res.stderr
 
 
-def test_missing_input_file_leaves_no_output(tmp_path: Path) -> None:
-    out = tmp_path / "o.mp4"
-    res = live("--input", str(tmp_path / "nope.mp4"), "--no-preview", "--output", str(out))
+def test_missing_input_file_leaves_no_output(group_photo_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "new" / "o.mp4"
+    res = live("-s", str(group_photo_path), "--input", str(tmp_path / "nope.mp4"), "--no-preview", "--output", str(out))
     assert res.returncode == 2 and "file not found" in res.stderr
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # neither the file nor the folder made for it
 
 
 @pytest.fixture
@@ -170,20 +172,23 @@ def xvfb_display(astronaut_path: Path) -> Iterator[str]:
 
 
 @needs_ffmpeg
-def test_screen_region_under_xvfb(xvfb_display: str, astronaut_bgr: np.ndarray, tmp_path: Path) -> None:
+def test_screen_region_under_xvfb(xvfb_display: str, astronaut_bgr: np.ndarray, group_photo_path: Path,
+                                  tmp_path: Path) -> None:
     out = tmp_path / "screen.mkv"
     env = {**os.environ, "DISPLAY": xvfb_display}
-    res = live("--screen", "100,40,240,160", "--no-preview", "--frames", "4", "--no-swap", "--in-process",
+    res = live("-s", str(group_photo_path), "--screen", "100,40,240,160", "--no-preview", "--frames", "4",
+               "--no-swap", "--in-process",
                "--clean-output",
                "--output", str(out), "--json", env=env)
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["source"] == "screen 240x160+100+40"
     frames = read_frames(out)
-    assert len(frames) == 4 and frames[0].shape == (160, 240, 3)
+    assert len(frames) >= 1 and frames[0].shape == (160, 240, 3)
     expected = astronaut_bgr[40:200, 100:340]  # the root window shows the photo
     assert np.abs(frames[-1].astype(np.int16) - expected).mean() < 6.0
 
-    outside = live("--screen", "600,400,200,200", "--no-preview", "--frames", "1", env=env)
+    outside = live("-s", str(group_photo_path), "--screen", "600,400,200,200", "--no-preview", "--frames", "1",
+                   env=env)
     assert outside.returncode == 2 and "outside the screen" in outside.stderr
 
 
@@ -283,21 +288,173 @@ def test_every_face_setting_is_a_flag_and_reaches_the_settings() -> None:
     from obs_faceswap.cli import build_parser
 
     parser = build_parser()
-    flags = {opt for action in parser._subparsers._group_actions[0].choices["live"]._actions  # type: ignore[union-attr]
-             for opt in action.option_strings}
+    dests = {action.dest for action in parser._subparsers._group_actions[0].choices["live"]._actions}  # type: ignore[union-attr]
     for s in FACE_SETTINGS.settings:
-        assert setting_flags(s)[0] in flags, s.name
+        if s.name not in ("source_image", "swapper"):  # --source/-s, --swapper/--swapper-model
+            assert setting_dest(s) in dests, s.name
     from obs_faceswap.commands.live import settings_from_args
 
     args = parser.parse_args(["live", "--source", "a.jpg;b.jpg", "--blend", "250", "--color-method", "mkl",
-                              "--no-swap", "--occlusion-mask", "--reference-threshold", "0.5"])
+                              "--no-swap", "--occlusion-mask", "--reference-threshold", "0.5", "--detect-every", "3"])
+    with pytest.raises(FaceSwapError, match="source photo not found: a.jpg"):  # checked like swap-image
+        settings_from_args(args)
+    photo = str(Path(__file__).parent / "conftest.py")  # any existing file: only its presence is checked here
+    args.source = [f"{photo};{photo}"]
     settings = settings_from_args(args)
-    assert settings["source_image"] == "a.jpg;b.jpg" and settings["blend"] == 100  # clamped by the schema
-    assert settings["color_method"] == "mkl" and settings["enabled"] is False
+    assert settings["source_image"] == f"{photo};{photo}" and settings["blend"] == 100  # clamped by the schema
+    assert settings["color_method"] == "mkl" and settings["enabled"] is False and settings["detect_every"] == 3
     assert settings["occlusion_mask"] is True and settings["reference_threshold"] == 0.5
     assert settings["mask_blur"] == FACE_SETTINGS.by_name["mask_blur"].default
     with pytest.raises(SystemExit):
-        parser.parse_args(["live", "--color-method", "nonsense"])
+        parser.parse_args(["live", "-s", photo, "--color-method", "nonsense"])
+
+
+def test_live_takes_swap_image_face_flags(tmp_path: Path, group_photo_path: Path) -> None:
+    """`live -s PHOTO --swapper-model FILE ...` parses into the very settings swap-image gets."""
+    from obs_faceswap.cli import build_parser
+    from obs_faceswap.commands import live as live_cmd
+    from obs_faceswap.commands import swap_image
+
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"x")
+    face = ["-s", str(group_photo_path), "--swapper-model", str(model), "--blend", "70", "--face-selection", "all",
+            "--color-method", "rct", "--provider", "cpu"]
+    parser = build_parser()
+    a = live_cmd.settings_from_args(parser.parse_args(["live", *face]))
+    b = swap_image.settings_from_args(parser.parse_args(["swap-image", "-t", "x.jpg", "-o", "y.png", *face]))
+    assert a == b and a["swapper"] == str(model) and a["blend"] == 70
+    both = parser.parse_args(["live", *face, "--swapper", "embedded"])
+    with pytest.raises(FaceSwapError, match="either --swapper or --swapper-model"):
+        live_cmd.settings_from_args(both)
+
+
+@needs_ffmpeg
+def test_live_with_a_swapper_model_file_swaps_like_swap_image(astronaut_path: Path, astronaut_bgr: np.ndarray,
+                                                              tmp_path: Path) -> None:
+    """The user's command `live -s a.jpg --swapper-model m.onnx ...` runs the neural swapper and gives
+    the picture swap-image gives for the same flags (stand-in models with the real signatures)."""
+    from tests.standins import face as sf
+
+    det = sf.build_scrfd(tmp_path / "det.onnx", [sf.PlacedFace(sf.ASTRONAUT_BOX, sf.ASTRONAUT_KPS)], (512, 512))
+    flags = ["-s", str(astronaut_path), "--swapper-model", str(sf.build_inswapper(tmp_path / "inswapper_128.onnx")),
+             "--embedder", str(sf.build_arcface(tmp_path / "w600k_r50.onnx")), "--detector", str(det),
+             "--color-method", "none"]
+    image = tmp_path / "swap_image.png"
+    res = subprocess.run([sys.executable, "-m", "obs_faceswap", "swap-image", *flags, "-t", str(astronaut_path),
+                          "-o", str(image), "-q"], capture_output=True, text=True, timeout=120, cwd=str(ROOT))
+    assert res.returncode == 0, res.stderr
+    recorded = tmp_path / "live.mkv"
+    res = live(*flags, "--input", str(astronaut_path), "--no-pace", "--no-preview", "--frames", "2", "--in-process",
+               "--clean-output", "--output", str(recorded))
+    assert res.returncode == 0, res.stderr
+    frames, expected = read_frames(recorded), cv2.imread(str(image))
+    assert len(frames) == 2
+    assert np.abs(expected.astype(np.int16) - astronaut_bgr).max(axis=2).astype(bool).sum() > 2000  # swapped
+    assert np.abs(frames[-1].astype(np.int16) - expected).mean() < 2.0  # the same picture (H.264 aside)
+
+
+# ------------------------------------------------------------------ --output checked before anything starts
+
+
+def _one_line_error(res: subprocess.CompletedProcess[str]) -> str:
+    assert res.returncode == 2, res.stderr
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("obs-faceswap: error: "), res.stderr
+    assert "live:" not in res.stdout  # neither capture nor worker was started
+    return lines[0]
+
+
+def _swap_video_error(output: str, *args: str) -> str:
+    res = subprocess.run([sys.executable, "-m", "obs_faceswap", "swap-video", *args, "--output", output],
+                         capture_output=True, text=True, timeout=60, cwd=str(ROOT))
+    assert res.returncode == 2, res.stderr
+    return res.stderr.strip().splitlines()[-1]
+
+
+@needs_ffmpeg
+def test_output_under_a_file_fails_at_once_like_swap_video(astronaut_video: Path, group_photo_path: Path,
+                                                           tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    out = str(afile / "x.mp4")
+    line = _one_line_error(live("--source", str(group_photo_path), "--input", str(astronaut_video), "--no-preview",
+                                "--frames", "3", "--output", out))
+    assert "afile is a file, not a folder" in line
+    assert line == _swap_video_error(out, "-s", str(group_photo_path), "-i", str(astronaut_video))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"] and afile.read_text() == "not a folder"
+
+
+@needs_ffmpeg
+def test_output_type_is_refused_at_once_like_swap_video(astronaut_video: Path, group_photo_path: Path,
+                                                        tmp_path: Path) -> None:
+    out = str(tmp_path / "x.gif")
+    line = _one_line_error(live("--source", str(group_photo_path), "--input", str(astronaut_video), "--no-preview",
+                                "--frames", "3", "--output", out))
+    assert "unknown video type; use one of .mp4" in line
+    assert line == _swap_video_error(out, "-s", str(group_photo_path), "-i", str(astronaut_video))
+    # an input file as the output: refused, the input untouched
+    before = astronaut_video.read_bytes()
+    line = _one_line_error(live("-s", str(group_photo_path), "--input", str(astronaut_video), "--no-preview",
+                                "--output", str(astronaut_video)))
+    assert "is the input video" in line and astronaut_video.read_bytes() == before
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_start_leaves_no_output_and_no_folder(group_photo_path: Path, tmp_path: Path) -> None:
+    """The output's missing folders are made before the capture starts (to fail early), and
+    removed again when the session cannot start (here: no such camera)."""
+    out = tmp_path / "new" / "deeper" / "x.mp4"
+    line = _one_line_error(live("-s", str(group_photo_path), "--camera", "9", "--no-preview", "--output", str(out)))
+    assert "camera 9 could not be opened" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ recordings last as long as the session
+
+
+def _duration(path: Path) -> float:
+    res = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+                          str(path)], capture_output=True, text=True, check=True)
+    return float(res.stdout.strip())
+
+
+def _timed_run(*args: str, env: dict[str, str] | None = None) -> tuple[dict[str, Any], float]:
+    t = time.monotonic()
+    res = live(*args, "--json", env=env)
+    wall = time.monotonic() - t
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout), wall
+
+
+@needs_ffmpeg
+def test_recording_of_a_looping_file_lasts_as_long_as_the_session(astronaut_video: Path, group_photo_path: Path,
+                                                                 tmp_path: Path) -> None:
+    """The user's `live --input clip.mp4 --loop --output lc.mp4` through the worker: the first frames
+    wait for the worker to load its models while the clip plays on, so frames are dropped; the
+    file still lasts as long as the session (it used to be only frames / fps long)."""
+    out = tmp_path / "made" / "lc.mp4"  # missing folders are created
+    summary, wall = _timed_run("--source", str(group_photo_path), "--input", str(astronaut_video), "--loop",
+                               "--no-preview", "--frames", "25", "--output", str(out))
+    assert summary["frames"] == 25 and summary["processor"] == "worker"
+    length = _duration(out)
+    assert length == pytest.approx(summary["seconds"], rel=0.25), (length, summary)
+    assert length <= wall
+    assert summary["recorded_seconds"] == pytest.approx(length, abs=0.15)
+
+
+@needs_ffmpeg
+def test_recording_of_a_screen_lasts_as_long_as_the_session(xvfb_display: str, group_photo_path: Path,
+                                                            tmp_path: Path) -> None:
+    """A screen captured faster than the swap can go (240 fps asked): most frames are dropped and
+    the recording fills them, at its real-time pace."""
+    out = tmp_path / "screen.mp4"
+    summary, wall = _timed_run("-s", str(group_photo_path), "--screen", "0,0,512,512", "--fps", "240",
+                               "--in-process", "--no-preview", "--frames", "10", "--output", str(out),
+                               env={**os.environ, "DISPLAY": xvfb_display})
+    assert summary["frames"] == 10 and summary["dropped"] > 0, summary
+    length = _duration(out)
+    assert length == pytest.approx(summary["seconds"], rel=0.25), (length, summary)
+    assert length <= wall
 
 
 def test_preview_keys_change_the_settings() -> None:

@@ -1,6 +1,10 @@
 """``obs-faceswap live``: swap faces live from a webcam, a screen region or a video file.
 
-Every face setting of the OBS filter is also a flag here (built from ``FACE_SETTINGS``).
+The face options are swap-image's (``--source/-s``, ``--swapper``, ``--swapper-model`` and one flag
+per ``FACE_SETTINGS`` entry, from the same generator), plus the settings that only matter live
+(``--swap/--no-swap``, ``--detect-every``, ``--smoothing``, ``--enhancer-every``).
+``--output`` is checked like swap-video's (type, not an input file, writable) before the capture
+or the worker starts.
 """
 
 from __future__ import annotations
@@ -8,53 +12,63 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
+from obs_faceswap.commands import swap_image as face_options
 from obs_faceswap.errors import FaceSwapError
 from obs_faceswap.settings import BOOL, CHOICE, FACE_SETTINGS, FLOAT, INT, Setting
 
-# settings whose flag is not simply --<name-with-dashes>
-FLAG_NAMES: dict[str, tuple[str, ...]] = {
-    "source_image": ("--source", "--source-image"),
-    "enabled": ("--swap",),
-}
+# live-only settings the file commands leave out, with their flag when it is not --<name-with-dashes>
+LIVE_FLAG_NAMES: dict[str, str] = {"enabled": "--swap"}
 
 
-def setting_flags(setting: Setting) -> tuple[str, ...]:
-    return FLAG_NAMES.get(setting.name, ("--" + setting.name.replace("_", "-"),))
+def setting_dest(setting: Setting) -> str:
+    """The argparse ``dest`` of a face setting's flag (the shared generator's convention)."""
+    return f"setting_{setting.name}"
 
 
-def add_setting_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per face setting; each defaults to None (= the setting's own default)."""
-    groups: dict[str, argparse._ArgumentGroup] = {}
+def add_live_face_options(parser: argparse.ArgumentParser) -> None:
+    """swap-image's face options, then a flag for each face setting they leave out because it only
+    matters live (so every setting of the OBS filter is a flag here)."""
+    face_options.add_face_options(parser)
+    have = {a.dest for a in parser._actions}
+    group = parser.add_argument_group("live")
     for s in FACE_SETTINGS.settings:
-        group = groups.get(s.group)
-        if group is None:
-            group = groups[s.group] = parser.add_argument_group(f"{s.group or 'face'} settings")
-        text = s.help
-        if s.kind in (INT, FLOAT) and s.minimum is not None:
-            text += f" [{s.minimum:g}..{s.maximum:g}{s.suffix.strip() and ' ' + s.suffix.strip()}]"
-        text += f" (default: {s.default if s.default != '' else 'none'})"
-        text = text.replace("%", "%%")
-        kw: dict[str, Any] = {"dest": s.name, "default": None, "help": text}
+        if setting_dest(s) in have or s.name in ("source_image", "swapper"):
+            continue
+        flag = LIVE_FLAG_NAMES.get(s.name, "--" + s.name.replace("_", "-"))
+        kw: dict[str, Any] = {"dest": setting_dest(s), "default": None, "help": face_options._flag_help(s)}
         if s.kind == BOOL:
-            group.add_argument(*setting_flags(s), action=argparse.BooleanOptionalAction, **kw)
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
         elif s.kind == CHOICE:
-            group.add_argument(*setting_flags(s), choices=[c[0] for c in s.choices], **kw)
-        elif s.kind == INT:
-            group.add_argument(*setting_flags(s), type=int, metavar="N", **kw)
-        elif s.kind == FLOAT:
-            group.add_argument(*setting_flags(s), type=float, metavar="X", **kw)
+            group.add_argument(flag, choices=[v for v, _ in s.choices], **kw)
+        elif s.kind in (INT, FLOAT):
+            group.add_argument(flag, type=int if s.kind == INT else float, metavar="N", **kw)
         else:
-            group.add_argument(*setting_flags(s), metavar=s.kind.upper(), **kw)
+            group.add_argument(flag, metavar="VALUE", **kw)
 
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    given = {s.name: getattr(args, s.name) for s in FACE_SETTINGS.settings if getattr(args, s.name, None) is not None}
-    try:
-        return FACE_SETTINGS.validate(given)
-    except ValueError as exc:
-        raise FaceSwapError(str(exc)) from None
+    """The face settings, exactly as swap-image builds them (source photos checked, values clamped)."""
+    return face_options.settings_from_args(args)
+
+
+def check_output(args: argparse.Namespace, settings: dict[str, Any]) -> Path | None:
+    """``--output`` refused like swap-video refuses it, before anything starts: a type ffmpeg cannot
+    record to, or one of the input files. (Writability is checked when the output is opened.)"""
+    if not args.output:
+        return None
+    from obs_faceswap.commands.swap_video import VIDEO_SUFFIXES
+    from obs_faceswap.media import refuse_overwriting_inputs
+
+    out = Path(args.output)
+    if out.suffix.lower() not in VIDEO_SUFFIXES:
+        raise FaceSwapError(f"output {out.name}: unknown video type; use one of {', '.join(VIDEO_SUFFIXES)}")
+    inputs = face_options.input_paths(args, settings, ("input video", args.input or ""))
+    refuse_overwriting_inputs(out, {role: path for role, path in inputs.items() if path})
+    return out
 
 
 def parse_size(value: str) -> tuple[int, int]:
@@ -75,6 +89,10 @@ def open_source(args: argparse.Namespace):  # noqa: ANN201 - returns a FrameSour
     return capture.CameraSource(args.camera if args.camera is not None else 0, size=args.size, fps=args.fps or 0.0)
 
 
+class _NothingRecorded(Exception):
+    """The session ended before a frame was recorded: no output file (not an error)."""
+
+
 def cmd_live(args: argparse.Namespace) -> int:
     from obs_faceswap.live.processors import make_processor
     from obs_faceswap.live.session import LiveOptions, run_live
@@ -82,10 +100,11 @@ def cmd_live(args: argparse.Namespace) -> int:
     if args.frames is not None and args.frames < 0:
         raise FaceSwapError("--frames must be 0 or more")
     settings = settings_from_args(args)
-    options = LiveOptions(preview=not args.no_preview, output=args.output, frames=args.frames or 0,
+    out = check_output(args, settings)
+    options = LiveOptions(preview=not args.no_preview, frames=args.frames or 0,
                           virtual_camera=args.virtual_camera, clean_output=args.clean_output,
                           enhancer_key_model=settings["enhancer"] if settings["enhancer"] != "none" else "gfpgan_1.4")
-    if not options.preview and not options.output and not options.virtual_camera and not options.frames:
+    if not options.preview and out is None and not options.virtual_camera and not options.frames:
         raise FaceSwapError("with --no-preview, give --output FILE, --virtual-camera or --frames N "
                             "(else nothing would be shown and it would run forever)")
     if options.preview:
@@ -94,16 +113,29 @@ def cmd_live(args: argparse.Namespace) -> int:
         if not display_available():
             raise FaceSwapError("no display for the preview window (DISPLAY is not set): add --no-preview, "
                                 "and --output FILE to record the result")
-    source = open_source(args)  # a missing camera fails fast, before the worker starts
-    try:
-        processor = make_processor(settings, in_process=args.in_process)
-    except BaseException:
-        source.close()
-        raise
     log = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
-    log(f"live: {source.name} {source.width}x{source.height} @ {source.fps:.1f} fps → {processor.name} pipeline"
-        + ("" if not options.preview else "  (keys: s swap, e enhancer, m mask, +/- blend, q quit)"))
-    stats = run_live(source, processor, settings, options, log=log)
+    try:
+        with ExitStack() as stack:
+            if out is not None:  # an unwritable --output fails here, before the capture and the worker start
+                from obs_faceswap.media import atomic_output
+
+                options.output = str(stack.enter_context(atomic_output(out)))
+            source = open_source(args)  # a missing camera fails fast, before the worker starts
+            try:
+                processor = make_processor(settings, in_process=args.in_process)
+            except BaseException:
+                source.close()
+                raise
+            log(f"live: {source.name} {source.width}x{source.height} @ {source.fps:.1f} fps → {processor.name} "
+                "pipeline" + ("" if not options.preview else "  (keys: s swap, e enhancer, m mask, +/- blend, q quit)"))
+            stats = run_live(source, processor, settings, options, log=log)
+            if out is not None and not stats.recorded_frames:
+                raise _NothingRecorded
+    except _NothingRecorded:
+        log(f"nothing was recorded: {out} not written")
+    else:
+        if out is not None:
+            log(f"wrote {out} ({stats.recorded_frames} frames, {stats.recorded_seconds:.1f} s)")
     summary = stats.summary()
     if args.json:
         print(json.dumps({**summary, "source": source.name, "processor": processor.name}))
@@ -127,7 +159,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--no-pace", action="store_true", help="--input: process every frame as fast as possible")
     parser.add_argument("--loop", action="store_true", help="--input: start again at the end")
     parser.add_argument("--no-preview", action="store_true", help="no window (headless)")
-    parser.add_argument("--output", metavar="FILE", help="also record to this video file (.mp4, .mkv, .webm)")
+    parser.add_argument("--output", "-o", metavar="FILE",
+                        help="also record what the preview shows, in real time (.mp4, .mkv, .mov, .m4v, .webm); "
+                             "it appears when the session ends (Ctrl+C included), missing folders are created; "
+                             "it must not be an input file")
     parser.add_argument("--clean-output", action="store_true", help="record without the fps/latency overlay")
     parser.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
     parser.add_argument("--virtual-camera", action="store_true", help="send the result to a virtual camera "
@@ -135,5 +170,5 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--in-process", action="store_true", help="run the face pipeline in this process "
                         "instead of the worker")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    add_setting_flags(parser)
+    add_live_face_options(parser)
     parser.set_defaults(func=cmd_live)

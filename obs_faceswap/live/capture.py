@@ -32,6 +32,7 @@ class CapturedFrame:
 
 class FrameSource(Protocol):
     name: str
+    realtime: bool  # frames come at the pace they happen (camera, screen, paced file), not as fast as read
     fps: float  # nominal rate (0 when unknown)
     width: int
     height: int
@@ -58,7 +59,12 @@ class LatestFrame:
         self._error: BaseException | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"capture-{name}", daemon=True)
-        self._thread.start()
+        self._started = False  # capture starts with the first frames() call: not while models load
+
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            self._thread.start()
 
     def _run(self) -> None:
         next_t = time.perf_counter()
@@ -85,6 +91,7 @@ class LatestFrame:
                 self._cond.notify_all()
 
     def frames(self) -> Iterator[CapturedFrame]:
+        self.start()
         last = -1
         while True:
             with self._cond:
@@ -100,7 +107,8 @@ class LatestFrame:
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._started:
+            self._thread.join(timeout=5)
 
 
 class CameraSource:
@@ -126,6 +134,7 @@ class CameraSource:
             raise DeviceError(f"camera {index} opened but delivers no frames; is it in use by another program?")
         self._cap = cap
         self.name = f"camera {index}"
+        self.realtime = True
         self.height, self.width = first.shape[:2]
         self.fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or 30.0
         self._reader = LatestFrame(self, 0.0, self.name)  # the camera paces itself
@@ -193,6 +202,7 @@ class ScreenSource:
         self.name = f"screen {self._box['width']}x{self._box['height']}+{self._box['left']}+{self._box['top']}"
         self.width, self.height = self._box["width"], self._box["height"]
         self.fps = fps
+        self.realtime = True
         self._reader = LatestFrame(self, fps, "screen")
 
     def grab(self) -> Frame | None:
@@ -245,7 +255,7 @@ class FileSource:
         if not p.is_file():
             raise ImageReadError(f"--input {path}: file not found")
         self.name = p.name
-        self._pace = pace
+        self.realtime = pace
         self._grabber = _FileGrabber(p, loop)
         info = self._grabber.info
         self.width, self.height, self.fps = info.width, info.height, float(info.fps) or 30.0

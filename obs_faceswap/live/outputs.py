@@ -15,6 +15,7 @@ from obs_faceswap.errors import DeviceError, FaceSwapError
 from obs_faceswap.vision.types import Frame
 
 WINDOW = "obs-faceswap live"
+MAX_RECORD_FPS = 60.0  # frame rate cap of a real-time recording
 
 
 def draw_overlay(frame: Frame, lines: list[str]) -> Frame:
@@ -74,40 +75,86 @@ class Preview:
 
 
 class VideoRecorder:
-    """H.264 (or VP9 for .webm) through an ffmpeg pipe; the file appears only when closed cleanly."""
+    """H.264 (VP9 for .webm) through an ffmpeg pipe into ``path`` (the caller makes it atomic).
 
-    def __init__(self, path: str, width: int, height: int, fps: float) -> None:
+    ``timed`` (live sources): every frame goes at its capture time on a constant-rate timeline of
+    ``fps`` (at most ``MAX_RECORD_FPS``); the previous frame is repeated to fill the gaps (dropped
+    frames, a slow swap) and the last one is held until ``close(end=...)``, so the file lasts as long
+    as the session and plays at real speed. Two frames in the same slot: the newer one wins.
+    Not ``timed`` (a file processed as fast as possible): every frame once, at ``fps``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], width: int, height: int, fps: float, *,
+                 timed: bool = True, name: str | None = None) -> None:
         exe = shutil.which("ffmpeg")
         if exe is None:
             raise FaceSwapError("--output needs FFmpeg: Debian/Ubuntu: apt install ffmpeg; macOS: brew install "
                                 "ffmpeg; Windows: winget install ffmpeg")
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.with_name(f".{self.path.stem}.part{self.path.suffix or '.mp4'}")
+        self.name = name or self.path.name
         self.size = (width, height)
-        codec = ["-c:v", "libvpx-vp9"] if self.path.suffix.lower() == ".webm" else \
-            ["-c:v", "libx264", "-preset", "veryfast", "-crf", "18"]
+        self.fps = float(fps) if fps and fps > 0 else 30.0
+        if timed:  # a capture asked for at 240 fps is not worth 240 frames a second of repeats
+            self.fps = min(self.fps, MAX_RECORD_FPS)
+        self.timed = timed
+        codec = ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"] \
+            if self.path.suffix.lower() == ".webm" else ["-c:v", "libx264", "-preset", "veryfast", "-crf", "18"]
         # odd sizes cannot be yuv420p: pad by one pixel
         pad = ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"] if width % 2 or height % 2 else []
         cmd = [exe, "-v", "error", "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24",
-               "-s", f"{width}x{height}", "-r", f"{fps:.3f}", "-i", "-", *pad, *codec, "-pix_fmt", "yuv420p",
-               str(self._tmp)]
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.frames = 0
+               "-s", f"{width}x{height}", "-r", f"{self.fps:.6g}", "-i", "-", *pad, *codec, "-pix_fmt", "yuv420p",
+               str(self.path)]
+        # its own session: Ctrl+C in a terminal goes to the whole process group, and ffmpeg stopping
+        # on it would cut the recording short; the file is finished by closing the pipe instead
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      start_new_session=os.name == "posix")
+        self.frames = 0  # frames written to the file (repeats included)
+        self._t0: float | None = None  # capture time of the first frame: the file's time zero
+        self._pending: Frame | None = None  # the newest frame, written once the next one's slot is known
+        self._slot = 0
 
-    def write(self, frame: Frame) -> None:
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.fps
+
+    def _slot_of(self, at: float) -> int:
+        assert self._t0 is not None
+        return int(round((at - self._t0) * self.fps))
+
+    def write(self, frame: Frame, captured_at: float | None = None) -> None:
+        if not self.timed or captured_at is None:
+            self._put(frame, 1)
+            return
+        if self._t0 is None:
+            self._t0 = captured_at
+        slot = max(self._slot, self._slot_of(captured_at))
+        if self._pending is not None and slot > self._slot:
+            self._put(self._pending, slot - self._slot)  # held on screen until this frame came
+        self._pending, self._slot = frame, slot
+
+    def _put(self, frame: Frame, count: int) -> None:
         if (frame.shape[1], frame.shape[0]) != self.size:
             frame = cv2.resize(frame, self.size)
+        data = np.ascontiguousarray(frame, dtype=np.uint8).tobytes()
         assert self._proc.stdin is not None
         try:
-            self._proc.stdin.write(np.ascontiguousarray(frame, dtype=np.uint8).tobytes())
+            for _ in range(count):
+                self._proc.stdin.write(data)
+                self.frames += 1
         except BrokenPipeError:
             err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
-            raise FaceSwapError(f"ffmpeg stopped writing {self.path.name}: {err.strip()[-300:]}") from None
-        self.frames += 1
+            raise FaceSwapError(f"ffmpeg stopped writing {self.name}: {err.strip()[-300:]}") from None
 
-    def close(self, *, keep: bool = True) -> Path | None:
+    def close(self, *, keep: bool = True, end: float | None = None) -> int:
+        """Finish the file (the last frame held until ``end``, a ``time.perf_counter()`` value) and
+        return the number of frames written; ``keep=False`` just stops ffmpeg."""
         assert self._proc.stdin is not None
+        if keep and self._pending is not None:
+            last = self._slot_of(end) if end is not None else self._slot
+            self._put(self._pending, max(1, last - self._slot))
+        self._pending = None
+        if not keep:
+            self._proc.kill()
         try:
             self._proc.stdin.close()
         except BrokenPipeError:
@@ -116,13 +163,9 @@ class VideoRecorder:
         rc = self._proc.wait()
         if self._proc.stderr:
             self._proc.stderr.close()
-        if keep and rc == 0 and self.frames > 0:
-            os.replace(self._tmp, self.path)
-            return self.path
-        self._tmp.unlink(missing_ok=True)
         if keep and rc != 0:
-            raise FaceSwapError(f"ffmpeg could not write {self.path.name}: {err.strip()[-300:]}")
-        return None
+            raise FaceSwapError(f"ffmpeg could not write {self.name}: {err.strip()[-300:]}")
+        return self.frames
 
 
 class VirtualCamera:

@@ -20,7 +20,7 @@ MESSAGE_SECONDS = 2.5
 @dataclass
 class LiveOptions:
     preview: bool = True
-    output: str | None = None
+    output: str | None = None  # where to record (the command hands in an atomic temporary path)
     frames: int = 0  # 0 = until the source ends or the user quits
     virtual_camera: bool = False
     clean_output: bool = False  # record without the fps/latency overlay
@@ -45,9 +45,8 @@ def run_live(source: FrameSource, processor: Processor, settings: Mapping[str, A
              *, log: Callable[[str], None] = print) -> LiveStats:
     """Run until the source ends, ``options.frames`` frames were shown, or the user quits."""
     current = dict(settings)
-    preview = Preview() if options.preview else None
-    recorder = VideoRecorder(options.output, source.width, source.height, source.fps or 30.0) \
-        if options.output else None
+    preview: Preview | None = None
+    recorder: VideoRecorder | None = None
     vcam: VirtualCamera | None = None
     stats = LiveStats()
     message, message_until = "", 0.0
@@ -55,6 +54,11 @@ def run_live(source: FrameSource, processor: Processor, settings: Mapping[str, A
     last_error = ""
     ok = False
     try:
+        preview = Preview() if options.preview else None
+        # a live source is recorded on its capture clock (the file lasts as long as the session); a file
+        # processed as fast as possible (--no-pace) frame by frame
+        recorder = VideoRecorder(options.output, source.width, source.height, source.fps or 30.0,
+                                 timed=bool(getattr(source, "realtime", True))) if options.output else None
         if options.virtual_camera:
             vcam = VirtualCamera(source.width, source.height, source.fps or 30.0)
             log(f"virtual camera: {vcam.device}")
@@ -75,7 +79,7 @@ def run_live(source: FrameSource, processor: Processor, settings: Mapping[str, A
                 shown = draw_overlay(out, overlay_lines(stats, current, processor, message,
                                                         with_help=preview is not None))
             if recorder is not None:
-                recorder.write(out if options.clean_output else shown)
+                recorder.write(out if options.clean_output else shown, captured.captured_at)
             if vcam is not None:
                 vcam.send(out)
             key = preview.show(shown) if preview is not None else -1
@@ -106,9 +110,10 @@ def run_live(source: FrameSource, processor: Processor, settings: Mapping[str, A
             vcam.close()
         if preview is not None:
             preview.close()
-        if recorder is not None:
-            path = recorder.close(keep=ok)
-            if path is not None:
-                log(f"wrote {path} ({recorder.frames} frames)")
-        processor.close()
+        try:
+            if recorder is not None:
+                stats.recorded_frames = recorder.close(keep=ok, end=time.perf_counter())
+                stats.recorded_seconds = recorder.seconds
+        finally:
+            processor.close()
     return stats

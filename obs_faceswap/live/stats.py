@@ -26,6 +26,8 @@ class LiveStats:
     dropped: int = 0  # frames the source produced that were never processed (latest wins)
     latency_ms: list[float] = field(default_factory=list)
     process_ms: list[float] = field(default_factory=list)
+    recorded_frames: int = 0  # frames in the --output file (repeats that fill dropped frames included)
+    recorded_seconds: float = 0.0  # its duration
     _recent: deque[float] = field(default_factory=lambda: deque(maxlen=30))
 
     def add(self, captured_at: float, process_ms: float, dropped: int = 0) -> None:
@@ -57,6 +59,8 @@ class LiveStats:
             "latency_p50_ms": round(percentile(self.latency_ms, 50), 2),
             "latency_p99_ms": round(percentile(self.latency_ms, 99), 2),
             "process_p50_ms": round(percentile(self.process_ms, 50), 2),
+            "recorded_frames": self.recorded_frames,
+            "recorded_seconds": round(self.recorded_seconds, 3),
         }
 
     def summary_line(self) -> str:

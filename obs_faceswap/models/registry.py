@@ -112,7 +112,7 @@ def load_model(id_or_path: str, family: str, provider: str = "auto", *, threads:
     if entry is not None:
         ensure_intact(entry)
     sess = create_session(path, provider, threads=threads, expect_inputs=inputs, expect_outputs=outputs,
-                          family=family)
+                          family=family, user_file=entry is None)
     if entry is not None and (entry.inputs or entry.outputs):
         check_signature(sess, entry.inputs, entry.outputs, family=f"{family} ({entry.id})")
     return sess

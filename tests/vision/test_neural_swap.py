@@ -311,3 +311,35 @@ def test_failed_update_keeps_the_working_pipeline(models: SimpleNamespace, astro
         pipe.update({"swapper": str(models.simswap), "detector": str(models.det_none)})
     assert pipe.settings["swapper"] == str(models.inswapper)
     assert np.array_equal(pipe.process(astronaut_bgr), before)
+
+
+def test_a_non_onnx_model_file_is_one_model_error(models: SimpleNamespace, astronaut_path: Path,
+                                                  tmp_path: Path) -> None:
+    """--swapper/--detector/--embedder FILE that is not ONNX: ModelError with the user-file advice,
+    never protobuf's DecodeError; a manifest model's corrupt file says to download it again."""
+    from obs_faceswap.errors import ModelError
+    from obs_faceswap.models.session import invalid_model_error
+    from obs_faceswap.vision.inswapper import read_emap
+
+    cut = tmp_path / "cut.onnx"
+    cut.write_bytes(Path(models.inswapper).read_bytes()[:30000])
+    with pytest.raises(ModelError, match="corrupt or not an ONNX model") as info:
+        read_emap(cut)
+    assert not isinstance(info.value, ModelSignatureError) and "export it to ONNX again" in str(info.value)
+    for key in ("swapper", "detector", "embedder"):
+        settings = {"source_image": str(astronaut_path), "swapper": str(models.inswapper),
+                    "detector": str(models.det_astro), "embedder": str(models.arcface), key: str(cut)}
+        with pytest.raises(ModelError, match=f"cannot load model {cut}: it is corrupt") as info:
+            FacePipeline(settings)
+        assert "models download" not in str(info.value)
+    assert "download it again" in str(invalid_model_error(cut, ValueError("bad"), user_file=False))
+
+
+def test_provider_note_names_where_the_models_ran() -> None:
+    from obs_faceswap.vision.pipeline import provider_note
+
+    assert provider_note("cuda", ["CPUExecutionProvider"]) == "note: CUDA is not available here; ran on CPU"
+    assert provider_note("tensorrt", ["CUDAExecutionProvider", "CPUExecutionProvider"]) == \
+        "note: TensorRT is not available here; ran on CUDA, CPU"
+    assert provider_note("cuda", ["CUDAExecutionProvider", "CPUExecutionProvider"]) == ""
+    assert provider_note("auto", ["CPUExecutionProvider"]) == provider_note("cpu", ["CPUExecutionProvider"]) == ""
