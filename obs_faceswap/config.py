@@ -39,18 +39,24 @@ KEYS: dict[str, str] = {
 }
 
 
-def config_dir(platform: str | None = None, env: Mapping[str, str] | None = None) -> Path:
-    """The per-user folder of obs-faceswap's config on this (or the given) platform."""
+def user_config_base(platform: str | None = None, env: Mapping[str, str] | None = None) -> Path:
+    """The per-user folder where applications keep their config on this (or the given) platform:
+    %APPDATA% on Windows, ~/Library/Application Support on macOS, $XDG_CONFIG_HOME or ~/.config."""
     platform = platform or sys.platform
     env = os.environ if env is None else env
     home = Path(env.get("HOME") or env.get("USERPROFILE") or os.path.expanduser("~"))
     if platform.startswith("win"):
         base = env.get("APPDATA")
-        return (Path(base) if base else home / "AppData" / "Roaming") / APP_DIR
+        return Path(base) if base else home / "AppData" / "Roaming"
     if platform == "darwin":
-        return home / "Library" / "Application Support" / APP_DIR
+        return home / "Library" / "Application Support"
     xdg = env.get("XDG_CONFIG_HOME")
-    return (Path(xdg) if xdg else home / ".config") / APP_DIR
+    return Path(xdg) if xdg else home / ".config"
+
+
+def config_dir(platform: str | None = None, env: Mapping[str, str] | None = None) -> Path:
+    """The per-user folder of obs-faceswap's config on this (or the given) platform."""
+    return user_config_base(platform, env) / APP_DIR
 
 
 def config_path(platform: str | None = None, env: Mapping[str, str] | None = None) -> Path:

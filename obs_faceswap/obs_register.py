@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from obs_faceswap.config import write_text_atomic
+from obs_faceswap.config import user_config_base, write_text_atomic
 
 SCRIPTS_KEY = "scripts-tool"
 BACKUP_TAG = "obs-faceswap-backup"
@@ -61,15 +61,10 @@ def obs_config_dir(platform: str | None = None, env: Mapping[str, str] | None = 
     """OBS Studio's per-user config folder (the one holding ``basic/scenes``)."""
     platform = platform or sys.platform
     env = os.environ if env is None else env
-    home = Path(env.get("HOME") or env.get("USERPROFILE") or os.path.expanduser("~"))
-    if platform.startswith("win"):
-        base = env.get("APPDATA")
-        return (Path(base) if base else home / "AppData" / "Roaming") / "obs-studio"
-    if platform == "darwin":
-        return home / "Library" / "Application Support" / "obs-studio"
-    xdg = env.get("XDG_CONFIG_HOME")
-    native = (Path(xdg) if xdg else home / ".config") / "obs-studio"
-    flatpak = home / FLATPAK_CONFIG
+    native = user_config_base(platform, env) / "obs-studio"
+    if platform.startswith("win") or platform == "darwin":
+        return native
+    flatpak = Path(env.get("HOME") or os.path.expanduser("~")) / FLATPAK_CONFIG
     if not native.exists() and flatpak.exists():
         return flatpak
     return native
