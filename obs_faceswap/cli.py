@@ -17,7 +17,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from types import FrameType
+from types import FrameType, ModuleType
 
 from obs_faceswap import __version__
 from obs_faceswap.errors import FaceSwapError
@@ -33,14 +33,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     import obs_faceswap.commands as commands
 
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+    register_all(commands, sub)
+    return parser
+
+
+def register_all(package: ModuleType, subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Call ``register(subparsers)`` of every public module of ``package``, in name order
+    (sub-commands in ``obs_faceswap.commands``, benchmarks in ``obs_faceswap.bench``)."""
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"obs_faceswap.commands.{info.name}")
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
         register = getattr(module, "register", None)
         if register is not None:
-            register(sub)
-    return parser
+            register(subparsers)
 
 
 class Terminated(KeyboardInterrupt):

@@ -147,6 +147,19 @@ def test_atomic_output_leaves_no_folder_it_made(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["taken"] and list((tmp_path / "taken").iterdir()) == []
 
 
+def test_atomic_output_removes_its_folders_when_the_temp_file_cannot_be_made(tmp_path: Path) -> None:
+    """A 254-character file name is fine, its part file's name is too long: the folders made for it go."""
+    import errno
+
+    from obs_faceswap.media import OutputWriteError, atomic_output
+
+    dest = tmp_path / "new" / "deeper" / ("x" * 250 + ".png")
+    with pytest.raises(OutputWriteError) as info, atomic_output(dest) as tmp:
+        tmp.write_bytes(b"never")
+    assert isinstance(info.value.__context__, OSError) and info.value.__context__.errno == errno.ENAMETOOLONG
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_source_without_face_fails_and_writes_nothing(m: SimpleNamespace, astronaut_path: Path, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     blank = tmp_path / "blank.png"
@@ -190,6 +203,26 @@ def test_help_lists_every_look_setting(capsys: pytest.CaptureFixture[str]) -> No
         if s.name not in ("enabled", "source_image", "swapper", "enhancer_every", "smoothing", "detect_every"):
             assert "--" + s.name.replace("_", "-") in text
     assert "--swapper-model" in text and "--provider" in text
+
+
+def test_add_setting_flag_makes_any_face_setting_a_flag() -> None:
+    """The generator other commands (live) reuse: a switch, a list, a slider under any flag name."""
+    import argparse
+
+    from obs_faceswap.commands.swap_image import _flag_help, add_setting_flag, flag_help
+    from obs_faceswap.settings import FACE_SETTINGS
+
+    by_name = {s.name: s for s in FACE_SETTINGS.settings}
+    parser = argparse.ArgumentParser()
+    add_setting_flag(parser, by_name["enabled"], "--swap")
+    add_setting_flag(parser, by_name["detect_every"])
+    add_setting_flag(parser, by_name["color_method"])
+    args = parser.parse_args(["--no-swap", "--detect-every", "4", "--color-method", "rct"])
+    assert (args.setting_enabled, args.setting_detect_every, args.setting_color_method) == (False, 4, "rct")
+    assert parser.parse_args([]).setting_detect_every is None  # unset: the setting keeps its value
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--color-method", "purple"])
+    assert _flag_help is flag_help and "(default: " in flag_help(by_name["blend"])
 
 
 @pytest.fixture(scope="module")
@@ -374,23 +407,39 @@ def test_outputs_get_the_usual_permissions_and_missing_folders(m: SimpleNamespac
         == ["out.mp4"]
 
 
-def test_sigterm_during_swap_video_leaves_nothing(m: SimpleNamespace, astronaut_path: Path, clip: Path,
-                                                 tmp_path: Path) -> None:
-    """A process manager (or a closed terminal) stops a long swap-video: exit 143, no part file."""
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory: pytest.TempPathFactory, clip: Path) -> Path:
+    """~60 s of video (the short clip looped), far longer than any signal test waits."""
+    out = tmp_path_factory.mktemp("long") / "long.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-stream_loop", "60", "-i", str(clip), "-c", "copy", str(out)],
+                   check=True)
+    return out
+
+
+@pytest.mark.parametrize(("sent", "code", "said"), [
+    ("SIGINT", 130, "interrupted"),  # Ctrl-C
+    ("SIGTERM", 143, "stopped by SIGTERM"),  # a process manager
+    ("SIGHUP", 129, "stopped by SIGHUP"),  # the terminal closed
+    ("nohup", 143, "stopped by SIGTERM"),  # started with SIGHUP ignored: a hang-up does not stop it
+])
+def test_a_signal_during_swap_video_leaves_nothing(m: SimpleNamespace, astronaut_path: Path, long_clip: Path,
+                                                   tmp_path: Path, sent: str, code: int, said: str) -> None:
+    """A long swap-video stopped by a signal: exit 128 + the signal number, a clear line, no part file."""
     import os
     import signal
     import sys
     import time
 
-    long_clip = tmp_path / "in" / "long.mp4"
-    long_clip.parent.mkdir()
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-stream_loop", "60", "-i", str(clip), "-c", "copy",
-                    str(long_clip)], check=True)  # ~60 s, far longer than the test waits
+    def child_signals() -> None:  # what a shell gives a foreground job, or nohup
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN if sent == "nohup" else signal.SIG_DFL)
+
     outdir = tmp_path / "out"
     outdir.mkdir()
     cmd = [sys.executable, "-m", "obs_faceswap", "swap-video", "-s", str(astronaut_path), "-i", str(long_clip),
            "-o", str(outdir / "swapped.mp4"), *neural(m)]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1],
+                            preexec_fn=child_signals)
     try:
         deadline = time.monotonic() + 60
         while not list(outdir.iterdir()) and proc.poll() is None and time.monotonic() < deadline:
@@ -399,14 +448,19 @@ def test_sigterm_during_swap_video_leaves_nothing(m: SimpleNamespace, astronaut_
         assert parts and parts[0].startswith(".swapped.") and parts[0].endswith(".part.mp4"), parts
         time.sleep(0.5)  # frames are flowing through the encoder now
         assert proc.poll() is None, "swap-video ended before it could be stopped"
-        os.kill(proc.pid, signal.SIGTERM)
+        if sent == "nohup":
+            os.kill(proc.pid, signal.SIGHUP)
+            time.sleep(0.5)
+            assert proc.poll() is None, "a hang-up stopped swap-video started under nohup"
+            assert [p.name for p in outdir.iterdir()] == parts  # still writing
+        os.kill(proc.pid, getattr(signal, "SIGTERM" if sent == "nohup" else sent))
         _, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 143, err
-    assert "stopped by SIGTERM" in err and "Traceback" not in err
+    assert proc.returncode == code, err
+    assert said in err and "Traceback" not in err
     assert list(outdir.iterdir()) == []
 
 

@@ -9,11 +9,15 @@ the slot in place (noop: touches nothing), so a round trip is two copies plus tw
 
 * ``roundtrip``: submit -> the worker's result is back -> copied out (blocking on the result).
 * ``obs_side``: what OBS's graphics thread spends per frame (submit + result() + upload copy).
+* ``restart_ms``: the worker killed (SIGKILL) -> a frame goes through a new worker again (the
+  supervisor's 0.2 s back-off, a Python start-up, the handshake and the channel re-opened).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 import time
 from typing import Any
@@ -73,6 +77,7 @@ def run(width: int = 1280, height: int = 720, frames: int = 300, python: str | N
         while not video.stats.get("proc_ms") and time.monotonic() < deadline:
             time.sleep(0.05)
         worker_ms = float(video.stats.get("proc_ms", 0.0))
+        restart_ms = _restart_ms(client, video, sources[0], width, height)
         video.close()
     finally:
         client.stop()
@@ -87,8 +92,23 @@ def run(width: int = 1280, height: int = 720, frames: int = 300, python: str | N
         "obs_side_p99_ms": round(p99(obs_ms), 3),
         "copies": 2,
         "worker_ms": round(worker_ms, 3),
+        "restart_ms": round(restart_ms, 1),
         "frames": frames,
     }
+
+
+def _restart_ms(client: Any, video: Any, frame: Any, width: int, height: int, timeout: float = 60.0) -> float:
+    """Kill the worker and time until a frame makes the round trip through its replacement."""
+    old = client.worker_pid
+    t0 = time.perf_counter()
+    os.kill(old, getattr(signal, "SIGKILL", signal.SIGTERM))
+    while time.perf_counter() - t0 < timeout:
+        if client.running and client.worker_pid not in (None, old) and \
+                video.submit(frame.ctypes.data, width, height, width * 4, "BGRA", 0) and \
+                video.wait_result(0.05, video.submitted_seq) is not None:
+            return (time.perf_counter() - t0) * 1000.0
+        time.sleep(0.002)
+    raise WorkerError(f"the worker did not come back after being killed: {client.status}")
 
 
 def _main(args: argparse.Namespace) -> int:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
-import pkgutil
 import re
 
 
@@ -28,14 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     bench_sub = parser.add_subparsers(dest="bench", metavar="NAME")
     import obs_faceswap.bench as benches
+    from obs_faceswap.cli import register_all
 
-    for info in sorted(pkgutil.iter_modules(benches.__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"obs_faceswap.bench.{info.name}")
-        reg = getattr(module, "register", None)
-        if reg is not None:
-            reg(bench_sub)
+    register_all(benches, bench_sub)
     for bench_parser in bench_sub.choices.values():
         bench_parser.description = plain_description(bench_parser.description or "")
         for action in bench_parser._actions:  # one way to show defaults everywhere: "(default: X)"

@@ -42,11 +42,36 @@ def _shown(value: Any) -> str:
     return "none" if value in ("", None) else ("on" if value is True else "off" if value is False else str(value))
 
 
-def _flag_help(s: Setting) -> str:
+def flag_help(s: Setting) -> str:
+    """A face setting's ``--help`` line: the CLI wording, its range and its default."""
     text = CLI_HELP.get(s.name, s.help).rstrip(".")
     if s.minimum is not None and s.maximum is not None:
         text += f"; {s.minimum:g}..{s.maximum:g}{s.suffix}"
     return f"{text} (default: {_shown(s.default)})".replace("%", "%%")
+
+
+_flag_help = flag_help  # the old name (commands/live.py uses it)
+
+
+def setting_dest(s: Setting) -> str:
+    """The argparse ``dest`` of a face setting's flag; ``settings_from_args`` reads it back."""
+    return f"setting_{s.name}"
+
+
+def add_setting_flag(group: argparse.ArgumentParser | argparse._ArgumentGroup, s: Setting,
+                     flag: str | None = None) -> None:
+    """Add the flag of one ``FACE_SETTINGS`` entry (default ``--its-name``) to ``group``: on/off for a
+    switch, the choices for a list, a number for a slider; unset (None) unless given."""
+    flag = flag or "--" + s.name.replace("_", "-")
+    kw: dict[str, Any] = {"dest": setting_dest(s), "default": None, "help": flag_help(s)}
+    if s.kind == BOOL:
+        group.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+    elif s.kind == CHOICE:
+        group.add_argument(flag, choices=[v for v, _ in s.choices], **kw)
+    elif s.kind in (INT, FLOAT):
+        group.add_argument(flag, type=int if s.kind == INT else float, metavar="N", **kw)
+    else:
+        group.add_argument(flag, metavar=_METAVARS.get(s.name, "VALUE"), **kw)
 
 
 def add_face_options(parser: argparse.ArgumentParser) -> None:
@@ -68,22 +93,13 @@ def add_face_options(parser: argparse.ArgumentParser) -> None:
         group = groups.get(s.group)
         if group is None:
             group = groups[s.group] = parser.add_argument_group(s.group.lower() or "other")
-        flag = "--" + s.name.replace("_", "-")
-        kw: dict[str, Any] = {"dest": f"setting_{s.name}", "default": None, "help": _flag_help(s)}
-        if s.kind == BOOL:
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
-        elif s.kind == CHOICE:
-            group.add_argument(flag, choices=[v for v, _ in s.choices], **kw)
-        elif s.kind in (INT, FLOAT):
-            group.add_argument(flag, type=int if s.kind == INT else float, metavar="N", **kw)
-        else:
-            group.add_argument(flag, metavar=_METAVARS.get(s.name, "VALUE"), **kw)
+        add_setting_flag(group, s)
 
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for s in FACE_SETTINGS.settings:
-        v = getattr(args, f"setting_{s.name}", None)
+        v = getattr(args, setting_dest(s), None)
         if v is not None:
             values[s.name] = v
     if args.swapper_model and args.swapper:

@@ -54,7 +54,8 @@ hang_timeout=10, max_result_age=0.5, log_path=None)``:
   ``latency_ms``; on underrun output your dry input delayed as much.
 
 Modules: ``shm`` (segments), ``frames`` (video slots), ``audio`` (rings), ``control`` (messages),
-``wake`` (FIFO wake-ups), ``supervisor`` (process), ``client`` (this API). Protocol details: docs/worker.md.
+``wake`` (FIFO wake-ups), ``supervisor`` (process), ``channels`` (``VideoChannel``, ``AudioChannel``),
+``client`` (``WorkerClient``; re-exports the channels). Protocol details: docs/worker.md.
 """
 
 from obs_faceswap.ipc.client import AudioChannel, VideoChannel, WorkerClient

@@ -104,6 +104,7 @@ def run_live(source: FrameSource, processor: Processor, settings: Mapping[str, A
     except KeyboardInterrupt:
         ok = True  # Ctrl+C is the normal way to stop a headless run: keep what was recorded
     finally:
+        end = stats.stop()
         if hasattr(source, "close"):
             source.close()
         if vcam is not None:
@@ -112,7 +113,7 @@ def run_live(source: FrameSource, processor: Processor, settings: Mapping[str, A
             preview.close()
         try:
             if recorder is not None:
-                stats.recorded_frames = recorder.close(keep=ok, end=time.perf_counter())
+                stats.recorded_frames = recorder.close(keep=ok, end=end)
                 stats.recorded_seconds = recorder.seconds
         finally:
             processor.close()

@@ -22,6 +22,7 @@ class LiveStats:
     """Latency = capture to result shown (ms); process = the swap alone (ms)."""
 
     started: float = field(default_factory=time.perf_counter)
+    ended: float = 0.0  # set by stop(): the summary does not count the time spent closing outputs
     frames: int = 0
     dropped: int = 0  # frames the source produced that were never processed (latest wins)
     latency_ms: list[float] = field(default_factory=list)
@@ -49,8 +50,14 @@ class LiveStats:
     def latency_now(self) -> float:
         return self.latency_ms[-1] if self.latency_ms else 0.0
 
+    def stop(self) -> float:
+        """The session is over (no more frames); returns that moment."""
+        if not self.ended:
+            self.ended = time.perf_counter()
+        return self.ended
+
     def summary(self) -> dict[str, float | int]:
-        elapsed = time.perf_counter() - self.started
+        elapsed = (self.ended or time.perf_counter()) - self.started
         return {
             "frames": self.frames,
             "dropped": self.dropped,

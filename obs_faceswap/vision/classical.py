@@ -15,12 +15,15 @@ frame and face, only the face's region of interest (ROI) is touched:
   4. colour transfer to the target's skin (``obs_faceswap.vision.color.transfer_color``);
   5. feathered alpha blend into the ROI (``cv2.seamlessClone`` optionally).
 Pixels outside the ROI are never written.
+
+Steps 1-2 live in ``classical_warp``, step 3 in ``classical_masks``; their public names are
+importable from here too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -28,50 +31,57 @@ import numpy as np
 import numpy.typing as npt
 
 from obs_faceswap.errors import NoFaceError
-from obs_faceswap.vision.color import transfer_color
-from obs_faceswap.vision.embedded import (
-    FACE_OVAL,
-    INNER_LIPS,
-    LEFT_EYE,
-    OUTER_LIPS,
-    RIGHT_EYE,
-    EmbeddedDetector,
+from obs_faceswap.vision.classical_masks import (
+    BASE_SHRINK,
+    BROW_LEFT,
+    BROW_RIGHT,
+    EYE_LIDS,
+    EYE_MATCH,
+    FOREHEAD_KEEP_CUT,
+    LEFT_BROW_PTS,
+    RIGHT_BROW_PTS,
+    eye_keep,
+    eye_openness,
+    face_mask,
+    mask_outline,
+    mouth_keep,
+    skin_mask,
 )
-from obs_faceswap.vision.masks import mouth_mask
+from obs_faceswap.vision.classical_warp import (
+    HALF_RES_FROM,
+    ClassicalSource,
+    source_level,
+    triangle_affines,
+    triangle_index_map,
+    visible_triangles,
+    warp_source,
+)
+from obs_faceswap.vision.color import transfer_color
+from obs_faceswap.vision.embedded import FACE_OVAL, EmbeddedDetector
 from obs_faceswap.vision.types import Face, Frame, Mask, Points
 
+__all__ = [  # the public names, wherever they live (warp and masks: classical_warp, classical_masks)
+    "BASE_SHRINK", "BROW_LEFT", "BROW_RIGHT", "COLOR_GAIN_LIMITS", "EYE_LIDS", "EYE_MATCH", "FOREHEAD_KEEP_CUT",
+    "HALF_RES_FROM", "LEFT_BROW_PTS", "RIGHT_BROW_PTS", "SHADING_SIGMA", "SHARPEN_FROM", "SHARPEN_MAX",
+    "SKIN_TINT_DAMP", "SOURCE_MAX_FACE", "TINT_SIGMA_SHARE", "ClassicalSource", "ClassicalSwapper", "ExtraMask",
+    "LookSettings", "Roi", "build_source", "extend_skin", "eye_keep", "eye_openness", "face_mask", "face_roi",
+    "mask_outline", "match_sharpness", "mouth_keep", "skin_mask", "source_level", "transfer_shading",
+    "triangle_affines", "triangle_index_map", "visible_triangles", "warp_source",
+]
+
 SOURCE_MAX_FACE = 512  # the source crop is downscaled so its face is at most this many pixels
-HALF_RES_FROM = 96  # ROIs at least this big compute the warp maps at half resolution
-BASE_SHRINK = 0.04  # the mask starts this share of the face size inside the face outline
-FOREHEAD_KEEP_CUT = 0.45  # share of the forehead height (above the brows) left to the target
-BROW_RIGHT, BROW_LEFT = 105, 334  # mesh points on the upper brows (subject's right, left)
-RIGHT_BROW_PTS = np.array([70, 63, 105, 66, 107, 55, 65, 52, 53, 46])  # brow outlines (mediapipe mesh)
-LEFT_BROW_PTS = np.array([300, 293, 334, 296, 336, 285, 295, 282, 283, 276])
-EYE_LIDS = ((159, 145, 33, 133), (386, 374, 362, 263))  # (upper lid, lower lid, corner, corner) per eye
 # lab/rct spread gain bounds per LAB channel: L near 1 (transfer_shading brings the lighting, so the
 # source keeps its contrast); a/b may calm a blotchy source down but never amplify it much
 COLOR_GAIN_LIMITS = ((0.8, 0.3, 0.3), (1.25, 1.6, 1.6))
 SKIN_TINT_DAMP = 0.5  # share of the source's fine skin-tint variation removed by transfer_shading
 TINT_SIGMA_SHARE = 0.5  # the a/b (tint) low-pass is this share of the lighting low-pass
 SHADING_SIGMA = 0.05  # target lighting kept below this scale (share of the face size)
-EYE_MATCH = (0.55, 0.85)  # eye-openness ratio (smaller/larger) below which the target's own eye shows
 SHARPEN_FROM = 1.3  # target/swap detail ratio (Laplacian variance) from which the swap is sharpened
 SHARPEN_MAX = 1.2  # strongest unsharp-mask amount
 
 Roi = tuple[int, int, int, int]  # x0, y0, x1, y1 in frame pixels
 # (original frame, face, ROI) -> float32 (ROI h, ROI w) mask in [0, 1] to combine by minimum, or None
 ExtraMask = Callable[[Frame, Face, Roi], Mask | None]
-
-
-@dataclass
-class ClassicalSource:
-    """A prepared source identity: its face crop, mesh and triangles (built once)."""
-
-    image: Frame  # source crop (BGR), face inside with a margin
-    points: Points  # (468, 2) mesh in crop pixels
-    triangles: npt.NDArray[np.int32]  # (T, 3) Delaunay triangles over ``points``
-    photo_index: int = 0
-    cache: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -298,111 +308,6 @@ def face_roi(pts: Points, shape: tuple[int, ...]) -> tuple[int, int, int, int] |
     return x0, y0, x1, y1
 
 
-def triangle_affines(dst: Points, src: Points, triangles: npt.NDArray[np.int32]) -> npt.NDArray[np.float32]:
-    """(T, 3, 2) matrices M with [x, y, 1] @ M = source point, for every triangle at once."""
-    d = dst[triangles].astype(np.float64)  # (T, 3, 2)
-    s = src[triangles].astype(np.float64)
-    a = np.concatenate([d, np.ones((*d.shape[:2], 1))], axis=2)  # (T, 3, 3)
-    det = np.linalg.det(a)
-    ok = np.abs(det) > 1e-6
-    m = np.zeros((len(triangles), 3, 2))
-    m[ok] = np.linalg.solve(a[ok], s[ok])
-    return m.astype(np.float32)
-
-
-def triangle_index_map(dst: Points, triangles: npt.NDArray[np.int32], size: tuple[int, int],
-                       scale: float = 1.0) -> npt.NDArray[np.int32]:
-    """(H, W) index+1 of the triangle covering each pixel centre (0 = none), at ``scale`` of ``size``."""
-    h, w = size
-    out = np.zeros((h, w), np.int32)
-    shift = 4  # sub-pixel precision for fillConvexPoly
-    polys = np.round(dst[triangles] * np.float32(scale * (1 << shift))).astype(np.int32)
-    for i, poly in enumerate(polys):
-        cv2.fillConvexPoly(out, poly, i + 1, cv2.LINE_8, shift)
-    return out
-
-
-def source_level(source: ClassicalSource, target_size: float) -> tuple[Frame, Points, float]:
-    """The source crop at the pyramid level nearest above the target face's size: (image, points, upscale).
-
-    Levels halve the crop (``INTER_AREA``) and are cached on the source, so a small target face is
-    not sampled sparsely from a big source (aliasing); ``upscale`` = target face / level face size.
-    """
-    src_size = float((source.points.max(0) - source.points.min(0)).max())
-    level = 0
-    while src_size / (2 ** (level + 1)) >= target_size / 0.7 and level < 4:
-        level += 1
-    key = f"level{level}"
-    if key not in source.cache:
-        if level == 0:
-            source.cache[key] = (source.image, source.points)
-        else:
-            h, w = source.image.shape[:2]
-            f = 0.5 ** level
-            nw, nh = max(1, round(w * f)), max(1, round(h * f))
-            img = cv2.resize(source.image, (nw, nh), interpolation=cv2.INTER_AREA)
-            scale = np.float32([nw / w, nh / h])
-            source.cache[key] = (img, (source.points + 0.5) * scale - 0.5)
-    img, pts = source.cache[key]
-    return img, pts, target_size / max(src_size * 0.5 ** level, 1.0)
-
-
-def warp_source(source: ClassicalSource, dst: Points, size: tuple[int, int]) -> tuple[Frame, Mask]:
-    """The source face warped onto ``dst`` (mesh in ROI pixels) with ONE remap; plus its coverage (0/1).
-
-    The source is sampled from the pyramid level just above the target's size (no aliasing when
-    a big source photo meets a small face), bicubic where the face is enlarged.
-    """
-    h, w = size
-    target_size = float((dst.max(0) - dst.min(0)).max())
-    image, points, upscale = source_level(source, target_size)
-    step = 2 if min(h, w) >= HALF_RES_FROM else 1  # maps are piecewise affine and continuous: half-res is exact inside
-    mh, mw = -(-h // step), -(-w // step)
-    triangles = visible_triangles(dst, points, source.triangles)
-    affines = triangle_affines(dst, points, triangles)
-    idx = triangle_index_map(dst, triangles, (mh, mw), 1.0 / step)
-    cover = idx > 0
-    m = affines[np.maximum(idx - 1, 0)]  # (mh, mw, 3, 2)
-    ys, xs = np.mgrid[0:mh, 0:mw].astype(np.float32)
-    xs = xs * np.float32(step) + np.float32((step - 1) / 2)
-    ys = ys * np.float32(step) + np.float32((step - 1) / 2)
-    map_x = xs * m[..., 0, 0] + ys * m[..., 1, 0] + m[..., 2, 0]
-    map_y = xs * m[..., 0, 1] + ys * m[..., 1, 1] + m[..., 2, 1]
-    map_x[~cover] = -1.0
-    map_y[~cover] = -1.0
-    cov = cover.astype(np.float32)
-    if step > 1:
-        full = (mw * step, mh * step)  # exact factor, then crop: keeps pixel centres aligned
-        map_x = cv2.resize(map_x, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
-        map_y = cv2.resize(map_y, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
-        cov = cv2.resize(cov, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
-        cov = (cov > 0.999).astype(np.float32)  # only pixels whose every map sample was covered
-    if len(triangles) < len(source.triangles):  # holes where folded triangles were left out: soft edges
-        e = max(1, int(round(0.015 * target_size)))
-        inner = cv2.erode(cov, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * e + 1, 2 * e + 1)))
-        cov = cv2.GaussianBlur(inner, (0, 0), e) * cov  # 0 wherever no triangle covers
-    interp = cv2.INTER_CUBIC if upscale > 1.0 else cv2.INTER_LINEAR
-    warped = cv2.remap(image, map_x, map_y, interp, borderMode=cv2.BORDER_REPLICATE)
-    return warped, cov
-
-
-def visible_triangles(dst: Points, src: Points, triangles: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
-    """The triangles that face the camera in the target as in the source (same orientation).
-
-    On a turned head the far cheek's and the nose side's triangles fold over (their orientation
-    flips): warping them would paint source pixels from beyond the face outline (hair, ear,
-    background) as dark dots and grey patches over the visible cheek. They are left out; the
-    target's own pixels show there.
-    """
-    def signed_area(p: Points) -> npt.NDArray[np.float32]:
-        t = p[triangles]
-        a, b = t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]
-        return a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]  # type: ignore[no-any-return]
-
-    keep = signed_area(dst) * signed_area(src) > 0
-    return triangles if keep.all() else triangles[keep]
-
-
 def match_sharpness(warped: Frame, target: Frame, region: Mask) -> Frame:
     """``warped`` sharpened (unsharp mask) toward the target face's detail level, never softened.
 
@@ -422,34 +327,6 @@ def match_sharpness(warped: Frame, target: Frame, region: Mask) -> Frame:
     amount = min(SHARPEN_MAX, float(np.sqrt(ratio)) - 1.0)
     blur = cv2.GaussianBlur(warped, (0, 0), 1.0)
     return cv2.addWeighted(warped, 1.0 + amount, blur, -amount, 0.0)  # type: ignore[no-any-return]
-
-
-def _polygon_scaled(pts: Points, grow: float) -> Points:
-    c = pts.mean(0)
-    return (pts - c) * np.float32(grow) + c
-
-
-def skin_mask(pts: Points, size: tuple[int, int]) -> Mask:
-    """(H, W) float 0/1: the face's bare skin (outline without forehead hair, eyes, brows and lips).
-
-    Colour and lighting statistics are taken here only, so dark eyes, brows and red lips of one
-    face do not shift the other face's skin tone.
-    """
-    h, w = size
-    face_size = float((pts.max(0) - pts.min(0)).max())
-    s = min(1.0, 64.0 / max(face_size, 1.0))
-    sh, sw = max(1, round(h * s)), max(1, round(w * s))
-    m = np.zeros((sh, sw), np.uint8)
-    cv2.fillPoly(m, [np.round(_polygon_scaled(mask_outline(pts), 0.92) * s * 16).astype(np.int32)], 1,
-                 cv2.LINE_8, 4)
-    for idx, grow in ((RIGHT_EYE, 1.15), (LEFT_EYE, 1.15), (RIGHT_BROW_PTS, 1.1), (LEFT_BROW_PTS, 1.1),
-                      (OUTER_LIPS, 1.2)):
-        hull = cv2.convexHull(np.round(_polygon_scaled(pts[idx], grow) * s * 16).astype(np.int32))
-        cv2.fillConvexPoly(m, hull, 0, cv2.LINE_8, 4)
-    mf = m.astype(np.float32)
-    if s < 1.0:
-        mf = cv2.resize(mf, (w, h), interpolation=cv2.INTER_NEAREST)
-    return mf
 
 
 def transfer_shading(warped: Frame, target: Frame, skin: Mask, pts: Points, strength: float = 1.0) -> Frame:
@@ -496,120 +373,6 @@ def transfer_shading(warped: Frame, target: Frame, skin: Mask, pts: Points, stre
 
 _DELTA_LO = np.float32([-40.0, -16.0, -16.0])  # bounds of the LAB shading/tone correction
 _DELTA_HI = np.float32([40.0, 16.0, 16.0])
-
-
-def eye_openness(pts: Points) -> tuple[float, float]:
-    """Lid gap / eye width of (subject's right, left) eye from the mesh."""
-    out = []
-    for up, lo, c0, c1 in EYE_LIDS:
-        out.append(float(np.linalg.norm(pts[up] - pts[lo]) / max(float(np.linalg.norm(pts[c0] - pts[c1])), 1e-3)))
-    return out[0], out[1]
-
-
-def eye_keep(dst: Points, src: Points, size: tuple[int, int]) -> Mask | None:
-    """Soft (H, W) weight of the target's own eyes to keep, where the source eye is open unlike the target's.
-
-    A source photo with squinting or closed eyes warped onto open eyes (or the reverse) shows
-    smeared lids; such an eye is faded to the target's own one (None when both eyes match).
-    """
-    keep = []
-    for o_t, o_s in zip(eye_openness(dst), eye_openness(src), strict=True):
-        r = min(o_t, o_s) / max(o_t, o_s, 1e-3)
-        lo, hi = EYE_MATCH
-        keep.append(float(np.clip((hi - r) / (hi - lo), 0.0, 1.0)))
-    if max(keep) <= 0.0:
-        return None
-    h, w = size
-    face_size = float((dst.max(0) - dst.min(0)).max())
-    s = min(1.0, 64.0 / max(face_size, 1.0))
-    sh, sw = max(1, round(h * s)), max(1, round(w * s))
-    m = np.zeros((sh, sw), np.float32)
-    for idx, k in zip((RIGHT_EYE, LEFT_EYE), keep, strict=True):
-        if k > 0:
-            hull = cv2.convexHull(np.round(_polygon_scaled(dst[idx], 1.6) * s * 16).astype(np.int32))
-            cv2.fillConvexPoly(m, hull, float(k), cv2.LINE_8, 4)
-    eye_w = float(np.linalg.norm(dst[33] - dst[133])) * s
-    m = cv2.GaussianBlur(m, (0, 0), max(0.5, 0.2 * eye_w))
-    if s < 1.0:
-        m = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
-    return m
-
-
-def face_mask(pts: Points, size: tuple[int, int], look: LookSettings) -> Mask:
-    """Soft (H, W) mask: the face outline shrunk inward, open mouth cut out, feathered."""
-    h, w = size
-    face_size = float((pts.max(0) - pts.min(0)).max())
-    # work at reduced resolution: the mask is smooth, and blur cost grows with the kernel
-    s = min(1.0, 96.0 / max(face_size, 1.0))
-    sh, sw = max(1, round(h * s)), max(1, round(w * s))
-    m = np.zeros((sh, sw), np.uint8)
-    cv2.fillPoly(m, [np.round(mask_outline(pts) * s * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
-    shrink = (BASE_SHRINK + look.mask_padding) * face_size * s
-    if shrink >= 0.5:
-        k = int(round(shrink)) * 2 + 1
-        m = cv2.erode(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    mouth = _mouth_polygon(pts, look)
-    if mouth is not None:
-        cv2.fillPoly(m, [np.round(mouth * s * 16).astype(np.int32)], 0, cv2.LINE_AA, 4)
-    mf = m.astype(np.float32) * np.float32(1.0 / 255.0)
-    sigma = look.mask_blur * 0.25 * face_size * s
-    if sigma > 0.3:
-        # feather inward only: blur, then keep the outline's outside at 0 by eroding first
-        e = max(1, int(round(sigma)))
-        mf = cv2.erode(mf, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * e + 1, 2 * e + 1)))
-        mf = cv2.GaussianBlur(mf, (0, 0), sigma)
-    if s < 1.0:
-        mf = cv2.resize(mf, (w, h), interpolation=cv2.INTER_LINEAR)
-    return mf
-
-
-def mouth_keep(pts: Points, size: tuple[int, int], mouth_size: float = 1.0) -> Mask:
-    """(H, W) mask that is exactly 0 on the target's lips (outer lip contour x ``mouth_size``, plus a
-    2 px guard band) and ramps smoothly to 1 around them (``masks.mouth_mask``).
-
-    Computed in ROI pixels straight from the dense mesh (no model, no resampling), on a window
-    around the mouth only, so the kept lips are the target's byte for byte.
-    """
-    h, w = size
-    out = np.ones((h, w), np.float32)
-    poly = _polygon_scaled(pts[OUTER_LIPS].astype(np.float32), mouth_size)
-    width = float(poly[:, 0].max() - poly[:, 0].min())
-    margin = int(np.ceil(max(2.0, 0.12 * width))) + 4  # mouth_mask's guard band + ramp, and a spare pixel
-    x0, y0 = (max(0, int(np.floor(v)) - margin) for v in poly.min(0))
-    x1 = min(w, int(np.ceil(poly[:, 0].max())) + margin + 1)
-    y1 = min(h, int(np.ceil(poly[:, 1].max())) + margin + 1)
-    if x1 <= x0 or y1 <= y0:
-        return out
-    region = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    cv2.fillPoly(region, [np.round((poly - np.float32([x0, y0])) * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
-    out[y0:y1, x0:x1] = mouth_mask(region)
-    return out
-
-
-def mask_outline(pts: Points) -> Points:
-    """The face outline with the forehead lowered toward the brows, so hair lines never blend in."""
-    oval = pts[FACE_OVAL].astype(np.float32)
-    right_brow, left_brow = pts[BROW_RIGHT], pts[BROW_LEFT]
-    across = left_brow - right_brow
-    up = np.float32([across[1], -across[0]]) / max(float(np.linalg.norm(across)), 1e-3)  # toward the hairline
-    brow_level = float(((right_brow + left_brow) / 2) @ up)
-    height = oval @ up - brow_level  # > 0 above the brows
-    lowered = oval - np.outer(np.clip(height, 0, None) * FOREHEAD_KEEP_CUT, up).astype(np.float32)
-    return lowered
-
-
-def _mouth_polygon(pts: Points, look: LookSettings) -> Points | None:
-    """The region of the target's own mouth to keep: the open mouth always, whole lips with keep_mouth."""
-    if look.keep_mouth:
-        poly = pts[OUTER_LIPS]
-    else:
-        poly = pts[INNER_LIPS]
-        lip_h = float(np.linalg.norm(pts[13] - pts[14]))  # inner upper / lower lip centre
-        mouth_w = float(np.linalg.norm(pts[78] - pts[308]))
-        if lip_h < 0.08 * max(mouth_w, 1.0):  # closed mouth: nothing to keep
-            return None
-    c = poly.mean(0)
-    return (poly - c) * np.float32(look.mouth_size) + c
 
 
 def _seamless(warped: Frame, target: Frame, alpha: Mask) -> Frame:

@@ -16,6 +16,7 @@ added to the current aligned face, so the face keeps its current position and ex
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import cv2
@@ -148,6 +149,12 @@ class FaceEnhancer:
             if d < best_d and d < 1.5 * max(scale, c.scale):
                 best, best_d = c, d
         return best
+
+    def clone(self) -> FaceEnhancer:
+        """The same model and settings with its own live-mode cache (changing one leaves the other)."""
+        twin = copy.copy(self)
+        twin._cache = list(self._cache)
+        return twin
 
     def reset(self) -> None:
         """Forget the live-mode cache (scene cut, new source)."""

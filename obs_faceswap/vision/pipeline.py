@@ -3,11 +3,13 @@
 ``FacePipeline(settings, live=...)`` assembles the stages from ``FACE_SETTINGS`` values and
 ``process(frame)`` runs them on one frame. Other owners' stages (embedded detector, classical
 swapper, tracking, quality stages, colour transfer) are imported lazily so the neural path
-works on its own.
+works on its own. The stage builders (model loading, detector and swapper choice) are in
+``pipeline_build``.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import inspect
 import time
@@ -18,30 +20,30 @@ from typing import Any
 
 import numpy as np
 
-from obs_faceswap.errors import FaceSwapError, ModelError, ModelSignatureError, NoFaceError
-from obs_faceswap.models.session import Session, create_session
+from obs_faceswap.errors import FaceSwapError, ModelError, NoFaceError
 from obs_faceswap.settings import FACE_SETTINGS, split_paths
-from obs_faceswap.vision import arcface as arcface_mod
-from obs_faceswap.vision import inswapper as inswapper_mod
-from obs_faceswap.vision import scrfd as scrfd_mod
-from obs_faceswap.vision import simswap as simswap_mod
 from obs_faceswap.vision.arcface import ArcFace, Embedding, largest_face, source_identity
-from obs_faceswap.vision.inswapper import InSwapper, read_emap
 from obs_faceswap.vision.paste import box_mask, paste_back
-from obs_faceswap.vision.scrfd import ScrfdDetector
+from obs_faceswap.vision.pipeline_build import (
+    DEFAULT_DETECTOR_ID,
+    DEFAULT_EMBEDDER_ID,
+    NeuralSwapper,
+    _construct,
+    build_detector,
+    build_neural_swapper,
+    embedded_detector,
+    is_installed,
+    load_family,
+    provider_note,
+    wrap_tracking,
+)
 from obs_faceswap.vision.select import select_faces
-from obs_faceswap.vision.simswap import SimSwap
 from obs_faceswap.vision.types import Face, FaceDetector, Frame, Mask
 
-DEFAULT_DETECTOR_ID = "det_10g"
-DEFAULT_EMBEDDER_ID = "w600k_r50"
-
-_LOCAL_SIGNATURES = {
-    "scrfd": (scrfd_mod.INPUTS, scrfd_mod.OUTPUTS),
-    "arcface": (arcface_mod.INPUTS, arcface_mod.OUTPUTS),
-    "inswapper": (inswapper_mod.INPUTS, inswapper_mod.OUTPUTS),
-    "simswap": (simswap_mod.INPUTS, simswap_mod.OUTPUTS),
-}
+__all__ = [  # the stage builders live in pipeline_build; importable from here as before
+    "DEFAULT_DETECTOR_ID", "DEFAULT_EMBEDDER_ID", "FacePipeline", "NeuralSwapper", "build_detector",
+    "build_neural_swapper", "embedded_detector", "is_installed", "load_family", "provider_note", "wrap_tracking",
+]
 
 # settings whose change means rebuilding a stage
 _DETECTOR_KEYS = ("detector", "provider")
@@ -50,162 +52,6 @@ _EMBEDDER_KEYS = ("embedder", "provider")
 _SWAPPER_KEYS = ("swapper", "provider")
 _SOURCE_KEYS = ("source_image",)
 _REFERENCE_KEYS = ("reference_image", "face_selection")
-
-
-def _registry() -> Any | None:
-    try:
-        from obs_faceswap.models import registry
-    except ImportError:
-        return None
-    return registry
-
-
-def _looks_like_path(value: str) -> bool:
-    return value.lower().endswith(".onnx") or "/" in value or "\\" in value or Path(value).is_file()
-
-
-def _signature(family: str) -> tuple[Any, Any]:
-    try:
-        from obs_faceswap.models.signatures import family_signature
-    except ImportError:
-        return _LOCAL_SIGNATURES[family]
-    return family_signature(family)  # type: ignore[no-any-return]
-
-
-def load_family(id_or_path: str, family: str, provider: str = "auto") -> Session:
-    """Load a model id (through the registry) or a file, checked against ``family``'s signature."""
-    if Path(id_or_path).expanduser().is_file():  # a file the user named
-        ins, outs = _signature(family)
-        return create_session(Path(id_or_path).expanduser(), provider, expect_inputs=ins, expect_outputs=outs,
-                              family=family, user_file=True)
-    reg = _registry()
-    if reg is None or _looks_like_path(id_or_path):
-        raise ModelError(f"{family} model not found: {id_or_path} (pass a model id from 'obs-faceswap models "
-                         "list' or the path of an existing .onnx file)")
-    return reg.load_model(id_or_path, family, provider)  # type: ignore[no-any-return]
-
-
-def is_installed(model_id: str) -> bool:
-    reg = _registry()
-    if reg is None:
-        return False
-    try:
-        return bool(reg.is_installed(model_id))
-    except Exception:  # unknown id, manifest missing: not installed
-        return False
-
-
-def _construct(cls: Any, settings: Mapping[str, Any], **kw: Any) -> Any:
-    """Instantiate another owner's stage, passing ``settings``/``live``/``provider`` if it takes them."""
-    try:
-        params = inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        params = {}
-    args: dict[str, Any] = {}
-    if "settings" in params:
-        args["settings"] = settings
-    for name, value in kw.items():
-        if name in params:
-            args[name] = value
-    return cls(**args)
-
-
-def embedded_detector(settings: Mapping[str, Any]) -> FaceDetector:
-    try:
-        from obs_faceswap.vision.embedded import EmbeddedDetector
-    except ImportError:
-        raise ModelError("the embedded face detector is not available in this installation; "
-                         f"install the SCRFD model ('obs-faceswap models download {DEFAULT_DETECTOR_ID}') "
-                         "or set the detector to a SCRFD .onnx file") from None
-    return _construct(EmbeddedDetector, settings, provider=settings.get("provider", "auto"))  # type: ignore[no-any-return]
-
-
-def build_detector(settings: Mapping[str, Any]) -> FaceDetector:
-    choice = str(settings.get("detector") or "auto").strip()
-    provider = str(settings.get("provider", "auto"))
-    if choice == "embedded":
-        return embedded_detector(settings)
-    if choice == "auto":
-        if is_installed(DEFAULT_DETECTOR_ID):
-            return ScrfdDetector(load_family(DEFAULT_DETECTOR_ID, "scrfd", provider))
-        return embedded_detector(settings)
-    return ScrfdDetector(load_family(choice, "scrfd", provider))
-
-
-def wrap_tracking(detector: FaceDetector, settings: Mapping[str, Any]) -> FaceDetector:
-    """Live mode: detect every N frames and track in between (C's TrackedDetector), when available."""
-    try:
-        from obs_faceswap.vision.tracking import TrackedDetector
-    except ImportError:
-        return detector
-    return TrackedDetector(detector, detect_every=int(settings["detect_every"]),  # type: ignore[no-any-return]
-                           smoothing=float(settings["smoothing"]) / 100.0)
-
-
-def provider_note(asked: str, used: Sequence[str]) -> str:
-    """A note when ``asked`` (a ``provider`` choice such as 'cuda') is not among the ORT providers
-    ``used``: ``note: CUDA is not available here; ran on CPU``. '' for 'auto' or when it ran there."""
-    from obs_faceswap.models.session import PROVIDER_NAMES
-
-    ort_name = PROVIDER_NAMES.get(asked.lower())
-    if not asked or asked == "auto" or ort_name is None or not used or ort_name in used:
-        return ""
-    label = {v: k for k, v in PROVIDER_NAMES.items()}
-    names = {"tensorrt": "TensorRT", "cuda": "CUDA", "directml": "DirectML", "coreml": "CoreML", "cpu": "CPU"}
-    ran = ", ".join(names.get(label.get(u, ""), u.removesuffix("ExecutionProvider")) for u in used)
-    return f"note: {names.get(asked.lower(), asked)} is not available here; ran on {ran}"
-
-
-class NeuralSwapper:
-    """An identity-embedding swapper (inswapper/ReSwapper or SimSwap) over its ONNX session."""
-
-    def __init__(self, model: InSwapper | SimSwap, name: str) -> None:
-        self.model = model
-        self.name = name
-        self.size: int = model.size
-        self.template: str = model.template
-        self.session: Session = model.session
-
-    def latent(self, identity: Embedding) -> np.ndarray:
-        return self.model.source_latent(identity)
-
-
-def build_neural_swapper(choice: str, provider: str) -> NeuralSwapper:
-    """A model id or .onnx path -> inswapper-family or SimSwap swapper (routed by signature like insightface)."""
-    family = ""
-    reg = _registry()
-    if reg is not None and not _looks_like_path(choice):
-        try:
-            family = str(reg.get_entry(choice).family)
-        except FaceSwapError:
-            family = ""
-    guessed = not family
-    if not family:
-        path = Path(choice)
-        if not path.is_file():
-            if reg is not None:
-                reg.resolve_model(choice)  # raises a ModelError that says how to get it
-            raise ModelError(f"swapper model not found: {choice}")
-        try:
-            read_emap(path)  # a corrupt or non-ONNX file raises ModelError here, before any guessing
-            family = "inswapper"
-        except ModelSignatureError:
-            family = "simswap"
-    if family not in ("inswapper", "simswap"):
-        raise ModelError(f"{choice} is a {family} model, not a face swapper (use inswapper_128, a ReSwapper "
-                         "or a SimSwap model)")
-    try:
-        session = load_family(choice, family, provider)
-    except ModelSignatureError as exc:
-        if not guessed:
-            raise
-        raise ModelSignatureError(
-            f"{Path(choice).name} is not a face swapper: an inswapper/ReSwapper file needs inputs target "
-            "float32[1,3,S,S] and source float32[1,512], output float32[1,3,S,S] and a float32 512x512 'emap' as "
-            f"its last initializer; a SimSwap file the same inputs/output without the emap. ({exc})") from None
-    if family == "inswapper":
-        return NeuralSwapper(InSwapper(session), Path(session.path).stem)
-    return NeuralSwapper(SimSwap(session), Path(session.path).stem)
 
 
 @dataclass
@@ -276,6 +122,7 @@ class FacePipeline:
                 s.neural = build_neural_swapper(swapper_choice, provider)
             s.identity = None
         elif s.classical is not None and hasattr(s.classical, "update"):
+            s.classical = copy.copy(s.classical)  # the running swapper keeps its look until the commit below
             s.classical.update(new)
         # reference mode loads ArcFace only once a reference photo is chosen (until then process()
         # says that the photo is missing, rather than that a model is not installed)
@@ -311,9 +158,8 @@ class FacePipeline:
             from obs_faceswap.vision.quality import QualityStages
         except ImportError:
             return None
-        if current is not None and hasattr(current, "update"):
-            current.update(settings)
-            return current
+        if current is not None and hasattr(current, "updated"):
+            return current.updated(settings)  # a new object: the running one is untouched until the commit
         return _construct(QualityStages, settings, live=self.live, provider=settings.get("provider", "auto"),
                           models=self._quality_models)
 

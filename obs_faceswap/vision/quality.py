@@ -18,6 +18,7 @@ milliseconds of the last call of each stage; ``bench_stages`` measures every sta
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -124,6 +125,21 @@ class QualityStages:
             if every != self.enhancer.every:
                 self.enhancer.every = every
                 self.enhancer.reset()
+
+    def updated(self, settings: Mapping[str, Any]) -> QualityStages:
+        """A new ``QualityStages`` with ``settings`` applied; this one is left exactly as it was.
+
+        Loaded models are shared, nothing else: the pipeline builds the new look on a copy and
+        switches to it only once every stage of an update succeeded.
+        """
+        new = copy.copy(self)
+        new.settings = dict(self.settings)
+        new.timings = {}
+        new._loaded = dict(self._loaded)
+        if self.enhancer is not None:
+            new.enhancer = self.enhancer.clone()
+        new.update(settings)
+        return new
 
     @property
     def providers(self) -> dict[str, list[str]]:

@@ -73,6 +73,8 @@ class _ChannelWorker:
         self._failed = False
         self._pending_settings: dict[str, Any] | None = None
         self._pending_processor: str | None = None
+        self._received = 1  # the opening settings, then one per update() (settings / re-open message)
+        self.settings_version = 0  # how many of those were applied (or refused) so far: in the stats
         self._lock = threading.Lock()
         self.rate = _Rate()
         self.frames = 0
@@ -117,6 +119,7 @@ class _ChannelWorker:
 
     def update(self, settings: Mapping[str, Any], processor: str | None = None) -> None:
         with self._lock:
+            self._received += 1
             self._pending_settings = {**(self._pending_settings or {}), **settings}
             if processor and processor != self.processor_name:
                 self._pending_processor = processor
@@ -135,10 +138,19 @@ class _ChannelWorker:
     def _apply_pending(self) -> None:
         """Apply queued settings / processor changes between frames. A change that fails while a
         processor runs keeps it running with the last good settings ("kept previous settings: ...")
-        and the next good change applies; only a channel that never had good settings passes through."""
+        and the next good change applies; only a channel that never had good settings passes through.
+        Afterwards ``settings_version`` counts the messages handled, so a stats snapshot that shows
+        it tells the client its ``last_error`` / ``passing_through`` already reflect them."""
         with self._lock:
             pending, self._pending_settings = self._pending_settings, None
             proc_name, self._pending_processor = self._pending_processor, None
+            received = self._received
+        try:
+            self._apply(pending, proc_name)
+        finally:
+            self.settings_version = received
+
+    def _apply(self, pending: dict[str, Any] | None, proc_name: str | None) -> None:
         if pending is None and proc_name is None and (self.processor is not None or self._failed):
             return
         if pending:
@@ -322,10 +334,11 @@ class VideoWorker(_ChannelWorker):
                 extra = dict(self.processor.stats())
             except Exception:
                 extra = {}
+        version = self.settings_version  # read first: last_error is at least as new as it
         return {"kind": "video", "processor": self.processor_name, "fps": round(fps, 2), "proc_ms": round(ms, 3),
                 "frames": self.frames, "dropped": self.dropped, "queue_age_ms": round(self.queue_age_ms, 3),
                 "providers": extra.pop("providers", []), "last_error": self.last_error,
-                "passing_through": self.processor is None, **extra}
+                "passing_through": self.processor is None, "settings_version": version, **extra}
 
     def _close(self) -> None:
         self.chan.close()
@@ -389,11 +402,13 @@ class AudioWorker(_ChannelWorker):
 
     def stats(self) -> dict[str, Any]:
         _, ms = self.rate.snapshot()
+        version = self.settings_version  # read first: last_error is at least as new as it
         latency = float(getattr(self.processor, "latency_ms", 0.0) or 0.0) if self.processor else 0.0
         return {"kind": "audio", "processor": self.processor_name, "proc_ms": round(ms, 3), "blocks": self.blocks,
                 "rtf": round(self.proc_s / self.audio_s, 4) if self.audio_s else 0.0, "latency_ms": latency,
                 "out_overruns": self.out_overruns, "in_overruns": self.ring.overruns("in"),
-                "last_error": self.last_error, "passing_through": self.processor is None}
+                "last_error": self.last_error, "passing_through": self.processor is None,
+                "settings_version": version}
 
     def _close(self) -> None:
         self.ring.close()

@@ -58,6 +58,25 @@ def _yuv_planes(p: list[np.ndarray], hdr: SlotHeader) -> tuple[np.ndarray, np.nd
     return y, d[..., 1], d[..., 3]
 
 
+def _write_yuv(dp: list[np.ndarray], hdr: SlotHeader, y: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
+    """Store Y (h, w) and U, V at the format's chroma resolution ((h/2, w/2); YUY2: (h, w/2)) in
+    the planes ``dp``, leaving row padding alone."""
+    w, h, fmt = hdr.width, hdr.height, hdr.fmt
+    if fmt == F.I420:
+        dp[0][:, :w] = y
+        dp[1][:, :w // 2] = u
+        dp[2][:, :w // 2] = v
+    elif fmt == F.NV12:
+        dp[0][:, :w] = y
+        uv = dp[1][:, :w].reshape(h // 2, w // 2, 2)
+        uv[..., 0], uv[..., 1] = u, v
+    elif fmt == F.YUY2:
+        d = dp[0][:, :w * 2].reshape(h, w // 2, 4)
+        d[..., 0], d[..., 2], d[..., 1], d[..., 3] = y[:, 0::2], y[:, 1::2], u, v
+    else:
+        raise ValueError(f"unsupported pixel format {fmt}")
+
+
 def _matrix_to_bgr(p: list[np.ndarray], hdr: SlotHeader, color: tuple[float, ...]) -> np.ndarray:
     w, h = hdr.width, hdr.height
     y, u, v = _yuv_planes(p, hdr)
@@ -74,19 +93,9 @@ def _matrix_from_bgr(bgr: np.ndarray, dp: list[np.ndarray], hdr: SlotHeader, col
     yuv = cv2.transform(np.ascontiguousarray(bgr), _transforms(color)[1])
     y, u, v = cv2.split(yuv)
     csize = (w // 2, h) if fmt == F.YUY2 else (w // 2, h // 2)
-    u = cv2.resize(u, csize, interpolation=cv2.INTER_AREA)
+    u = cv2.resize(u, csize, interpolation=cv2.INTER_AREA)  # the mean of each 2x2 (2x1) block
     v = cv2.resize(v, csize, interpolation=cv2.INTER_AREA)
-    if fmt == F.I420:
-        dp[0][:, :w] = y
-        dp[1][:, :w // 2] = u
-        dp[2][:, :w // 2] = v
-    elif fmt == F.NV12:
-        dp[0][:, :w] = y
-        uv = dp[1][:, :w].reshape(h // 2, w // 2, 2)
-        uv[..., 0], uv[..., 1] = u, v
-    else:
-        d = dp[0][:, :w * 2].reshape(h, w // 2, 4)
-        d[..., 0], d[..., 2], d[..., 1], d[..., 3] = y[:, 0::2], y[:, 1::2], u, v
+    _write_yuv(dp, hdr, y, u, v)
 
 
 def to_bgr(flat: np.ndarray, hdr: SlotHeader) -> np.ndarray:
@@ -146,20 +155,6 @@ def from_bgr(bgr: np.ndarray, hdr: SlotHeader, src: np.ndarray, dst: np.ndarray)
     rest = yuv[h:].reshape(-1)
     u = rest[:q].reshape(h // 2, w // 2)
     v = rest[q:].reshape(h // 2, w // 2)
-    if fmt == F.I420:
-        dp[0][:, :w] = y
-        dp[1][:, :w // 2] = u
-        dp[2][:, :w // 2] = v
-    elif fmt == F.NV12:
-        dp[0][:, :w] = y
-        uv = dp[1][:, :w].reshape(h // 2, w // 2, 2)
-        uv[..., 0] = u
-        uv[..., 1] = v
-    elif fmt == F.YUY2:
-        d = dp[0][:, :w * 2].reshape(h, w // 2, 4)
-        d[..., 0] = y[:, 0::2]
-        d[..., 2] = y[:, 1::2]
-        d[..., 1] = np.repeat(u, 2, axis=0)
-        d[..., 3] = np.repeat(v, 2, axis=0)
-    else:
-        raise ValueError(f"unsupported pixel format {fmt}")
+    if fmt == F.YUY2:  # 4:2:2 from OpenCV's 4:2:0: each chroma row serves two rows
+        u, v = np.repeat(u, 2, axis=0), np.repeat(v, 2, axis=0)
+    _write_yuv(dp, hdr, y, u, v)

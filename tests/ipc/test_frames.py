@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -12,7 +13,7 @@ import pytest
 
 from obs_faceswap.ipc import frames as F
 from obs_faceswap.ipc.frames import FrameChannel
-from tests.ipc.util import PYTHON, shm_exists
+from tests.ipc.util import PYTHON, session_processes, shm_exists, wait_for
 
 
 @pytest.fixture
@@ -121,7 +122,7 @@ def test_segments_are_private_and_unguessable() -> None:
 
 
 _ATTACH_AND_EXIT = """
-import sys
+import json, os, sys
 from obs_faceswap.ipc.frames import FrameChannel
 from multiprocessing import resource_tracker
 c = FrameChannel.attach(sys.argv[1])
@@ -131,16 +132,22 @@ c.segment.buf[c.data_offset("in", i):c.data_offset("in", i) + 64] = b"\\x07" * 6
 c.commit_write("out", i, seq=h.seq, timestamp=0, width=4, height=4, fmt=1, strides=h.strides, offsets=h.offsets,
                nbytes=64)
 c.close()
-print("tracker", resource_tracker._resource_tracker._pid)
+print(json.dumps({"tracker": resource_tracker._resource_tracker._pid,
+                  "exists_after_close": os.path.exists("/dev/shm/" + sys.argv[1])}))
 """
 
 
 def test_other_process_exiting_does_not_unlink_our_segment(chan: FrameChannel) -> None:
     chan.write_frame("in", b"\x01" * 64, 4, 4, None, F.BGRA, seq=1)
-    out = subprocess.run([PYTHON, "-c", _ATTACH_AND_EXIT, chan.name], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert "tracker None" in out.stdout  # no resource tracker was started on that side
-    time.sleep(0.2)
+    proc = subprocess.Popen([PYTHON, "-c", _ATTACH_AND_EXIT, chan.name], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    report = json.loads(out)
+    assert report == {"tracker": None, "exists_after_close": True}  # no resource tracker on that side
+    # join whatever the process left behind (a resource tracker unlinks "leaked" segments when it
+    # exits, after its client did), instead of guessing how long a late unlink could take
+    assert wait_for(lambda: not session_processes(proc.pid), 30), session_processes(proc.pid)
     assert shm_exists(chan.name)
     index, hdr = chan.claim("out")
     assert bytes(chan.segment.buf[chan.data_offset("out", index):][:64]) == b"\x07" * 64

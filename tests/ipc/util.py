@@ -42,3 +42,20 @@ def rss_kb(pid: int) -> int:
 
 def fd_count(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def session_processes(sid: int) -> list[int]:
+    """Live (non-zombie) processes in session ``sid``: what a child started with
+    ``start_new_session=True`` left running (e.g. a resource tracker that unlinks at its exit)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            found.append(int(entry))
+    return found

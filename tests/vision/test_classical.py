@@ -433,3 +433,46 @@ def test_model_masks_apply_to_the_default_swapper(source_photo: np.ndarray, astr
     face = _face_mask(target, covered.shape)
     face[patch] = False
     assert np.abs(out.astype(int) - covered)[face].mean() > 8  # the rest of the face is still swapped
+
+
+def test_failed_update_keeps_the_working_embedded_pipeline(source_photo: np.ndarray, astronaut_bgr: np.ndarray,
+                                                           quality_models: dict[str, object],
+                                                           tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An update that fails (source photo missing) changes nothing: not the settings, not the look."""
+    from obs_faceswap.errors import FaceSwapError
+    from obs_faceswap.vision.pipeline import FacePipeline
+
+    src = tmp_path / "me.png"
+    cv2.imwrite(str(src), source_photo)
+    pipe = FacePipeline({"source_image": str(src), "detector": "embedded", "provider": "cpu"},
+                        quality_models=quality_models)
+    before = pipe.process(astronaut_bgr)
+    assert pipe.stats["faces"] == 1 and not np.array_equal(before, astronaut_bgr)
+    with pytest.raises(FaceSwapError):
+        pipe.update({"blend": 0, "occlusion_mask": True, "source_image": str(tmp_path / "nonexistent.png")})
+    assert pipe.settings["blend"] == 100 and pipe.settings["occlusion_mask"] is False
+    assert pipe._s.quality.occluder is None  # type: ignore[union-attr]
+    assert np.array_equal(pipe.process(astronaut_bgr), before)  # still swapped, the same look
+    pipe.update({"blend": 0})  # and a good update applies
+    assert np.array_equal(pipe.process(astronaut_bgr), astronaut_bgr)
+
+
+def test_mouth_size_widens_the_kept_lips(detector: EmbeddedDetector, source: ClassicalSource, target: Face,
+                                         astronaut_bgr: np.ndarray) -> None:
+    """keep_mouth at mouth_size 200: a band around the lips (outside the 100 % lip outline, inside
+    150 %) is the target's own, byte for byte; at 100 % that band is swapped."""
+    from obs_faceswap.vision.embedded import OUTER_LIPS
+
+    lips = _lips(target, astronaut_bgr.shape)
+    poly = target.landmarks[OUTER_LIPS].astype(np.float32)  # type: ignore[index]
+    centre = poly.mean(0)
+    wide = np.zeros(astronaut_bgr.shape[:2], np.uint8)
+    cv2.fillPoly(wide, [np.round((poly - centre) * 1.5 + centre).astype(np.int32)], 1)
+    band = wide.astype(bool) & ~cv2.dilate(lips.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+    assert band.sum() > 200
+    sw = ClassicalSwapper({"keep_mouth": True, "mouth_size": 100}, detector=detector)
+    assert (sw.swap(astronaut_bgr, [target], source)[band] != astronaut_bgr[band]).any(-1).mean() > 0.3
+    sw.update({"mouth_size": 200})
+    out = sw.swap(astronaut_bgr, [target], source)
+    assert np.array_equal(out[band], astronaut_bgr[band])
+    assert np.array_equal(out[lips], astronaut_bgr[lips])

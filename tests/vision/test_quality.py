@@ -146,3 +146,21 @@ def test_live_mode_runs_the_enhancer_every_kth_frame(models, swap) -> None:
     outs = [stages.enhance(frame, face, crop, m) for _ in range(7)]
     assert stages.enhancer is not None and stages.enhancer.model_runs == 3  # frames 1, 4, 7
     assert all(np.array_equal(o, outs[0]) for o in outs)
+
+
+def test_updated_leaves_the_running_stages_as_they_were(models, swap) -> None:
+    """The pipeline builds a changed look on ``updated()``'s copy; until it switches, frames come out
+    of the old stages exactly as before (enhancer strength, its every-k-th cache, the masks)."""
+    frame, face, crop, m = swap
+    old = QualityStages({"enhancer": "codeformer", "enhancer_blend": 100, "codeformer_fidelity": 1.0,
+                         "enhancer_every": 3}, "cpu", models=models, live=True)
+    before = old.enhance(frame, face, crop, m)
+    runs = old.enhancer.model_runs  # type: ignore[union-attr]
+    new = old.updated({"codeformer_fidelity": 0.0, "enhancer_every": 1, "occlusion_mask": True,
+                       "enhancer_blend": 0})
+    assert new is not old and new.enhancer is not old.enhancer and new.enhancer.session is old.enhancer.session  # type: ignore[union-attr]
+    assert new.occluder is not None and old.occluder is None
+    assert old.settings["codeformer_fidelity"] == 1.0 and old.enhancer.every == 3  # type: ignore[union-attr]
+    assert np.array_equal(old.enhance(frame, face, crop, m), before)  # cached, as before the update
+    assert old.enhancer.model_runs == runs  # type: ignore[union-attr]
+    assert new.enhance(frame, face, crop, m) is crop  # the new look: blend 0

@@ -9,6 +9,8 @@ import pytest
 import soundfile as sf
 
 from obs_faceswap.cli import main
+from obs_faceswap.voice.engine import VoiceEngine
+from obs_faceswap.voice.files import stream_through
 
 from .conftest import RATE, median_f0
 
@@ -38,13 +40,21 @@ def test_voice_bad_input_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFi
     assert "--output" in capsys.readouterr().err
 
 
-def test_voice_stereo_flac(speech: np.ndarray, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("suffix", "container"), [(".flac", "FLAC"), (".ogg", "OGG")])
+def test_voice_stereo_output_formats(speech: np.ndarray, tmp_path: Path, suffix: str, container: str) -> None:
+    """docs/voice.md: .wav, .flac or .ogg out; stereo stays stereo, every sample kept, the voice shifted."""
     src = tmp_path / "stereo.flac"
     sf.write(str(src), np.stack([speech, speech * 0.5], axis=1)[: RATE * 2], RATE)
-    out = tmp_path / "out.flac"
-    assert main(["voice", "-i", str(src), "-o", str(out), "--formant", "3", "--quiet"]) == 0
-    y, sr = sf.read(str(out), always_2d=True)
+    out = tmp_path / f"out{suffix}"
+    assert main(["voice", "-i", str(src), "-o", str(out), "--pitch", "4", "--quiet"]) == 0
+    assert sf.info(str(out)).format == container
+    y, sr = sf.read(str(out), always_2d=True, dtype="float32")
     assert y.shape == (RATE * 2, 2) and sr == RATE
+    engine = VoiceEngine({"pitch": 4}, RATE, 2)  # the same conversion, in memory
+    want = stream_through(engine, np.stack([speech, speech * 0.5])[:, : RATE * 2]).T
+    assert np.abs(y - want).max() < 1e-3 if container == "FLAC" else \
+        np.corrcoef(y[:, 0], want[:, 0])[0, 1] > 0.95  # lossy Vorbis: the same sound
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["stereo.flac", out.name])
 
 
 @pytest.mark.parametrize("where", ["proc", "under_a_file"])

@@ -94,3 +94,19 @@ def test_high_band_survives_the_16khz_vocoder(speech: np.ndarray, shifted: dict)
     y = shifted["pitch+4"]
     assert band_db(speech, 8500, 10500) > band_db(speech, 200, 4000) - 50, "the test speech has a high band"
     assert band_db(y, 8500, 10500) == pytest.approx(band_db(speech, 8500, 10500), abs=2.0)
+
+
+@pytest.mark.parametrize(("ref_rms", "syn_rms", "bound"), [(0.3, 0.003, "louder"), (0.003, 0.3, "quieter")])
+def test_loudness_match_stays_within_6_db(ref_rms: float, syn_rms: float, bound: str) -> None:
+    """A converter output 40 dB off (a broken model, a mute backend) is corrected by at most +-6 dB
+    (docs/voice.md): never a 100x boost of noise, never muted."""
+    from obs_faceswap.voice.dsp import LoudnessMatch
+
+    match = LoudnessMatch()
+    tone = np.sin(np.linspace(0, 400 * np.pi, RATE // 10)) * np.sqrt(2)  # rms 1
+    gains = [match.gain(tone * ref_rms, tone * syn_rms) for _ in range(30)]  # 3 s of steady sound
+    six_db = 10 ** (6.03 / 20)
+    if bound == "louder":
+        assert gains[-1] <= six_db and gains[-1] > 1.9  # it does correct, up to the bound
+    else:
+        assert gains[-1] >= 1 / six_db and gains[-1] < 1 / 1.9

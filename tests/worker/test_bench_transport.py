@@ -14,6 +14,6 @@ def test_bench_transport_prints_one_json_object() -> None:
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["frame"] == "320x240" and result["copies"] == 2
-    for key in ("roundtrip_p50_ms", "roundtrip_p99_ms", "memcpy_ms", "ratio", "obs_side_p50_ms"):
+    for key in ("roundtrip_p50_ms", "roundtrip_p99_ms", "memcpy_ms", "ratio", "obs_side_p50_ms", "restart_ms"):
         assert result[key] > 0
     assert result["roundtrip_p99_ms"] >= result["roundtrip_p50_ms"]

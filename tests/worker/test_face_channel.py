@@ -23,6 +23,14 @@ def _through(video, frame: np.ndarray, timeout: float = 60.0) -> np.ndarray | No
     return None if view is None else np.frombuffer(view.tobytes(), np.uint8).reshape(h, w, 4).copy()
 
 
+def _settled(video, version: int, timeout: float = 30.0) -> dict:
+    """The worker's stats once they reflect the channel's first ``version`` settings messages (1: the
+    opening settings, +1 per ``update``); checking the status any earlier would race the next stats
+    message (the worker's ``error`` report arrives at once, a correction only with the stats)."""
+    assert wait_for(lambda: video.stats.get("settings_version", 0) >= version, timeout), video.stats
+    return video.stats
+
+
 def test_face_channel_swaps_and_follows_settings_live(astronaut_path, target) -> None:
     client = WorkerClient(PYTHON).start()
     try:
@@ -42,8 +50,10 @@ def test_face_channel_swaps_and_follows_settings_live(astronaut_path, target) ->
         # a bad change while swapping keeps the last good settings (no switch to pass-through) and
         # still applies what it can (enabled), telling why in the status line
         video.update({"enabled": True, "source_image": "/nonexistent/face.png"})
-        assert wait_for(lambda: "kept previous settings" in video.status_text, 30), video.status_text
-        assert "face.png" in video.status_text and "passing through" not in video.status_text
+        stats = _settled(video, 3)  # opened, enabled off, this change
+        assert "kept previous settings (source_image)" in stats["last_error"], stats
+        assert "face.png" in stats["last_error"] and stats["passing_through"] is False, stats
+        assert "kept previous settings" in video.status_text and "passing through" not in video.status_text
         out = _through(video, target)
         assert out is not None and (np.abs(out[..., :3].astype(int) - target[..., :3]).sum(-1) > 30).sum() > 500
         full = np.abs(out[..., :3].astype(int) - target[..., :3]).sum()
@@ -54,11 +64,14 @@ def test_face_channel_swaps_and_follows_settings_live(astronaut_path, target) ->
             return half is not None and 0 < np.abs(half[..., :3].astype(int) - target[..., :3]).sum() < 0.8 * full
 
         assert wait_for(half_blend, 30)
+        stats = _settled(video, 4)  # the blend applied, the bad photo is still reported
+        assert "kept previous settings (source_image)" in stats["last_error"], stats
         assert "face.png" in video.status_text
 
         video.update({"source_image": str(astronaut_path), "blend": 100})  # fixed: the error goes away
-        assert wait_for(lambda: "kept previous" not in video.status_text and video.last_error == "", 30), \
-            video.status_text
+        stats = _settled(video, 5)
+        assert stats["last_error"] == "" and video.last_error == "", stats
+        assert "kept previous" not in video.status_text, video.status_text
         out = _through(video, target)
         assert out is not None and (np.abs(out[..., :3].astype(int) - target[..., :3]).sum(-1) > 30).sum() > 500
 
@@ -72,6 +85,7 @@ def test_bad_settings_from_the_start_pass_through(target) -> None:
         assert client.wait_ready(30), client.status
         video = client.open_video({"source_image": "/nonexistent/face.png", "provider": "cpu"}, processor="face")
         video.submit(target, target.shape[1], target.shape[0], target.shape[1] * 4, "BGRA")
-        assert wait_for(lambda: "passing through" in video.status_text, 30), video.status_text
-        assert "face.png" in video.status_text
+        stats = _settled(video, 1)  # the opening settings were tried
+        assert stats["passing_through"] is True and "face.png" in stats["last_error"], stats
+        assert "passing through" in video.status_text and "face.png" in video.status_text, video.status_text
         assert video.wait_result(1.0, video.submitted_seq) is None  # bypass: the caller shows its input

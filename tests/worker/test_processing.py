@@ -351,3 +351,50 @@ def test_unchanged_pixels_survive_the_yuv_round_trip(picture, fmt) -> None:
     diff = np.abs(dst.astype(int) - src.astype(int))
     # rounding only; a few bytes more where a Y/chroma pair lies outside the RGB cube and clips
     assert (diff > 2).mean() < 0.002 and diff.mean() < 0.1, ((diff > 2).mean(), diff.mean())
+
+
+@pytest.mark.parametrize("fmt", ["I420", "NV12", "YUY2"])
+def test_chroma_the_processor_draws_is_averaged_on_the_way_back(client, fmt) -> None:
+    """Fine colour detail from the processor (a face edge, a 1-pixel chroma checkerboard here)
+    comes back as the mean colour of each 2x2 (YUY2: 2x1) block, not as whichever pixel happens
+    to sit at the block's corner (which would tint edges)."""
+    from obs_faceswap.ipc.frames import color_matrix
+
+    w, h = 32, 16
+    # a luma checkerboard of black and white under strong chroma: decoded to RGB the two pixels
+    # clip differently, so the inverted picture has a different colour in every other pixel
+    y = np.where((np.arange(h)[:, None] + np.arange(w)[None, :]) % 2 == 0, 255, 0).astype(np.uint8)
+    if fmt == "YUY2":
+        yuy2 = np.empty((h, w // 2, 4), np.uint8)
+        yuy2[..., 0], yuy2[..., 2], yuy2[..., 1], yuy2[..., 3] = y[:, 0::2], y[:, 1::2], 255, 255
+        data, strides = yuy2.tobytes(), [w * 2]
+    elif fmt == "NV12":
+        data, strides = y.tobytes() + bytes([255]) * (w * h // 2), [w, w]
+    else:
+        data, strides = y.tobytes() + bytes([255]) * (w * h // 2), [w, w // 2, w // 2]
+    seen_bgr = np.rint(_bt709_full_decode(y, np.full((h, w), 255), np.full((h, w), 255)))
+    _, u_px, v_px = _bt709_full_encode(255 - seen_bgr)  # what the invert processor drew, per pixel
+    by = 1 if fmt == "YUY2" else 2
+    want_u = u_px.reshape(h // by, by, w // 2, 2).mean((1, 3))
+    want_v = v_px.reshape(h // by, by, w // 2, 2).mean((1, 3))
+    assert np.abs(u_px[0, 0] - u_px[0, 1]) > 30  # the two pixels of a block really differ
+
+    video = client.open_video({}, processor="invert")
+    try:
+        assert video.submit(data, w, h, strides, fmt, 0, color_matrix=color_matrix("709", full_range=True))
+        view = video.wait_result(10, video.submitted_seq)
+        assert view is not None, video.status_text
+        out = np.frombuffer(view.tobytes(), np.uint8)
+    finally:
+        video.close()
+    if fmt == "YUY2":
+        d = out.reshape(h, w // 2, 4)
+        got_u, got_v = d[..., 1], d[..., 3]
+    elif fmt == "NV12":
+        uv = out[w * h:].reshape(h // 2, w // 2, 2)
+        got_u, got_v = uv[..., 0], uv[..., 1]
+    else:
+        q = (w // 2) * (h // 2)
+        got_u, got_v = out[w * h:w * h + q].reshape(h // 2, w // 2), out[w * h + q:].reshape(h // 2, w // 2)
+    assert np.abs(got_u - want_u).max() <= 2, (got_u[:2, :4], want_u[:2, :4])
+    assert np.abs(got_v - want_v).max() <= 2, (got_v[:2, :4], want_v[:2, :4])
