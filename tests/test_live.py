@@ -256,18 +256,22 @@ def test_preview_window_shows_the_swapped_frame(xvfb_display: str, astronaut_vid
                              "--input", str(astronaut_video), "--loop", "--in-process"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=str(ROOT))
     shown, ref = None, frame
+    looked: list[str] = []
     try:
         deadline = time.monotonic() + 90
         while shown is None and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.5)
             found = _find_frame(_root_screenshot(xvfb_display), frame, below)
             if found is None:
+                looked.append("no window")
                 continue  # no window yet
             window, ref = found[0], _rescaled(frame, found[1])
-            if _changed_share(window[y0:y1, x0:x1], ref[y0:y1, x0:x1]) > 0.15:  # the swap is on the face
+            share = _changed_share(window[y0:y1, x0:x1], ref[y0:y1, x0:x1])
+            looked.append(f"window at scale {found[1]:.2f}, {share:.0%} of the face changed")
+            if share > 0.15:  # the swap is on the face
                 shown = window
         assert proc.poll() is None, proc.communicate()[1][-2000:]
-        assert shown is not None, "no preview window showing a swapped face appeared on the display"
+        assert shown is not None, f"no preview window showing a swapped face appeared on the display: {looked[-5:]}"
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl+C: the normal way to stop
         try:
@@ -428,6 +432,30 @@ def _timed_run(*args: str, env: dict[str, str] | None = None) -> tuple[dict[str,
     wall = time.monotonic() - t
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout), wall
+
+
+@needs_ffmpeg
+def test_recorder_places_frames_at_their_capture_time(tmp_path: Path) -> None:
+    """Frames captured at 0, 0.1, 0.5, 0.52 and 1.0 s, the session ending at 2.0 s, recorded at 10 fps:
+    2 s of video where each moment shows the newest frame captured by then (gaps filled with the
+    frame before, the 0.5 s frame replaced by the one 20 ms later in the same slot, the last held)."""
+    from obs_faceswap.live.outputs import VideoRecorder
+
+    out = tmp_path / "timed.mkv"
+    rec = VideoRecorder(out, 64, 48, 10.0)
+    t0 = 1000.0
+    for at, level in ((0.0, 20), (0.1, 60), (0.5, 100), (0.52, 140), (1.0, 180)):
+        rec.write(np.full((48, 64, 3), level, np.uint8), t0 + at)
+    assert rec.close(end=t0 + 2.0) == 20 and rec.seconds == pytest.approx(2.0)
+    levels = [int(round(float(f.mean()))) for f in read_frames(out)]
+    expected = [20] + [60] * 4 + [140] * 5 + [180] * 10
+    assert len(levels) == 20 and all(abs(a - b) <= 3 for a, b in zip(levels, expected, strict=True)), levels
+    assert _duration(out) == pytest.approx(2.0, abs=0.15)
+    # a file processed as fast as possible (--no-pace) is recorded frame by frame
+    plain = VideoRecorder(tmp_path / "plain.mkv", 64, 48, 10.0, timed=False)
+    for at, level in ((0.0, 20), (0.5, 100), (5.0, 180)):
+        plain.write(np.full((48, 64, 3), level, np.uint8), t0 + at)
+    assert plain.close(end=t0 + 9.0) == 3
 
 
 @pytest.fixture(scope="module")

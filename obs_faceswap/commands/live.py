@@ -18,36 +18,22 @@ from typing import Any
 
 from obs_faceswap.commands import swap_image as face_options
 from obs_faceswap.errors import FaceSwapError
-from obs_faceswap.settings import BOOL, CHOICE, FACE_SETTINGS, FLOAT, INT, Setting
+from obs_faceswap.settings import FACE_SETTINGS
 
 # live-only settings the file commands leave out, with their flag when it is not --<name-with-dashes>
 LIVE_FLAG_NAMES: dict[str, str] = {"enabled": "--swap"}
-
-
-def setting_dest(setting: Setting) -> str:
-    """The argparse ``dest`` of a face setting's flag (the shared generator's convention)."""
-    return f"setting_{setting.name}"
+setting_dest = face_options.setting_dest  # the argparse dest of a face setting's flag
 
 
 def add_live_face_options(parser: argparse.ArgumentParser) -> None:
-    """swap-image's face options, then a flag for each face setting they leave out because it only
-    matters live (so every setting of the OBS filter is a flag here)."""
+    """swap-image's face options, then (same generator) a flag for each face setting they leave out
+    because it only matters live, so every setting of the OBS filter is a flag here."""
     face_options.add_face_options(parser)
     have = {a.dest for a in parser._actions}
     group = parser.add_argument_group("live")
     for s in FACE_SETTINGS.settings:
-        if setting_dest(s) in have or s.name in ("source_image", "swapper"):
-            continue
-        flag = LIVE_FLAG_NAMES.get(s.name, "--" + s.name.replace("_", "-"))
-        kw: dict[str, Any] = {"dest": setting_dest(s), "default": None, "help": face_options._flag_help(s)}
-        if s.kind == BOOL:
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
-        elif s.kind == CHOICE:
-            group.add_argument(flag, choices=[v for v, _ in s.choices], **kw)
-        elif s.kind in (INT, FLOAT):
-            group.add_argument(flag, type=int if s.kind == INT else float, metavar="N", **kw)
-        else:
-            group.add_argument(flag, metavar="VALUE", **kw)
+        if setting_dest(s) not in have and s.name not in ("source_image", "swapper"):
+            face_options.add_setting_flag(group, s, LIVE_FLAG_NAMES.get(s.name))
 
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:

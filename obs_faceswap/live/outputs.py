@@ -55,8 +55,12 @@ class Preview:
         except cv2.error as exc:
             raise DeviceError(f"cannot open the preview window ({exc}); use --no-preview") from None
         self.closed = False
+        self._sized = False
 
     def show(self, frame: Frame) -> int:
+        if not self._sized:  # a resizable window starts at the frame's own size, whatever the window system chose
+            self._sized = True
+            cv2.resizeWindow(WINDOW, frame.shape[1], frame.shape[0])
         cv2.imshow(WINDOW, frame)
         key = cv2.waitKey(1)
         try:
