@@ -220,7 +220,9 @@ def read_video_frames(path: str | os.PathLike[str], info: VideoInfo | None = Non
     cmd = [_tool("ffmpeg"), "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0",
            "-f", "rawvideo", "-pix_fmt", "bgr24", "-vsync", "passthrough", "-"]
     size = info.width * info.height * 3
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # its own session: a terminal's Ctrl+C reaches us (and our clean-up) but not the decoder, which
+    # would otherwise die mid-frame and look like a broken file; closing the pipe still stops it
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     assert proc.stdout is not None
     try:
         while True:
