@@ -18,7 +18,7 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
-from obs_faceswap.ipc.shm import Segment
+from obs_faceswap.ipc.shm import Segment, SegmentView, align
 
 MAGIC = b"OFSA"
 LAYOUT_VERSION = 1
@@ -36,21 +36,20 @@ _NB = 16  # blocks written (producer)
 _OVERRUNS = 24  # refused pushes (producer)
 
 
-def _align(n: int, a: int = 64) -> int:
-    return (n + a - 1) // a * a
 
-
-class AudioChannel:
+class AudioChannel(SegmentView):
     """Two planar float32 rings in one segment; ``role`` 'client' pushes ``in`` and pulls ``out``."""
 
+    worker_waiting_offset = _OFF_WORKER_WAITING
+    client_waiting_offset = _OFF_CLIENT_WAITING
+
     def __init__(self, segment: Segment, *, role: str) -> None:
-        self.segment = segment
-        self.role = role
+        super().__init__(segment, role=role)
         magic, layout, channels, capacity, rate, _ = struct.unpack_from(_SEG_FMT, segment.buf, 0)
         if magic != MAGIC or layout != LAYOUT_VERSION:
             raise ValueError(f"segment {segment.name} is not an audio channel of layout {LAYOUT_VERSION}")
         self.channels, self.capacity, self.sample_rate = channels, capacity, rate
-        self.ring_size = _align(RING_HEADER + BLOCKS * _BLOCK) + channels * capacity * 4
+        self.ring_size = align(RING_HEADER + BLOCKS * _BLOCK) + channels * capacity * 4
         if segment.size < SEGMENT_HEADER + 2 * self.ring_size:
             raise ValueError(f"segment {segment.name} is truncated")
 
@@ -61,21 +60,10 @@ class AudioChannel:
         if sample_rate < 1000:
             raise ValueError("sample rate must be at least 1000 Hz")
         capacity_frames = max(256, int(capacity_frames))
-        ring = _align(RING_HEADER + BLOCKS * _BLOCK) + channels * capacity_frames * 4
+        ring = align(RING_HEADER + BLOCKS * _BLOCK) + channels * capacity_frames * 4
         seg = Segment.create(SEGMENT_HEADER + 2 * ring)
         struct.pack_into(_SEG_FMT, seg.buf, 0, MAGIC, LAYOUT_VERSION, channels, capacity_frames, sample_rate, 0)
         return cls(seg, role="client")
-
-    @classmethod
-    def attach(cls, name: str) -> AudioChannel:
-        return cls(Segment.attach(name), role="worker")
-
-    @property
-    def name(self) -> str:
-        return self.segment.name
-
-    def close(self) -> None:
-        self.segment.close()
 
     # -- layout helpers -----------------------------------------------------------------------
     def _ring(self, direction: str) -> int:
@@ -88,7 +76,7 @@ class AudioChannel:
         struct.pack_into("<Q", self.segment.buf, off, v)
 
     def plane_offset(self, direction: str, channel: int) -> int:
-        return self._ring(direction) + _align(RING_HEADER + BLOCKS * _BLOCK) + channel * self.capacity * 4
+        return self._ring(direction) + align(RING_HEADER + BLOCKS * _BLOCK) + channel * self.capacity * 4
 
     def counters(self, direction: str) -> tuple[int, int]:
         """(frames written, frames read) of a ring."""
@@ -104,17 +92,6 @@ class AudioChannel:
 
     def overruns(self, direction: str) -> int:
         return self._u64(self._ring(direction) + _OVERRUNS)
-
-    def set_waiting(self, who: str, value: bool) -> None:
-        off = _OFF_WORKER_WAITING if who == "worker" else _OFF_CLIENT_WAITING
-        struct.pack_into("<I", self.segment.buf, off, 1 if value else 0)
-
-    def take_waiting(self, who: str) -> bool:
-        off = _OFF_WORKER_WAITING if who == "worker" else _OFF_CLIENT_WAITING
-        if struct.unpack_from("<I", self.segment.buf, off)[0]:
-            struct.pack_into("<I", self.segment.buf, off, 0)
-            return True
-        return False
 
     def reset(self, direction: str) -> None:
         """Drop everything unread in ``direction`` (consumer side: read := write)."""

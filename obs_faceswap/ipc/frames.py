@@ -41,7 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from obs_faceswap.ipc.shm import Segment
+from obs_faceswap.ipc.shm import Segment, SegmentView, align
 
 # pixel formats (values are part of the protocol)
 BGRA, RGBA, BGRX, BGR, I420, NV12, YUY2 = 1, 2, 3, 4, 5, 6, 7
@@ -170,9 +170,6 @@ class SlotHeader:
     color: tuple[float, ...] | None = None  # 12 floats (rows R, G, B of the YUV->RGB matrix) or None
 
 
-def _align(n: int, a: int = 64) -> int:
-    return (n + a - 1) // a * a
-
 
 def _color12(matrix: Sequence[float] | None) -> tuple[float, ...] | None:
     if matrix is None:
@@ -185,14 +182,14 @@ def _color12(matrix: Sequence[float] | None) -> tuple[float, ...] | None:
     return m[:12]
 
 
-class FrameChannel:
+class FrameChannel(SegmentView):
     """A mapped video channel segment. Both sides use this class; ``role`` is 'client' or 'worker'."""
 
+    worker_waiting_offset = _OFF_WORKER_WAITING
+    client_waiting_offset = _OFF_CLIENT_WAITING
+
     def __init__(self, segment: Segment, *, role: str) -> None:
-        if role not in ("client", "worker"):
-            raise ValueError("role must be 'client' or 'worker'")
-        self.segment = segment
-        self.role = role
+        super().__init__(segment, role=role)
         buf = segment.buf
         if segment.size < CHANNEL_HEADER:
             raise ValueError("segment too small for a frame channel")
@@ -209,23 +206,12 @@ class FrameChannel:
         """Create a new segment (client side) able to hold frames of up to ``capacity`` bytes."""
         if slots < MIN_SLOTS:
             raise ValueError(f"a frame channel needs at least {MIN_SLOTS} slots")
-        capacity = max(64, _align(int(capacity)))
+        capacity = max(64, align(int(capacity)))
         slot_size = SLOT_HEADER + capacity
         seg = Segment.create(CHANNEL_HEADER + slots * slot_size)
         struct.pack_into(_CH_FMT, seg.buf, 0, MAGIC, LAYOUT_VERSION, slots, 0, capacity, slot_size)
         struct.pack_into("<iiiiII", seg.buf, _OFF_IN_LATEST, -1, -1, -1, -1, 0, 0)
         return cls(seg, role="client")
-
-    @classmethod
-    def attach(cls, name: str) -> FrameChannel:
-        return cls(Segment.attach(name), role="worker")
-
-    @property
-    def name(self) -> str:
-        return self.segment.name
-
-    def close(self) -> None:
-        self.segment.close()
 
     # -- raw words ----------------------------------------------------------------------------
     def _i32(self, off: int) -> int:
@@ -253,19 +239,6 @@ class FrameChannel:
         npl = max(1, min(3, npl))
         color = tuple(m) if flags & _COLOR_MATRIX else None
         return SlotHeader(v, seq, ts, w, h, fmt, npl, (s0, s1, s2)[:npl], (0, o1, o2)[:npl], nb, sub, color)
-
-    # -- waiting flags ------------------------------------------------------------------------
-    def set_waiting(self, who: str, value: bool) -> None:
-        off = _OFF_WORKER_WAITING if who == "worker" else _OFF_CLIENT_WAITING
-        struct.pack_into("<I", self.segment.buf, off, 1 if value else 0)
-
-    def take_waiting(self, who: str) -> bool:
-        """True (and clears the flag) when ``who`` is asleep waiting: the caller should wake it."""
-        off = _OFF_WORKER_WAITING if who == "worker" else _OFF_CLIENT_WAITING
-        if struct.unpack_from("<I", self.segment.buf, off)[0]:
-            struct.pack_into("<I", self.segment.buf, off, 0)
-            return True
-        return False
 
     # -- writer -------------------------------------------------------------------------------
     def latest(self, direction: str) -> int:

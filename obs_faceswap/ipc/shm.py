@@ -17,6 +17,8 @@ import ctypes
 import mmap
 import os
 import secrets
+import struct
+from typing import Self
 
 NAME_PREFIX = "ofs_"
 _POSIX = os.name == "posix"
@@ -128,3 +130,45 @@ def segment_exists(name: str) -> bool:
 
 
 __all__ = ["NAME_PREFIX", "Segment", "random_name", "segment_exists", "unlink_name"]
+
+
+def align(n: int, a: int = 64) -> int:
+    """``n`` rounded up to a multiple of ``a`` (cache-line alignment of layout blocks)."""
+    return (n + a - 1) // a * a
+
+
+class SegmentView:
+    """A typed view of one segment: the ``client`` creates it, the ``worker`` attaches to it by name."""
+
+    # where each side's "I am asleep, wake me" flag (u32) lives in the layout's header
+    worker_waiting_offset: int = 0
+    client_waiting_offset: int = 0
+
+    def __init__(self, segment: Segment, *, role: str) -> None:
+        if role not in ("client", "worker"):
+            raise ValueError("role must be 'client' or 'worker'")
+        self.segment = segment
+        self.role = role
+
+    @classmethod
+    def attach(cls, name: str) -> Self:
+        return cls(Segment.attach(name), role="worker")
+
+    @property
+    def name(self) -> str:
+        return self.segment.name
+
+    def close(self) -> None:
+        self.segment.close()
+
+    def set_waiting(self, who: str, value: bool) -> None:
+        off = self.worker_waiting_offset if who == "worker" else self.client_waiting_offset
+        struct.pack_into("<I", self.segment.buf, off, 1 if value else 0)
+
+    def take_waiting(self, who: str) -> bool:
+        """True (and clears the flag) when ``who`` is asleep waiting: the caller should wake it."""
+        off = self.worker_waiting_offset if who == "worker" else self.client_waiting_offset
+        if struct.unpack_from("<I", self.segment.buf, off)[0]:
+            struct.pack_into("<I", self.segment.buf, off, 0)
+            return True
+        return False
