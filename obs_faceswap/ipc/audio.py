@@ -108,7 +108,8 @@ class AudioChannel(SegmentView):
         w, rd = self._u64(r + _W), self._u64(r + _R)
         if len(planes) != self.channels:
             raise ValueError(f"expected {self.channels} planes, got {len(planes)}")
-        if frames > self.capacity - (w - rd):
+        if not 0 <= w - rd <= self.capacity or frames > self.capacity - (w - rd):
+            # full, or counters that no honest peer wrote: refuse (never write outside the ring)
             self._set_u64(r + _OVERRUNS, self._u64(r + _OVERRUNS) + 1)
             return False
         pos = w % self.capacity
@@ -134,6 +135,14 @@ class AudioChannel(SegmentView):
             self.segment.buf[dst_off:dst_off + n] = mv[src_byte:src_byte + n]
 
     # -- consumer -----------------------------------------------------------------------------
+    def _sane(self, r: int, w: int, rd: int) -> bool:
+        """Whether the counters describe at most one ring of data. If not (a forged or torn header),
+        the consumer drops what is there (read := write) and goes on from the producer's position."""
+        if 0 <= w - rd <= self.capacity:
+            return True
+        self._set_u64(r + _R, w)
+        return False
+
     def timestamp_of(self, direction: str, frame: int) -> int | None:
         """Timestamp (ns) of frame number ``frame`` from the block table; None when it has aged out."""
         r = self._ring(direction)
@@ -156,7 +165,7 @@ class AudioChannel(SegmentView):
         is the timestamp (ns) of the first frame, when known."""
         r = self._ring(direction)
         w, rd = self._u64(r + _W), self._u64(r + _R)
-        if frames <= 0 or w - rd < frames:
+        if not self._sane(r, w, rd) or frames <= 0 or frames > self.capacity or w - rd < frames:
             return None
         ts = self.timestamp_of(direction, rd)
         pos = rd % self.capacity
@@ -183,6 +192,8 @@ class AudioChannel(SegmentView):
         everything available, at most two). Commit with ``advance``."""
         r = self._ring(direction)
         w, rd = self._u64(r + _W), self._u64(r + _R)
+        if not self._sane(r, w, rd):
+            return w, [(w % self.capacity, 0)]
         n = w - rd
         pos = rd % self.capacity
         first = min(n, self.capacity - pos)

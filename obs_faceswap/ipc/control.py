@@ -34,6 +34,7 @@ from typing import Any
 from obs_faceswap.errors import ProtocolError
 
 MAX_MESSAGE = 1 << 20  # 1 MiB: settings, stats and errors are far smaller
+MAX_CHANNEL_ID = (1 << 32) - 1  # wake-ups carry the id as u32
 WAKE = b"W"
 MESSAGE_TYPES = frozenset({"hello", "open_channel", "close_channel", "settings", "stats", "heartbeat",
                            "shutdown", "error", "log"})
@@ -63,11 +64,21 @@ def decode(data: bytes) -> dict[str, Any]:
         msg = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ProtocolError(f"malformed control message ({len(data)} bytes): {exc}") from None
+    except RecursionError:
+        raise ProtocolError(f"malformed control message ({len(data)} bytes): nested too deeply") from None
     if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
         raise ProtocolError("malformed control message: not a JSON object with a 'type'")
     if msg["type"] not in MESSAGE_TYPES:
         raise ProtocolError(f"unknown control message type {msg['type']!r}")
     return msg
+
+
+def channel_id(value: Any) -> int:
+    """A message's ``channel`` field as a channel id; ``ValueError`` for anything but a whole number
+    in 0 … 2^32−1 (JSON also allows ``1e400``, ``Infinity``, ``true``, strings)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_CHANNEL_ID:
+        raise ValueError(f"channel must be a whole number from 0 to {MAX_CHANNEL_ID}, not {str(value)[:40]!r}")
+    return value
 
 
 def wake_message(channel: int) -> bytes:

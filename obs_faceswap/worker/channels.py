@@ -21,6 +21,9 @@ from obs_faceswap.worker.processors import make_audio_processor, make_video_proc
 
 Wake = Callable[[int], None]
 Report = Callable[[int, str], None]
+# An idle channel sleeps until the client wakes it (FIFO or control connection); this timeout only
+# bounds a lost wake-up. Short timeouts cost CPU with many channels (64 channels x 20 Hz = 1280 wakes/s).
+IDLE_WAIT_S = 0.25
 
 
 class _Rate:
@@ -227,7 +230,7 @@ class _ChannelWorker:
                     self._sleep(0.5)
                     continue
                 if not self._step():
-                    self._sleep(0.05)
+                    self._sleep(IDLE_WAIT_S)
         except Exception as exc:
             self._error(f"channel stopped: {exc!r}", "channel")
         finally:
@@ -247,7 +250,11 @@ class VideoWorker(_ChannelWorker):
     def __init__(self, cid: int, shm: str, settings: Mapping[str, Any], processor: str, wake: Wake,
                  report: Report, wake_paths: list[str] | None = None) -> None:
         super().__init__(cid, settings, processor, wake, report, wake_paths)
-        self.chan = FrameChannel.attach(shm)
+        try:
+            self.chan = FrameChannel.attach(shm)
+        except BaseException:
+            self._close_pipes()  # a channel that could not open keeps no descriptors
+            raise
         self._pending_shm: str | None = None
         self.last_seq = -1
         self.dropped = 0
@@ -350,7 +357,11 @@ class AudioWorker(_ChannelWorker):
     def __init__(self, cid: int, shm: str, settings: Mapping[str, Any], processor: str, wake: Wake,
                  report: Report, wake_paths: list[str] | None = None) -> None:
         super().__init__(cid, settings, processor, wake, report, wake_paths)
-        self.ring = AudioChannel.attach(shm)
+        try:
+            self.ring = AudioChannel.attach(shm)
+        except BaseException:
+            self._close_pipes()
+            raise
         self.blocks = 0
         self.out_overruns = 0
         self.audio_s = 0.0

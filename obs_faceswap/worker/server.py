@@ -10,6 +10,7 @@ goodbye does the worker unlink them, so nothing is left in /dev/shm.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import shutil
 import sys
@@ -25,10 +26,26 @@ from obs_faceswap.ipc import control, shm
 from obs_faceswap.worker.channels import AudioWorker, VideoWorker
 
 EXIT_OK, EXIT_CONNECT, EXIT_PROTOCOL = 0, 3, 4
+MAX_CHANNELS = 64  # per client: far more filters than one OBS has; bounds threads, fds and segments
+CHANNEL_KINDS = ("video", "audio")
+STATS_ERROR_CHARS = 2000  # a channel's last_error as sent in stats (the full text went in its error message)
+REVIVE_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+
+log_failure = ""  # why the worker log could not be written (e.g. a full disk), once it could not
 
 
 def log(msg: str) -> None:
-    print(f"{time.strftime('%H:%M:%S')} obs-faceswap worker[{os.getpid()}]: {msg}", file=sys.stderr, flush=True)
+    """One line in the worker log (the client points stderr at it). Never raises: a full disk or a
+    closed stderr must not kill a channel thread or the worker; the first failure is remembered
+    and reported to the client over the control connection."""
+    global log_failure
+    try:
+        print(f"{time.strftime('%H:%M:%S')} obs-faceswap worker[{os.getpid()}]: {msg}", file=sys.stderr, flush=True)
+    except (OSError, ValueError) as exc:
+        if not log_failure:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            log_failure = f"the worker log cannot be written ({reason})" + (
+                ": the disk is full" if getattr(exc, "errno", None) == errno.ENOSPC else "")
 
 
 class Server:
@@ -42,6 +59,9 @@ class Server:
         self.send_lock = threading.Lock()
         self.client_gone = False
         self.known_segments: set[str] = set()
+        self._opened: dict[int, tuple[str, str, str, list[str]]] = {}  # id -> kind, shm, processor, wake paths
+        self._deaths: dict[int, tuple[int, float]] = {}  # id -> revivals so far, when the next one may run
+        self._log_failure_sent = False
 
     # -- sending (any thread) -----------------------------------------------------------------
     def send(self, msg: dict[str, Any]) -> None:
@@ -118,66 +138,169 @@ class Server:
                 now = time.monotonic()
                 if now - last_stats >= self.stats_interval:
                     last_stats = now
-                    self.send({"type": "stats", "channels": {str(k): c.stats() for k, c in self.channels.items()}})
+                    self.revive_dead_channels(now)
+                    self.send_stats()
                     self.send({"type": "heartbeat", "t": now})
+                    if log_failure and not self._log_failure_sent:
+                        self._log_failure_sent = True
+                        self.send({"type": "error", "message": log_failure, "fatal": False})
         finally:
             self.close_all()
         return code
 
     def handle(self, msg: dict[str, Any]) -> str:
+        """Act on one control message. Whatever an authenticated but malformed message holds
+        (wrong types, absurd numbers), it gets an error reply and the worker keeps serving."""
         kind = msg["type"]
         try:
             if kind == "open_channel":
                 self.open_channel(msg)
             elif kind == "close_channel":
-                ch = self.channels.pop(int(msg["channel"]), None)
+                cid = control.channel_id(msg.get("channel"))
+                ch = self.channels.pop(cid, None)
+                self._opened.pop(cid, None)
+                self._deaths.pop(cid, None)
                 if ch is not None:
                     ch.stop()
             elif kind == "settings":
-                ch = self.channels.get(int(msg["channel"]))
+                cid = control.channel_id(msg.get("channel"))
+                settings = msg.get("settings") or {}
+                if not isinstance(settings, dict):
+                    raise TypeError("settings must be a JSON object")
+                ch = self.channels.get(cid)
                 if ch is None:
-                    raise KeyError(f"no channel {msg['channel']}")
-                ch.update(dict(msg.get("settings") or {}))
+                    raise KeyError(f"no channel {cid}")
+                if not ch.thread.is_alive() and not ch.stop_flag:
+                    ch = self._revive(cid, ch)  # a settings change revives a channel whose thread died
+                ch.update(dict(settings))
             elif kind == "shutdown":
                 return "shutdown"
             elif kind in ("heartbeat", "hello", "stats", "log"):
                 pass
             elif kind == "error":
-                log(f"client error: {msg.get('message')}")
-        except (KeyError, ValueError, TypeError) as exc:
-            self.send({"type": "error", "channel": msg.get("channel"), "fatal": False,
-                       "message": f"bad {kind} message: {exc}"})
+                log(f"client error: {str(msg.get('message'))[:STATS_ERROR_CHARS]}")
+        except Exception as exc:  # noqa: BLE001 - a bad message must never end the worker
+            cid = msg.get("channel")
+            self.send({"type": "error", "channel": cid if isinstance(cid, int) and not isinstance(cid, bool) else None,
+                       "fatal": False, "message": f"bad {kind} message: {str(exc)[:STATS_ERROR_CHARS]}"})
         return ""
 
     def open_channel(self, msg: dict[str, Any]) -> None:
-        cid = int(msg["channel"])
-        name = str(msg["shm"])
-        kind = str(msg.get("kind", "video"))
-        settings = dict(msg.get("settings") or {})
+        cid = control.channel_id(msg.get("channel"))
+        name = msg["shm"]
+        kind = msg.get("kind", "video")
+        if not isinstance(name, str):
+            raise TypeError("shm must be a segment name")
+        if kind not in CHANNEL_KINDS:  # validated before anything existing is touched
+            raise ValueError(f"unknown channel kind {str(kind)[:40]!r} (video or audio)")
+        settings = msg.get("settings") or {}
+        if not isinstance(settings, dict):
+            raise TypeError("settings must be a JSON object")
         processor = str(msg.get("processor") or ("face" if kind == "video" else "voice"))
-        wake_paths = [str(p) for p in msg.get("wake") or []]
-        self.known_segments.add(name)
+        wake_paths = self._wake_paths(msg.get("wake"))
         ch = self.channels.get(cid)
         if ch is not None and ch.kind == kind:
+            self.known_segments.add(name)
+            self._opened[cid] = (kind, name, processor, wake_paths)
+            if not ch.thread.is_alive() and not ch.stop_flag:
+                ch = self._revive(cid, ch)
             if isinstance(ch, VideoWorker):
                 ch.remap(name)
             ch.update(settings, processor)
             return
+        if ch is None and len(self.channels) >= MAX_CHANNELS:
+            raise ValueError(f"cannot open channel {cid}: this worker already serves {MAX_CHANNELS} channels "
+                             "(the most one client may open)")
+        new = self._new_channel(cid, kind, name, dict(settings), processor, wake_paths)
         if ch is not None:
             self.channels.pop(cid).stop()
-        try:
-            if kind == "video":
-                new: VideoWorker | AudioWorker = VideoWorker(cid, name, settings, processor, self.wake, self.report,
-                                                             wake_paths)
-            elif kind == "audio":
-                new = AudioWorker(cid, name, settings, processor, self.wake, self.report, wake_paths)
-            else:
-                raise ValueError(f"unknown channel kind {kind!r}")
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"cannot open channel {cid}: {exc}") from None
+        self.known_segments.add(name)
+        self._opened[cid] = (kind, name, processor, wake_paths)
+        self._deaths.pop(cid, None)
         self.channels[cid] = new
         new.start()
         log(f"channel {cid} opened: {kind}, processor {processor}")
+
+    def _new_channel(self, cid: int, kind: str, name: str, settings: dict[str, Any], processor: str,
+                     wake_paths: list[str]) -> VideoWorker | AudioWorker:
+        cls = VideoWorker if kind == "video" else AudioWorker
+        try:
+            return cls(cid, name, settings, processor, self.wake, self.report, wake_paths)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"cannot open channel {cid}: {exc}") from None
+
+    def _wake_paths(self, paths: Any) -> list[str]:
+        """The channel's wake-up FIFOs, only if both lie in the client's own socket folder (the
+        channel then opens them as FIFOs only, without following links); otherwise none, and
+        wake-ups ride on the control connection."""
+        if not isinstance(paths, list) or len(paths) != 2 or not all(isinstance(p, str) for p in paths):
+            return []
+        folder = os.path.dirname(self.address) if self.address else ""
+        if not folder or any(os.path.realpath(os.path.dirname(os.path.abspath(p))) != os.path.realpath(folder)
+                             for p in paths):
+            return []
+        return list(paths)
+
+    # -- channels whose thread died -------------------------------------------------------------
+    def _revive(self, cid: int, dead: VideoWorker | AudioWorker) -> VideoWorker | AudioWorker:
+        """A fresh thread (and fresh segment views) for a channel whose thread died, with its
+        current settings; on failure the dead one stays and the error is reported."""
+        kind, name, processor, wake_paths = self._opened.get(cid, (dead.kind, "", dead.processor_name, []))
+        revivals, _ = self._deaths.get(cid, (0, 0.0))
+        self._deaths[cid] = (revivals + 1, time.monotonic()
+                             + REVIVE_BACKOFF_S[min(revivals, len(REVIVE_BACKOFF_S) - 1)])
+        dead.stop(0.1)
+        try:
+            new = self._new_channel(cid, kind, name, dict(dead.settings), processor, wake_paths)
+        except ValueError as exc:
+            self.report(cid, f"channel restart failed: {exc}")
+            return dead
+        self.channels[cid] = new
+        new.start()
+        log(f"channel {cid} restarted after its thread stopped ({dead.last_error or 'no reason given'})")
+        return new
+
+    def revive_dead_channels(self, now: float) -> None:
+        for cid, ch in list(self.channels.items()):
+            if ch.thread.is_alive() or ch.stop_flag or not ch.thread.ident:
+                continue
+            _, not_before = self._deaths.get(cid, (0, 0.0))
+            if now >= not_before:
+                self._revive(cid, ch)
+
+    # -- stats -------------------------------------------------------------------------------
+    def _channel_stats(self, ch: VideoWorker | AudioWorker) -> dict[str, Any]:
+        try:
+            st = ch.stats() if ch.thread.is_alive() or not ch.thread.ident else {}
+        except Exception as exc:  # noqa: BLE001 - a broken channel must not end the stats of all
+            st = {"last_error": f"stats failed: {exc}"}
+        if not st:
+            st = {"kind": ch.kind, "processor": ch.processor_name, "passing_through": True,
+                  "last_error": ch.last_error or "channel stopped", "settings_version": ch.settings_version}
+        if isinstance(st.get("last_error"), str) and len(st["last_error"]) > STATS_ERROR_CHARS:
+            st["last_error"] = st["last_error"][:STATS_ERROR_CHARS] + "…"
+        return st
+
+    def send_stats(self) -> None:
+        """Stats of every channel, in as many messages as the size limit needs (the client merges
+        them by channel id), so one channel with a huge entry never silences the others."""
+        budget = control.MAX_MESSAGE // 2
+        batch: dict[str, Any] = {}
+        size = 0
+        for cid, ch in list(self.channels.items()):
+            st = self._channel_stats(ch)
+            n = len(control.encode(st))
+            if n > budget:
+                log(f"channel {cid}: stats of {n} bytes left out (over {budget})")
+                st = {k: st[k] for k in ("kind", "processor", "passing_through", "last_error", "settings_version")
+                      if k in st}
+                n = len(control.encode(st))
+            if batch and size + n > budget:
+                self.send({"type": "stats", "channels": batch})
+                batch, size = {}, 0
+            batch[str(cid)] = st
+            size += n + 16
+        self.send({"type": "stats", "channels": batch})
 
     def close_all(self) -> None:
         for ch in list(self.channels.values()):
