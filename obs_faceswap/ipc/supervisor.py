@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import queue
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -24,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from multiprocessing import AuthenticationError
-from multiprocessing.connection import Client, Connection, Listener
+from multiprocessing.connection import Client, Connection, Listener, answer_challenge, deliver_challenge
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,20 @@ from obs_faceswap.ipc import control
 
 LogFn = Callable[[str], None]
 PACKAGE_ROOT = str(Path(obs_faceswap.__file__).resolve().parents[1])
+HANDSHAKE_TIMEOUT_S = 5.0  # a peer that connects and says nothing is dropped after this
+
+
+def _abort(conn: Connection) -> None:
+    """Wake a thread blocked reading ``conn`` (EOF) and release it: shut the socket down."""
+    try:
+        with socket.fromfd(conn.fileno(), socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.shutdown(socket.SHUT_RDWR)
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        conn.close()
+    except OSError:
+        pass
 
 
 def _default_log(msg: str) -> None:
@@ -101,7 +116,9 @@ class Supervisor:
     def start(self) -> None:
         if self._threads:
             return
-        self._listener = Listener(self._address, self._family, authkey=self._authkey)
+        # no authkey on the listener itself: each connection is authenticated in its own thread with
+        # a time limit (Listener.accept would run the challenge inline, with none)
+        self._listener = Listener(self._address, self._family)
         self.state, self.status = "starting", "starting worker"
         for target, name in ((self._accept_loop, "obs-faceswap-accept"), (self._run, "obs-faceswap-supervisor"),
                              (self._send_loop, "obs-faceswap-sender")):
@@ -184,18 +201,41 @@ class Supervisor:
         while not self._stop.is_set():
             try:
                 conn = self._listener.accept()
-            except AuthenticationError:
-                self.log("refused a control connection with a wrong authkey")
-                continue
-            except (OSError, EOFError) as exc:
+            except OSError as exc:
                 if self._stop.is_set():
                     return
-                self.log(f"control connection failed during the handshake: {exc}")
+                self.log(f"control connection failed: {exc}")
+                time.sleep(0.05)
                 continue
             if self._stop.is_set():
                 conn.close()
                 return
-            self._accepted.put(conn)
+            threading.Thread(target=self._authenticate, args=(conn,), name="obs-faceswap-auth", daemon=True).start()
+
+    def _authenticate(self, conn: Connection) -> None:
+        """The authkey challenge both ways, bounded in time, so a silent or slow peer never keeps a
+        restarted worker from connecting."""
+        timer = threading.Timer(HANDSHAKE_TIMEOUT_S, _abort, (conn,))
+        timer.daemon = True
+        timer.start()
+        try:
+            deliver_challenge(conn, self._authkey)
+            answer_challenge(conn, self._authkey)
+        except AuthenticationError:
+            self.log("refused a control connection with a wrong authkey")
+            conn.close()
+            return
+        except (OSError, EOFError, ValueError) as exc:
+            if not self._stop.is_set():
+                self.log(f"control connection failed during the handshake: {exc or 'no answer in time'}")
+            conn.close()
+            return
+        finally:
+            timer.cancel()
+        if self._stop.is_set():
+            conn.close()
+            return
+        self._accepted.put(conn)
 
     def _send_loop(self) -> None:
         """The only writer of the control connection; blocks on a full socket without harm."""
@@ -233,7 +273,11 @@ class Supervisor:
         env.pop(control.AUTHKEY_ENV, None)
         args = [self.python, "-m", "obs_faceswap.worker", "--address", self._address, "--family", self._family,
                 "--parent-pid", str(os.getpid()), *self.worker_args]
-        logf = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        try:
+            logf = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        except OSError as exc:  # a full or read-only temp folder must not stop the worker
+            self.log(f"cannot open the worker log {self.log_path} ({exc.strerror}); starting without one")
+            logf = open(os.devnull, "ab")  # noqa: SIM115
         try:
             flags = subprocess.CREATE_NO_WINDOW if sys.platform == "win32" else 0  # type: ignore[attr-defined]
             proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=logf, stderr=logf, env=env,

@@ -280,3 +280,19 @@ def test_stats_over_the_message_limit_still_reach_the_client() -> None:
         for ring in rings:
             ring.segment.unlink()
             ring.close()
+
+
+def test_a_silent_connection_does_not_keep_a_restarted_worker_out(client) -> None:
+    import signal
+    import socket
+
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent.connect(client._supervisor.address)  # connects, never answers the challenge
+    try:
+        old = client.worker_pid
+        os.kill(old, signal.SIGKILL)
+        assert wait_for(lambda: client.running and client.worker_pid not in (None, old), 30), client.status
+        video = client.open_video({}, processor="invert")
+        _roundtrip_inverted(video)
+    finally:
+        silent.close()
