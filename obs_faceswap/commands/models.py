@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from obs_faceswap.errors import ModelError
+from obs_faceswap.errors import DownloadError, FaceSwapError, ModelError
 from obs_faceswap.models.download import _human, download_model, import_model, licence_notice
 from obs_faceswap.models.manifest import ModelEntry
 from obs_faceswap.models.registry import (
@@ -105,9 +105,19 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_download(args: argparse.Namespace) -> int:
     for mid in args.ids:  # fail on an unknown id before anything is downloaded
         get_entry(mid)
-    for mid in args.ids:
-        download_model(mid, accept_licence=args.yes, force=args.force, timeout=args.timeout,
-                       progress=not args.no_progress and sys.stderr.isatty(), out=sys.stdout)
+    failed: list[str] = []
+    for mid in args.ids:  # one failure does not stop the others
+        try:
+            download_model(mid, accept_licence=args.yes, force=args.force, timeout=args.timeout,
+                           progress=not args.no_progress and sys.stderr.isatty(), out=sys.stdout)
+        except FaceSwapError as exc:
+            if len(args.ids) == 1:
+                raise
+            print(f"{mid}: FAILED: {exc}", file=sys.stderr)
+            failed.append(mid)
+    if failed:
+        raise DownloadError(f"{len(failed)} of {len(args.ids)} downloads failed ({', '.join(failed)}); the others "
+                            "are installed. Run the command again to retry (downloads resume).")
     return 0
 
 

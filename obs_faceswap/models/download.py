@@ -8,6 +8,7 @@ keeps the ``.part`` to resume from; a wrong size or hash deletes it.
 
 from __future__ import annotations
 
+import errno
 import http.client
 import os
 import shutil
@@ -139,15 +140,24 @@ def _fetch_one(url: str, part: Path, size: int, timeout: float, progress: bool, 
                                         f"run the command again to resume from {part.name}") from None
                 if not chunk:
                     break
-                f.write(chunk)
+                try:
+                    f.write(chunk)
+                except OSError as exc:
+                    full = " (is the disk full?)" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+                    raise DownloadError(f"cannot write {part}: {exc.strerror or exc}{full}; free some space and "
+                                        f"run the command again to resume from {part.name}") from None
                 received += len(chunk)
                 bar.update(len(chunk))
                 if size and start + received > size:
                     f.close()
                     part.unlink(missing_ok=True)
                     raise DownloadError(f"the server sent more than the expected {size} bytes; deleted the partial file")
-            f.flush()
-            os.fsync(f.fileno())
+            try:
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError as exc:
+                raise DownloadError(f"cannot write {part}: {exc.strerror or exc}; free some space and run the "
+                                    f"command again to resume from {part.name}") from None
     if body is not None and received < body:
         raise DownloadError(f"transfer truncated: got {start + received} of {start + body} bytes; "
                             f"run the command again to resume from {part.name}")
@@ -229,7 +239,11 @@ def _fetch_all(urls: Sequence[str], dest: Path, sha256: str, size: int, timeout:
             _chmod_like_umask(part)
             os.replace(part, dest)
             return actual
-    raise DownloadError(f"download of {dest.name} failed: " + "; ".join(problems))
+    if problems and all(": cannot connect" in p for p in problems):
+        raise DownloadError(f"cannot reach any download address for {dest.name} (no network?). Download it on "
+                            "another machine and install it here with 'obs-faceswap models import ID FILE'.\n  "
+                            + "\n  ".join(problems))
+    raise DownloadError(f"download of {dest.name} failed:\n  " + "\n  ".join(problems))
 
 
 def download_model(
@@ -317,10 +331,16 @@ def import_model(model_id: str, source: str | os.PathLike[str], *, out: TextIO |
     fd, tmp_name = tempfile.mkstemp(prefix=f".{entry.file}.", suffix=".import", dir=dest.parent)
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as f, open(src, "rb") as s:
-            shutil.copyfileobj(s, f, CHUNK)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with os.fdopen(fd, "wb") as f, open(src, "rb") as s:
+                shutil.copyfileobj(s, f, CHUNK)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            if exc.filename == str(src):
+                raise
+            raise ModelError(f"cannot write to {dest.parent}: {exc.strerror or exc}; free some space and import "
+                             "again. Nothing was installed.") from None
         actual = file_sha256(tmp)
         if expected and actual != expected:
             raise ModelError(f"{src} is not {entry.id}: SHA-256 {actual} does not match the expected {expected}. "

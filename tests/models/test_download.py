@@ -236,3 +236,53 @@ def test_installed_file_with_a_wrong_hash_is_downloaded_again(registry: Registry
     assert path.read_bytes() == payload  # type: ignore[attr-defined]
     assert reg.is_verified(reg.get_entry("m"))
     assert registry.files() == ["m.onnx"]
+
+
+def _refused_url() -> str:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return f"http://127.0.0.1:{port}/m.onnx"
+
+
+def test_download_of_several_goes_on_past_a_failure(registry: Registry, server: LocalServer, payload: bytes,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    server.routes["/b.onnx"] = Route(payload)
+    registry.write(model_entry("a", payload, urls=[server.url("/gone.onnx")]),
+                   model_entry("b", payload, urls=[server.url("/b.onnx")]))
+    assert main(["models", "download", "a", "b", "--yes", "--timeout", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "a: FAILED" in err and "1 of 2 downloads failed (a)" in err
+    assert (registry.models / "b.onnx").read_bytes() == payload  # the second one was still installed
+
+
+def test_offline_error_says_what_to_do(registry: Registry, payload: bytes) -> None:
+    registry.write(model_entry("m", payload, urls=[_refused_url(), _refused_url()]))
+    with pytest.raises(DownloadError) as info:
+        _download("m")
+    first_line = str(info.value).splitlines()[0]
+    assert "no network?" in first_line and "obs-faceswap models import" in first_line
+    assert len(first_line) < 200 and str(info.value).count("\n") == 2  # one line per address below it
+
+
+def test_a_full_disk_during_download_is_a_clear_error(registry: Registry, server: LocalServer, payload: bytes,
+                                                      tmp_path) -> None:
+    """A write that fails (here: the file-size limit, as a full disk would) ends with one line, exit 2."""
+    import subprocess
+    import textwrap
+
+    server.routes["/m.onnx"] = Route(payload)
+    registry.write(model_entry("m", payload, urls=[server.url("/m.onnx")]))
+    code = textwrap.dedent("""
+        import resource, signal, sys
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+        from obs_faceswap.cli import main
+        sys.exit(main(["models", "download", "m", "--yes", "--timeout", "5"]))
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr
+    assert "cannot write" in res.stderr and "resume" in res.stderr
+    assert not (registry.models / "m.onnx").exists()
