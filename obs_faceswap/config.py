@@ -54,6 +54,21 @@ def user_config_base(platform: str | None = None, env: Mapping[str, str] | None 
     return Path(xdg) if xdg else home / ".config"
 
 
+def user_data_dir(platform: str | None = None, env: Mapping[str, str] | None = None) -> Path:
+    """The per-user folder of obs-faceswap's data (downloaded models of a non-checkout install):
+    %LOCALAPPDATA% on Windows, ~/Library/Application Support on macOS, $XDG_DATA_HOME or ~/.local/share."""
+    platform = platform or sys.platform
+    env = os.environ if env is None else env
+    home = Path(env.get("HOME") or env.get("USERPROFILE") or os.path.expanduser("~"))
+    if platform.startswith("win"):
+        base = env.get("LOCALAPPDATA")
+        return (Path(base) if base else home / "AppData" / "Local") / APP_DIR
+    if platform == "darwin":
+        return home / "Library" / "Application Support" / APP_DIR
+    xdg = env.get("XDG_DATA_HOME")
+    return (Path(xdg) if xdg else home / ".local" / "share") / APP_DIR
+
+
 def config_dir(platform: str | None = None, env: Mapping[str, str] | None = None) -> Path:
     """The per-user folder of obs-faceswap's config on this (or the given) platform."""
     return user_config_base(platform, env) / APP_DIR

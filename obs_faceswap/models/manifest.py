@@ -47,9 +47,20 @@ class ModelEntry:
         return bool(self.urls) and not self.embedded
 
 
+def in_checkout() -> bool:
+    """Whether the package runs from a checkout of the repository (editable install or source tree)."""
+    return (REPO_ROOT / "models" / "manifest.toml").is_file()
+
+
+def data_dir() -> Path:
+    """The folder holding ``manifest.toml`` and ``embedded/``: the checkout's ``models/``, or the copy a
+    wheel carries inside the package (``obs_faceswap/_data``, a link to ``models/`` in the repo)."""
+    return REPO_ROOT / "models" if in_checkout() else Path(__file__).resolve().parents[1] / "_data"
+
+
 def manifest_path() -> Path:
     env = os.environ.get("OBS_FACESWAP_MANIFEST", "").strip()
-    return Path(env).expanduser() if env else REPO_ROOT / "models" / "manifest.toml"
+    return Path(env).expanduser() if env else data_dir() / "manifest.toml"
 
 
 def load_manifest(path: str | os.PathLike[str] | None = None) -> dict[str, ModelEntry]:

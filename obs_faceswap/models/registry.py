@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from obs_faceswap.config import write_text_atomic
+from obs_faceswap.config import user_data_dir, write_text_atomic
 from obs_faceswap.errors import ModelError
-from obs_faceswap.models.manifest import REPO_ROOT, ModelEntry, load_manifest, manifest_path
+from obs_faceswap.models.manifest import REPO_ROOT, ModelEntry, in_checkout, load_manifest, manifest_path
 from obs_faceswap.models.session import Session, check_signature, create_session
 from obs_faceswap.models.signatures import family_signature
 
@@ -26,8 +26,12 @@ LOCK_NAME = "models.lock.json"
 
 
 def models_dir() -> Path:
+    """Where downloaded weights go: ``$OBS_FACESWAP_MODELS``, else ``models/downloads`` of a checkout,
+    else (a wheel install, whose package folder may not be writable) the per-user data folder."""
     env = os.environ.get("OBS_FACESWAP_MODELS", "").strip()
-    return Path(env).expanduser() if env else REPO_ROOT / "models" / "downloads"
+    if env:
+        return Path(env).expanduser()
+    return REPO_ROOT / "models" / "downloads" if in_checkout() else user_data_dir() / "models"
 
 
 def embedded_dir() -> Path:

@@ -24,10 +24,11 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from obs_faceswap.models.manifest import data_dir
 from obs_faceswap.models.session import Session, TensorSpec, create_session
 from obs_faceswap.vision.types import Face, Frame, Points
 
-EMBEDDED_DIR = Path(__file__).resolve().parents[2] / "models" / "embedded"
+EMBEDDED_DIR = data_dir() / "embedded"
 DETECTOR_FILE = "face_detector.onnx"
 MESH_FILE = "face_mesh.onnx"
 
