@@ -22,6 +22,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,19 @@ def update_config(changes: Mapping[str, Any], path: str | os.PathLike[str] | Non
     return save_config(merged, p), True
 
 
+def backup_if_elsewhere(changes: Mapping[str, Any], path: str | os.PathLike[str] | None = None) -> Path | None:
+    """Before ``changes`` replace a config that belongs to another installation (another checkout or
+    worker interpreter), copy it aside; the backup's path, or None when nothing of that kind changes."""
+    p = Path(path) if path is not None else config_path()
+    current = load_config(p)
+    moved = [k for k in ("project_root", "python") if k in changes and current.get(k) not in (None, "", changes[k])]
+    if not moved:
+        return None
+    backup = p.with_name(f"{p.name}.{time.strftime('%Y%m%d-%H%M%S')}.bak")
+    write_text_atomic(backup, p.read_text(encoding="utf-8"))
+    return backup
+
+
 def worker_python(config: Mapping[str, Any] | None = None) -> str | None:
     """The worker interpreter named in the config, or None when the installer has not run."""
     cfg = load_config() if config is None else config
@@ -169,8 +183,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = Path(args.config).expanduser() if args.config else config_path()
     try:
         if args.write:
-            p, changed = update_config(_parse_assignments(args.write), path)
+            changes = _parse_assignments(args.write)
+            previous = load_config(path)
+            backup = backup_if_elsewhere(changes, path)
+            p, changed = update_config(changes, path)
             print(f"{'wrote' if changed else 'unchanged'} {p}")
+            if backup is not None:
+                print(f"note: the config pointed at another installation ({previous.get('project_root') or previous.get('python')}); "
+                      f"kept a copy in {backup}")
         if args.path:
             print(path)
         if args.get:

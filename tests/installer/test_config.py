@@ -62,3 +62,25 @@ def test_command_line_write_and_get(tmp_path: Path) -> None:
                          env=env)
     assert bad.returncode == 2 and "KEY=VALUE" in bad.stderr
     assert os.access(path, os.R_OK)
+
+
+def test_a_config_of_another_checkout_is_backed_up_before_it_is_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    config.save_config({"python": "/old/.venv/bin/python", "project_root": "/old"}, path)
+    write = [PY, "-m", "obs_faceswap.config", "--config", str(path), "--write", "python=/new/.venv/bin/python",
+             "project_root=/new"]
+    res = subprocess.run(write, capture_output=True, text=True, env=python_env(), check=True)
+    (backup,) = tmp_path.glob("config.json.*.bak")
+    assert "another installation (/old)" in res.stdout and str(backup) in res.stdout
+    assert json.loads(backup.read_text())["project_root"] == "/old"
+    assert config.load_config(path)["project_root"] == "/new"
+    again = subprocess.run(write, capture_output=True, text=True, env=python_env(), check=True)
+    assert "unchanged" in again.stdout and "another installation" not in again.stdout  # a re-run backs nothing up
+    assert len(list(tmp_path.glob("config.json.*.bak"))) == 1
+
+
+def test_user_data_folder_per_os() -> None:
+    assert config.user_data_dir("linux", {"HOME": "/h"}) == Path("/h/.local/share/obs-faceswap")
+    assert config.user_data_dir("linux", {"HOME": "/h", "XDG_DATA_HOME": "/d"}) == Path("/d/obs-faceswap")
+    assert config.user_data_dir("darwin", {"HOME": "/U"}) == Path("/U/Library/Application Support/obs-faceswap")
+    assert config.user_data_dir("win32", {"LOCALAPPDATA": "C:/L"}) == Path("C:/L/obs-faceswap")
