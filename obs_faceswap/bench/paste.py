@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import gc
 import io
+import sys
 import tempfile
 import time
 import warnings
@@ -22,25 +23,14 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import cv2
 import numpy as np
 
 from obs_faceswap.bench import p50, p99, report
+from obs_faceswap.bench.photos import astronaut_frame
 
 FRAME_W, FRAME_H = 1280, 720
-# astronaut face key points (skimage.data.astronaut(), 512x512)
-_ASTRONAUT_KPS = np.array([[202, 101], [246, 103], [225, 125], [207, 146], [243, 147]], np.float32)
-
-
 def _frame() -> tuple[np.ndarray, np.ndarray]:
-    from skimage import data
-
-    face = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
-    frame = np.full((FRAME_H, FRAME_W, 3), 90, np.uint8)
-    x0 = (FRAME_W - 720) // 2
-    frame[:, x0:x0 + 720] = cv2.resize(face, (720, 720), interpolation=cv2.INTER_LINEAR)
-    kps = _ASTRONAUT_KPS * (720 / 512) + [x0, 0]
-    return frame, kps.astype(np.float32)
+    return astronaut_frame(FRAME_W, FRAME_H, 720)
 
 
 def measure(repeat: int = 40) -> dict[str, Any]:
@@ -144,12 +134,12 @@ def _interleaved(fns: dict[str, Callable[[], None]], repeat: int, warmup: int = 
 def run(args: argparse.Namespace) -> int:
     try:
         import insightface  # noqa: F401
-        import skimage  # noqa: F401
     except ImportError:
         from obs_faceswap.errors import FaceSwapError
 
-        raise FaceSwapError("bench paste compares against insightface and uses scikit-image's sample photo: "
-                            "pip install 'obs-faceswap[test]'") from None
+        raise FaceSwapError("bench paste compares against insightface 2.1, which is not installed here: "
+                            f"'{sys.executable}' -m pip install insightface==2.1 (or installer/install.sh "
+                            "--extras test)") from None
     report(measure(args.repeat), as_json=args.json,
            title="paste-back: ours (align+swap+ROI paste) vs insightface INSwapper.get(paste_back=True), p50 ms")
     return 0

@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 
 from obs_faceswap.bench import p50, report, time_ms
+from obs_faceswap.bench.photos import astronaut_bgr, astronaut_frame
 from obs_faceswap.vision.types import Face, Frame
 
 FRAME_W, FRAME_H = 1280, 720
@@ -43,13 +44,7 @@ EXTRA_STAGES: dict[str, Callable[[Frame, Face], Any]] = {}
 
 
 def bench_frame() -> Frame:
-    from skimage import data
-
-    face = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
-    frame = np.full((FRAME_H, FRAME_W, 3), 90, np.uint8)
-    x0 = (FRAME_W - 720) // 2
-    frame[:, x0:x0 + 720] = cv2.resize(face, (720, 720), interpolation=cv2.INTER_LINEAR)
-    return frame
+    return astronaut_frame(FRAME_W, FRAME_H, 720)[0]
 
 
 def source_photo() -> tuple[Frame, str]:
@@ -63,9 +58,7 @@ def source_photo() -> tuple[Frame, str]:
             return np.ascontiguousarray(img[250:450, 430:620]), "insightface t1.jpg (crop)"
     except ImportError:
         pass
-    from skimage import data
-
-    return np.ascontiguousarray(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)[:, ::-1]), "astronaut mirrored"
+    return np.ascontiguousarray(astronaut_bgr()[:, ::-1]), "astronaut mirrored"
 
 
 def warp_per_triangle(source: Any, dst: np.ndarray, size: tuple[int, int]) -> Frame:
