@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,17 +29,27 @@ class LiveOptions:
 
 
 def overlay_lines(stats: LiveStats, settings: Mapping[str, Any], processor: Processor, message: str,
-                  *, with_help: bool) -> list[str]:
+                  *, with_help: bool, columns: int = 90) -> list[str]:
+    """The preview's text: fps, the look settings, then errors and messages wrapped at ``columns``
+    characters (whole, never cut at the window edge). When the pipeline kept its previous settings,
+    the look line says these are only what was asked for."""
+    kept = "kept previous settings" in (processor.last_error or "")
     lines = [f"{stats.fps_now:5.1f} fps  latency {stats.latency_now:4.0f} ms  ({processor.name})",
-             f"swap {'on' if settings.get('enabled', True) else 'off'}  blend {settings.get('blend', 100)}%  "
+             ("asked for (not applied): " if kept else "")
+             + f"swap {'on' if settings.get('enabled', True) else 'off'}  blend {settings.get('blend', 100)}%  "
              f"enhancer {settings.get('enhancer', 'none')}  mask {'on' if settings.get('occlusion_mask') else 'off'}"]
-    if processor.last_error:
-        lines.append(processor.last_error[:90])
-    if message:
-        lines.append(message[:90])
+    for text in (processor.last_error, message):
+        if text:
+            lines += textwrap.wrap(text, max(20, columns), break_on_hyphens=False) or [text]
     if with_help:
         lines.append(HELP)
     return lines
+
+
+def overlay_columns(width: int) -> int:
+    """How many overlay characters fit across a frame ``width`` pixels wide (see ``draw_overlay``)."""
+    scale = max(0.4, min(1.0, width / 1280.0))
+    return max(20, int((width - 12) / (18.5 * scale)))
 
 
 def run_live(source: FrameSource, processor: Processor, settings: Mapping[str, Any], options: LiveOptions,
@@ -77,7 +88,8 @@ def run_live(source: FrameSource, processor: Processor, settings: Mapping[str, A
             shown = out
             if preview is not None or (recorder is not None and not options.clean_output):
                 shown = draw_overlay(out, overlay_lines(stats, current, processor, message,
-                                                        with_help=preview is not None))
+                                                        with_help=preview is not None,
+                                                        columns=overlay_columns(out.shape[1])))
             if recorder is not None:
                 recorder.write(out if options.clean_output else shown, captured.captured_at)
             if vcam is not None:
