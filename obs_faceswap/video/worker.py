@@ -1,0 +1,148 @@
+"""Swap one segment: decode it, detect/track and swap its frames in batches, encode it.
+
+A ``SegmentWorker`` loads the models once (the face pipeline from the settings) and then runs
+any number of segments, of any number of videos: in this process (``--jobs 1``), in each process
+of the local pool (``--jobs N``) and in each Ray actor (``--ray``). Detection and swapping are the
+face pipeline's own stages (``build_detector``, ``FacePipeline.swap_faces``); this module adds the
+per-segment tracker and the ffmpeg pipes.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from obs_faceswap.errors import FaceSwapError, ImageReadError
+from obs_faceswap.video.codec import EncodeOptions, decode_command, encode_command
+from obs_faceswap.video.probe import StreamInfo
+from obs_faceswap.video.segments import Segment
+from obs_faceswap.vision.types import FaceDetector, Frame
+
+BATCH = 8  # frames read from the decoder, detected and swapped together
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    index: int
+    frames: int  # frames written
+    swapped: int  # frames in which a face was swapped
+    error: str = ""  # the first per-frame error (those frames were written unchanged)
+    seconds: float = 0.0
+
+
+class SegmentWorker:
+    """The face pipeline plus what a segment needs; ``track`` follows faces between detections."""
+
+    def __init__(self, settings: Mapping[str, Any], *, track: bool = True) -> None:
+        from obs_faceswap.vision.pipeline import FacePipeline, build_detector
+
+        self.detector: FaceDetector = build_detector(settings)
+        self.pipeline = FacePipeline(settings, detector=self.detector)  # the mesh model loads once, shared
+        self.track = track
+
+    def tracker(self, fps: float) -> FaceDetector:
+        """A fresh detector for one segment: tracked (detect every N frames, smoothed) or plain."""
+        if not self.track:
+            return self.detector
+        settings = self.pipeline.settings
+        try:
+            from obs_faceswap.vision.tracking import TrackedDetector
+        except ImportError:
+            from obs_faceswap.vision.pipeline import wrap_tracking
+
+            return wrap_tracking(self.detector, settings)
+        return TrackedDetector(self.detector, detect_every=int(settings["detect_every"]),
+                               smoothing=float(settings["smoothing"]) / 100.0, fps=fps)
+
+    def run(self, stream: StreamInfo, seg: Segment, dest: Path, opts: EncodeOptions, output: Path,
+            progress: Callable[[int], None] | None = None) -> SegmentResult:
+        """Write ``seg`` of ``stream`` swapped into ``dest``; ``progress(frames written so far)``."""
+        t0 = time.perf_counter()
+        detector = self.tracker(float(stream.info.fps))
+        swapped, written, error = 0, 0, ""
+        enc = subprocess.Popen(encode_command(stream, dest, opts, output), stdin=subprocess.PIPE,
+                               stderr=subprocess.PIPE, start_new_session=True)
+        assert enc.stdin is not None
+        try:
+            for index, batch in _batches(stream, seg, opts):
+                found = [_detect(detector, frame) for frame in batch]  # tracking runs on warm-up frames too
+                for i, (frame, (faces, det_err)) in enumerate(zip(batch, found, strict=True)):
+                    if index + i < seg.start:
+                        continue  # warm-up: only the tracker needed it
+                    out, face_count, err = self._swap(frame, faces) if faces else (frame, 0, det_err)
+                    swapped += face_count > 0
+                    error = error or err
+                    enc.stdin.write(np.ascontiguousarray(out, dtype=np.uint8).tobytes())
+                    written += 1
+                if progress is not None:
+                    progress(written)
+            enc.stdin.close()
+            err_text = enc.stderr.read().decode(errors="replace") if enc.stderr else ""
+            if enc.wait() != 0:
+                raise FaceSwapError(f"ffmpeg could not encode {seg.name}: {err_text.strip()[-300:]}")
+        finally:
+            if enc.poll() is None:
+                enc.kill()
+                enc.wait()
+            if enc.stderr:
+                enc.stderr.close()
+        if written != seg.frames:
+            raise ImageReadError(f"{stream.path.name}: {seg.name}: the decoder gave {written} of {seg.frames} "
+                                 "frames (a damaged file?)")
+        return SegmentResult(seg.index, written, swapped, error, time.perf_counter() - t0)
+
+    def _swap(self, frame: Frame, faces: list[Any]) -> tuple[Frame, int, str]:
+        """The pipeline's swap stages on already detected faces; a failing frame is written unchanged."""
+        stats: dict[str, Any] = {}
+        try:
+            out = self.pipeline.swap_faces(frame, faces, stats)
+        except Exception as exc:  # one bad frame must not lose the video: keep it, say why once
+            return frame, 0, str(exc) if isinstance(exc, FaceSwapError) else f"{type(exc).__name__}: {exc}"
+        return out, int(stats.get("faces", 0)), ""
+
+
+def _detect(detector: FaceDetector, frame: Frame) -> tuple[list[Any], str]:
+    try:
+        return detector.detect(frame), ""
+    except Exception as exc:  # as FacePipeline.process: the frame stays as it is, the reason is kept
+        return [], str(exc) if isinstance(exc, FaceSwapError) else f"{type(exc).__name__}: {exc}"
+
+
+def _batches(stream: StreamInfo, seg: Segment, opts: EncodeOptions) -> Iterator[tuple[int, list[Frame]]]:
+    """(index of the first frame, frames) for the segment's frames, warm-up included, ``BATCH`` at a time."""
+    info = stream.info
+    size = info.width * info.height * 3
+    dec = subprocess.Popen(decode_command(stream, seg, opts), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           start_new_session=True)
+    assert dec.stdout is not None
+    index = seg.warm_start
+    try:
+        while index < seg.end:
+            batch: list[Frame] = []
+            while len(batch) < BATCH and index + len(batch) < seg.end:
+                buf = dec.stdout.read(size)
+                if len(buf) < size:
+                    break
+                batch.append(np.frombuffer(buf, np.uint8).reshape(info.height, info.width, 3).copy())
+            if not batch:
+                break
+            yield index, batch
+            index += len(batch)
+            if len(batch) < BATCH and index < seg.end:
+                break
+    finally:
+        dec.stdout.close()
+        if dec.poll() is None:
+            dec.kill()
+        err = dec.stderr.read().decode(errors="replace") if dec.stderr else ""
+        dec.wait()
+        if dec.stderr:
+            dec.stderr.close()
+    if index < seg.end and err.strip():
+        raise ImageReadError(f"ffmpeg could not decode {stream.path.name}: {err.strip().splitlines()[-1]}")
