@@ -1,0 +1,221 @@
+"""Run segments as Ray tasks: one actor per CPU (or per GPU) loads the models once and swaps
+whole segments; the driver joins the returned segment files.
+
+What travels to the workers: the settings, the source/reference photos (as bytes, written to a
+temporary folder on each worker), the segment plan and, when a worker's machine does not have the
+input at the same path, the input file itself through Ray's object store (put once, fetched once
+per worker). Models travel by name: a model id loads from each node's model folder (download it
+there, same SHA-256 pin), a model file path must exist on every node. Each segment comes back as
+its encoded bytes.
+
+A worker that dies (killed, out of memory, its node lost) is restarted by Ray and its segment is
+retried (``max_restarts``/``max_task_retries``), so the job finishes; a segment that fails with a
+user-facing error (a broken file) is not retried and ends the job with that error.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from obs_faceswap.errors import FaceSwapError
+from obs_faceswap.settings import split_paths
+from obs_faceswap.video.codec import EncodeOptions, segment_suffix
+from obs_faceswap.video.probe import StreamInfo
+from obs_faceswap.video.segments import Segment
+from obs_faceswap.video.worker import SegmentResult, SegmentWorker
+
+RETRIES = 4  # restarts of a dead worker, and retries of the segment it was running
+INSTALL_HINT = ("--ray needs Ray: pip install 'obs-faceswap[ray]' (or pip install 'ray>=2.9' into this environment)"
+                "; see docs/video.md")
+_PHOTO_KEYS = ("source_image", "reference_image")
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise FaceSwapError(INSTALL_HINT) from None
+    return ray
+
+
+def pack_photos(settings: Mapping[str, Any]) -> dict[str, list[tuple[str, bytes]]]:
+    """The photos the settings name, as (file name, bytes), per setting."""
+    return {key: [(Path(p).name, Path(p).read_bytes()) for p in split_paths(str(settings.get(key) or ""))]
+            for key in _PHOTO_KEYS}
+
+
+def unpack_photos(settings: Mapping[str, Any], photos: Mapping[str, list[tuple[str, bytes]]],
+                  folder: Path) -> dict[str, Any]:
+    """``settings`` with the photo paths pointing at copies written into ``folder``."""
+    out = dict(settings)
+    for key, files in photos.items():
+        paths = []
+        for i, (name, data) in enumerate(files):
+            path = folder / f"{key}-{i}-{name}"
+            path.write_bytes(data)
+            paths.append(str(path))
+        out[key] = ";".join(paths)
+    return out
+
+
+class SegmentActor:
+    """A Ray actor: the models of one ``SegmentWorker``, loaded once, then any number of segments."""
+
+    def __init__(self, settings: Mapping[str, Any], photos: Mapping[str, list[tuple[str, bytes]]],
+                 track: bool) -> None:
+        self._folder = Path(tempfile.mkdtemp(prefix="obs-faceswap-ray-"))
+        self.worker = SegmentWorker(unpack_photos(settings, photos, self._folder), track=track)
+        self._inputs: dict[str, Path] = {}
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def _input(self, stream: StreamInfo, shipped: list[Any]) -> StreamInfo:
+        """The stream with a path this worker can read: the same path when its file is here, else
+        the shipped copy (fetched from the object store once per input)."""
+        p = stream.path
+        if p.is_file() and p.stat().st_size == stream.size:
+            return stream
+        key = f"{p}:{stream.size}"
+        if key not in self._inputs:
+            if not shipped:
+                raise FaceSwapError(f"{p} is not on this Ray node and was not shipped")
+            import ray
+
+            local = self._folder / f"input-{len(self._inputs)}{p.suffix}"
+            local.write_bytes(ray.get(shipped[0]))
+            self._inputs[key] = local
+        from dataclasses import replace
+
+        return replace(stream, path=self._inputs[key])
+
+    def run(self, stream: StreamInfo, seg: Segment, opts: EncodeOptions, output: Path, shipped: list[Any],
+            progress: Any) -> tuple[bytes, SegmentResult]:
+        here = self._input(stream, shipped)
+        dest = self._folder / f"segment-{seg.index:05d}{segment_suffix(output)}"
+        try:
+            result = self.worker.run(here, seg, dest, opts, output,
+                                     progress=lambda n: progress.set.remote(seg.index, n))
+            return dest.read_bytes(), result
+        finally:
+            dest.unlink(missing_ok=True)
+
+
+class ProgressBoard:
+    """A Ray actor holding the frames written so far per segment (a retried segment starts again at 0)."""
+
+    def __init__(self) -> None:
+        self.done: dict[int, int] = {}
+
+    def set(self, index: int, frames: int) -> None:
+        self.done[index] = frames
+
+    def get(self) -> dict[int, int]:
+        return dict(self.done)
+
+
+class RayRunner:
+    """Segments as tasks on a Ray cluster (``address``: None starts a private local one, 'auto' joins
+    the one started on this machine with ``ray start``, or a head's address)."""
+
+    def __init__(self, settings: Mapping[str, Any], *, address: str | None = None, track: bool = True,
+                 actors: int | None = None) -> None:
+        ray = import_ray()
+        self.ray = ray
+        self.settings = dict(settings)
+        self.track = track
+        self.worker = SegmentWorker(settings, track=track)  # settings and models checked here, before the cluster
+        self._owns = not ray.is_initialized()
+        if self._owns:
+            import logging
+
+            try:
+                ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False,
+                         include_dashboard=False, configure_logging=True)
+            except (ConnectionError, ValueError, RuntimeError) as exc:
+                raise FaceSwapError(f"cannot reach the Ray cluster at {address}: {exc}") from None
+        resources = ray.cluster_resources()
+        gpus = int(resources.get("GPU", 0))
+        self.gpus = gpus
+        count = actors or (gpus if gpus else max(1, int(resources.get("CPU", 1))))
+        actor_cls = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_restarts=RETRIES,
+                               max_task_retries=RETRIES)(SegmentActor)
+        photos = pack_photos(self.settings)
+        self.actors = [actor_cls.remote(self.settings, photos, track) for _ in range(count)]
+        self._board_cls = ray.remote(num_cpus=0)(ProgressBoard)
+        self._shipped: dict[str, Any] = {}
+        self.on_progress: Callable[[int, int], None] | None = None  # extra hook (tests kill workers from it)
+
+    @property
+    def pipeline(self) -> Any:
+        return self.worker.pipeline
+
+    def actor_pids(self) -> list[int]:
+        return list(self.ray.get([a.pid.remote() for a in self.actors]))
+
+    def _ship(self, stream: StreamInfo) -> list[Any]:
+        """The input in the object store when some node may lack it (a cluster of several nodes)."""
+        if len(self.ray.nodes()) <= 1:
+            return []
+        key = str(stream.path)
+        if key not in self._shipped:
+            self._shipped = {key: self.ray.put(stream.path.read_bytes())}  # one input at a time
+        return [self._shipped[key]]
+
+    def run(self, stream: StreamInfo, segments: Sequence[Segment], folder: Path, opts: EncodeOptions,
+            output: Path, progress: Callable[[int, int], None]) -> list[SegmentResult]:
+        ray = self.ray
+        board = self._board_cls.remote()
+        shipped = self._ship(stream)
+        todo = list(segments)
+        idle = list(self.actors)
+        running: dict[Any, tuple[Any, Segment]] = {}
+        results: dict[int, SegmentResult] = {}
+        seen: dict[int, int] = {}
+        suffix = segment_suffix(output)
+        try:
+            while todo or running:
+                while todo and idle:
+                    actor, seg = idle.pop(0), todo.pop(0)
+                    running[actor.run.remote(stream, seg, opts, output, shipped, board)] = (actor, seg)
+                ready, _ = ray.wait(list(running), num_returns=1, timeout=0.3)
+                for ref in ready:
+                    actor, seg = running.pop(ref)
+                    try:
+                        data, result = ray.get(ref)
+                    except ray.exceptions.RayTaskError as exc:
+                        cause = exc.as_instanceof_cause()
+                        if isinstance(cause, FaceSwapError):
+                            raise FaceSwapError(str(cause).splitlines()[-1] if str(cause) else seg.name) from None
+                        raise FaceSwapError(f"{seg.name} failed on the Ray cluster: {exc}") from None
+                    except ray.exceptions.RayActorError as exc:
+                        raise FaceSwapError(f"{seg.name}: its Ray worker died {RETRIES + 1} times ({exc})") from None
+                    (folder / f"{seg.index:05d}{suffix}").write_bytes(data)
+                    results[seg.index] = result
+                    idle.append(actor)
+                for index, n in ray.get(board.get.remote()).items():
+                    if seen.get(index) != n and index not in results:
+                        seen[index] = n
+                        progress(index, n)
+                        if self.on_progress is not None:
+                            self.on_progress(index, n)
+                for index, result in results.items():
+                    if seen.get(index) != result.frames:
+                        seen[index] = result.frames
+                        progress(index, result.frames)
+        finally:
+            for ref in running:
+                ray.cancel(ref, force=False)
+            ray.kill(board)
+        return [results[s.index] for s in segments]
+
+    def close(self, *, abort: bool = False) -> None:
+        for actor in self.actors:
+            self.ray.kill(actor)
+        self.actors = []
+        if self._owns and self.ray.is_initialized():
+            self.ray.shutdown()
