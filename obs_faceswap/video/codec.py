@@ -21,6 +21,8 @@ from obs_faceswap.video.probe import StreamInfo
 from obs_faceswap.video.segments import Segment
 
 HWACCELS = ("none", "auto", "cuda", "vaapi", "qsv", "videotoolbox")
+# exact rounding both ways: without it a decode -> encode round trip darkens every pixel by ~2 levels
+_SWS = "flags=accurate_rnd+full_chroma_int+full_chroma_inp"
 ENCODERS = ("auto", "libx264", "libx265", "h264_nvenc", "hevc_nvenc", "libvpx-vp9")
 
 
@@ -66,7 +68,7 @@ def decode_command(stream: StreamInfo, seg: Segment, opts: EncodeOptions) -> lis
         cmd += ["-ss", f"{seg.seek:.6f}"]
     rng = "pc" if stream.full_range else "tv"
     cmd += ["-i", str(stream.path), "-map", "0:v:0", "-frames:v", str(seg.end - seg.warm_start),
-            "-vf", f"scale=in_range={rng}:in_color_matrix={stream.matrix}:out_range=pc",
+            "-vf", f"scale=in_range={rng}:in_color_matrix={stream.matrix}:out_range=pc:{_SWS}",
             "-f", "rawvideo", "-pix_fmt", "bgr24", "-vsync", "passthrough", "-"]
     return cmd
 
@@ -78,7 +80,7 @@ def encode_command(stream: StreamInfo, dest: Path, opts: EncodeOptions, output: 
     rng = "pc" if stream.full_range else "tv"
     cmd = [_tool("ffmpeg"), "-v", "error", "-nostdin", "-y",
            "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{info.width}x{info.height}", "-r", str(info.fps),
-           "-i", "-", "-vf", f"scale=in_range=pc:out_range={rng}:out_color_matrix={stream.matrix}",
+           "-i", "-", "-vf", f"scale=in_range=pc:out_range={rng}:out_color_matrix={stream.matrix}:{_SWS}",
            "-c:v", codec, "-pix_fmt", "yuv420p", "-color_range", rng]
     for flag, value in (("-colorspace", stream.color_space), ("-color_primaries", stream.color_primaries),
                         ("-color_trc", stream.color_transfer)):
@@ -113,8 +115,8 @@ def join_command(stream: StreamInfo, listing: Path, dest: Path, output: Path) ->
            "-i", str(stream.path), "-map", "0:v:0", "-map", "1:a?", "-c:v", "copy",
            "-c:a", _audio_codec(stream.info, output), "-shortest"]
     if stream.rotation:
-        # ffmpeg 5.x writes the display matrix from this tag (clockwise degrees)
-        cmd += ["-metadata:s:v:0", f"rotate={(-stream.rotation) % 360}"]
+        # ffmpeg 5.x writes the display matrix from this tag (the number ffprobe then reports back)
+        cmd += ["-metadata:s:v:0", f"rotate={stream.rotation}"]
     return [*cmd, str(dest)]
 
 

@@ -31,7 +31,7 @@ class StreamInfo:
     times: tuple[float, ...]  # presentation time of every frame (s, from the file's start), in display order
     keyframes: tuple[int, ...]  # indices into ``times`` of the frames a decoder can start at
     start_time: float = 0.0  # the container's start time: ffmpeg's -ss counts from here
-    rotation: int = 0  # display rotation in degrees, counter-clockwise (0, 90, 180, 270)
+    rotation: int = 0  # display rotation in degrees as ffprobe reports it, mod 360 (0, 90, 180, 270)
     color_range: str = ""  # "tv", "pc" or "" (untagged)
     color_space: str = ""
     color_primaries: str = ""
@@ -65,7 +65,7 @@ def _rotation(stream: dict) -> int:  # type: ignore[type-arg]
         if "rotation" in side:
             return int(round(float(side["rotation"]))) % 360
     rotate = (stream.get("tags") or {}).get("rotate")
-    return (-int(rotate)) % 360 if rotate else 0  # the old tag is clockwise
+    return int(rotate) % 360 if rotate else 0
 
 
 def _tag(stream: dict, key: str) -> str:  # type: ignore[type-arg]
