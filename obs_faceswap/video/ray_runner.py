@@ -95,6 +95,7 @@ class SegmentActor:
 
     def run(self, stream: StreamInfo, seg: Segment, opts: EncodeOptions, output: Path, shipped: list[Any],
             progress: Any) -> tuple[bytes, SegmentResult]:
+        progress.start.remote(seg.index, os.getpid())
         here = self._input(stream, shipped)
         dest = self._folder / f"segment-{seg.index:05d}{segment_suffix(output)}"
         try:
@@ -106,16 +107,27 @@ class SegmentActor:
 
 
 class ProgressBoard:
-    """A Ray actor holding the frames written so far per segment (a retried segment starts again at 0)."""
+    """A Ray actor holding the frames written so far per segment (a retried segment starts again at 0)
+    and how many times each segment was started (more than once: it was retried)."""
 
     def __init__(self) -> None:
         self.done: dict[int, int] = {}
+        self.attempts: dict[int, int] = {}
+        self.pids: dict[int, int] = {}
+
+    def start(self, index: int, pid: int) -> None:
+        self.attempts[index] = self.attempts.get(index, 0) + 1
+        self.done[index] = 0
+        self.pids[index] = pid
+
+    def pid(self, index: int) -> int | None:
+        return self.pids.get(index)
 
     def set(self, index: int, frames: int) -> None:
         self.done[index] = frames
 
-    def get(self) -> dict[int, int]:
-        return dict(self.done)
+    def get(self) -> tuple[dict[int, int], dict[int, int]]:
+        return dict(self.done), dict(self.attempts)
 
 
 class RayRunner:
@@ -149,6 +161,9 @@ class RayRunner:
         self._board_cls = ray.remote(num_cpus=0)(ProgressBoard)
         self._shipped: dict[str, Any] = {}
         self.on_progress: Callable[[int, int], None] | None = None  # extra hook (tests kill workers from it)
+        self.attempts: dict[int, int] = {}  # segment -> times started, for the last video
+        self._busy: dict[int, Any] = {}  # segment -> the actor running it
+        self._board: Any = None
 
     @property
     def pipeline(self) -> Any:
@@ -156,6 +171,13 @@ class RayRunner:
 
     def actor_pids(self) -> list[int]:
         return list(self.ray.get([a.pid.remote() for a in self.actors]))
+
+    def pid_running(self, segment: int) -> int | None:
+        """The process id of the worker running ``segment`` now (None when it is not running)."""
+        if segment not in self._busy or self._board is None:
+            return None
+        pid = self.ray.get(self._board.pid.remote(segment))  # the board answers while the worker is busy
+        return None if pid is None else int(pid)
 
     def _ship(self, stream: StreamInfo) -> list[Any]:
         """The input in the object store when some node may lack it (a cluster of several nodes)."""
@@ -169,7 +191,7 @@ class RayRunner:
     def run(self, stream: StreamInfo, segments: Sequence[Segment], folder: Path, opts: EncodeOptions,
             output: Path, progress: Callable[[int, int], None]) -> list[SegmentResult]:
         ray = self.ray
-        board = self._board_cls.remote()
+        board = self._board = self._board_cls.remote()
         shipped = self._ship(stream)
         todo = list(segments)
         idle = list(self.actors)
@@ -182,9 +204,11 @@ class RayRunner:
                 while todo and idle:
                     actor, seg = idle.pop(0), todo.pop(0)
                     running[actor.run.remote(stream, seg, opts, output, shipped, board)] = (actor, seg)
+                    self._busy[seg.index] = actor
                 ready, _ = ray.wait(list(running), num_returns=1, timeout=0.3)
                 for ref in ready:
                     actor, seg = running.pop(ref)
+                    self._busy.pop(seg.index, None)
                     try:
                         data, result = ray.get(ref)
                     except ray.exceptions.RayTaskError as exc:
@@ -197,7 +221,8 @@ class RayRunner:
                     (folder / f"{seg.index:05d}{suffix}").write_bytes(data)
                     results[seg.index] = result
                     idle.append(actor)
-                for index, n in ray.get(board.get.remote()).items():
+                board_done, self.attempts = ray.get(board.get.remote())
+                for index, n in board_done.items():
                     if seen.get(index) != n and index not in results:
                         seen[index] = n
                         progress(index, n)
@@ -211,6 +236,8 @@ class RayRunner:
             for ref in running:
                 ray.cancel(ref, force=False)
             ray.kill(board)
+            self._board = None
+            self._busy.clear()
         return [results[s.index] for s in segments]
 
     def close(self, *, abort: bool = False) -> None:

@@ -24,7 +24,7 @@ from obs_faceswap.video.probe import StreamInfo
 from obs_faceswap.video.segments import Segment
 from obs_faceswap.vision.types import FaceDetector, Frame
 
-BATCH = 8  # frames read from the decoder, detected and swapped together
+BATCH = 4  # frames read from the decoder, detected and swapped together (and progress reported)
 
 
 @dataclass(frozen=True)

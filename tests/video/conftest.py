@@ -39,6 +39,21 @@ def moving_clip(tmp_path_factory: pytest.TempPathFactory, astronaut_path: Path) 
     return make_clip(astronaut_path, tmp_path_factory.mktemp("video_clip") / "moving.mp4", seconds=2.4)
 
 
+# lossless encoding: what the tests compare is the swap, not the encoder
+EXACT = ["--crf", "0", "--segment-frames", "6", "--color-method", "none", "-q"]
+
+
+@pytest.fixture(scope="session")
+def jobs1(tmp_path_factory: pytest.TempPathFactory, source_photo: Path, moving_clip: Path) -> Path:
+    """``moving_clip`` swapped by ``--jobs 1``: the reference every other way of running must match."""
+    from obs_faceswap.cli import main
+
+    out = tmp_path_factory.mktemp("jobs1") / "out.mp4"
+    assert main(["swap-video", "-s", str(source_photo), "-i", str(moving_clip), "-o", str(out), "--jobs", "1",
+                 *EXACT]) == 0
+    return out
+
+
 def frames(path: Path) -> np.ndarray:
     return np.stack(list(read_video_frames(path)))
 

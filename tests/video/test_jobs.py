@@ -12,18 +12,7 @@ import pytest
 
 from obs_faceswap.cli import main
 from obs_faceswap.video.probe import probe_stream
-from tests.video.conftest import assert_same_timing_and_audio, frames, make_clip
-
-# lossless encoding: what is compared is the swap, not the encoder
-EXACT = ["--crf", "0", "--segment-frames", "6", "--color-method", "none", "-q"]
-
-
-@pytest.fixture(scope="module")
-def jobs1(tmp_path_factory: pytest.TempPathFactory, source_photo: Path, moving_clip: Path) -> Path:
-    out = tmp_path_factory.mktemp("jobs1") / "out.mp4"
-    assert main(["swap-video", "-s", str(source_photo), "-i", str(moving_clip), "-o", str(out), "--jobs", "1",
-                 *EXACT]) == 0
-    return out
+from tests.video.conftest import EXACT, assert_same_timing_and_audio, frames, make_clip
 
 
 def test_jobs_2_writes_the_frames_of_jobs_1(jobs1: Path, source_photo: Path, moving_clip: Path,

@@ -1,0 +1,65 @@
+"""``swap-video --ray`` on a real local Ray cluster (2 CPUs, started once for the module)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from obs_faceswap.cli import main
+from obs_faceswap.settings import FACE_SETTINGS
+from obs_faceswap.video.codec import EncodeOptions
+from obs_faceswap.video.job import swap_video_file
+from tests.video.conftest import EXACT, assert_same_timing_and_audio, frames
+
+ray = pytest.importorskip("ray")
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_writes_the_frames_of_jobs_1_with_audio_and_timing(cluster: Any, jobs1: Path, source_photo: Path,
+                                                                 moving_clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ray.mp4"
+    assert main(["swap-video", "-s", str(source_photo), "-i", str(moving_clip), "-o", str(out), "--ray",
+                 *EXACT]) == 0
+    assert np.array_equal(frames(out), frames(jobs1))
+    assert_same_timing_and_audio(moving_clip, out)
+    assert [p.name for p in tmp_path.iterdir()] == ["ray.mp4"]
+
+
+def test_a_killed_ray_worker_is_retried_and_the_video_is_complete(cluster: Any, jobs1: Path,
+                                                                    source_photo: Path, moving_clip: Path,
+                                                                    tmp_path: Path) -> None:
+    from obs_faceswap.video.ray_runner import RayRunner
+
+    settings = FACE_SETTINGS.validate({"source_image": str(source_photo), "color_method": "none"})
+    runner = RayRunner(settings)
+    killed: list[int] = []
+
+    def kill_once(segment: int, written: int) -> None:  # mid-segment: some, not all, of its frames written
+        pid = runner.pid_running(segment) if not killed and 0 < written < 6 else None
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    runner.on_progress = kill_once
+    out = tmp_path / "ray.mp4"
+    try:
+        report = swap_video_file(moving_clip, out, runner, EncodeOptions(crf=0), segment_frames=6, progress=False)
+        pids_after = runner.actor_pids()
+    finally:
+        runner.close()
+    assert killed and killed[0] not in pids_after  # the worker really died and was replaced
+    assert max(runner.attempts.values()) == 2, runner.attempts  # the killed worker's segment ran again
+    assert report.frames == len(frames(jobs1))
+    assert np.array_equal(frames(out), frames(jobs1))
+    assert_same_timing_and_audio(moving_clip, out)
