@@ -54,6 +54,9 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
 
 def make_runner(args: argparse.Namespace, settings: Mapping[str, Any]) -> Runner:
     if args.ray is not None:
+        if args.jobs is not None:
+            raise FaceSwapError("--jobs is for this machine; with --ray the cluster runs one worker per CPU "
+                                "(or GPU): give one of them")
         from obs_faceswap.video.ray_runner import RayRunner
 
         return RayRunner(settings, address=args.ray or None, track=args.track)

@@ -86,8 +86,8 @@ def probe_stream(path: str | os.PathLike[str]) -> StreamInfo:
     start = float(head.get("format", {}).get("start_time", 0) or 0)
     packets = _run_json([ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries",
                          "packet=pts_time,flags", "-of", "json", str(p)], p).get("packets", [])
-    timed = sorted((float(pk["pts_time"]), "K" in pk.get("flags", ""))
-                   for pk in packets if pk.get("pts_time") not in (None, "N/A"))
+    timed = sorted((float(pk["pts_time"]), "K" in pk.get("flags", ""))  # D: discarded by the demuxer (edit lists)
+                   for pk in packets if pk.get("pts_time") not in (None, "N/A") and "D" not in pk.get("flags", ""))
     if not timed:
         raise ImageReadError(f"cannot read {p.name}: its video stream has no timed frames")
     times = tuple(t - start for t, _ in timed)

@@ -92,7 +92,8 @@ class SegmentWorker:
                 enc.wait()
             if enc.stderr:
                 enc.stderr.close()
-        if written != seg.frames:
+        last = seg.end == stream.frames  # a file's last packets may not decode (a cut-off recording): keep the rest
+        if written != seg.frames and not (last and written > 0):
             raise ImageReadError(f"{stream.path.name}: {seg.name}: the decoder gave {written} of {seg.frames} "
                                  "frames (a damaged file?)")
         return SegmentResult(seg.index, written, swapped, error, time.perf_counter() - t0)
