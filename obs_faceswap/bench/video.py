@@ -10,6 +10,9 @@ slowly, 24 fps, a keyframe every second, AAC audio; the embedded swapper (no dow
   ray_fps                        the same on a private local Ray cluster with 2 CPUs (two actors)
   jobs2_speedup                  jobs2_fps / jobs1_fps (goal on 2 cores: >= 1.7)
   ray_vs_jobs2                   ray_fps / jobs2_fps (goal: >= 0.85)
+  machine_speedup_2proc          the control: what two processes of a pure-Python loop gain over one,
+                                 measured in the same run; about 2.0 on a free 2-core machine, lower
+                                 when others use the cores (then no parallel figure above can be higher)
 
 Each figure is frames / wall time of the whole file (decode, swap, encode, join, audio), with the
 models already loaded (a short warm-up file first); with ``--rounds N`` the best of N.
@@ -45,6 +48,31 @@ def make_clip(folder: Path, seconds: float) -> Path:
                     "-r", str(FPS), "-c:v", "libx264", "-preset", "veryfast", "-g", str(FPS), "-pix_fmt", "yuv420p",
                     "-c:a", "aac", "-shortest", str(out)], check=True)
     return out
+
+
+def _spin(n: int) -> float:
+    t0 = time.perf_counter()
+    x = 0
+    for i in range(n):
+        x += i * i
+    return time.perf_counter() - t0
+
+
+def machine_speedup(n: int = 4_000_000) -> float:
+    """Two units of pure-Python work: one process doing both vs two processes one each (started before
+    the clock). What any --jobs 2 speed-up is bounded by right now."""
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(2) as pool:
+        pool.map(_spin, [1000, 1000])  # both started and ready
+        t0 = time.perf_counter()
+        _spin(n)
+        _spin(n)
+        one = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        pool.map(_spin, [n, n], chunksize=1)
+        two = time.perf_counter() - t0
+    return one / two
 
 
 def _best_fps(frames: int, rounds: int, fn: Callable[[], None]) -> float:
@@ -95,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
         result["jobs2_speedup"] = result["jobs2_fps"] / result["jobs1_fps"]
         if "ray_fps" in result and isinstance(result["ray_fps"], float):
             result["ray_vs_jobs2"] = result["ray_fps"] / result["jobs2_fps"]
+        result["machine_speedup_2proc"] = machine_speedup()
         result["load_average_1min"] = os.getloadavg()[0]  # a busy machine (other users) lowers every figure
     report(result, as_json=args.json, title="swap-video throughput, frames/s (higher is better)")
     return 0

@@ -22,6 +22,7 @@ from obs_faceswap.video.probe import StreamInfo
 from obs_faceswap.video.segments import Segment
 from obs_faceswap.video.worker import SegmentResult, SegmentWorker
 
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 Progress = Callable[[int, int], None]  # (segment index, frames of it written so far)
 
 def default_jobs() -> int:
@@ -77,8 +78,19 @@ class LocalRunner:
         self._procs = [ctx.Process(target=_serve, daemon=True, name=f"obs-faceswap segment worker {i + 1}",
                                    args=(self.settings, self.track, threads, self._tasks, self._results))
                        for i in range(self.jobs)]
-        for p in self._procs:
-            p.start()
+        # one process per core: the math libraries' own thread pools (OpenBLAS spins while it waits) would
+        # only fight each other; Ray sets the same for its workers
+        saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+        os.environ.update({k: str(threads) for k in _THREAD_VARS})
+        try:
+            for p in self._procs:
+                p.start()
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
     def run(self, stream: StreamInfo, segments: Sequence[Segment], folder: Path, opts: EncodeOptions,
             output: Path, progress: Progress) -> list[SegmentResult]:
