@@ -495,7 +495,7 @@ def test_reference_mode_asks_for_the_reference_photo_first(astronaut_path: Path,
     from obs_faceswap.vision.pipeline import FacePipeline
 
     # OBS/live: choosing 'reference' before a photo loads nothing and says what is missing
-    pipe = FacePipeline({"source_image": str(astronaut_path), "face_selection": "reference"})
+    pipe = FacePipeline.from_settings({"source_image": str(astronaut_path), "face_selection": "reference"})
     frame = cv2.imread(str(astronaut_path))
     pipe.process(frame)
     assert "needs a reference photo" in pipe.last_error

@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     refuse_overwriting_inputs(out, input_paths(args, settings, ("target photo", args.target)))
     target = read_image(args.target)
-    pipeline = FacePipeline(settings)
+    pipeline = FacePipeline.from_settings(settings)
     result = pipeline.process(target)
     if pipeline.last_error:
         raise FaceSwapError(pipeline.last_error)

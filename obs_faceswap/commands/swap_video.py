@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     refuse_overwriting_inputs(out, input_paths(args, settings, ("input video", args.input)))
     if probe_video(args.input).still:  # unreadable input fails before models load
         raise ImageReadError(f"{Path(args.input).name} is a still image, not a video (use swap-image)")
-    pipeline = FacePipeline(settings)
+    pipeline = FacePipeline.from_settings(settings)
     swapped = 0
     errors: list[str] = []
 

@@ -7,12 +7,12 @@ is used when the worker client is installed; ``--in-process`` forces the direct 
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from obs_faceswap.errors import FaceSwapError
+from obs_faceswap.vision.options import FaceOptions
+from obs_faceswap.vision.pipeline import FacePipeline
 from obs_faceswap.vision.types import Frame
 
 
@@ -28,51 +28,31 @@ class Processor(Protocol):
 
 
 class InProcessProcessor:
-    """``FacePipeline(settings, live=True)`` called directly."""
+    """The face pipeline (``FacePipeline(options, live=True)``) called directly."""
 
     name = "in-process"
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
-        try:
-            pipeline_mod = importlib.import_module("obs_faceswap.vision.pipeline")
-        except ImportError as exc:
-            raise FaceSwapError(f"the face pipeline is not available in this installation ({exc}); "
-                                "reinstall obs-faceswap") from None
-        self._pipeline = pipeline_mod.FacePipeline(dict(settings), live=True)
+        self._pipeline = FacePipeline(FaceOptions.from_settings(settings), live=True)  # the boundary: validated here
         self.last_error = ""
         self.process_ms = 0.0
 
     @property
     def stats(self) -> dict[str, Any]:
-        return dict(getattr(self._pipeline, "stats", {}) or {})
+        return dict(self._pipeline.stats)
 
     def process(self, frame: Frame) -> Frame:
         t = time.perf_counter()
         out = self._pipeline.process(frame)
         self.process_ms = (time.perf_counter() - t) * 1000.0
-        self.last_error = str(getattr(self._pipeline, "last_error", "") or "")
+        self.last_error = self._pipeline.last_error
         return out
 
     def update(self, settings: Mapping[str, Any]) -> None:
-        self._pipeline.update(dict(settings))
+        self._pipeline.update(self._pipeline.options.with_changes(settings))
 
     def close(self) -> None:
-        close = getattr(self._pipeline, "close", None)
-        if callable(close):
-            close()
-
-
-def worker_client_class() -> Any | None:
-    """The worker client class when the worker transport is installed, else None."""
-    for mod_name in ("obs_faceswap.ipc.client", "obs_faceswap.worker.client", "obs_faceswap.ipc"):
-        try:
-            mod = importlib.import_module(mod_name)
-        except ImportError:
-            continue
-        cls = getattr(mod, "WorkerClient", None)
-        if cls is not None:
-            return cls
-    return None
+        """Nothing to release: the pipeline's sessions go with it (the session cache holds them weakly)."""
 
 
 def make_processor(settings: Mapping[str, Any], *, in_process: bool = False) -> Processor:
