@@ -209,7 +209,7 @@ def test_add_setting_flag_makes_any_face_setting_a_flag() -> None:
     """The generator other commands (live) reuse: a switch, a list, a slider under any flag name."""
     import argparse
 
-    from obs_faceswap.commands.swap_image import _flag_help, add_setting_flag, flag_help
+    from obs_faceswap.commands.flags import add_setting_flag, flag_help
     from obs_faceswap.settings import FACE_SETTINGS
 
     by_name = {s.name: s for s in FACE_SETTINGS.settings}
@@ -222,7 +222,7 @@ def test_add_setting_flag_makes_any_face_setting_a_flag() -> None:
     assert parser.parse_args([]).setting_detect_every is None  # unset: the setting keeps its value
     with pytest.raises(SystemExit):
         parser.parse_args(["--color-method", "purple"])
-    assert _flag_help is flag_help and "(default: " in flag_help(by_name["blend"])
+    assert "(default: " in flag_help(by_name["blend"])
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
 """What turns a camera frame into a swapped one in live mode.
 
 ``InProcessProcessor`` runs the face pipeline (the same ``FacePipeline`` the OBS worker uses)
-in this process. The worker path (the same worker process OBS talks to, over shared memory)
-is used when the worker client is installed; ``--in-process`` forces the direct path.
+in this process; by default ``make_processor`` picks the worker path instead (the same worker
+process OBS talks to, over shared memory, ``worker_processor.py``); ``--in-process`` forces this one.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ class InProcessProcessor:
 
     name = "in-process"
 
-    def __init__(self, settings: Mapping[str, Any]) -> None:
-        self._pipeline = FacePipeline(FaceOptions.from_settings(settings), live=True)  # the boundary: validated here
+    def __init__(self, options: FaceOptions) -> None:
+        self._pipeline = FacePipeline(options, live=True)
         self.last_error = ""
         self.process_ms = 0.0
 
@@ -49,17 +49,17 @@ class InProcessProcessor:
         return out
 
     def update(self, settings: Mapping[str, Any]) -> None:
+        """A change from the preview's keys: validated here, once."""
         self._pipeline.update(self._pipeline.options.with_changes(settings))
 
     def close(self) -> None:
         """Nothing to release: the pipeline's sessions go with it (the session cache holds them weakly)."""
 
 
-def make_processor(settings: Mapping[str, Any], *, in_process: bool = False) -> Processor:
-    """The processor live mode uses: the worker when available (unless ``in_process``), else in-process."""
+def make_processor(options: FaceOptions, *, in_process: bool = False) -> Processor:
+    """The processor live mode uses: the worker, unless ``in_process``."""
     if not in_process:
-        from obs_faceswap.live.worker_processor import WorkerProcessor, worker_supported
+        from obs_faceswap.live.worker_processor import WorkerProcessor
 
-        if worker_supported():
-            return WorkerProcessor(settings)
-    return InProcessProcessor(settings)
+        return WorkerProcessor(options.as_settings())  # the worker validates what it receives
+    return InProcessProcessor(options)

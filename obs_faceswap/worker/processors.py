@@ -151,6 +151,17 @@ def make_video_processor(name: str, settings: Mapping[str, Any]) -> VideoProcess
     raise ValueError(f"unknown video processor {name!r}")
 
 
+class AudioProcessor(Protocol):
+    name: str
+    last_error: str
+
+    @property
+    def latency_ms(self) -> float: ...
+    def process(self, block: np.ndarray) -> np.ndarray: ...
+    def update(self, settings: Mapping[str, Any]) -> None: ...
+    def close(self) -> None: ...
+
+
 class NoopAudio:
     name = "noop"
     latency_ms = 0.0
@@ -160,6 +171,9 @@ class NoopAudio:
         return block
 
     def update(self, settings: Mapping[str, Any]) -> None:
+        pass
+
+    def close(self) -> None:
         pass
 
 
@@ -185,16 +199,16 @@ class VoiceProcessor:
 
         self.engine.update(VOICE_SETTINGS.validate(settings, partial=True))
 
+    def close(self) -> None:
+        pass
 
-def make_audio_processor(name: str, settings: Mapping[str, Any], sample_rate: int, channels: int) -> Any:
+
+def make_audio_processor(name: str, settings: Mapping[str, Any], sample_rate: int,
+                         channels: int) -> AudioProcessor:
     override = os.environ.get("OBS_FACESWAP_TEST_AUDIO_PROCESSOR", "")
     name = override or name
     if name == "noop":
         return NoopAudio()
     if name == "voice":
-        try:
-            return VoiceProcessor(settings, sample_rate, channels)
-        except ImportError as exc:
-            raise RuntimeError(f"the voice engine cannot be loaded in the worker's Python ({exc}); "
-                               "re-run the installer") from None
+        return VoiceProcessor(settings, sample_rate, channels)
     raise ValueError(f"unknown audio processor {name!r}")
