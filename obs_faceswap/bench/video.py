@@ -86,10 +86,10 @@ def _best_fps(frames: int, rounds: int, fn: Callable[[], None]) -> float:
 
 def run(args: argparse.Namespace) -> int:
     from obs_faceswap.media import probe_video, transform_video
-    from obs_faceswap.settings import FACE_SETTINGS
     from obs_faceswap.video.codec import EncodeOptions
     from obs_faceswap.video.job import swap_video_file
     from obs_faceswap.video.local import LocalRunner
+    from obs_faceswap.vision.options import FaceOptions
     from obs_faceswap.vision.pipeline import FacePipeline
 
     result: dict[str, Any] = {}
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         clip, warm = make_clip(folder, args.seconds), make_clip(folder, 1.0)
         photo = folder / "source.png"
         cv2.imwrite(str(photo), source_photo()[0])
-        settings = FACE_SETTINGS.validate({"source_image": str(photo)})
+        options = FaceOptions.from_settings({"source_image": str(photo)})
         frames = probe_video(clip).frames
         result.update(clip=f"1280x720 {FPS} fps, {frames} frames, one face", cores=os.cpu_count() or 0)
         opts = EncodeOptions()
@@ -108,18 +108,18 @@ def run(args: argparse.Namespace) -> int:
             return _best_fps(frames, args.rounds, lambda: swap_video_file(
                 clip, folder / f"{name}.mp4", runner, opts, progress=False))
 
-        pipeline = FacePipeline(settings)
+        pipeline = FacePipeline(options)
         transform_video(warm, folder / "warm_base.mp4", pipeline.process, progress=False)
         result["baseline_frame_at_a_time_fps"] = _best_fps(frames, args.rounds, lambda: transform_video(
             clip, folder / "base.mp4", pipeline.process, progress=False))
         for jobs in (1, 2):
-            runner = LocalRunner(settings, jobs=jobs)
+            runner = LocalRunner(options, jobs=jobs)
             try:
                 result[f"jobs{jobs}_fps"] = batched(runner, f"jobs{jobs}")
             finally:
                 runner.close()
         if not args.no_ray:
-            result["ray_fps"] = _ray_fps(settings, batched)
+            result["ray_fps"] = _ray_fps(options, batched)
         result["jobs2_speedup"] = result["jobs2_fps"] / result["jobs1_fps"]
         if "ray_fps" in result and isinstance(result["ray_fps"], float):
             result["ray_vs_jobs2"] = result["ray_fps"] / result["jobs2_fps"]
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ray_fps(settings: Any, batched: Callable[[Any, str], float]) -> float | str:
+def _ray_fps(options: Any, batched: Callable[[Any, str], float]) -> float | str:
     try:
         import ray
     except ImportError:
@@ -138,7 +138,7 @@ def _ray_fps(settings: Any, batched: Callable[[Any, str], float]) -> float | str
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
-        runner = RayRunner(settings, actors=2)
+        runner = RayRunner(options, actors=2)
         try:
             return batched(runner, "ray")
         finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from obs_faceswap.commands.swap_image import add_face_options, settings_from_args
+from obs_faceswap.commands.flags import add_face_options, face_options_from_args, input_paths
 from obs_faceswap.errors import FaceSwapError, ImageReadError
 from obs_faceswap.video.command import add_video_options
 
@@ -13,20 +13,19 @@ VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".m4v", ".webm")
 
 
 def run(args: argparse.Namespace) -> int:
-    from obs_faceswap.commands.swap_image import input_paths
     from obs_faceswap.media import probe_video, refuse_overwriting_inputs
     from obs_faceswap.video.command import is_list_input, run_many, run_single
 
-    settings = settings_from_args(args)
+    options = face_options_from_args(args)
     if is_list_input(Path(args.input), VIDEO_SUFFIXES):  # a folder or a list of videos
-        return run_many(args, settings, VIDEO_SUFFIXES)
+        return run_many(args, options, VIDEO_SUFFIXES)
     out = Path(args.output)
     if out.suffix.lower() not in VIDEO_SUFFIXES:
         raise FaceSwapError(f"output {out.name}: unknown video type; use one of {', '.join(VIDEO_SUFFIXES)}")
-    refuse_overwriting_inputs(out, input_paths(args, settings, ("input video", args.input)))
+    refuse_overwriting_inputs(out, input_paths(options, ("input video", args.input)))
     if probe_video(args.input).still:  # unreadable input fails before models load
         raise ImageReadError(f"{Path(args.input).name} is a still image, not a video (use swap-image)")
-    return run_single(args, settings, out)
+    return run_single(args, options, out)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -8,15 +8,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from obs_faceswap.errors import FaceSwapError
 from obs_faceswap.video.codec import ENCODERS, HWACCELS, EncodeOptions
 from obs_faceswap.video.job import Runner, VideoReport, swap_video_file
 from obs_faceswap.video.local import default_jobs
 from obs_faceswap.video.segments import DEFAULT_SEGMENT_FRAMES, DEFAULT_WARMUP
+from obs_faceswap.vision.options import FaceOptions
 
 
 def _positive(text: str) -> int:
@@ -52,38 +51,38 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
                             "by --smoothing; --no-track detects in every frame (default: on)")
 
 
-def make_runner(args: argparse.Namespace, settings: Mapping[str, Any]) -> Runner:
+def make_runner(args: argparse.Namespace, options: FaceOptions) -> Runner:
     if args.ray is not None:
         if args.jobs is not None:
             raise FaceSwapError("--jobs is for this machine; with --ray the cluster runs one worker per CPU "
                                 "(or GPU): give one of them")
         from obs_faceswap.video.ray_runner import RayRunner
 
-        return RayRunner(settings, address=args.ray or None, track=args.track)
+        return RayRunner(options, address=args.ray or None, track=args.track)
     from obs_faceswap.video.local import LocalRunner
 
-    return LocalRunner(settings, jobs=args.jobs or default_jobs(), track=args.track)
+    return LocalRunner(options, jobs=args.jobs or default_jobs(), track=args.track)
 
 
 def encode_options(args: argparse.Namespace) -> EncodeOptions:
     return EncodeOptions(encoder=args.encoder, crf=args.crf, hwaccel=args.hwaccel)
 
 
-def swap_one(args: argparse.Namespace, settings: Mapping[str, Any], runner: Runner, src: Path, out: Path,
+def swap_one(args: argparse.Namespace, options: FaceOptions, runner: Runner, src: Path, out: Path,
              *, progress: bool) -> VideoReport:
     return swap_video_file(src, out, runner, encode_options(args), segment_frames=args.segment_frames,
                            warmup=max(0, args.warmup), progress=progress,
-                           face_selection=str(settings["face_selection"]))
+                           face_selection=options.face_selection)
 
 
-def run_single(args: argparse.Namespace, settings: Mapping[str, Any], out: Path) -> int:
+def run_single(args: argparse.Namespace, options: FaceOptions, out: Path) -> int:
     """One input video into ``out`` (the checks on the paths are done)."""
     from obs_faceswap.commands.swap_image import report_notes
 
-    runner = make_runner(args, settings)
+    runner = make_runner(args, options)
     ok = False
     try:
-        report = swap_one(args, settings, runner, Path(args.input), out, progress=not args.quiet)
+        report = swap_one(args, options, runner, Path(args.input), out, progress=not args.quiet)
         ok = True
     finally:
         runner.close(abort=not ok)
@@ -122,7 +121,7 @@ def output_for(src: Path, out_dir: Path, suffixes: tuple[str, ...]) -> Path:
     return out_dir / f"{src.stem}{suffix}"
 
 
-def run_many(args: argparse.Namespace, settings: Mapping[str, Any], suffixes: tuple[str, ...]) -> int:
+def run_many(args: argparse.Namespace, options: FaceOptions, suffixes: tuple[str, ...]) -> int:
     """Every video of a folder or list into the folder ``--output``; finished outputs are skipped,
     so a run stopped by Ctrl-C resumes where it stopped. One summary table at the end."""
     from obs_faceswap.media import same_file
@@ -148,10 +147,10 @@ def run_many(args: argparse.Namespace, settings: Mapping[str, Any], suffixes: tu
                 failed += 1
                 continue
             if runner is None:
-                runner = make_runner(args, settings)  # models load once for every file
+                runner = make_runner(args, options)  # models load once for every file
             t0 = time.perf_counter()
             try:
-                rep = swap_one(args, settings, runner, src, out, progress=not args.quiet)
+                rep = swap_one(args, options, runner, src, out, progress=not args.quiet)
             except FaceSwapError as exc:
                 rows.append((src.name, "failed", "", f"{time.perf_counter() - t0:.1f}", str(exc)))
                 failed += 1

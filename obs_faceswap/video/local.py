@@ -12,7 +12,7 @@ import multiprocessing as mp
 import os
 import queue
 import signal
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from obs_faceswap.video.codec import EncodeOptions, segment_suffix
 from obs_faceswap.video.probe import StreamInfo
 from obs_faceswap.video.segments import Segment
 from obs_faceswap.video.worker import SegmentResult, SegmentWorker
+from obs_faceswap.vision.options import FaceOptions
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 Progress = Callable[[int, int], None]  # (segment index, frames of it written so far)
@@ -33,14 +34,14 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _serve(settings: Mapping[str, Any], track: bool, threads: int, tasks: Any, results: Any) -> None:
+def _serve(options: FaceOptions, track: bool, threads: int, tasks: Any, results: Any) -> None:
     """A pool process: load the models once, then run segments until told to stop (None)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (it stops the pool)
     import cv2
 
     cv2.setNumThreads(threads)
     try:
-        worker = SegmentWorker(settings, track=track)
+        worker = SegmentWorker(options, track=track)
     except Exception as exc:
         results.put(("failed", -1, f"{type(exc).__name__}: {exc}"))
         return
@@ -58,11 +59,11 @@ def _serve(settings: Mapping[str, Any], track: bool, threads: int, tasks: Any, r
 class LocalRunner:
     """Segments on ``jobs`` processes of this machine; the models load once per process."""
 
-    def __init__(self, settings: Mapping[str, Any], *, jobs: int, track: bool = True) -> None:
+    def __init__(self, options: FaceOptions, *, jobs: int, track: bool = True) -> None:
         self.jobs = max(1, int(jobs))
         self.track = track
-        self.settings = dict(settings)
-        self.worker = SegmentWorker(settings, track=track)  # checks the settings and models before any video
+        self.options = options
+        self.worker = SegmentWorker(options, track=track)  # checks the settings and models before any video
         self._procs: list[Any] = []
         self._tasks: Any = None
         self._results: Any = None
@@ -76,7 +77,7 @@ class LocalRunner:
         self._tasks, self._results = ctx.Queue(), ctx.Queue()
         threads = max(1, default_jobs() // self.jobs)
         self._procs = [ctx.Process(target=_serve, daemon=True, name=f"obs-faceswap segment worker {i + 1}",
-                                   args=(self.settings, self.track, threads, self._tasks, self._results))
+                                   args=(self.options, self.track, threads, self._tasks, self._results))
                        for i in range(self.jobs)]
         # one process per core: the math libraries' own thread pools (OpenBLAS spins while it waits) would
         # only fight each other; Ray sets the same for its workers

@@ -1,7 +1,7 @@
 """Run segments as Ray tasks: one actor per CPU (or per GPU) loads the models once and swaps
 whole segments; the driver joins the returned segment files.
 
-What travels to the workers: the settings, the source/reference photos (as bytes, written to a
+What travels to the workers: the face options, the source/reference photos (as bytes, written to a
 temporary folder on each worker), the segment plan and, when a worker's machine does not have the
 input at the same path, the input file itself through Ray's object store (put once, fetched once
 per worker). Models travel by name: a model id loads from each node's model folder (download it
@@ -27,6 +27,7 @@ from obs_faceswap.video.codec import EncodeOptions, segment_suffix
 from obs_faceswap.video.probe import StreamInfo
 from obs_faceswap.video.segments import Segment
 from obs_faceswap.video.worker import SegmentResult, SegmentWorker
+from obs_faceswap.vision.options import FaceOptions
 
 RETRIES = 4  # restarts of a dead worker, and retries of the segment it was running
 INSTALL_HINT = ("--ray needs Ray: pip install 'obs-faceswap[ray]' (or pip install 'ray>=2.9' into this environment)"
@@ -42,16 +43,16 @@ def import_ray() -> Any:
     return ray
 
 
-def pack_photos(settings: Mapping[str, Any]) -> dict[str, list[tuple[str, bytes]]]:
-    """The photos the settings name, as (file name, bytes), per setting."""
-    return {key: [(Path(p).name, Path(p).read_bytes()) for p in split_paths(str(settings.get(key) or ""))]
+def pack_photos(options: FaceOptions) -> dict[str, list[tuple[str, bytes]]]:
+    """The photos the options name, as (file name, bytes), per setting."""
+    return {key: [(Path(p).name, Path(p).read_bytes()) for p in split_paths(str(getattr(options, key) or ""))]
             for key in _PHOTO_KEYS}
 
 
-def unpack_photos(settings: Mapping[str, Any], photos: Mapping[str, list[tuple[str, bytes]]],
-                  folder: Path) -> dict[str, Any]:
-    """``settings`` with the photo paths pointing at copies written into ``folder``."""
-    out = dict(settings)
+def unpack_photos(options: FaceOptions, photos: Mapping[str, list[tuple[str, bytes]]],
+                  folder: Path) -> FaceOptions:
+    """``options`` with the photo paths pointing at copies written into ``folder``."""
+    out: dict[str, Any] = {}
     for key, files in photos.items():
         paths = []
         for i, (name, data) in enumerate(files):
@@ -59,16 +60,16 @@ def unpack_photos(settings: Mapping[str, Any], photos: Mapping[str, list[tuple[s
             path.write_bytes(data)
             paths.append(str(path))
         out[key] = ";".join(paths)
-    return out
+    return options.with_changes(out)
 
 
 class SegmentActor:
     """A Ray actor: the models of one ``SegmentWorker``, loaded once, then any number of segments."""
 
-    def __init__(self, settings: Mapping[str, Any], photos: Mapping[str, list[tuple[str, bytes]]],
+    def __init__(self, options: FaceOptions, photos: Mapping[str, list[tuple[str, bytes]]],
                  track: bool) -> None:
         self._folder = Path(tempfile.mkdtemp(prefix="obs-faceswap-ray-"))
-        self.worker = SegmentWorker(unpack_photos(settings, photos, self._folder), track=track)
+        self.worker = SegmentWorker(unpack_photos(options, photos, self._folder), track=track)
         self._inputs: dict[str, Path] = {}
 
     def pid(self) -> int:
@@ -134,13 +135,13 @@ class RayRunner:
     """Segments as tasks on a Ray cluster (``address``: None starts a private local one, 'auto' joins
     the one started on this machine with ``ray start``, or a head's address)."""
 
-    def __init__(self, settings: Mapping[str, Any], *, address: str | None = None, track: bool = True,
+    def __init__(self, options: FaceOptions, *, address: str | None = None, track: bool = True,
                  actors: int | None = None) -> None:
         ray = import_ray()
         self.ray = ray
-        self.settings = dict(settings)
+        self.options = options
         self.track = track
-        self.worker = SegmentWorker(settings, track=track)  # settings and models checked here, before the cluster
+        self.worker = SegmentWorker(options, track=track)  # settings and models checked here, before the cluster
         self._owns = not ray.is_initialized()
         if self._owns:
             import logging
@@ -156,8 +157,8 @@ class RayRunner:
         count = actors or (gpus if gpus else max(1, int(resources.get("CPU", 1))))
         actor_cls = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_restarts=RETRIES,
                                max_task_retries=RETRIES)(SegmentActor)
-        photos = pack_photos(self.settings)
-        self.actors = [actor_cls.remote(self.settings, photos, track) for _ in range(count)]
+        photos = pack_photos(options)
+        self.actors = [actor_cls.remote(options, photos, track) for _ in range(count)]
         self._board_cls = ray.remote(num_cpus=0)(ProgressBoard)
         self._shipped: dict[str, Any] = {}
         self.on_progress: Callable[[int, int], None] | None = None  # extra hook (tests kill workers from it)

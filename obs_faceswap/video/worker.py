@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from obs_faceswap.errors import FaceSwapError, ImageReadError
 from obs_faceswap.video.codec import EncodeOptions, decode_command, encode_command
 from obs_faceswap.video.probe import StreamInfo
 from obs_faceswap.video.segments import Segment
+from obs_faceswap.vision.options import FaceOptions
 from obs_faceswap.vision.types import FaceDetector, Frame
 
 BATCH = 4  # frames read from the decoder, detected and swapped together (and progress reported)
@@ -39,26 +40,23 @@ class SegmentResult:
 class SegmentWorker:
     """The face pipeline plus what a segment needs; ``track`` follows faces between detections."""
 
-    def __init__(self, settings: Mapping[str, Any], *, track: bool = True) -> None:
-        from obs_faceswap.vision.pipeline import FacePipeline, build_detector
+    def __init__(self, options: FaceOptions, *, track: bool = True) -> None:
+        from obs_faceswap.vision.pipeline import FacePipeline
+        from obs_faceswap.vision.pipeline_build import build_detector
 
-        self.detector: FaceDetector = build_detector(settings)
-        self.pipeline = FacePipeline(settings, detector=self.detector)  # the mesh model loads once, shared
+        self.options = options
+        self.detector: FaceDetector = build_detector(options)
+        self.pipeline = FacePipeline(options, detector=self.detector)  # the mesh model loads once, shared
         self.track = track
 
     def tracker(self, fps: float) -> FaceDetector:
         """A fresh detector for one segment: tracked (detect every N frames, smoothed) or plain."""
         if not self.track:
             return self.detector
-        settings = self.pipeline.settings
-        try:
-            from obs_faceswap.vision.tracking import TrackedDetector
-        except ImportError:
-            from obs_faceswap.vision.pipeline import wrap_tracking
+        from obs_faceswap.vision.tracking import TrackedDetector
 
-            return wrap_tracking(self.detector, settings)
-        return TrackedDetector(self.detector, detect_every=int(settings["detect_every"]),
-                               smoothing=float(settings["smoothing"]) / 100.0, fps=fps)
+        return TrackedDetector(self.detector, detect_every=self.options.detect_every,
+                               smoothing=self.options.smoothing, fps=fps)
 
     def run(self, stream: StreamInfo, seg: Segment, dest: Path, opts: EncodeOptions, output: Path,
             progress: Callable[[int], None] | None = None) -> SegmentResult:

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from obs_faceswap.cli import main
-from obs_faceswap.settings import FACE_SETTINGS
 from obs_faceswap.video.codec import EncodeOptions
 from obs_faceswap.video.job import swap_video_file
+from obs_faceswap.vision.options import FaceOptions
 from tests.video.conftest import EXACT, assert_same_timing_and_audio, frames
 
 if os.environ.get("CI"):  # CI installs the ray extra (.ci/run): there a missing Ray is a broken CI, not a skip
@@ -44,8 +44,8 @@ def test_a_killed_ray_worker_is_retried_and_the_video_is_complete(cluster: Any, 
                                                                     tmp_path: Path) -> None:
     from obs_faceswap.video.ray_runner import RayRunner
 
-    settings = FACE_SETTINGS.validate({"source_image": str(source_photo), "color_method": "none"})
-    runner = RayRunner(settings)
+    options = FaceOptions.from_settings({"source_image": str(source_photo), "color_method": "none"})
+    runner = RayRunner(options)
     killed: list[int] = []
 
     def kill_once(segment: int, written: int) -> None:  # mid-segment: some, not all, of its frames written
