@@ -10,6 +10,10 @@ slowly, 24 fps, a keyframe every second, AAC audio; the embedded swapper (no dow
   ray_fps                        the same on a private local Ray cluster with 2 CPUs (two actors)
   jobs2_speedup                  jobs2_fps / jobs1_fps (goal on 2 cores: >= 1.7)
   ray_vs_jobs2                   ray_fps / jobs2_fps (goal: >= 0.85)
+  jobs1_python_ms_per_frame, jobs1_cpu_ms_per_frame   CPU time per frame of --jobs 1: in Python (the
+                                 swap) and in all (+ ffmpeg decoding and encoding beside it); their
+                                 ratio is what --jobs 2 can gain on 2 free cores at most, since
+                                 --jobs 1 already overlaps ffmpeg with Python
   machine_speedup_2proc          the control: what two processes of a pure-Python loop gain over one,
                                  measured in the same run; about 2.0 on a free 2-core machine, lower
                                  when others use the cores (then no parallel figure above can be higher)
@@ -48,6 +52,15 @@ def make_clip(folder: Path, seconds: float) -> Path:
                     "-r", str(FPS), "-c:v", "libx264", "-preset", "veryfast", "-g", str(FPS), "-pix_fmt", "yuv420p",
                     "-c:a", "aac", "-shortest", str(out)], check=True)
     return out
+
+
+def _cpu() -> tuple[float, float]:
+    """(CPU seconds of this process, of it and its finished children)."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    own = me.ru_utime + me.ru_stime
+    return own, own + kids.ru_utime + kids.ru_stime
 
 
 def _spin(n: int) -> float:
@@ -115,7 +128,13 @@ def run(args: argparse.Namespace) -> int:
         for jobs in (1, 2):
             runner = LocalRunner(options, jobs=jobs)
             try:
+                before = _cpu()
                 result[f"jobs{jobs}_fps"] = batched(runner, f"jobs{jobs}")
+                if jobs == 1:  # all of it ran in this process and its ffmpeg children
+                    (py0, all0), (py1, all1) = before, _cpu()
+                    runs = max(1, args.rounds) * frames + probe_video(warm).frames
+                    result["jobs1_python_ms_per_frame"] = 1000 * (py1 - py0) / runs
+                    result["jobs1_cpu_ms_per_frame"] = 1000 * (all1 - all0) / runs
             finally:
                 runner.close()
         if not args.no_ray:
