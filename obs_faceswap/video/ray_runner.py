@@ -63,6 +63,56 @@ def unpack_photos(options: FaceOptions, photos: Mapping[str, list[tuple[str, byt
     return options.with_changes(out)
 
 
+def _signal_handlers() -> dict[int, Any]:
+    import signal
+
+    names = ("SIGTERM", "SIGINT", "SIGHUP")
+    return {sig: signal.getsignal(sig) for sig in (getattr(signal, n, None) for n in names) if sig is not None}
+
+
+class _DeferredSignals:
+    """While Ray's calls run, SIGTERM/SIGHUP are only noted: Ray turns any exception a Python signal
+    handler raises inside its calls into KeyboardInterrupt, which would lose which signal it was.
+    ``check()`` then runs the command's own handler (it raises its own exception) between calls."""
+
+    def __init__(self) -> None:
+        self.pending: list[int] = []
+        self.saved: dict[int, Any] = {}
+
+    def __enter__(self) -> _DeferredSignals:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig, handler in _signal_handlers().items():
+                if callable(handler) and sig != signal.SIGINT:  # Ctrl-C's KeyboardInterrupt is right as it is
+                    self.saved[sig] = handler
+                    signal.signal(sig, lambda signum, _frame: self.pending.append(signum))
+        return self
+
+    def check(self) -> None:
+        if self.pending:
+            signum = self.pending[0]
+            handler = self.saved[signum]
+            self.__exit__()
+            handler(signum, None)
+
+    def __exit__(self, *_exc: object) -> None:
+        _restore(self.saved)
+        self.saved = {}
+
+
+def _restore(saved: Mapping[int, Any]) -> None:
+    import signal
+
+    for sig, handler in saved.items():
+        if handler is not None and signal.getsignal(sig) is not handler:
+            try:
+                signal.signal(sig, handler)
+            except ValueError:  # not the main thread: nothing was installed there either
+                pass
+
+
 class SegmentActor:
     """A Ray actor: the models of one ``SegmentWorker``, loaded once, then any number of segments."""
 
@@ -146,11 +196,14 @@ class RayRunner:
         if self._owns:
             import logging
 
+            saved = _signal_handlers()
             try:
                 ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False,
                          include_dashboard=False, configure_logging=True)
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 raise FaceSwapError(f"cannot reach the Ray cluster at {address}: {exc}") from None
+            finally:
+                _restore(saved)  # ray.init replaces SIGTERM's handler; the command's own must stay
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0))
         self.gpus = gpus
@@ -200,8 +253,11 @@ class RayRunner:
         results: dict[int, SegmentResult] = {}
         seen: dict[int, int] = {}
         suffix = segment_suffix(output)
+        deferred = _DeferredSignals()
         try:
+            deferred.__enter__()
             while todo or running:
+                deferred.check()
                 while todo and idle:
                     actor, seg = idle.pop(0), todo.pop(0)
                     running[actor.run.remote(stream, seg, opts, output, shipped, board)] = (actor, seg)
@@ -233,9 +289,9 @@ class RayRunner:
                     if seen.get(index) != result.frames:
                         seen[index] = result.frames
                         progress(index, result.frames)
-        finally:
-            for ref in running:
-                ray.cancel(ref, force=False)
+            deferred.check()
+        finally:  # on an error or a signal the runner's close() kills the actors, and their tasks with them
+            deferred.__exit__()
             ray.kill(board)
             self._board = None
             self._busy.clear()

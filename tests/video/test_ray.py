@@ -66,3 +66,37 @@ def test_a_killed_ray_worker_is_retried_and_the_video_is_complete(cluster: Any, 
     assert report.frames == len(frames(jobs1))
     assert np.array_equal(frames(out), frames(jobs1))
     assert_same_timing_and_audio(moving_clip, out)
+
+
+def test_sigterm_during_a_ray_run_stops_it_cleanly(cluster: Any, source_photo: Path, moving_clip: Path,
+                                                   tmp_path: Path) -> None:
+    """Ray's calls turn a signal handler's exception into KeyboardInterrupt: the command must still
+    say which signal stopped it, exit 128 + 15, and leave nothing behind."""
+    import subprocess
+    import sys
+    import time
+
+    long_clip = tmp_path / "long.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-stream_loop", "30", "-i", str(moving_clip), "-c", "copy",
+                    str(long_clip)], check=True)
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    address = cluster.get_runtime_context().gcs_address  # this test's cluster, not any other on the machine
+    proc = subprocess.Popen([sys.executable, "-m", "obs_faceswap", "swap-video", "-s", str(source_photo),
+                             "-i", str(long_clip), "-o", str(outdir / "o.mp4"), "--ray", address, "-q"],
+                            stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
+    try:
+        deadline = time.monotonic() + 60
+        while not list(outdir.iterdir()) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(3)  # segments are running on the cluster now
+        assert proc.poll() is None, "the run ended before it could be stopped"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 143, err
+    assert "stopped by SIGTERM" in err and "Traceback" not in err
+    assert list(outdir.iterdir()) == []
