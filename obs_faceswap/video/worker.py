@@ -76,7 +76,13 @@ class SegmentWorker:
                     out, face_count, err = self._swap(frame, faces) if faces else (frame, 0, det_err)
                     swapped += face_count > 0
                     error = error or err
-                    enc.stdin.write(np.ascontiguousarray(out, dtype=np.uint8).tobytes())
+                    try:
+                        enc.stdin.write(np.ascontiguousarray(out, dtype=np.uint8).tobytes())
+                    except BrokenPipeError:  # the encoder stopped (e.g. no NVENC device): say why
+                        enc.wait()
+                        why = enc.stderr.read().decode(errors="replace").strip() if enc.stderr else ""
+                        raise FaceSwapError(f"ffmpeg could not encode {seg.name}: "
+                                            f"{'; '.join(why.splitlines())[:400] or 'the encoder stopped'}") from None
                     written += 1
                 if progress is not None:
                     progress(written)
