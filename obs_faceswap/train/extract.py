@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -245,7 +245,3 @@ def read_faceset(folder: str | os.PathLike[str], min_faces: int = 1) -> list[Fac
                             "(make a face set with 'obs-faceswap extract')")
     return out
 
-
-def iter_images(records: Iterable[FaceRecord]) -> Iterator[Frame]:
-    for r in records:
-        yield read_image(r.image)
