@@ -115,6 +115,10 @@ class DfmTrainer:
         warped = augment.random_warp(rng, target) if self.warp else target
         return _chw(warped), _chw(target), _chw(tmask)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """A data-loader worker needs the face sets, not the model (spawned workers get a pickled copy)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("model", "opt", "scaler")}
+
     def make_batch(self, step: int) -> dict[str, npt.NDArray[np.float32]]:
         rng = np.random.default_rng([self.seed, step])
         si = rng.integers(0, len(self.src), self.batch)

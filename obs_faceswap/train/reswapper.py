@@ -198,10 +198,10 @@ class ReswapperTrainer:
             cache[pid] = inswapper_mod.InSwapper(session)
         return cache[pid]
 
-    def __getstate__(self) -> dict[str, Any]:  # workers get no sessions: they open their own
-        state = dict(self.__dict__)
-        state.pop("_teachers", None)
-        return state
+    def __getstate__(self) -> dict[str, Any]:
+        """What a data-loader worker needs (spawned workers get a pickled copy): the data, not the
+        models or sessions (each worker opens its own teacher session)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("_teachers", "generator", "arcface", "opt", "scaler")}
 
     def make_batch(self, step: int) -> dict[str, npt.NDArray[np.float32]]:
         rng = np.random.default_rng([self.seed, step])
