@@ -34,4 +34,7 @@ def finish(args: argparse.Namespace, trainer: Any) -> int:
                        workers=args.workers, progress=not args.quiet)
     last = ", ".join(f"{k} {v:.4f}" for k, v in res.last.items() if k != "step")
     print(f"step {res.step} (from {res.resumed_from}) in {res.folder}: {last or 'no new steps'}")
+    if res.interrupted:
+        print("stopped by Ctrl+C after saving the checkpoint; run the same command to continue")
+        return 130
     return 0

@@ -11,7 +11,10 @@ and ``previews/step_NNNNNNN.png``. Running again on a folder with a checkpoint c
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -71,10 +74,32 @@ class RunResult:
     resumed_from: int
     losses: list[dict[str, float]]
     folder: Path
+    interrupted: bool = False  # stopped by Ctrl+C (after finishing the step and saving)
 
     @property
     def last(self) -> dict[str, float]:
         return self.losses[-1] if self.losses else {}
+
+
+@contextmanager
+def _sigint_finishes_the_step() -> Iterator[list[bool]]:
+    """The first Ctrl+C asks the loop to finish its step, save and stop; a second one interrupts at once.
+    (Only where Python's own SIGINT handler is in place, in the main thread.)"""
+    asked: list[bool] = []
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield asked
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        asked.append(True)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield asked
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 SHAPE_KEYS = "shape"  # config()["shape"]: what must match to resume
@@ -118,9 +143,10 @@ def run_training(trainer: Trainer, folder: str | os.PathLike[str], stop: StopRul
         write_preview(run / "preview.png", rows, trainer.preview_labels)
 
     total = stop.max_steps if stop.max_steps is not None else None
-    with tqdm(total=total, initial=start, unit="step", desc=trainer.kind, disable=not progress) as bar:
+    with tqdm(total=total, initial=start, unit="step", desc=trainer.kind, disable=not progress) as bar, \
+            _sigint_finishes_the_step() as asked:
         try:
-            while not stop.done(step):
+            while not stop.done(step) and not asked:
                 batch = next(it)
                 losses = trainer.train_step(batch)
                 step += 1
@@ -136,7 +162,7 @@ def run_training(trainer: Trainer, folder: str | os.PathLike[str], stop: StopRul
     if step > start or not ck.exists():
         save()
         preview()
-    return RunResult(step, start, list(log.rows), run)
+    return RunResult(step, start, list(log.rows), run, interrupted=bool(asked))
 
 
 def read_run_config(folder: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:

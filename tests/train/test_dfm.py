@@ -102,3 +102,38 @@ def test_bad_settings_are_clear(faceset: Path, tmp_path: Path) -> None:
     with pytest.raises(FaceSwapError, match="other model settings"):
         run_training(DfmTrainer(src, dst, _tiny("liae"), batch=1), tmp_path / "run", StopRule(max_steps=2),
                      preview_every=0, progress=False)
+
+
+def test_ctrl_c_finishes_the_step_and_saves_the_checkpoint(faceset: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src, dst = _sets(faceset)
+    sets = {}
+    for name, recs in (("src", src), ("dst", dst)):  # the two halves as face-set folders
+        d = tmp_path / name
+        d.mkdir()
+        for r in recs:
+            for f in (r.image, r.image.with_suffix(".json")):
+                (d / f.name).write_bytes(f.read_bytes())
+        sets[name] = d
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "obs_faceswap", "train", "dfm", "--src", str(sets["src"]), "--dst", str(sets["dst"]),
+           "--run", str(run), "--ae-dims", "16", "--e-dims", "4", "--d-dims", "4", "--d-mask-dims", "2",
+           "--batch", "1", "--max-steps", "100000", "--preview-every", "1", "--workers", "1", "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not (run / "preview.png").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the whole process group
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "run the same command to continue" in out
+    _, blob = read_run_config(run)
+    rows = (run / "losses.csv").read_text().strip().splitlines()[1:]
+    assert blob["step"] >= 1 and len(rows) == blob["step"]  # every finished step is in the checkpoint
