@@ -36,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Find the faces in photos, folders of photos and videos with the embedded detector and write "
                     "each as an aligned square crop with a JSON sidecar (landmarks, affine, source file and "
                     "frame). Small, blurred and near-duplicate faces are skipped. Running it again on the same "
-                    "output folder adds to the set.",
+                    "output folder adds to the set (faces already in it count as duplicates). Exit code 1 when "
+                    "no face was kept.",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="photos, videos or folders of them")
     p.add_argument("-o", "--output", required=True, metavar="FOLDER", help="face-set folder (created if missing)")

@@ -118,8 +118,24 @@ class FaceSetWriter:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.opt = options
         self.report = ExtractReport()
-        self._thumbs: list[npt.NDArray[np.float32]] = []
+        self._thumbs = np.zeros((64, 256), np.float32)  # rows 0.._count: kept faces (grown by doubling)
+        self._count = 0
         self._index = _next_index(self.folder)
+        for img in sorted(self.folder.glob("*.png")) + sorted(self.folder.glob("*.jpg")):  # a set being added to
+            if img.with_suffix(".json").is_file():
+                try:
+                    self._remember(thumbnail(read_image(img)))
+                except ImageReadError:
+                    pass
+
+    def _remember(self, thumb: npt.NDArray[np.float32]) -> None:
+        if self._count == len(self._thumbs):
+            self._thumbs = np.concatenate([self._thumbs, np.zeros_like(self._thumbs)])
+        self._thumbs[self._count] = thumb
+        self._count += 1
+
+    def _is_duplicate(self, thumb: npt.NDArray[np.float32]) -> bool:
+        return self._count > 0 and float(np.max(self._thumbs[: self._count] @ thumb)) > self.opt.duplicate_threshold
 
     def add(self, frame: Frame, faces: Sequence[Face], source: Path, frame_index: int) -> int:
         """Write the usable ones of ``faces`` found in ``frame``; return how many were kept."""
@@ -138,10 +154,10 @@ class FaceSetWriter:
                 self.report.blurred += 1
                 continue
             thumb = thumbnail(crop)
-            if self._thumbs and float(np.max(np.stack(self._thumbs) @ thumb)) > self.opt.duplicate_threshold:
+            if self._is_duplicate(thumb):
                 self.report.duplicates += 1
                 continue
-            self._thumbs.append(thumb)
+            self._remember(thumb)
             self._write(crop, m, face, source, frame_index, k, sharp)
             kept += 1
         self.report.kept += kept

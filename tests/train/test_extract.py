@@ -71,6 +71,9 @@ def test_extract_from_a_video_skips_near_identical_frames(astronaut_bgr: np.ndar
     assert rep["frames"] == 3 and rep["kept"] == 1 and rep["duplicates"] == 2
     (rec,) = read_faceset(out)
     assert rec.image.suffix == ".jpg" and rec.meta["frame"] == 0 and rec.meta["size"] == 256
+    # adding the photo to the same set finds it is already there
+    assert main(["extract", str(still), "-o", str(out), "--format", "jpg", "--json", "--quiet"]) == 1
+    assert json.loads(capsys.readouterr().out)["duplicates"] == 1 and len(read_faceset(out)) == 1
 
 
 def test_extract_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
