@@ -30,9 +30,10 @@ def register_train(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
                     "--swapper-model. A student of inswapper inherits inswapper's non-commercial licence.",
     )
     p.add_argument("--faces", required=True, metavar="FOLDER", help="face set folder (from 'obs-faceswap extract')")
-    p.add_argument("--teacher", required=True, metavar="FILE", help="teacher ONNX with the inswapper signature")
-    p.add_argument("--embedder", required=True, metavar="FILE",
-                   help="ArcFace ONNX (w600k_r50 signature): source identities and the identity loss")
+    p.add_argument("--teacher", default="inswapper_128", metavar="ID|FILE",
+                   help="teacher: a model id or an ONNX file with the inswapper signature (default: inswapper_128)")
+    p.add_argument("--embedder", default="w600k_r50", metavar="ID|FILE",
+                   help="ArcFace model id or ONNX file: source identities and the identity loss (default: w600k_r50)")
     p.add_argument("--size", type=int, default=128, choices=(128, 256), help="crop size of the student (default: 128)")
     p.add_argument("--width", type=int, default=128,
                    help="channels of the first conv, x8 in the style blocks (ReSwapper: 128) (default: 128)")

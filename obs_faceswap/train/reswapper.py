@@ -150,7 +150,9 @@ class ReswapperTrainer:
         self.batch, self.lr, self.id_weight = batch, lr, id_weight
         self.device = torch.device(device)
         self.provider = provider
-        self.teacher_path, self.embedder_path = Path(teacher), Path(embedder)
+        from obs_faceswap.models.registry import resolve_model
+
+        self.teacher_path, self.embedder_path = resolve_model(str(teacher)), resolve_model(str(embedder))
         teacher_session = self._teacher_session()  # checks the signature now: one clear error
         self.teacher_size = teacher_session.size
         emap = teacher_session.emap
