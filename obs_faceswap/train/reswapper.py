@@ -12,7 +12,7 @@ latent) + ``id_weight`` x (1 - cosine) between the ArcFace embedding of the *stu
 (ArcFace run in torch, frozen, gradients reaching the generator) and the source's embedding.
 
 The teacher is any ONNX with the inswapper signature run through the product's own adapter
-(``vision.inswapper.InSwapper``); its ``emap`` is kept in the student (buffer) and written as
+(``vision.swappers.inswapper.InSwapper``); its ``emap`` is kept in the student (buffer) and written as
 the last initializer on export, so the export is a drop-in inswapper/ReSwapper file.
 """
 
@@ -32,13 +32,15 @@ from torch import nn
 
 from obs_faceswap.errors import FaceSwapError
 from obs_faceswap.media import read_image
+from obs_faceswap.models.registry import load_family, resolve_model
 from obs_faceswap.models.session import create_session
+from obs_faceswap.models.signatures import family_signature
 from obs_faceswap.train.common import autocast, dssim, grad_scaler, seed_everything
 from obs_faceswap.train.extract import FaceRecord
 from obs_faceswap.train.onnx_torch import OnnxModule
 from obs_faceswap.vision import arcface as arcface_mod
-from obs_faceswap.vision import inswapper as inswapper_mod
 from obs_faceswap.vision.align import warp_face
+from obs_faceswap.vision.swappers import inswapper as inswapper_mod
 from obs_faceswap.vision.types import Face
 
 SIZES = (128, 256)
@@ -150,15 +152,11 @@ class ReswapperTrainer:
         self.batch, self.lr, self.id_weight = batch, lr, id_weight
         self.device = torch.device(device)
         self.provider = provider
-        from obs_faceswap.models.registry import resolve_model
-
         self.teacher_path, self.embedder_path = resolve_model(str(teacher)), resolve_model(str(embedder))
         teacher_session = self._teacher_session()  # checks the signature now: one clear error
         self.teacher_size = teacher_session.size
         emap = teacher_session.emap
-        embed = arcface_mod.ArcFace(create_session(self.embedder_path, provider, expect_inputs=arcface_mod.INPUTS,
-                                                   expect_outputs=arcface_mod.OUTPUTS, family="arcface",
-                                                   user_file=True))
+        embed = arcface_mod.ArcFace(load_family(str(self.embedder_path), "arcface", provider))
         # aligned crops (arcface_128 at the student's size) and each face's identity
         self.crops: list[npt.NDArray[np.uint8]] = []
         embs = []
@@ -195,8 +193,9 @@ class ReswapperTrainer:
         cache: dict[int, inswapper_mod.InSwapper] = self.__dict__.setdefault("_teachers", {})
         pid = os.getpid()
         if pid not in cache:
-            session = create_session(self.teacher_path, self.provider, threads=1, expect_inputs=inswapper_mod.INPUTS,
-                                     expect_outputs=inswapper_mod.OUTPUTS, family="inswapper", user_file=True)
+            inputs, outputs = family_signature("inswapper")
+            session = create_session(self.teacher_path, self.provider, threads=1, expect_inputs=inputs,
+                                     expect_outputs=outputs, family="inswapper", user_file=True)
             cache[pid] = inswapper_mod.InSwapper(session)
         return cache[pid]
 

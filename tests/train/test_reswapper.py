@@ -132,8 +132,8 @@ def test_export_is_a_drop_in_inswapper_file(faceset: Path, standin_models: dict[
     import onnx
     from onnx import numpy_helper
 
-    from obs_faceswap.models.session import create_session
-    from obs_faceswap.vision import inswapper
+    from obs_faceswap.models.registry import load_family
+    from obs_faceswap.vision.swappers import inswapper
 
     run = tmp_path / "run"
     assert main(["train", "reswapper", "--faces", str(faceset), "--teacher", str(standin_models["teacher"]),
@@ -146,8 +146,7 @@ def test_export_is_a_drop_in_inswapper_file(faceset: Path, standin_models: dict[
     emap = numpy_helper.to_array(model.graph.initializer[-1])
     np.testing.assert_array_equal(emap, inswapper.read_emap(standin_models["teacher"]))
     # the product's adapter loads it as is and its output is the torch model's
-    session = create_session(out, "cpu", expect_inputs=inswapper.INPUTS, expect_outputs=inswapper.OUTPUTS,
-                             family="inswapper", user_file=True)
+    session = load_family(str(out), "inswapper", "cpu")
     swapper = inswapper.InSwapper(session)
     assert swapper.size == 128
     _, blob = read_run_config(run)
