@@ -153,6 +153,10 @@ FACE_SETTINGS = Schema(
                 minimum=0.1, maximum=2.0, step=0.05, group="Face"),
         Setting("blend", INT, 100, "Blend", "How much of the swapped face is shown (0 = original, 100 = swapped).",
                 minimum=0, maximum=100, step=1, suffix=" %", group="Look"),
+        Setting("shape_strength", INT, 100, "Face shape",
+                "Embedded swapper: how much of the source's face proportions (eye spacing, nose, mouth width, "
+                "jaw line, brow height) the output takes, in your pose and expression (0 = your own face shape, "
+                "only the skin changes).", minimum=0, maximum=100, step=5, suffix=" %", group="Look"),
         Setting("color_method", CHOICE, "lab", "Colour transfer",
                 "Match the swapped face's colours to the camera's.", choices=COLOR_METHODS, group="Look"),
         Setting("color_strength", INT, 100, "Colour strength", "How strongly colours are matched.",

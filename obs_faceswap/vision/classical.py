@@ -36,7 +36,6 @@ from obs_faceswap.vision.classical_masks import (
     BROW_LEFT,
     BROW_RIGHT,
     EYE_LIDS,
-    EYE_MATCH,
     FOREHEAD_KEEP_CUT,
     LEFT_BROW_PTS,
     RIGHT_BROW_PTS,
@@ -58,10 +57,13 @@ from obs_faceswap.vision.classical_warp import (
 )
 from obs_faceswap.vision.color import transfer_color
 from obs_faceswap.vision.embedded import FACE_OVAL, EmbeddedDetector
+from obs_faceswap.vision.feature_select import mouth_seam_keep
+from obs_faceswap.vision.shape_transfer import mesh3, transfer_shape
+from obs_faceswap.vision.surroundings import morph_surroundings, surround_margin
 from obs_faceswap.vision.types import Face, Frame, Mask, Points
 
 __all__ = [  # the public names, wherever they live (warp and masks: classical_warp, classical_masks)
-    "BASE_SHRINK", "BROW_LEFT", "BROW_RIGHT", "COLOR_GAIN_LIMITS", "EYE_LIDS", "EYE_MATCH", "FOREHEAD_KEEP_CUT",
+    "BASE_SHRINK", "BROW_LEFT", "BROW_RIGHT", "COLOR_GAIN_LIMITS", "EYE_LIDS", "FOREHEAD_KEEP_CUT",
     "HALF_RES_FROM", "LEFT_BROW_PTS", "RIGHT_BROW_PTS", "SHADING_SIGMA", "SHARPEN_FROM", "SHARPEN_MAX",
     "SKIN_TINT_DAMP", "SOURCE_MAX_FACE", "TINT_SIGMA_SHARE", "ClassicalSource", "ClassicalSwapper", "ExtraMask",
     "LookSettings", "Roi", "build_source", "extend_skin", "eye_keep", "eye_openness", "face_mask", "face_roi",
@@ -95,6 +97,7 @@ class LookSettings:
     mask_padding: float = 0.0  # share of the face size
     keep_mouth: bool = False
     mouth_size: float = 1.0
+    shape_strength: float = 1.0  # 0..1: how much of the source's face proportions the output takes
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], base: LookSettings | None = None) -> LookSettings:
@@ -107,6 +110,7 @@ class LookSettings:
             mask_padding=float(settings.get("mask_padding", b.mask_padding * 100)) / 100.0,
             keep_mouth=bool(settings.get("keep_mouth", b.keep_mouth)),
             mouth_size=float(settings.get("mouth_size", b.mouth_size * 100)) / 100.0,
+            shape_strength=float(settings.get("shape_strength", b.shape_strength * 100)) / 100.0,
         )
 
 
@@ -194,18 +198,22 @@ class ClassicalSwapper:
 
         t0 = time.perf_counter()
         pts = face.landmarks.astype(np.float32)
-        roi = face_roi(pts, frame.shape)
+        new = target_shape(pts, face.extra.get("mesh_z"), source, self.look.shape_strength)  # source's proportions
+        roi = face_roi(np.concatenate([pts, new]), frame.shape, surround_margin(pts, new) if new is not pts else 0.0)
         if roi is None:
             return
         x0, y0, x1, y1 = roi
         size = (y1 - y0, x1 - x0)
-        local = pts - np.float32([x0, y0])
+        local = new - np.float32([x0, y0])
         warped, covered = warp_source(source, local, size)
         t1 = time.perf_counter()
         mask = face_mask(local, size, self.look) * covered
         keep = eye_keep(local, source.points, size)
         if keep is not None:  # an eye open/closed unlike the target's: show the target's own eye
             mask *= np.float32(1.0) - keep
+        seam = mouth_seam_keep(local, source.points, size)
+        if seam is not None:  # a wide-open source mouth on a closed one: the target's own lip seam
+            mask *= np.float32(1.0) - seam
         if self.look.keep_mouth:  # the target's own lips, byte for byte
             np.minimum(mask, mouth_keep(local, size, self.look.mouth_size), out=mask)
         if extra_mask is not None:
@@ -214,6 +222,8 @@ class ClassicalSwapper:
                 np.minimum(mask, np.asarray(more, np.float32), out=mask)
         t2 = time.perf_counter()
         target = frame[y0:y1, x0:x1]
+        if new is not pts:  # the target's own skin, hair line and neck follow the moved outline
+            target = morph_surroundings(target, pts - np.float32([x0, y0]), local)
         warped = match_sharpness(warped, target, mask)
         if self.look.color_method != "none" and self.look.color_strength > 0:
             skin = skin_mask(local, size)
@@ -263,7 +273,18 @@ def build_source(image: Frame, face: Face, photo_index: int = 0) -> ClassicalSou
                           interpolation=cv2.INTER_AREA)
         local = local * np.float32(scale)
     tri = Delaunay(local.astype(np.float64)).simplices.astype(np.int32)
-    return ClassicalSource(image=extend_skin(crop, local), points=local, triangles=tri, photo_index=photo_index)
+    depth = face.extra.get("mesh_z")
+    shape = mesh3(local, None if depth is None else np.asarray(depth, np.float32) * np.float32(scale))
+    return ClassicalSource(image=extend_skin(crop, local), points=local, triangles=tri, photo_index=photo_index,
+                           shape=shape)
+
+
+def target_shape(pts: Points, depth: Any, source: ClassicalSource, strength: float) -> Points:
+    """The target's mesh ``pts`` (with its ``depth`` when known) given the source's proportions at
+    ``strength``; ``pts`` itself (the same object) at 0."""
+    if strength <= 0.0 or source.shape is None or len(pts) != len(source.shape):
+        return pts
+    return transfer_shape(source.shape, mesh3(pts, depth), strength)
 
 
 def extend_skin(crop: Frame, pts: Points) -> Frame:
@@ -297,10 +318,10 @@ def extend_skin(crop: Frame, pts: Points) -> Frame:
     return np.clip(out + np.float32(0.5), 0, 255).astype(np.uint8)  # type: ignore[no-any-return]
 
 
-def face_roi(pts: Points, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
-    """Integer ROI (x0, y0, x1, y1) holding the mesh, clipped to the frame; None when empty."""
+def face_roi(pts: Points, shape: tuple[int, ...], margin: float = 0.0) -> tuple[int, int, int, int] | None:
+    """Integer ROI (x0, y0, x1, y1) holding the mesh (plus ``margin`` pixels), clipped to the frame; None when empty."""
     h, w = shape[:2]
-    lo, hi = pts.min(0), pts.max(0)
+    lo, hi = pts.min(0) - np.float32(margin), pts.max(0) + np.float32(margin)
     x0, y0 = max(0, int(np.floor(lo[0])) - 2), max(0, int(np.floor(lo[1])) - 2)
     x1, y1 = min(w, int(np.ceil(hi[0])) + 3), min(h, int(np.ceil(hi[1])) + 3)
     if x1 - x0 < 4 or y1 - y0 < 4:

@@ -29,6 +29,7 @@ class ClassicalSource:
     triangles: npt.NDArray[np.int32]  # (T, 3) Delaunay triangles over ``points``
     photo_index: int = 0
     cache: dict[str, Any] = field(default_factory=dict)
+    shape: npt.NDArray[np.float64] | None = None  # (468, 3) mesh with depth for shape transfer (crop pixels)
 
 
 def triangle_affines(dst: Points, src: Points, triangles: npt.NDArray[np.int32]) -> npt.NDArray[np.float32]:

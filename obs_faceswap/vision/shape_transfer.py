@@ -172,17 +172,15 @@ def shape_offsets(source: Mesh3, target: Mesh3) -> npt.NDArray[np.float64]:
     off[:, 1] -= drop * (gap_s - gap_t)
 
     # the eyes and the mouth as a whole: corners to the source's corners, opening kept
-    for corners, region, rx, ry in ((RIGHT_EYE_CORNERS, RIGHT_EYE_REGION, 0.6, 0.35),
-                                    (LEFT_EYE_CORNERS, LEFT_EYE_REGION, 0.6, 0.35),
+    for corners, region, rx, ry in ((RIGHT_EYE_CORNERS, RIGHT_EYE_REGION, 0.75, 0.45),
+                                    (LEFT_EYE_CORNERS, LEFT_EYE_REGION, 0.75, 0.45),
                                     (MOUTH_CORNERS, LIPS_REGION, 0.55, 0.3)):
         c0, c1 = corners
         width = float(np.linalg.norm(t_loc[c0, :2] - t_loc[c1, :2]))
-        rigid = _corner_similarity(t_loc[:, :2], (t_loc[c0, :2], t_loc[c1, :2]), s_loc[:, :2], corners)
-        ctr = (t_loc[c0, :2] + t_loc[c1, :2]) / 2
         scale = width if region is LIPS_REGION else eye_w
-        w = _region_weight(t_loc[:, :2], ctr, rx * scale * 1.6 if region is LIPS_REGION else rx * scale * 1.4,
-                           ry * scale * 1.6 if region is LIPS_REGION else ry * scale * 1.4 + 0.15 * scale)
-        w[region] = np.maximum(w[region], 0.999)
+        rigid = _corner_similarity(t_loc[:, :2], (t_loc[c0, :2], t_loc[c1, :2]), s_loc[:, :2], corners)
+        w = _region_weight(t_loc[:, :2], (t_loc[c0, :2] + t_loc[c1, :2]) / 2, rx * scale, ry * scale)
+        w[region] = 1.0
         off[:, :2] = off[:, :2] * (1.0 - w[:, None]) + rigid * w[:, None]
         off[:, 2] = off[:, 2] * (1.0 - w) + float(off[region, 2].mean()) * w
     return off  # type: ignore[no-any-return]
