@@ -198,7 +198,8 @@ class ClassicalSwapper:
 
         t0 = time.perf_counter()
         pts = face.landmarks.astype(np.float32)
-        new = target_shape(pts, face.extra.get("mesh_z"), source, self.look.shape_strength)  # source's proportions
+        # the source's proportions (faded with the blend: blend 0 is the untouched frame)
+        new = target_shape(pts, face.extra.get("mesh_z"), source, self.look.shape_strength * self.look.blend)
         roi = face_roi(np.concatenate([pts, new]), frame.shape, surround_margin(pts, new) if new is not pts else 0.0)
         if roi is None:
             return

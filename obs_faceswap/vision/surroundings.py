@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from obs_faceswap.vision.types import Frame, Points
 
-HALF_RES_FROM = 96  # ROIs at least this big compute the maps at half resolution (they are piecewise affine)
+STILL_PX = 0.25  # pixels the morph moves by less than this keep their exact value
 # mesh points that steer the surroundings: outline, brows, eyes, lips, nose (the rest follows them)
 MORPH_POINTS = np.unique(np.array([
     10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148, 176, 149,
@@ -46,17 +46,13 @@ def ring_points(size: tuple[int, int], spacing: float) -> Points:
 
 
 def piecewise_maps(dst: Points, src: Points, triangles: npt.NDArray[np.int32], size: tuple[int, int],
-                   ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
-    """``cv2.remap`` maps (H, W) sending each pixel in a ``dst`` triangle to its affine image in ``src``.
-
-    Computed at half resolution for big regions (exact inside triangles, as the maps are affine
-    there) and scaled up. Also returns where a triangle covered the pixel. Uncovered pixels map to
-    themselves.
-    """
+                   step: int = 1) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """``cv2.remap`` maps sending each pixel in a ``dst`` triangle to its affine image in ``src``, sampled on
+    every ``step``-th pixel: (ceil(H/step), ceil(W/step)) arrays of full-resolution coordinates.
+    Uncovered samples map to themselves."""
     from obs_faceswap.vision.classical_warp import triangle_affines, triangle_index_map
 
     h, w = size
-    step = 2 if min(h, w) >= HALF_RES_FROM else 1
     mh, mw = -(-h // step), -(-w // step)
     affines = triangle_affines(dst, src, triangles)
     idx = triangle_index_map(dst, triangles, (mh, mw), 1.0 / step)
@@ -67,12 +63,7 @@ def piecewise_maps(dst: Points, src: Points, triangles: npt.NDArray[np.int32], s
     ys = ys * np.float32(step) + np.float32((step - 1) / 2)
     map_x = np.where(cover, xs * m[..., 0, 0] + ys * m[..., 1, 0] + m[..., 2, 0], xs).astype(np.float32)
     map_y = np.where(cover, xs * m[..., 0, 1] + ys * m[..., 1, 1] + m[..., 2, 1], ys).astype(np.float32)
-    if step > 1:
-        full = (mw * step, mh * step)
-        map_x = cv2.resize(map_x, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
-        map_y = cv2.resize(map_y, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
-        cover = cv2.resize(cover.astype(np.uint8), full, interpolation=cv2.INTER_NEAREST)[:h, :w] > 0
-    return map_x, map_y, cover
+    return map_x, map_y
 
 
 def morph_surroundings(image: Frame, old: Points, new: Points) -> Frame:
@@ -91,13 +82,32 @@ def morph_surroundings(image: Frame, old: Points, new: Points) -> Frame:
     dst = np.concatenate([new[MORPH_POINTS], ring]).astype(np.float32)
     src = np.concatenate([old[MORPH_POINTS], ring]).astype(np.float32)
     tri = Delaunay(dst.astype(np.float64)).simplices.astype(np.int32)
-    map_x, map_y, _ = piecewise_maps(dst, src, tri, (h, w))
-    return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # type: ignore[no-any-return]
+    # the morph is smooth (piecewise affine over ~170 points): its displacement is computed on a coarse
+    # grid and scaled up, which is exact inside each triangle and a fraction of a pixel off across edges
+    step = max(1, min(4, int(min(h, w) // 48)))
+    map_x, map_y = piecewise_maps(dst, src, tri, (h, w), step)
+    mh, mw = map_x.shape
+    gy, gx = np.mgrid[0:mh, 0:mw].astype(np.float32) * np.float32(step) + np.float32((step - 1) / 2)
+    dx, dy = map_x - gx, map_y - gy
+    still = ((np.abs(dx) < STILL_PX) & (np.abs(dy) < STILL_PX)).astype(np.uint8)
+    if step > 1:
+        full = (mw * step, mh * step)
+        dx = cv2.resize(dx, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
+        dy = cv2.resize(dy, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
+        still = cv2.erode(still, np.ones((3, 3), np.uint8))  # a coarse sample near motion is not still
+        still = cv2.resize(still, full, interpolation=cv2.INTER_NEAREST)[:h, :w]
+    dx += np.arange(w, dtype=np.float32)[None, :]
+    dy += np.arange(h, dtype=np.float32)[:, None]
+    out = cv2.remap(image, dx, dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    # where the map barely moves (toward the ROI edge), the pixels keep their exact value
+    keep = still.astype(bool)
+    out[keep] = image[keep]
+    return out  # type: ignore[no-any-return]
 
 
 def surround_margin(old: Points, new: Points) -> float:
     """Pixels of ROI margin around both meshes that the morph needs: room for the moved outline to
-    fade out before the ROI's fixed edge (at least 12 % of the face size, 3x the largest move)."""
+    fade out before the ROI's fixed edge (at least 12 % of the face size, 2x the largest move up to 30 %)."""
     face_size = float((old.max(0) - old.min(0)).max())
     move = float(np.abs(new - old).max()) if len(old) else 0.0
-    return max(0.12 * face_size, 3.0 * move)
+    return max(0.12 * face_size, min(2.0 * move, 0.3 * face_size))
