@@ -56,9 +56,9 @@ from obs_faceswap.vision.classical_warp import (
     warp_source,
 )
 from obs_faceswap.vision.color import transfer_color
-from obs_faceswap.vision.embedded import FACE_OVAL, EmbeddedDetector
+from obs_faceswap.vision.embedded import FACE_OVAL, OUTER_LIPS, EmbeddedDetector
 from obs_faceswap.vision.feature_select import mouth_seam_keep
-from obs_faceswap.vision.shape_transfer import mesh3, transfer_shape
+from obs_faceswap.vision.shape_transfer import hold_region, mesh3, transfer_shape
 from obs_faceswap.vision.surroundings import morph_surroundings, surround_margin
 from obs_faceswap.vision.types import Face, Frame, Mask, Points
 
@@ -200,6 +200,8 @@ class ClassicalSwapper:
         pts = face.landmarks.astype(np.float32)
         # the source's proportions (faded with the blend: blend 0 is the untouched frame)
         new = target_shape(pts, face.extra.get("mesh_z"), source, self.look.shape_strength * self.look.blend)
+        if self.look.keep_mouth and new is not pts:  # the user's own lips stay where they are
+            new = hold_region(pts, new, OUTER_LIPS, 1.3 * self.look.mouth_size)
         roi = face_roi(np.concatenate([pts, new]), frame.shape, surround_margin(pts, new) if new is not pts else 0.0)
         if roi is None:
             return
@@ -215,12 +217,17 @@ class ClassicalSwapper:
         seam = mouth_seam_keep(local, source.points, size)
         if seam is not None:  # a wide-open source mouth on a closed one: the target's own lip seam
             mask *= np.float32(1.0) - seam
+        untouched = None  # pixels the user keeps (own lips, occluders): the camera's, byte for byte
         if self.look.keep_mouth:  # the target's own lips, byte for byte
-            np.minimum(mask, mouth_keep(local, size, self.look.mouth_size), out=mask)
+            mk = mouth_keep(local, size, self.look.mouth_size)
+            np.minimum(mask, mk, out=mask)
+            untouched = mk <= 0.0
         if extra_mask is not None:
             more = extra_mask(frame if original is None else original, face, roi)
             if more is not None:
                 np.minimum(mask, np.asarray(more, np.float32), out=mask)
+                gone = np.asarray(more) <= 0.0
+                untouched = gone if untouched is None else untouched | gone
         t2 = time.perf_counter()
         target = frame[y0:y1, x0:x1]
         if new is not pts:  # the target's own skin, hair line and neck follow the moved outline
@@ -237,6 +244,8 @@ class ClassicalSwapper:
             blended = _seamless(warped, target, alpha)
         else:
             blended = cv2.blendLinear(warped, target, alpha, np.float32(1.0) - alpha)
+        if untouched is not None and new is not pts:
+            np.copyto(blended, frame[y0:y1, x0:x1], where=untouched[..., None])
         frame[y0:y1, x0:x1] = blended
         if stats is not None:
             t4 = time.perf_counter()

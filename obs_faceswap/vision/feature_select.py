@@ -19,7 +19,7 @@ from obs_faceswap.vision.embedded import INNER_LIPS
 from obs_faceswap.vision.shape_transfer import mouth_opening
 from obs_faceswap.vision.types import Mask, Points
 
-SOURCE_EYE_FROM = (0.45, 0.6)  # source/target eye-openness ratio: below the first the target's eye, above the second the source's
+SOURCE_EYE_FROM = (0.7, 0.8)  # source/target eye-openness ratio: below the first the target's eye, above the second the source's
 SEAM_OPEN_BY = 0.06  # source mouth opening above the target's by this much (share of mouth width): keep the seam
 
 

@@ -216,3 +216,21 @@ def average_shape(meshes: Sequence[Mesh3], weights: Sequence[float] | None = Non
         mean = np.tensordot(w / w.sum(), aligned, axes=1)
     first = np.asarray(meshes[0], np.float64)
     return align_to(mean, first)
+
+
+def hold_region(old: npt.NDArray[np.float32], new: npt.NDArray[np.float32], region: npt.ArrayLike, grow: float
+                ) -> npt.NDArray[np.float32]:
+    """``new`` with every point inside ``region``'s polygon grown ``grow`` x about its centre back at
+    ``old`` (the user keeps that part, e.g. their own lips), blending in over another half of that size."""
+    poly = old[np.asarray(region)]
+    c = poly.mean(0)
+    radius = np.linalg.norm(poly - c, axis=1)
+    ang = np.arctan2(poly[:, 1] - c[1], poly[:, 0] - c[0])
+    d = old - c
+    pa = np.arctan2(d[:, 1], d[:, 0])
+    # the region's radius toward each point (nearest polygon vertex by angle)
+    near = np.abs(((pa[:, None] - ang[None, :]) + np.pi) % (2 * np.pi) - np.pi).argmin(1)
+    rel = np.linalg.norm(d, axis=1) / np.maximum(radius[near] * grow, 1e-6)
+    t = np.clip((rel - 1.0) / 0.5, 0.0, 1.0)
+    w = (t * t * (3.0 - 2.0 * t)).astype(np.float32)
+    return (old + (new - old) * w[:, None]).astype(np.float32)  # type: ignore[no-any-return]

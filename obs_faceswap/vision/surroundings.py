@@ -101,6 +101,7 @@ def morph_surroundings(image: Frame, old: Points, new: Points) -> Frame:
     out = cv2.remap(image, dx, dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     # where the map barely moves (toward the ROI edge), the pixels keep their exact value
     keep = still.astype(bool)
+    keep[0, :] = keep[-1, :] = keep[:, 0] = keep[:, -1] = True  # the fixed ring: exactly the identity there
     out[keep] = image[keep]
     return out  # type: ignore[no-any-return]
 

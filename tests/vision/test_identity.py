@@ -1,0 +1,100 @@
+"""The embedded swap changes who the face is (tests/vision/identity_harness.py: the proxy).
+
+Astronaut -> each of the six faces of insightface's t1.jpg. Measured at the default (shape_strength
+100 %) on 36 pairs (astronaut and t1's faces onto each other): the output mesh moves toward the
+source in every astronaut pair and ends closer to the source in 14/36; at 0 % in none.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from obs_faceswap.vision.classical import ClassicalSwapper, face_roi
+from obs_faceswap.vision.embedded import EmbeddedDetector
+from obs_faceswap.vision.shape_transfer import (
+    mesh3,
+    mouth_opening,
+    procrustes_distance,
+    rigid_weights,
+    rotation_angle_deg,
+    similarity_fit,
+    transfer_shape,
+)
+from tests.vision.identity_harness import face_mesh3, measure, t1_faces
+
+
+@pytest.fixture(scope="module")
+def detector() -> EmbeddedDetector:
+    return EmbeddedDetector(provider="cpu")
+
+
+@pytest.fixture(scope="module")
+def setup(detector: EmbeddedDetector, astronaut_bgr: np.ndarray, group_bgr: np.ndarray):  # type: ignore[no-untyped-def]
+    return t1_faces(detector, group_bgr), detector.detect(astronaut_bgr)[0]
+
+
+def test_the_output_shape_is_the_sources_in_the_targets_pose_and_expression(setup) -> None:  # type: ignore[no-untyped-def]
+    """The mesh the swap draws on: closer to the source than to the target on all six faces, the
+    target's pose (within 3 degrees) and mouth opening (within 15 %)."""
+    faces, astro = setup
+    s = face_mesh3(astro)
+    for face in faces:
+        t = face_mesh3(face)
+        new = mesh3(transfer_shape(s, t, 1.0), t[:, 2])
+        assert procrustes_distance(new, s) < procrustes_distance(new, t)
+        _, r, _ = similarity_fit(new, t, rigid_weights(t))
+        assert rotation_angle_deg(r) < 3.0
+        assert abs(mouth_opening(new) - mouth_opening(t)) <= 0.15 * max(mouth_opening(t), 0.1)
+
+
+def test_the_swapped_face_is_recognised_as_moving_to_the_source(setup, detector: EmbeddedDetector,  # type: ignore[no-untyped-def]
+                                                                 astronaut_bgr: np.ndarray,
+                                                                 group_bgr: np.ndarray) -> None:
+    faces, astro = setup
+    results = {}
+    for strength in (0, 100):
+        sw = ClassicalSwapper({"shape_strength": strength}, detector=detector)
+        src = sw.prepare_source([astronaut_bgr])
+        results[strength] = [measure(detector, lambda img, f, sw=sw, src=src: sw.swap(img, [f], src), group_bgr,
+                                     face, astro)[0] for face in faces]
+    for flat, moved in zip(results[0], results[100], strict=True):
+        print(f"to source {flat.to_source:.4f} -> {moved.to_source:.4f}, to target {flat.to_target:.4f} -> "
+              f"{moved.to_target:.4f}, pose {moved.pose_deg:.1f}")
+        assert moved.to_source < flat.to_source and moved.to_target > flat.to_target
+    assert not any(p.moved for p in results[0])  # the old swap: still the target's face
+    assert sum(p.moved for p in results[100]) >= 2
+
+
+def _gradient(img: np.ndarray) -> np.ndarray:
+    g = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    return np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1))  # type: ignore[no-any-return]
+
+
+def test_no_seams_and_nothing_outside_the_roi_changes(setup, detector: EmbeddedDetector,  # type: ignore[no-untyped-def]
+                                                      astronaut_bgr: np.ndarray, group_bgr: np.ndarray) -> None:
+    """Gradient along the swap's edge (where the changed region ends) within 1.5x the target's own
+    there; pixels outside every face's ROI byte-identical."""
+    faces, _ = setup
+    sw = ClassicalSwapper(detector=detector)
+    src = sw.prepare_source([astronaut_bgr])
+    out = sw.swap(group_bgr, faces, src)
+    allowed = np.zeros(group_bgr.shape[:2], bool)
+    for face in faces:
+        x0, y0, x1, y1 = face_roi(face.landmarks, group_bgr.shape, 0.3 * float(face.bbox[2] - face.bbox[0]))  # type: ignore[arg-type,misc]
+        allowed[y0:y1, x0:x1] = True
+    changed = (out != group_bgr).any(-1)
+    assert changed.any() and not changed[~allowed].any()
+    # the edge of the swap: the outline of the region that changed visibly, per face
+    visible = (np.abs(out.astype(int) - group_bgr).max(-1) > 6).astype(np.uint8)
+    visible = cv2.morphologyEx(visible, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    edge = (visible - cv2.erode(visible, np.ones((3, 3), np.uint8))).astype(bool)
+    g_out, g_in = _gradient(out), _gradient(group_bgr)
+    for face in faces:
+        x0, y0, x1, y1 = (int(v) for v in face.bbox)
+        sel = np.zeros_like(edge)
+        sel[y0:y1, x0:x1] = edge[y0:y1, x0:x1]
+        ratio = float(g_out[sel].mean() / max(g_in[sel].mean(), 1e-3))
+        print(f"face at x={x0}: edge gradient {ratio:.2f}x the target's")
+        assert ratio <= 1.5
