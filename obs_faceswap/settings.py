@@ -129,7 +129,8 @@ FACE_SETTINGS = Schema(
                 group="Face"),
         Setting("source_image", PATHS, "", "Source face photo(s)",
                 "Photo(s) of the face to put on the camera, separated by ';'. Neural swappers average "
-                "several photos into one identity; the embedded swapper uses the best one.", group="Face"),
+                "several photos into one identity; the embedded swapper averages their face shape and "
+                "uses the best one's skin.", group="Face"),
         Setting("swapper", TEXT, "embedded", "Swapper",
                 "'embedded' (classical landmark swap, no download) or an installed model id such as "
                 "inswapper_128, or a path to your own .onnx swapper.", group="Face"),

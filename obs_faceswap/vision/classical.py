@@ -58,7 +58,7 @@ from obs_faceswap.vision.classical_warp import (
 from obs_faceswap.vision.color import transfer_color
 from obs_faceswap.vision.embedded import FACE_OVAL, OUTER_LIPS, EmbeddedDetector
 from obs_faceswap.vision.feature_select import mouth_seam_keep
-from obs_faceswap.vision.shape_transfer import hold_region, mesh3, transfer_shape
+from obs_faceswap.vision.shape_transfer import average_shape, hold_region, mesh3, transfer_shape
 from obs_faceswap.vision.surroundings import morph_surroundings, surround_margin
 from obs_faceswap.vision.types import Face, Frame, Mask, Points
 
@@ -146,24 +146,30 @@ class ClassicalSwapper:
 
     # -- source ------------------------------------------------------------------------------
     def prepare_source(self, images: Sequence[Frame], names: Sequence[str] | None = None) -> ClassicalSource:
-        """The best source face over all photos (largest and most frontal); ``NoFaceError`` when none has one.
+        """The source face over all photos; ``NoFaceError`` when none has one.
 
-        A classical warp cannot average several faces; with several photos the best one is used
-        (``source.photo_index`` says which).
+        The skin is the best photo's (largest and most frontal; ``source.photo_index`` says which);
+        with several photos the face shape is the Procrustes mean of all of them (weighted by the same
+        quality), so one photo's expression or lens distortion counts less.
         """
         if not images:
             raise NoFaceError("no source photo given: choose a photo with one clearly visible face")
-        best: tuple[float, int, Face] | None = None
+        found: list[tuple[float, int, Face]] = []
         for i, img in enumerate(images):
             faces = [f for f in self.detector.detect(img) if f.landmarks is not None]
             if not faces:
                 continue
             face = max(faces, key=lambda f: f.area)
-            quality = min(float((face.bbox[2:] - face.bbox[:2]).max()), SOURCE_MAX_FACE) * _frontal(face)
-            if best is None or quality > best[0]:
-                best = (quality, i, face)
-        if best is not None:
-            return build_source(images[best[1]], best[2], photo_index=best[1])
+            found.append((min(float((face.bbox[2:] - face.bbox[:2]).max()), SOURCE_MAX_FACE) * _frontal(face), i, face))
+        if found:
+            best = max(found, key=lambda q: q[0])
+            source = build_source(images[best[1]], best[2], photo_index=best[1])
+            others = [q for q in found if q is not best]
+            if others and source.shape is not None:
+                source.shape = average_shape([source.shape, *(mesh3(f.landmarks, f.extra.get("mesh_z"))
+                                                              for _, _, f in others)],
+                                             [best[0], *(q for q, _, _ in others)])
+            return source
         label = ", ".join(names) if names else ("the source photo" if len(images) == 1 else "the source photos")
         raise NoFaceError(f"no face found in {label}: use a photo where one face is clearly visible, "
                           "front-facing and not too small")

@@ -98,3 +98,24 @@ def test_no_seams_and_nothing_outside_the_roi_changes(setup, detector: EmbeddedD
         ratio = float(g_out[sel].mean() / max(g_in[sel].mean(), 1e-3))
         print(f"face at x={x0}: edge gradient {ratio:.2f}x the target's")
         assert ratio <= 1.5
+
+
+def test_several_source_photos_average_the_shape(detector: EmbeddedDetector, astronaut_bgr: np.ndarray,
+                                                 group_bgr: np.ndarray) -> None:
+    """The same person in other framings leaves the shape as it was; a second person's photo moves it
+    half way (the skin is the best photo's)."""
+    sw = ClassicalSwapper(detector=detector)
+    one = sw.prepare_source([astronaut_bgr])
+    h, w = astronaut_bgr.shape[:2]
+    turned = cv2.warpAffine(astronaut_bgr, cv2.getRotationMatrix2D((w / 2, h / 2), 12, 0.8), (w, h),
+                            borderMode=cv2.BORDER_REPLICATE)
+    same = sw.prepare_source([astronaut_bgr, turned])
+    assert one.shape is not None and same.shape is not None
+    assert procrustes_distance(same.shape, one.shape) < 0.004
+    other_photo = np.ascontiguousarray(group_bgr[250:450, 430:620])
+    other = sw.prepare_source([other_photo])
+    mixed = sw.prepare_source([astronaut_bgr, other_photo])
+    assert other.shape is not None and mixed.shape is not None
+    apart = procrustes_distance(other.shape, one.shape)
+    assert procrustes_distance(mixed.shape, one.shape) < 0.8 * apart
+    assert procrustes_distance(mixed.shape, other.shape) < 0.8 * apart
