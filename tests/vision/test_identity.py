@@ -119,3 +119,26 @@ def test_several_source_photos_average_the_shape(detector: EmbeddedDetector, ast
     apart = procrustes_distance(other.shape, one.shape)
     assert procrustes_distance(mixed.shape, one.shape) < 0.8 * apart
     assert procrustes_distance(mixed.shape, other.shape) < 0.8 * apart
+
+
+def test_live_shape_does_not_flicker(detector: EmbeddedDetector, group_bgr: np.ndarray) -> None:
+    """Under tracking and smoothing (the live defaults) a still face's shaped mesh jitters no more than
+    its landmarks: the shape is computed once per source, the pose per frame, and the depth the pose
+    uses is smoothed with the landmarks (it was 1.7x the landmarks' jitter before)."""
+    from obs_faceswap.bench.pipeline import bench_frame
+    from obs_faceswap.vision.classical import target_shape
+    from obs_faceswap.vision.tracking import TrackedDetector
+
+    frame = bench_frame()
+    src = ClassicalSwapper(detector=detector).prepare_source([np.ascontiguousarray(group_bgr[250:450, 430:620])])
+    rng = np.random.default_rng(0)
+    tracked = TrackedDetector(detector, detect_every=3, smoothing=0.5)
+    lm, shaped = [], []
+    for _ in range(30):
+        noisy = np.clip(frame + np.float32(4) * rng.standard_normal(frame.shape, np.float32), 0, 255).astype(np.uint8)
+        face = tracked.detect(noisy)[0]
+        lm.append(face.landmarks)
+        shaped.append(target_shape(face.landmarks, face.extra.get("mesh_z"), src, 1.0))  # type: ignore[arg-type]
+    j_lm, j_shaped = np.stack(lm[5:]).std(0).mean(), np.stack(shaped[5:]).std(0).mean()
+    print(f"jitter: landmarks {j_lm:.4f} px, shaped mesh {j_shaped:.4f} px")
+    assert j_shaped < 1.25 * j_lm
