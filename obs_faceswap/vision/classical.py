@@ -58,6 +58,7 @@ from obs_faceswap.vision.classical_warp import (
 from obs_faceswap.vision.color import transfer_color
 from obs_faceswap.vision.embedded import FACE_OVAL, OUTER_LIPS, EmbeddedDetector
 from obs_faceswap.vision.feature_select import mouth_seam_keep
+from obs_faceswap.vision.lowres import correct_downscaled
 from obs_faceswap.vision.shape_transfer import average_shape, hold_region, mesh3, transfer_shape
 from obs_faceswap.vision.surroundings import morph_surroundings, surround_margin
 from obs_faceswap.vision.types import Face, Frame, Mask, Points
@@ -71,6 +72,7 @@ __all__ = [  # the public names, wherever they live (warp and masks: classical_w
     "triangle_affines", "triangle_index_map", "visible_triangles", "warp_source",
 ]
 
+COLOUR_FACE_PX = 112  # colour and lighting are computed on the face scaled to at most this size
 SOURCE_MAX_FACE = 512  # the source crop is downscaled so its face is at most this many pixels
 # lab/rct spread gain bounds per LAB channel: L near 1 (transfer_shading brings the lighting, so the
 # source keeps its contrast); a/b may calm a blotchy source down but never amplify it much
@@ -240,10 +242,7 @@ class ClassicalSwapper:
             target = morph_surroundings(target, pts - np.float32([x0, y0]), local)
         warped = match_sharpness(warped, target, mask)
         if self.look.color_method != "none" and self.look.color_strength > 0:
-            skin = skin_mask(local, size)
-            warped = transfer_color(warped, target, self.look.color_method, self.look.color_strength, mask=skin,
-                                    gain_limits=COLOR_GAIN_LIMITS)
-            warped = transfer_shading(warped, target, skin, local, self.look.color_strength)
+            warped = correct_downscaled(self._colour, warped, target, local, COLOUR_FACE_PX)
         t3 = time.perf_counter()
         alpha = mask * np.float32(self.look.blend)
         if self.seamless:
@@ -259,6 +258,14 @@ class ClassicalSwapper:
             stats["mask"] = stats.get("mask", 0.0) + (t2 - t1) * 1e3
             stats["color"] = stats.get("color", 0.0) + (t3 - t2) * 1e3
             stats["blend"] = stats.get("blend", 0.0) + (t4 - t3) * 1e3
+
+
+    def _colour(self, warped: Frame, target: Frame, pts: Points) -> Frame:
+        """Colour transfer and the target's lighting on the warped face (``pts``: its mesh in these pixels)."""
+        skin = skin_mask(pts, warped.shape[:2])
+        out = transfer_color(warped, target, self.look.color_method, self.look.color_strength, mask=skin,
+                             gain_limits=COLOR_GAIN_LIMITS)
+        return transfer_shading(out, target, skin, pts, self.look.color_strength)
 
 
 def _frontal(face: Face) -> float:
