@@ -73,7 +73,8 @@ def eye_keep(dst: Points, src: Points, size: tuple[int, int]) -> Mask | None:
     """
     from obs_faceswap.vision.feature_select import eye_choice
 
-    keep = [eye_choice(o_t, o_s) for o_t, o_s in zip(eye_openness(dst), eye_openness(src), strict=True)]
+    # one choice for both eyes (a source eye beside a target eye looks odd)
+    keep = [max(eye_choice(o_t, o_s) for o_t, o_s in zip(eye_openness(dst), eye_openness(src), strict=True))] * 2
     if max(keep) <= 0.0:
         return None
     h, w = size

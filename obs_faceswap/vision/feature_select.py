@@ -1,9 +1,10 @@
 """Which eyes and mouth the embedded swap shows: the source's by default, the target's only where the
 source cannot provide them.
 
-- Eyes: the source's eye (iris colour and shape) warped to the target's lid opening, unless the
-  source's eye is much less open than the target's (a squinting or closed source eye stretched
-  over an open one smears): then the target's own eye shows (``eye_choice``).
+- Eyes: the source's eyes (iris colour and shape) warped to the target's lid opening, unless a
+  source eye is much less open than the target's (a squinting or closed source eye stretched over
+  an open one smears): then both of the target's own eyes show (``eye_choice``; a narrow
+  transition, as a half-and-half blend of two eyes looks ghostly).
 - Mouth: the source's lips always; where the target's mouth is open its own mouth interior shows
   (teeth, tongue: the classical mask cuts it out), and where the source's mouth is open wider than
   the target's, the source's teeth would be squeezed into a white line between the lips, so the
@@ -19,7 +20,7 @@ from obs_faceswap.vision.embedded import INNER_LIPS
 from obs_faceswap.vision.shape_transfer import mouth_opening
 from obs_faceswap.vision.types import Mask, Points
 
-SOURCE_EYE_FROM = (0.7, 0.8)  # source/target eye-openness ratio: below the first the target's eye, above the second the source's
+SOURCE_EYE_FROM = (0.72, 0.78)  # source/target eye-openness ratio: below the first the target's eye, above the second the source's
 SEAM_OPEN_BY = 0.06  # source mouth opening above the target's by this much (share of mouth width): keep the seam
 
 
