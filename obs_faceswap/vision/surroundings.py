@@ -88,21 +88,18 @@ def morph_surroundings(image: Frame, old: Points, new: Points) -> Frame:
     map_x, map_y = piecewise_maps(dst, src, tri, (h, w), step)
     mh, mw = map_x.shape
     gy, gx = np.mgrid[0:mh, 0:mw].astype(np.float32) * np.float32(step) + np.float32((step - 1) / 2)
-    dx, dy = map_x - gx, map_y - gy
-    still = ((np.abs(dx) < STILL_PX) & (np.abs(dy) < STILL_PX)).astype(np.uint8)
-    if step > 1:
+    still = ((np.abs(map_x - gx) < STILL_PX) & (np.abs(map_y - gy) < STILL_PX)).astype(np.uint8)
+    if step > 1:  # the maps are affine inside triangles: a linear resize of the coarse samples is exact there
         full = (mw * step, mh * step)
-        dx = cv2.resize(dx, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
-        dy = cv2.resize(dy, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
+        map_x = cv2.resize(map_x, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
+        map_y = cv2.resize(map_y, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
         still = cv2.erode(still, np.ones((3, 3), np.uint8))  # a coarse sample near motion is not still
         still = cv2.resize(still, full, interpolation=cv2.INTER_NEAREST)[:h, :w]
-    dx += np.arange(w, dtype=np.float32)[None, :]
-    dy += np.arange(h, dtype=np.float32)[:, None]
-    out = cv2.remap(image, dx, dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    out = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     # where the map barely moves (toward the ROI edge), the pixels keep their exact value
-    keep = still.astype(bool)
-    keep[0, :] = keep[-1, :] = keep[:, 0] = keep[:, -1] = True  # the fixed ring: exactly the identity there
-    out[keep] = image[keep]
+    still[0, :] = still[-1, :] = 1  # the fixed ring: exactly the identity there
+    still[:, 0] = still[:, -1] = 1
+    np.copyto(out, image, where=still[..., None].astype(bool))
     return out  # type: ignore[no-any-return]
 
 
