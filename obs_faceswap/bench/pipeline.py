@@ -6,7 +6,8 @@ face from insightface's group photo (the astronaut mirrored when insightface is 
   detect_ms            full detection: BlazeFace (whole frame + tiles) + 2 mesh passes
   landmarks_ms         mesh only on the previous face's crop (what tracking runs per frame)
   tracked_detect_ms    TrackedDetector(detect_every=3, smoothing=0.5), mean per frame
-  warp/mask/color/blend_ms, swap_ms   ClassicalSwapper stages and their sum
+  warp/mask/morph/color/blend_ms, swap_ms   ClassicalSwapper stages (morph: the surroundings follow
+                       the moved outline) and their sum
   total_ms, fps        tracked_detect + swap: the live per-frame cost (all masks off: the defaults)
   baseline_shape0_swap_ms, baseline_shape0_total_ms   the same with shape_strength 0 (the swap before
                        shape transfer: source skin on the target's own face shape)
@@ -145,7 +146,7 @@ def measure(repeat: int = 30, threads: int = 1, quality: bool = True, frame_size
 
     swap_samples = time_ms(one_swap, repeat=repeat)
     n = repeat + 5  # time_ms's warm-up runs are counted in the stage sums too
-    for k in ("warp", "mask", "color", "blend"):
+    for k in ("warp", "mask", "morph", "color", "blend"):
         out[f"{k}_ms"] = stages.get(k, 0.0) / n
     out["swap_ms"] = p50(swap_samples)
     out["total_ms"] = out["tracked_detect_ms"] + out["swap_ms"]

@@ -240,6 +240,7 @@ class ClassicalSwapper:
         target = frame[y0:y1, x0:x1]
         if new is not pts:  # the target's own skin, hair line and neck follow the moved outline
             target = morph_surroundings(target, pts - np.float32([x0, y0]), local)
+        t2m = time.perf_counter()
         warped = match_sharpness(warped, target, mask)
         if self.look.color_method != "none" and self.look.color_strength > 0:
             warped = correct_downscaled(self._colour, warped, target, local, COLOUR_FACE_PX)
@@ -256,7 +257,8 @@ class ClassicalSwapper:
             t4 = time.perf_counter()
             stats["warp"] = stats.get("warp", 0.0) + (t1 - t0) * 1e3
             stats["mask"] = stats.get("mask", 0.0) + (t2 - t1) * 1e3
-            stats["color"] = stats.get("color", 0.0) + (t3 - t2) * 1e3
+            stats["morph"] = stats.get("morph", 0.0) + (t2m - t2) * 1e3
+            stats["color"] = stats.get("color", 0.0) + (t3 - t2m) * 1e3
             stats["blend"] = stats.get("blend", 0.0) + (t4 - t3) * 1e3
 
 
