@@ -59,7 +59,7 @@ from obs_faceswap.vision.color import transfer_color
 from obs_faceswap.vision.embedded import FACE_OVAL, OUTER_LIPS, EmbeddedDetector
 from obs_faceswap.vision.feature_select import mouth_seam_keep
 from obs_faceswap.vision.lowres import correct_downscaled
-from obs_faceswap.vision.shape_transfer import average_shape, hold_region, mesh3, transfer_shape
+from obs_faceswap.vision.shape_transfer import average_shape, hold_region, mesh3, transfer_shape, unfold
 from obs_faceswap.vision.surroundings import morph_surroundings, surround_margin
 from obs_faceswap.vision.types import Face, Frame, Mask, Points
 
@@ -309,7 +309,7 @@ def target_shape(pts: Points, depth: Any, source: ClassicalSource, strength: flo
     ``strength``; ``pts`` itself (the same object) at 0."""
     if strength <= 0.0 or source.shape is None or len(pts) != len(source.shape):
         return pts
-    return transfer_shape(source.shape, mesh3(pts, depth), strength)
+    return unfold(pts, transfer_shape(source.shape, mesh3(pts, depth), strength), source.triangles)
 
 
 def extend_skin(crop: Frame, pts: Points) -> Frame:

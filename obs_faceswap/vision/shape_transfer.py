@@ -25,6 +25,9 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+UNFOLD_MIN_AREA = 0.1  # a mesh triangle may shrink to this share of its area, never fold over
+UNFOLD_SOFT = 0.2  # ...and moves start being pulled back this much above it
+UNFOLD_RADIUS = 0.04  # share of the face size over which moves are pulled back around a folding triangle
 Mesh3 = npt.NDArray[np.float64]  # (468, 3): x, y (pixels, y down), depth (same units, away from the camera)
 
 RIGHT_EYE_CORNERS = (33, 133)  # subject's right eye (image left): outer, inner
@@ -125,17 +128,16 @@ def align_to(source: Mesh3, target: Mesh3) -> Mesh3:
     return (source @ r.T) * s + t  # type: ignore[no-any-return]
 
 
-def _corner_similarity(t_pts: npt.NDArray[np.float64], t_c: tuple[int, int],
-                       s_pts: npt.NDArray[np.float64], idx: tuple[int, int]) -> npt.NDArray[np.float64]:
-    """Offsets (N, 2) that move ``t_pts`` by the 2-D similarity taking the target's corners to the source's."""
-    a0, a1 = t_c
-    b0, b1 = s_pts[idx[0]], s_pts[idx[1]]
-    va, vb = a1 - a0, b1 - b0
-    ca = complex(va[0], va[1])
-    cb = complex(vb[0], vb[1])
+def _corner_similarity(t_pts: npt.NDArray[np.float64], s_pts: npt.NDArray[np.float64], corners: tuple[int, int]
+                       ) -> npt.NDArray[np.float64]:
+    """Offsets (N, 2) that move ``t_pts`` by the 2-D similarity taking the target's ``corners`` to the source's."""
+    c0, c1 = corners
+    va, vb = t_pts[c1] - t_pts[c0], s_pts[c1] - s_pts[c0]
+    ca, cb = complex(va[0], va[1]), complex(vb[0], vb[1])
     m = cb / ca if abs(ca) > 1e-9 else 1.0
-    rel = (t_pts[:, 0] - a0[0]) + 1j * (t_pts[:, 1] - a0[1])
-    moved = rel * m + complex(b0[0], b0[1])
+    a, b = t_pts[c0], s_pts[c0]
+    rel = (t_pts[:, 0] - a[0]) + 1j * (t_pts[:, 1] - a[1])
+    moved = rel * m + complex(b[0], b[1])
     return np.column_stack([moved.real, moved.imag]) - t_pts
 
 
@@ -178,7 +180,7 @@ def shape_offsets(source: Mesh3, target: Mesh3) -> npt.NDArray[np.float64]:
         c0, c1 = corners
         width = float(np.linalg.norm(t_loc[c0, :2] - t_loc[c1, :2]))
         scale = width if region is LIPS_REGION else eye_w
-        rigid = _corner_similarity(t_loc[:, :2], (t_loc[c0, :2], t_loc[c1, :2]), s_loc[:, :2], corners)
+        rigid = _corner_similarity(t_loc[:, :2], s_loc[:, :2], corners)
         w = _region_weight(t_loc[:, :2], (t_loc[c0, :2] + t_loc[c1, :2]) / 2, rx * scale, ry * scale)
         w[region] = 1.0
         off[:, :2] = off[:, :2] * (1.0 - w[:, None]) + rigid * w[:, None]
@@ -234,3 +236,42 @@ def hold_region(old: npt.NDArray[np.float32], new: npt.NDArray[np.float32], regi
     t = np.clip((rel - 1.0) / 0.5, 0.0, 1.0)
     w = (t * t * (3.0 - 2.0 * t)).astype(np.float32)
     return (old + (new - old) * w[:, None]).astype(np.float32)  # type: ignore[no-any-return]
+
+
+def _signed_areas(pts: npt.NDArray[np.float32], triangles: npt.NDArray[np.int32]) -> npt.NDArray[np.float64]:
+    t = pts[triangles].astype(np.float64)
+    a, b = t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]
+    return a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]  # type: ignore[no-any-return]
+
+
+def unfold(old: npt.NDArray[np.float32], new: npt.NDArray[np.float32], triangles: npt.NDArray[np.int32],
+           min_area: float = UNFOLD_MIN_AREA, iterations: int = 4) -> npt.NDArray[np.float32]:
+    """``new`` with the moves pulled back smoothly around places where the mesh would fold over or squash.
+
+    A triangle whose area would shrink toward ``min_area`` of its old area, or flip over, warps a
+    stretch of skin onto itself (doubled highlights, a nose pressed into the lip). Around each such
+    triangle the moves are reduced with a Gaussian falloff (``UNFOLD_RADIUS`` of the face size),
+    the more the closer it gets to ``min_area`` (continuous, so a tracked face's small changes do
+    not make it jump); after ``iterations`` rounds the moves are dropped where a fold is still left.
+    """
+    old = old.astype(np.float32)
+    move = new.astype(np.float32) - old
+    a_old = _signed_areas(old, triangles)
+    big = np.abs(a_old) > 1e-3 * max(float(np.abs(a_old).max()), 1e-9)
+    tri = triangles[big]
+    a_old = a_old[big]
+    r2 = 2.0 * (UNFOLD_RADIUS * float((old.max(0) - old.min(0)).max())) ** 2
+    soft = min_area + UNFOLD_SOFT
+    for _ in range(iterations):
+        ratio = _signed_areas(old + move, tri) / a_old
+        bad = np.clip((soft - ratio) / (soft - min_area), 0.0, 1.0)
+        hit = bad > 0
+        if not hit.any():
+            return old + move  # type: ignore[no-any-return]
+        centres = old[tri[hit]].mean(1)  # (B, 2)
+        d2 = ((old[:, None, :] - centres[None, :, :]) ** 2).sum(-1)  # (N, B)
+        pull = (np.exp(-d2 / r2) * bad[hit][None, :]).max(1).astype(np.float32)
+        move *= (np.float32(1.0) - pull)[:, None]
+    folded = _signed_areas(old + move, tri) / a_old < min_area
+    move[np.unique(tri[folded])] = 0.0
+    return old + move  # type: ignore[no-any-return]

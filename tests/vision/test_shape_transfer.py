@@ -108,3 +108,20 @@ def test_a_smooth_correction_computed_downscaled_matches_the_full_size_one() -> 
     diff = np.abs(fast.astype(int) - full)
     assert diff.mean() < 2.0 and np.percentile(diff, 99) < 12  # the lighting, and the noise (detail) kept
     assert np.abs(fast.astype(int) - image).mean() > 10
+
+
+def test_unfold_pulls_back_a_fold_and_keeps_other_moves() -> None:
+    from scipy.spatial import Delaunay
+
+    g = np.mgrid[0:10, 0:10].reshape(2, -1).T.astype(np.float32) * 10  # a 10x10 grid, 10 px apart
+    tri = Delaunay(g).simplices.astype(np.int32)
+    new = g.copy()
+    new[:, 0] += 3.0  # everything slides right...
+    centre = 44  # ...and one point jumps past its neighbour: the mesh folds there
+    new[centre, 0] += 15.0
+    out = st.unfold(g, new, tri)
+    areas = st._signed_areas(out, tri) / st._signed_areas(g, tri)
+    assert areas.min() >= st.UNFOLD_MIN_AREA
+    far = np.linalg.norm(g - g[centre], axis=1) > 40
+    assert np.allclose(out[far], new[far], atol=0.05)  # moves far from the fold are kept
+    assert np.array_equal(st.unfold(g, g + 2.0, tri), g + 2.0)  # no fold: unchanged
