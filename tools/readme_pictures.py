@@ -23,16 +23,18 @@ def main() -> None:
     import insightface
     from skimage import data
 
-    from obs_faceswap.vision.classical import ClassicalSwapper
     from obs_faceswap.vision.embedded import EmbeddedDetector
+    from obs_faceswap.vision.merge import swap_all
+    from obs_faceswap.vision.options import FaceOptions
+    from obs_faceswap.vision.swappers.classical import ClassicalSwapper
 
     astro = np.ascontiguousarray(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
     group = cv2.imread(os.path.join(os.path.dirname(insightface.__file__), "data", "images", "t1.jpg"))
     det = EmbeddedDetector(provider="cpu")
     faces = det.detect(group)
     swapper = ClassicalSwapper(detector=det)
-    source = swapper.prepare_source([astro])
-    out = swapper.swap(group, faces, source)
+    source = swapper.prepare_source([("astronaut", astro)]).value
+    out = swap_all(group, faces, swapper, source, FaceOptions.from_settings({}))
     h = 358
     cv2.imwrite(str(OUT / "before-after.jpg"), np.hstack([_height(astro, h), _height(group, h), _height(out, h)]),
                 [cv2.IMWRITE_JPEG_QUALITY, 88])
@@ -43,8 +45,8 @@ def main() -> None:
         m = int(0.35 * (x1 - x0))
         row = [group[y0 - m:y1 + m, x0 - m:x1 + m]]
         for strength in (0, 50, 100):
-            swapper.configure({"shape_strength": strength})
-            row.append(swapper.swap(group, [face], source)[y0 - m:y1 + m, x0 - m:x1 + m])
+            options = FaceOptions.from_settings({"shape_strength": strength})
+            row.append(swap_all(group, [face], swapper, source, options)[y0 - m:y1 + m, x0 - m:x1 + m])
         tiles.append(np.hstack([_height(t, 200) for t in row]))
     x0, y0, x1, y1 = (int(v) for v in det.detect(astro)[0].bbox)
     m = int(0.35 * (x1 - x0))

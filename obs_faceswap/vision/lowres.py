@@ -2,35 +2,34 @@
 
 Colour transfer and relighting change a face slowly across it, but converting a big face's region
 to LAB and back several times costs more than the warp itself (a 300 px face: ~10 ms on two CPU
-cores). Computed on the face scaled to ``max_face`` pixels, the correction's difference image is
-scaled back up and added to the full-size face, whose own fine detail is kept.
+cores). Computed on the images scaled down, the correction's difference image is scaled back up
+and added to the full-size face, whose own fine detail is kept.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import cv2
-import numpy as np
 
-from obs_faceswap.vision.types import Frame, Points
+from obs_faceswap.vision.types import Frame, Mask
 
-Correction = Callable[[Frame, Frame, Points], Frame]  # (face image, reference, mesh in its pixels) -> corrected
+# (image, reference, masks at that size) -> the corrected image
+Correction = Callable[[Frame, Frame, Sequence[Mask | None]], Frame]
 
 
-def correct_downscaled(correct: Correction, image: Frame, reference: Frame, pts: Points, max_face: float) -> Frame:
-    """``correct(image, reference, pts)``, computed on both images scaled so the face is at most
-    ``max_face`` px and applied to ``image`` at full size as a smooth difference."""
+def correct_downscaled(correct: Correction, image: Frame, reference: Frame, scale: float,
+                       masks: Sequence[Mask | None] = ()) -> Frame:
+    """``correct(image, reference, masks)`` computed on everything scaled by ``scale`` (< 1) and applied
+    to ``image`` at full size as a smooth difference; at full size when ``scale`` saves little."""
+    if scale >= 0.8:
+        return correct(image, reference, masks)
     h, w = image.shape[:2]
-    face = float((pts.max(0) - pts.min(0)).max())
-    s = max_face / max(face, 1.0)
-    if s >= 0.8:  # too little to gain
-        return correct(image, reference, pts)
-    sw, sh = max(8, round(w * s)), max(8, round(h * s))
+    sw, sh = max(8, round(w * scale)), max(8, round(h * scale))
     small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
     ref = cv2.resize(reference, (sw, sh), interpolation=cv2.INTER_AREA)
-    scale = np.float32([sw / w, sh / h])
-    fixed = correct(small, ref, (pts + np.float32(0.5)) * scale - np.float32(0.5))
+    small_masks = [None if m is None else cv2.resize(m, (sw, sh), interpolation=cv2.INTER_AREA) for m in masks]
+    fixed = correct(small, ref, small_masks)
     delta = cv2.subtract(fixed, small, dtype=cv2.CV_16S)
     up = cv2.resize(delta, (w, h), interpolation=cv2.INTER_LINEAR)
     return cv2.add(image, up, dtype=cv2.CV_8U)  # type: ignore[no-any-return]

@@ -50,7 +50,7 @@ def piecewise_maps(dst: Points, src: Points, triangles: npt.NDArray[np.int32], s
     """``cv2.remap`` maps sending each pixel in a ``dst`` triangle to its affine image in ``src``, sampled on
     every ``step``-th pixel: (ceil(H/step), ceil(W/step)) arrays of full-resolution coordinates.
     Uncovered samples map to themselves."""
-    from obs_faceswap.vision.classical_warp import triangle_affines, triangle_index_map
+    from obs_faceswap.vision.swappers.classical.warp import triangle_affines, triangle_index_map
 
     h, w = size
     mh, mw = -(-h // step), -(-w // step)

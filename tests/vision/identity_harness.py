@@ -9,12 +9,14 @@ faces onto each other.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from obs_faceswap.vision.embedded import EmbeddedDetector
+from obs_faceswap.vision.merge import swap_all
+from obs_faceswap.vision.options import FaceOptions
 from obs_faceswap.vision.shape_transfer import (
     mesh3,
     mouth_opening,
@@ -23,6 +25,7 @@ from obs_faceswap.vision.shape_transfer import (
     rotation_angle_deg,
     similarity_fit,
 )
+from obs_faceswap.vision.swappers.classical import ClassicalSource, ClassicalSwapper
 from obs_faceswap.vision.types import Face, Frame
 
 MOUTH_FLOOR = 0.1  # mouth opening below this counts as closed: the 15 % is of at least this much
@@ -75,3 +78,14 @@ def measure(detector: EmbeddedDetector, swap: Callable[[Frame, Face], Frame], ta
     return Proxy(to_source=procrustes_distance(o, s), to_target=procrustes_distance(o, t),
                  pose_deg=rotation_angle_deg(r), mouth_target=mouth_opening(target.landmarks),
                  mouth_output=mouth_opening(again.landmarks)), out
+
+
+def prepare(swapper: ClassicalSwapper, *images: Frame) -> ClassicalSource:
+    """The swapper's prepared source from unnamed photos."""
+    return swapper.prepare_source([("", img) for img in images]).value  # type: ignore[no-any-return]
+
+
+def swap(swapper: ClassicalSwapper, frame: Frame, faces: Sequence[Face], source: ClassicalSource,
+         settings: Mapping[str, object] | None = None) -> Frame:
+    """The swap step for each face through the one merge stage, with these settings."""
+    return swap_all(frame, faces, swapper, source, FaceOptions.from_settings(settings))

@@ -5,9 +5,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from obs_faceswap.vision.classical import ClassicalSwapper, skin_mask
 from obs_faceswap.vision.embedded import EmbeddedDetector
+from obs_faceswap.vision.options import FaceOptions
+from obs_faceswap.vision.swappers.classical import ClassicalSwapper
+from obs_faceswap.vision.swappers.classical.masks import skin_mask
 from obs_faceswap.vision.types import Face
+from tests.vision.identity_harness import prepare, swap
 
 
 def _tint_blotch(out: np.ndarray, before: np.ndarray, face: Face) -> float:
@@ -29,9 +32,9 @@ def test_default_colour_has_no_blotches_on_any_of_the_six_faces(astronaut_bgr: n
     was taken fully from the target's skin the worst face measured 2.98 (grey-green nose side)."""
     det = EmbeddedDetector(provider="cpu")
     faces = det.detect(group_bgr)
-    sw = ClassicalSwapper({"shape_strength": 0}, detector=det)
-    assert sw.look.color_method == "lab"
-    src = sw.prepare_source([astronaut_bgr])
-    blotch = [_tint_blotch(sw.swap(group_bgr, [f], src), group_bgr, f) for f in faces]
+    sw = ClassicalSwapper(detector=det)
+    assert FaceOptions.from_settings({}).color_method == "lab"
+    src = prepare(sw, astronaut_bgr)
+    blotch = [_tint_blotch(swap(sw, group_bgr, [f], src, {"shape_strength": 0}), group_bgr, f) for f in faces]
     print("tint blotch per face:", np.round(blotch, 2))
     assert len(blotch) == 6 and max(blotch) < 2.8

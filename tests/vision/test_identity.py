@@ -12,7 +12,6 @@ import cv2
 import numpy as np
 import pytest
 
-from obs_faceswap.vision.classical import ClassicalSwapper, face_roi
 from obs_faceswap.vision.embedded import EmbeddedDetector
 from obs_faceswap.vision.shape_transfer import (
     mesh3,
@@ -23,7 +22,9 @@ from obs_faceswap.vision.shape_transfer import (
     similarity_fit,
     transfer_shape,
 )
-from tests.vision.identity_harness import face_mesh3, measure, t1_faces
+from obs_faceswap.vision.swappers.classical import ClassicalSwapper
+from obs_faceswap.vision.swappers.classical.swapper import face_roi
+from tests.vision.identity_harness import face_mesh3, measure, prepare, swap, t1_faces
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +57,11 @@ def test_the_swapped_face_is_recognised_as_moving_to_the_source(setup, detector:
     faces, astro = setup
     results = {}
     for strength in (0, 100):
-        sw = ClassicalSwapper({"shape_strength": strength}, detector=detector)
-        src = sw.prepare_source([astronaut_bgr])
-        results[strength] = [measure(detector, lambda img, f, sw=sw, src=src: sw.swap(img, [f], src), group_bgr,
+        sw = ClassicalSwapper(detector=detector)
+        src = prepare(sw, astronaut_bgr)
+        settings = {"shape_strength": strength}
+        results[strength] = [measure(detector, lambda img, f, sw=sw, src=src, st=settings: swap(sw, img, [f], src, st),
+                                     group_bgr,
                                      face, astro)[0] for face in faces]
     for flat, moved in zip(results[0], results[100], strict=True):
         print(f"to source {flat.to_source:.4f} -> {moved.to_source:.4f}, to target {flat.to_target:.4f} -> "
@@ -81,8 +84,7 @@ def test_no_seams_and_nothing_outside_the_roi_changes(setup, detector: EmbeddedD
     there; pixels outside every face's ROI byte-identical."""
     faces, _ = setup
     sw = ClassicalSwapper(detector=detector)
-    src = sw.prepare_source([astronaut_bgr])
-    out = sw.swap(group_bgr, faces, src)
+    out = swap(sw, group_bgr, faces, prepare(sw, astronaut_bgr))
     allowed = np.zeros(group_bgr.shape[:2], bool)
     for face in faces:
         x0, y0, x1, y1 = face_roi(face.landmarks, group_bgr.shape, 0.3 * float(face.bbox[2] - face.bbox[0]))  # type: ignore[arg-type,misc]
@@ -108,16 +110,16 @@ def test_several_source_photos_average_the_shape(detector: EmbeddedDetector, ast
     """The same person in other framings leaves the shape as it was; a second person's photo moves it
     half way (the skin is the best photo's)."""
     sw = ClassicalSwapper(detector=detector)
-    one = sw.prepare_source([astronaut_bgr])
+    one = prepare(sw, astronaut_bgr)
     h, w = astronaut_bgr.shape[:2]
     turned = cv2.warpAffine(astronaut_bgr, cv2.getRotationMatrix2D((w / 2, h / 2), 12, 0.8), (w, h),
                             borderMode=cv2.BORDER_REPLICATE)
-    same = sw.prepare_source([astronaut_bgr, turned])
+    same = prepare(sw, astronaut_bgr, turned)
     assert one.shape is not None and same.shape is not None
     assert procrustes_distance(same.shape, one.shape) < 0.004
     other_photo = np.ascontiguousarray(group_bgr[250:450, 430:620])
-    other = sw.prepare_source([other_photo])
-    mixed = sw.prepare_source([astronaut_bgr, other_photo])
+    other = prepare(sw, other_photo)
+    mixed = prepare(sw, astronaut_bgr, other_photo)
     assert other.shape is not None and mixed.shape is not None
     apart = procrustes_distance(other.shape, one.shape)
     assert procrustes_distance(mixed.shape, one.shape) < 0.8 * apart
@@ -129,11 +131,11 @@ def test_live_shape_does_not_flicker(detector: EmbeddedDetector, group_bgr: np.n
     its landmarks: the shape is computed once per source, the pose per frame, and the depth the pose
     uses is smoothed with the landmarks (it was 1.7x the landmarks' jitter before)."""
     from obs_faceswap.bench.pipeline import bench_frame
-    from obs_faceswap.vision.classical import target_shape
+    from obs_faceswap.vision.swappers.classical.swapper import target_shape
     from obs_faceswap.vision.tracking import TrackedDetector
 
     frame = bench_frame()
-    src = ClassicalSwapper(detector=detector).prepare_source([np.ascontiguousarray(group_bgr[250:450, 430:620])])
+    src = prepare(ClassicalSwapper(detector=detector), np.ascontiguousarray(group_bgr[250:450, 430:620]))
     rng = np.random.default_rng(0)
     tracked = TrackedDetector(detector, detect_every=3, smoothing=0.5)
     lm, shaped = [], []
