@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from obs_faceswap.errors import NoFaceError
 from obs_faceswap.lipsync.mesh_motion import (
+    MOUTH_CORNERS,
     OPEN_MAX,
     FaceFrame,
     deform_mouth,
@@ -89,7 +90,7 @@ def build_rig(frame: Frame, face: Face) -> MouthRig:
                         (local[:, 0] < size[1] - 1 - margin) & (local[:, 1] < size[0] - 1 - margin))[0]
     pts = np.concatenate([local[inside], _ring(size)])
     tri = Delaunay(pts.astype(np.float64)).simplices.astype(np.int32)
-    crop = np.ascontiguousarray(frame[y0:y1, x0:x1])
+    crop = _closed_mouth(np.ascontiguousarray(frame[y0:y1, x0:x1]), local)
     lips = np.zeros(size, np.uint8)
     cv2.fillPoly(lips, [np.round(local[OUTER_LIPS]).astype(np.int32)], 1)
     cv2.fillPoly(lips, [np.round(local[INNER_LIPS]).astype(np.int32)], 0)
@@ -97,6 +98,23 @@ def build_rig(frame: Frame, face: Face) -> MouthRig:
     colour = crop[sel].mean(0).astype(np.float32) if sel.any() else np.float32([60, 60, 120])
     return MouthRig((x0, y0, x1, y1), ClassicalSource(image=crop, points=pts, triangles=tri), mesh, inside,
                     jaw_weights(mesh), colour)
+
+
+def _closed_mouth(crop: Frame, local: Points) -> Frame:
+    """The crop with the face's own open mouth (teeth, cavity) painted over from the lips around it.
+
+    Closing a mouth that is open in the photo squeezes its inside to a line, and opening it
+    stretches it: either way its teeth and dark corners would show as specks between the lips.
+    The lip sync draws its own cavity, so the source's is replaced by the surrounding lip colours.
+    """
+    inner = np.zeros(crop.shape[:2], np.uint8)
+    cv2.fillPoly(inner, [np.round(local[INNER_LIPS] * 16).astype(np.int32)], 255, cv2.LINE_8, 4)
+    if not inner.any():
+        return crop
+    mouth_w = float(np.linalg.norm(local[MOUTH_CORNERS[1]] - local[MOUTH_CORNERS[0]]))
+    r = max(1, int(round(0.03 * mouth_w)))
+    inner = cv2.dilate(inner, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    return cv2.inpaint(crop, inner, max(3.0, 2.0 * r), cv2.INPAINT_TELEA)  # type: ignore[no-any-return]
 
 
 def render_mouth(frame: Frame, rig: MouthRig, shape: MouthShape) -> None:
@@ -109,10 +127,23 @@ def render_mouth(frame: Frame, rig: MouthRig, shape: MouthShape) -> None:
     dst[: len(rig.inside)] = local[rig.inside]
     warped, cover = warp_source(rig.source, dst, size)
     roi = frame[y0:y1, x0:x1]
-    a = cover[..., None]
-    out = warped.astype(np.float32) * a + roi.astype(np.float32) * (1.0 - a)
+    out = _fill_holes(warped.astype(np.float32), cover, roi)
     _paint_cavity(out, local, rig.lip_colour, FaceFrame(moved))
     roi[...] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def _fill_holes(warped: npt.NDArray[np.float32], cover: npt.NDArray[np.float32], roi: Frame
+                ) -> npt.NDArray[np.float32]:
+    """``warped`` with the pixels no triangle covered (slivers the rasteriser missed, folded triangles)
+    filled from their warped neighbours (normalised blur), not from the frame: the frame still shows
+    the old mouth there. The ring makes the whole ROI covered, so every uncovered pixel is such a hole."""
+    if cover.min() >= 1.0:
+        return warped
+    a = cover[..., None]
+    num = cv2.GaussianBlur(warped * a, (0, 0), 2.0)
+    den = cv2.GaussianBlur(cover, (0, 0), 2.0)[..., None]
+    fill = np.where(den > 0.05, num / np.maximum(den, 1e-6), roi.astype(np.float32))
+    return warped * a + fill * (1.0 - a)  # type: ignore[no-any-return]
 
 
 def _paint_cavity(img: npt.NDArray[np.float32], local: Points, lip_colour: np.ndarray, f: FaceFrame) -> None:
@@ -137,7 +168,7 @@ def _paint_cavity(img: npt.NDArray[np.float32], local: Points, lip_colour: np.nd
     teeth = cv2.GaussianBlur(teeth, (0, 0), sigma) * cavity
     # the cavity is darker in its depth: shade by distance from the lip line
     dark = lip_colour * np.float32(CAVITY_DARKEN)
-    tooth = np.float32([200, 214, 226])  # warm white
+    tooth = np.float32([182, 196, 208])  # warm off-white
     # teeth in shadow toward the mouth corners
     xs = (np.arange(w, dtype=np.float32)[None, :] - np.float32(local[13][0])) / np.float32(f.mouth_w / 2.0)
     shade = np.clip(1.0 - 0.45 * xs * xs, 0.45, 1.0)[..., None]
