@@ -188,3 +188,29 @@ def test_unreachable_chat_endpoint_is_a_clear_error_and_writes_nothing(tmp_path:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot reach the chat endpoint" in err[0] and str(port) in err[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_video_face_is_tracked_and_looped(tmp_path: Path, astronaut_bgr, speech_wav: Path) -> None:
+    """A 0.4 s clip of a slowly moving face under 1.6 s of speech: looped, the face found in every frame."""
+    from obs_faceswap.media import encode_video
+
+    clip = tmp_path / "clip.mp4"
+    frames = [np.roll(astronaut_bgr, (k, 2 * k), axis=(0, 1)) for k in range(10)]
+    encode_video(frames, clip, 25, (512, 512))
+    x, rate = sf.read(speech_wav, dtype="float32")
+    wav = tmp_path / "short.wav"
+    sf.write(wav, x[: int(1.6 * rate)], rate, subtype="PCM_16")
+    out = tmp_path / "talk.mp4"
+    assert main(["lipsync", "--face", str(clip), "--audio", str(wav), "--output", str(out), "-q"]) == 0
+    seconds = 1.6
+    got = list(read_video_frames(out))
+    assert abs(len(got) - seconds * FPS) <= 1
+    sync = EmbeddedLipSync()
+    openings = []
+    from obs_faceswap.lipsync.mesh_motion import mouth_opening
+
+    for f in got[::3]:
+        face = sync.face(f)
+        assert face is not None
+        openings.append(mouth_opening(face.landmarks))
+    assert max(openings) - min(openings) > 0.12  # the mouth moves on the moving face
