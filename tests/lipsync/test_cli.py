@@ -214,3 +214,40 @@ def test_video_face_is_tracked_and_looped(tmp_path: Path, astronaut_bgr, speech_
         assert face is not None
         openings.append(mouth_opening(face.landmarks))
     assert max(openings) - min(openings) > 0.12  # the mouth moves on the moving face
+
+
+def test_wav2lip_standin_through_the_cli(tmp_path: Path, astronaut_path: Path, astronaut_bgr) -> None:
+    """--model PATH runs the Wav2Lip path end to end: the stand-in darkens the mouth on loud frames only."""
+    from obs_faceswap.models.standins.lipsync import wav2lip
+
+    model = wav2lip(tmp_path / "my_wav2lip.onnx")
+    rate = 16000
+    t = np.arange(2 * rate) / rate
+    noise = np.random.default_rng(3).standard_normal(len(t)) * 0.3  # broadband: every mel band loud
+    audio = np.where((t >= 1.0) & (t < 1.6), noise, 0.0)
+    wav = tmp_path / "burst.wav"
+    sf.write(wav, audio, rate, subtype="PCM_16")
+    out = tmp_path / "w2l.mp4"
+    assert main(["lipsync", "--face", str(astronaut_path), "--audio", str(wav), "--model", str(model),
+                 "--output", str(out), "-q"]) == 0
+    dark = _mouth_darkness(out, astronaut_bgr)
+    assert len(dark) == 50
+    assert dark[30:36].mean() > dark[5:20].mean() + 20  # loud chunks: darker mouth
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["lipsync", "--text", "hi", "--voice", "missing_voice.onnx"], "Piper voice not found"),
+    (["lipsync", "--text", "hi", "--voice", "xx-nonexistent"], "unknown espeak-ng voice"),
+    (["lipsync", "--text", "hi", "--model", "missing_model.onnx"], "model file not found"),
+    (["converse", "--audio", "{wav}", "--stt-model", "no_such_folder", "--chat-url", "http://127.0.0.1:9/v1"],
+     "faster-whisper model folder not found"),
+    (["converse", "--say", "hi", "--chat-url", "ftp://example/v1"], "must start with http"),
+])
+def test_bad_setup_is_one_clear_line_and_writes_nothing(tmp_path: Path, astronaut_path: Path, speech_wav: Path,
+                                                       capsys, argv: list[str], message: str) -> None:
+    out = tmp_path / "x.mp4"
+    argv = [a.replace("{wav}", str(speech_wav)) for a in argv]
+    assert main([*argv, "--face", str(astronaut_path), "--output", str(out), "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert list(tmp_path.iterdir()) == []
