@@ -114,7 +114,11 @@ def _closed_mouth(crop: Frame, local: Points) -> Frame:
     mouth_w = float(np.linalg.norm(local[MOUTH_CORNERS[1]] - local[MOUTH_CORNERS[0]]))
     r = max(1, int(round(0.03 * mouth_w)))
     inner = cv2.dilate(inner, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-    return cv2.inpaint(crop, inner, max(3.0, 2.0 * r), cv2.INPAINT_TELEA)  # type: ignore[no-any-return]
+    filled = cv2.inpaint(crop, inner, 3.0, cv2.INPAINT_TELEA)
+    soft = cv2.GaussianBlur(inner.astype(np.float32) * np.float32(1 / 255), (0, 0), max(1.0, 0.015 * mouth_w))
+    soft = np.maximum(soft, inner.astype(np.float32) * np.float32(1 / 255))[..., None]  # no seam at its edge
+    out = filled.astype(np.float32) * soft + crop.astype(np.float32) * (1.0 - soft)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)  # type: ignore[no-any-return]
 
 
 def render_mouth(frame: Frame, rig: MouthRig, shape: MouthShape) -> None:
@@ -168,7 +172,8 @@ def _paint_cavity(img: npt.NDArray[np.float32], local: Points, lip_colour: np.nd
     teeth = cv2.GaussianBlur(teeth, (0, 0), sigma) * cavity
     # the cavity is darker in its depth: shade by distance from the lip line
     dark = lip_colour * np.float32(CAVITY_DARKEN)
-    tooth = np.float32([182, 196, 208])  # warm off-white
+    # warm off-white, as bright as the face's lighting allows (the lips' brightness stands for it)
+    tooth = np.float32([200, 212, 222]) * np.float32(np.clip(float(lip_colour.mean()) / 140.0, 0.55, 1.1))
     # teeth in shadow toward the mouth corners
     xs = (np.arange(w, dtype=np.float32)[None, :] - np.float32(local[13][0])) / np.float32(f.mouth_w / 2.0)
     shade = np.clip(1.0 - 0.45 * xs * xs, 0.45, 1.0)[..., None]

@@ -32,6 +32,13 @@ JAW_EDGE_SHARE = 0.3  # how much the jaw's far edge (near the hinge) moves relat
 
 _UPPER_LIP = np.array(sorted({*INNER_LIPS[:10], *OUTER_LIPS[:10]} - set(MOUTH_CORNERS)))
 _LOWER_LIP = np.array(sorted({*INNER_LIPS[10:], *OUTER_LIPS[10:]} - set(MOUTH_CORNERS)))
+# the lips in columns, subject's right to left: inner upper / inner lower / outer upper / outer lower
+_COLUMNS = np.array([
+    [191, 80, 81, 82, 13, 312, 311, 310, 415],
+    [95, 88, 178, 87, 14, 317, 402, 318, 324],
+    [185, 40, 39, 37, 0, 267, 269, 270, 409],
+    [146, 91, 181, 84, 17, 314, 405, 321, 375],
+])
 
 
 class FaceFrame:
@@ -101,6 +108,14 @@ def deform_mouth(mesh: Points, opening: float, spread: float = 0.0,
     dy = delta * (down * (1.0 - UPPER_SHARE)) - delta * UPPER_SHARE * up
     x, y = f.local(mesh)
     hw = f.mouth_w / 2.0
+    # the lips column by column: each column's gap set to the lens-shaped target, whatever the
+    # face's own mouth was (a smile with teeth closes all along, not only in the middle)
+    inner_up, inner_lo, outer_up, outer_lo = _COLUMNS
+    u = (x[inner_up] + x[inner_lo]) / 2.0 / hw
+    desired = target * np.clip(1.0 - u * u, 0.0, 1.0) ** 0.5
+    d = desired - (y[inner_lo] - y[inner_up])
+    dy[inner_lo] = dy[outer_lo] = d * (1.0 - UPPER_SHARE)
+    dy[inner_up] = dy[outer_up] = -d * UPPER_SHARE
     shift = (SPREAD_MAX * float(np.clip(spread, -1.0, 1.0)) - NARROW_WITH_OPEN * max(0.0, float(opening))) * hw
     sigma2 = 2.0 * (0.45 * f.mouth_w) ** 2
     dx = np.zeros(len(mesh))
