@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from obs_faceswap.commands.lipsync import add_output_options, check_output
+from obs_faceswap.commands.lipsync import add_output_options, check_output, face_swap
 from obs_faceswap.lipsync.chat import DEFAULT_SYSTEM
 
 
@@ -16,7 +16,7 @@ def run(args: argparse.Namespace) -> int:
     from obs_faceswap.lipsync.speech import load_speech
     from obs_faceswap.lipsync.tts import make_tts
 
-    out = check_output(args, {"face input": args.face, "audio input": args.audio})
+    out = check_output(args, {"face input": args.face, "audio input": args.audio, "swap source": args.swap_source})
     chat = ChatClient.from_env(args.chat_url, args.chat_model, args.api_key_env, system=args.system,
                                timeout=args.timeout)
     tts = make_tts(args.voice, args.rate)  # a bad voice fails before the endpoint is asked
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
         speech = load_speech(args.audio)
     turn, summary = converse_file(args.face, out, chat, tts, text=args.say, speech=speech, stt=stt,
                                   model=args.model, fps=args.fps, provider=args.provider, crf=args.crf,
-                                  progress=not args.quiet)
+                                  progress=not args.quiet, prepare=face_swap(args.swap_source))
     print(f"you: {turn.heard}\navatar: {turn.answer}")
     if not args.quiet:
         print(f"wrote {out} ({summary['seconds']:.2f} s)", file=sys.stderr)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from obs_faceswap.errors import FaceSwapError
+from obs_faceswap.vision.types import Frame
 
 
 def speech_from_args(args: argparse.Namespace) -> object:
@@ -17,6 +19,18 @@ def speech_from_args(args: argparse.Namespace) -> object:
     if args.audio:
         return load_speech(args.audio)
     return make_tts(args.voice, args.rate).speak(args.text)
+
+
+def face_swap(source: str | None) -> Callable[[Frame], Frame] | None:
+    """The face swap (embedded default settings) that puts ``source``'s face on each frame, or None."""
+    if not source:
+        return None
+    from obs_faceswap.vision.pipeline import FacePipeline
+
+    if not Path(source).is_file():
+        raise FaceSwapError(f"source photo not found: {source}")
+    pipeline = FacePipeline({"source_image": str(source)})
+    return pipeline.process  # type: ignore[no-any-return]
 
 
 def check_output(args: argparse.Namespace, inputs: dict[str, str]) -> Path:
@@ -34,10 +48,11 @@ def check_output(args: argparse.Namespace, inputs: dict[str, str]) -> Path:
 def run(args: argparse.Namespace) -> int:
     from obs_faceswap.lipsync.render import lipsync_file
 
-    out = check_output(args, {"face input": args.face, "audio input": args.audio})
+    out = check_output(args, {"face input": args.face, "audio input": args.audio, "swap source": args.swap_source})
     speech = speech_from_args(args)
     summary = lipsync_file(args.face, speech, out, model=args.model, fps=args.fps,  # type: ignore[arg-type]
-                           provider=args.provider, crf=args.crf, progress=not args.quiet)
+                           provider=args.provider, crf=args.crf, progress=not args.quiet,
+                           prepare=face_swap(args.swap_source))
     if not args.quiet:
         print(f"wrote {out} ({summary['width']}x{summary['height']} @ {summary['fps']:.3g} fps, "
               f"{summary['seconds']:.2f} s, face in {summary['frames_with_face']}/{summary['frames']} frames, "
@@ -60,6 +75,9 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=None,
                         help="frame rate of the output (default: the video's, 25 for a photo)")
     parser.add_argument("--provider", default="auto", help="where a Wav2Lip model runs: auto, cuda, cpu, ...")
+    parser.add_argument("--swap-source", metavar="PHOTO",
+                        help="first swap this photo's face onto --face (embedded face swap, default look), so the "
+                             "swapped face speaks")
     parser.add_argument("--output", "-o", required=True, metavar="FILE",
                         help="result video (.mp4, .mkv, .mov, .webm) with the speech as its audio; it appears "
                              "only when complete")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +41,28 @@ def _face_frames(path: Path, still: bool) -> Iterator[Frame]:
             raise FaceSwapError(f"{path.name} has no frames")
 
 
+def _prepared(frames: Iterator[Frame], prepare: Callable[[Frame], Frame], still: bool) -> Iterator[Frame]:
+    """``prepare`` applied to each frame (to a photo once: its frames are all the same)."""
+    try:
+        if still:
+            done = prepare(next(frames))
+            while True:
+                yield done
+        for frame in frames:
+            yield prepare(frame)
+    finally:
+        frames.close()
+
+
 def lipsync_file(face: str | os.PathLike[str], speech: Speech, output: str | os.PathLike[str], *,
                  model: str = "embedded", fps: float | None = None, provider: str = "auto", crf: int = 18,
-                 progress: bool = True) -> dict[str, Any]:
+                 progress: bool = True, prepare: Callable[[Frame], Frame] | None = None) -> dict[str, Any]:
     """Write ``output``: the face in ``face`` (photo or video) speaking ``speech``. Returns a summary.
 
-    ``model``: ``embedded`` (no download) or a Wav2Lip-family model id / ``.onnx`` path. Raises
-    ``NoFaceError`` when the face input has no face; nothing is written then.
+    ``model``: ``embedded`` (no download) or a Wav2Lip-family model id / ``.onnx`` path.
+    ``prepare`` runs on every input frame first (once for a photo), e.g. a face swap, so the
+    swapped face is the one that speaks. Raises ``NoFaceError`` when the face input has no face;
+    nothing is written then.
     """
     from tqdm import tqdm
 
@@ -79,6 +94,8 @@ def lipsync_file(face: str | os.PathLike[str], speech: Speech, output: str | os.
         engine = Wav2LipSync.load(model, provider)
         drive = mel_chunks(speech_mel(speech), rate, n)
     frames = _face_frames(src, still)
+    if prepare is not None:
+        frames = _prepared(frames, prepare, still)
     first = next(frames)
     face0 = sync.face(first)
     if face0 is None and still:

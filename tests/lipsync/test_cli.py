@@ -252,3 +252,24 @@ def test_bad_setup_is_one_clear_line_and_writes_nothing(tmp_path: Path, astronau
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_swap_then_speak(tmp_path: Path, astronaut_path: Path, astronaut_bgr, group_photo_path: Path,
+                         speech_wav: Path) -> None:
+    """--swap-source: the face swap runs first and the swapped face is the one that speaks."""
+    x, rate = sf.read(speech_wav, dtype="float32")
+    wav = tmp_path / "short.wav"
+    sf.write(wav, x[: int(1.2 * rate)], rate, subtype="PCM_16")
+    plain, swapped = tmp_path / "plain.mp4", tmp_path / "swapped.mp4"
+    assert main(["lipsync", "--face", str(astronaut_path), "--audio", str(wav), "--output", str(plain), "-q"]) == 0
+    assert main(["lipsync", "--face", str(astronaut_path), "--audio", str(wav), "--swap-source",
+                 str(group_photo_path), "--output", str(swapped), "-q"]) == 0
+    a, b = list(read_video_frames(plain)), list(read_video_frames(swapped))
+    assert len(a) == len(b) == 30
+    face = EmbeddedLipSync().face(astronaut_bgr)
+    x0, y0, x1, y1 = (int(v) for v in face.bbox)
+    changed = (np.abs(a[0][y0:y1, x0:x1].astype(int) - b[0][y0:y1, x0:x1]).max(axis=2) > 12).mean()
+    assert changed > 0.1, changed  # another face (the same face gives 0)
+    sync = EmbeddedLipSync()
+    openings = [mouth_opening(sync.face(f).landmarks) for f in b[::2]]
+    assert max(openings) - min(openings) > 0.12  # and it speaks
