@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import cv2
@@ -144,15 +144,16 @@ class _Chat(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def chat_server():
-    """A chat-completions server on 127.0.0.1 that answers at most 3 requests, then stops by itself."""
+    """A chat-completions server on 127.0.0.1: one request at a time, at most 3 connections (each waited
+    for at most 20 s), and it stops by itself after the first chat request."""
     _Chat.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Chat)
+    server = HTTPServer(("127.0.0.1", 0), _Chat)
     server.timeout = 20
 
     def serve() -> None:
         for _ in range(3):
-            server.handle_request()
-            if _Chat.seen and len(_Chat.seen) >= 1:
+            server.handle_request()  # synchronous: the request is fully handled when this returns
+            if _Chat.seen:
                 break
 
     thread = threading.Thread(target=serve, daemon=True)
