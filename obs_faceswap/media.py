@@ -304,7 +304,7 @@ def encode_video(
             cmd += ["-i", str(audio), "-map", "0:v:0", "-map", "1:a:0",
                     "-c:a", "libopus" if out.suffix.lower() == ".webm" else "aac", "-ar", "48000"]
         cmd += ["-c:v", "libvpx-vp9" if out.suffix.lower() == ".webm" else "libx264", "-crf", str(crf),
-                "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p", str(tmp)]  # 4:2:0 needs even sizes
+                "-vf", "crop=trunc(iw/2)*2:trunc(ih/2)*2", "-pix_fmt", "yuv420p", str(tmp)]  # 4:2:0: even sizes
         if out.suffix.lower() != ".webm":
             cmd[cmd.index("-crf"):cmd.index("-crf")] = ["-preset", "veryfast"]
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
