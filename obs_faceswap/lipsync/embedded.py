@@ -131,30 +131,47 @@ def render_mouth(frame: Frame, rig: MouthRig, shape: MouthShape) -> None:
     dst[: len(rig.inside)] = local[rig.inside]
     warped, cover = warp_source(rig.source, dst, size)
     roi = frame[y0:y1, x0:x1]
-    out = _fill_holes(warped.astype(np.float32), cover, roi)
-    _paint_cavity(out, local, rig.lip_colour, FaceFrame(moved))
-    roi[...] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    _fill_holes(warped, cover, roi)
+    _paint_cavity(warped, local, rig.lip_colour, FaceFrame(moved))
+    roi[...] = warped
 
 
-def _fill_holes(warped: npt.NDArray[np.float32], cover: npt.NDArray[np.float32], roi: Frame
-                ) -> npt.NDArray[np.float32]:
-    """``warped`` with the pixels no triangle covered (slivers the rasteriser missed, folded triangles)
-    filled from their warped neighbours (normalised blur), not from the frame: the frame still shows
-    the old mouth there. The ring makes the whole ROI covered, so every uncovered pixel is such a hole."""
-    if cover.min() >= 1.0:
-        return warped
-    a = cover[..., None]
-    num = cv2.GaussianBlur(warped * a, (0, 0), 2.0)
-    den = cv2.GaussianBlur(cover, (0, 0), 2.0)[..., None]
-    fill = np.where(den > 0.05, num / np.maximum(den, 1e-6), roi.astype(np.float32))
-    return warped * a + fill * (1.0 - a)  # type: ignore[no-any-return]
+def _fill_holes(warped: Frame, cover: npt.NDArray[np.float32], roi: Frame) -> None:
+    """Fill, in place, the pixels of ``warped`` no triangle covered (slivers the rasteriser missed,
+    folded triangles) from their warped neighbours (normalised blur), not from the frame: the frame
+    still shows the old mouth there. The ring makes the whole ROI covered, so every uncovered pixel
+    is such a hole. Only the holes' bounding box (plus the blur's reach) is touched."""
+    ys, xs = np.nonzero(cover < 1.0)
+    if len(ys) == 0:
+        return
+    r = 7  # > 3 sigma of the blur
+    y0, y1 = max(0, int(ys.min()) - r), min(cover.shape[0], int(ys.max()) + r + 1)
+    x0, x1 = max(0, int(xs.min()) - r), min(cover.shape[1], int(xs.max()) + r + 1)
+    win = warped[y0:y1, x0:x1]
+    c = cover[y0:y1, x0:x1]
+    a = c[..., None]
+    num = cv2.GaussianBlur(win.astype(np.float32) * a, (0, 0), 2.0)
+    den = cv2.GaussianBlur(c, (0, 0), 2.0)[..., None]
+    fill = np.where(den > 0.05, num / np.maximum(den, 1e-6), roi[y0:y1, x0:x1].astype(np.float32))
+    win[...] = np.clip(win * a + fill * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
 
 
-def _paint_cavity(img: npt.NDArray[np.float32], local: Points, lip_colour: np.ndarray, f: FaceFrame) -> None:
-    """Fill the open mouth (inner-lip polygon) with a dark cavity and a band of upper teeth."""
+def _paint_cavity(frame: Frame, local: Points, lip_colour: np.ndarray, f: FaceFrame) -> None:
+    """Fill the open mouth (inner-lip polygon) of ``frame`` (in place) with a dark cavity and upper teeth."""
     gap = float((local[14] - local[13]) @ f.ey)
     if gap < 1.0:
         return
+    # work on a window around the mouth only (the polygons' box plus the blur's reach)
+    sigma = max(0.6, 0.01 * f.mouth_w)
+    lo = np.floor(local[INNER_LIPS].min(0) - 3 * sigma - 3).astype(int)
+    hi = np.ceil(local[INNER_LIPS].max(0) + 3 * sigma + 3).astype(int)
+    x0, y0 = max(0, int(lo[0])), max(0, int(lo[1]))
+    x1, y1 = min(frame.shape[1], int(hi[0])), min(frame.shape[0], int(hi[1]))
+    if x1 <= x0 or y1 <= y0:
+        return
+    view = frame[y0:y1, x0:x1]
+    img = view.astype(np.float32)
+    local = local - np.float32([x0, y0])
     h, w = img.shape[:2]
     s = 4  # sub-pixel bits for the polygons
     cavity = np.zeros((h, w), np.float32)
@@ -167,7 +184,6 @@ def _paint_cavity(img: npt.NDArray[np.float32], local: Points, lip_colour: np.nd
     teeth_poly = np.concatenate([upper - np.outer(np.full(len(upper), 2.0), f.ey), lower_edge[::-1]])
     teeth = np.zeros((h, w), np.float32)
     cv2.fillPoly(teeth, [np.round(teeth_poly * (1 << s)).astype(np.int32)], 1.0, cv2.LINE_AA, s)
-    sigma = max(0.6, 0.01 * f.mouth_w)
     cavity = cv2.GaussianBlur(cavity, (0, 0), sigma)
     teeth = cv2.GaussianBlur(teeth, (0, 0), sigma) * cavity
     # the cavity is darker in its depth: shade by distance from the lip line
@@ -180,6 +196,7 @@ def _paint_cavity(img: npt.NDArray[np.float32], local: Points, lip_colour: np.nd
     img *= 1.0 - cavity[..., None]
     img += cavity[..., None] * dark
     img += teeth[..., None] * (tooth * shade - dark)
+    view[...] = np.clip(img + 0.5, 0, 255).astype(np.uint8)
 
 
 class EmbeddedLipSync:
