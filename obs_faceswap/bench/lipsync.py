@@ -1,5 +1,6 @@
 """``obs-faceswap bench lipsync``: lip sync cost per 1280x720 frame, embedded and Wav2Lip-path.
 
+Every comparison runs its sides in turn, round after round, so they see the same background load.
 Embedded: one frame of a still photo (deform the mesh, one remap of the lower face, paint the
 mouth), and one frame of a video (track the mesh, build the rig, the same); baseline in the same
 run: the classical swapper's ``swap_face`` of the same face (the same triangle warp plus masks,
@@ -19,6 +20,17 @@ import numpy as np
 
 from obs_faceswap.bench import p50, p99, report, time_ms
 from obs_faceswap.bench.photos import astronaut_frame
+
+
+def interleaved(fns: dict[str, Any], repeat: int, warmup: int = 3) -> dict[str, list[float]]:
+    """Milliseconds per call of each function, called in turn round after round (same load for all)."""
+    out: dict[str, list[float]] = {k: [] for k in fns}
+    for r in range(warmup + repeat):
+        for k, fn in fns.items():
+            t = time_ms(fn, repeat=1, warmup=0)[0]
+            if r >= warmup:
+                out[k].append(t)
+    return out
 
 
 def measure(repeat: int = 40) -> dict[str, Any]:
@@ -61,18 +73,16 @@ def measure(repeat: int = 40) -> dict[str, Any]:
     def classical_swap() -> None:
         swapper.swap_face(frame.copy(), face, source)
 
-    emb = time_ms(photo_frame, repeat=repeat)
-    vid = time_ms(video_frame, repeat=max(10, repeat // 2))
-    base = time_ms(classical_swap, repeat=repeat)
+    timed = interleaved({"photo": photo_frame, "video": video_frame, "classical": classical_swap}, repeat)
+    emb, vid, base = timed["photo"], timed["video"], timed["classical"]
 
     speech = (np.random.default_rng(0).standard_normal(16000 * 5) * 0.1).astype(np.float32)
-    mel_ours = time_ms(lambda: melspectrogram(speech), repeat=10, warmup=2)
+    mel_fns: dict[str, Any] = {"ours": lambda: melspectrogram(speech)}
     out: dict[str, Any] = {
         "frame": "1280x720", "face_px": int(face.bbox[3] - face.bbox[1]),
         "embedded_photo_ms_p50": round(p50(emb), 2), "embedded_photo_ms_p99": round(p99(emb), 2),
         "embedded_video_ms_p50": round(p50(vid), 2),
         "baseline_classical_swap_face_ms_p50": round(p50(base), 2),
-        "mel_ms_per_s_ours": round(p50(mel_ours) / 5, 3),
     }
     try:
         import librosa
@@ -85,9 +95,12 @@ def measure(repeat: int = 40) -> dict[str, Any]:
                                                                    fmax=7600) @ np.abs(d))) - 20
             np.clip(8 * ((s + 100) / 100) - 4, -4, 4)
 
-        out["baseline_mel_ms_per_s_librosa"] = round(p50(time_ms(mel_librosa, repeat=10, warmup=2)) / 5, 3)
+        mel_fns["librosa"] = mel_librosa
     except ImportError:
-        out["baseline_mel_ms_per_s_librosa"] = None
+        pass
+    mel = interleaved(mel_fns, 10)
+    out["mel_ms_per_s_ours"] = round(p50(mel["ours"]) / 5, 3)
+    out["baseline_mel_ms_per_s_librosa"] = round(p50(mel["librosa"]) / 5, 3) if "librosa" in mel else None
     chunk = mel_chunks(melspectrogram(speech), 25.0, 1)[0]
     with tempfile.TemporaryDirectory() as d:
         w2l = Wav2LipSync.load(str(wav2lip(Path(d) / "wav2lip.onnx")), "cpu")
@@ -96,10 +109,11 @@ def measure(repeat: int = 40) -> dict[str, Any]:
         crop = face_crop(frame, box)
         src, tgt = source_tensor(chunk), target_tensor(crop)
         pred = output_crop(w2l.session.run({"source": src, "target": tgt})[0])
-        pre = time_ms(lambda: (source_tensor(chunk), target_tensor(face_crop(frame, box))), repeat=repeat)
-        model = time_ms(lambda: w2l.session.run({"source": src, "target": tgt}), repeat=repeat)
-        post = time_ms(lambda: paste_back(frame.copy(), pred, m, w2l.mask), repeat=repeat)
-        copy = time_ms(lambda: frame.copy(), repeat=repeat)
+        w = interleaved({"pre": lambda: (source_tensor(chunk), target_tensor(face_crop(frame, box))),
+                         "model": lambda: w2l.session.run({"source": src, "target": tgt}),
+                         "post": lambda: paste_back(frame.copy(), pred, m, w2l.mask),
+                         "copy": lambda: frame.copy()}, repeat)
+        pre, model, post, copy = w["pre"], w["model"], w["post"], w["copy"]
     out.update({"standin_pre_ms_p50": round(p50(pre), 3), "standin_model_ms_p50": round(p50(model), 3),
                 "standin_post_ms_p50": round(p50(post), 3),
                 "frame_copy_ms_p50": round(p50(copy), 3)})
