@@ -209,6 +209,7 @@ class EmbeddedLipSync:
 
     def __init__(self, detector: EmbeddedDetector | None = None) -> None:
         self._detector = detector
+        self._small: EmbeddedDetector | None = None
 
     @property
     def detector(self) -> EmbeddedDetector:
@@ -223,6 +224,10 @@ class EmbeddedLipSync:
             if tracked:
                 return tracked[0]
         faces = [f for f in self.detector.detect(frame) if f.landmarks is not None]
+        if not faces and previous is None:  # a small face in a big picture: the tiled search finds it
+            if self._small is None:
+                self._small = EmbeddedDetector(small_faces=True)
+            faces = [f for f in self._small.detect(frame) if f.landmarks is not None]
         return max(faces, key=lambda f: f.area) if faces else None
 
     def rig(self, frame: Frame, face: Face) -> MouthRig:

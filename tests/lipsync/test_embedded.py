@@ -87,3 +87,15 @@ def test_mesh_deformation_is_smooth_and_sets_the_gap(astronaut_bgr, sync) -> Non
         assert abs(mouth_gap(moved) - target * OPEN_MAX * FaceFrame(mesh).mouth_w) < 1e-2
         step = np.linalg.norm(moved - mesh, axis=1)
         assert step[[10, 151, 9, 8, 168, 6, 33, 263]].max() < 0.5  # forehead, nose bridge, eyes stay put
+
+
+def test_a_small_face_in_a_big_picture_is_found(astronaut_bgr) -> None:
+    """The fast whole-frame search misses a face 1/11 of a 1080p frame's height; the tiled one finds it."""
+    import cv2
+
+    big = np.full((1080, 1920, 3), 120, np.uint8)
+    big[500:900, 1200:1600] = cv2.resize(astronaut_bgr, (400, 400))
+    sync = EmbeddedLipSync()
+    assert sync.detector.detect(big) == []
+    face = sync.face(big)
+    assert face is not None and 1200 < face.bbox[0] < face.bbox[2] < 1600
