@@ -129,16 +129,37 @@ def render_mouth(frame: Frame, rig: MouthRig, shape: MouthShape) -> None:
     local = moved - np.float32([x0, y0])
     dst = rig.source.points.copy()
     dst[: len(rig.inside)] = local[rig.inside]
-    warped, cover = warp_source(rig.source, dst, size)
+    warped, cover = warp_source(_without_slivers(rig.source, dst), dst, size)
     roi = frame[y0:y1, x0:x1]
-    _fill_holes(warped, cover, roi)
+    _fill_holes(warped, cover, rig.source.image)
     _paint_cavity(warped, local, rig.lip_colour, FaceFrame(moved))
     roi[...] = warped
 
 
-def _fill_holes(warped: Frame, cover: npt.NDArray[np.float32], roi: Frame) -> None:
+MIN_TRIANGLE_PX2 = 0.5  # moved triangles thinner than this are left out of the warp (filled as holes)
+
+
+def _without_slivers(source: ClassicalSource, dst: Points) -> ClassicalSource:
+    """``source`` without the triangles the mouth motion squeezed to (almost) nothing in ``dst``.
+
+    Such a triangle still gets a line of pixels from the rasteriser, but its affine map is
+    numerically wild and samples far outside the crop (dark specks from the clothes at its edge);
+    left out, its pixels are filled from their neighbours like any hole. Shares the pyramid cache.
+    """
+    t = dst[source.triangles]
+    a, b = t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]
+    area = np.abs(a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]) * 0.5
+    keep = area >= MIN_TRIANGLE_PX2
+    if keep.all():
+        return source
+    return ClassicalSource(image=source.image, points=source.points, triangles=source.triangles[keep],
+                           photo_index=source.photo_index, cache=source.cache)
+
+
+def _fill_holes(warped: Frame, cover: npt.NDArray[np.float32], still: Frame) -> None:
     """Fill, in place, the pixels of ``warped`` no triangle covered (slivers the rasteriser missed,
-    folded triangles) from their warped neighbours (normalised blur), not from the frame: the frame
+    folded triangles) from their warped neighbours (normalised blur), or where none is near, from
+    ``still`` (the rig's crop, its own open mouth painted over), never from the frame: the frame
     still shows the old mouth there. The ring makes the whole ROI covered, so every uncovered pixel
     is such a hole. Only the holes' bounding box (plus the blur's reach) is touched."""
     ys, xs = np.nonzero(cover < 1.0)
@@ -152,7 +173,7 @@ def _fill_holes(warped: Frame, cover: npt.NDArray[np.float32], roi: Frame) -> No
     a = c[..., None]
     num = cv2.GaussianBlur(win.astype(np.float32) * a, (0, 0), 2.0)
     den = cv2.GaussianBlur(c, (0, 0), 2.0)[..., None]
-    fill = np.where(den > 0.05, num / np.maximum(den, 1e-6), roi[y0:y1, x0:x1].astype(np.float32))
+    fill = np.where(den > 0.05, num / np.maximum(den, 1e-6), still[y0:y1, x0:x1].astype(np.float32))
     win[...] = np.clip(win * a + fill * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
 
 

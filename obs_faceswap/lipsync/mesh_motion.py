@@ -28,6 +28,7 @@ OPEN_MAX = 0.45  # inner-lip gap at opening 1, as a share of the mouth width (a 
 UPPER_SHARE = 0.12  # the upper lip lifts by this share of the opening change
 SPREAD_MAX = 0.14  # corner shift at spread +-1, as a share of the half mouth width
 NARROW_WITH_OPEN = 0.10  # corners come in by this share of the half width at full opening
+MIN_GAP_PX = 0.5  # the closed lips keep this gap (invisible), so the warp's triangles stay well-formed
 JAW_EDGE_SHARE = 0.3  # how much the jaw's far edge (near the hinge) moves relative to the chin
 
 _UPPER_LIP = np.array(sorted({*INNER_LIPS[:10], *OUTER_LIPS[:10]} - set(MOUTH_CORNERS)))
@@ -112,7 +113,8 @@ def deform_mouth(mesh: Points, opening: float, spread: float = 0.0,
     # face's own mouth was (a smile with teeth closes all along, not only in the middle)
     inner_up, inner_lo, outer_up, outer_lo = _COLUMNS
     u = (x[inner_up] + x[inner_lo]) / 2.0 / hw
-    desired = target * np.clip(1.0 - u * u, 0.0, 1.0) ** 0.5
+    # never exactly shut: a zero-height triangle between the lips has no usable affine map
+    desired = np.maximum(target * np.clip(1.0 - u * u, 0.0, 1.0) ** 0.5, MIN_GAP_PX)
     d = desired - (y[inner_lo] - y[inner_up])
     dy[inner_lo] = dy[outer_lo] = d * (1.0 - UPPER_SHARE)
     dy[inner_up] = dy[outer_up] = -d * UPPER_SHARE

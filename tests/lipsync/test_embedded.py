@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from obs_faceswap.lipsync.embedded import EmbeddedLipSync
-from obs_faceswap.lipsync.mesh_motion import OPEN_MAX, FaceFrame, deform_mouth, mouth_gap, mouth_opening
+from obs_faceswap.lipsync.mesh_motion import (
+    MIN_GAP_PX,
+    OPEN_MAX,
+    FaceFrame,
+    deform_mouth,
+    mouth_gap,
+    mouth_opening,
+)
 from obs_faceswap.lipsync.motion import MouthShape, mouth_track, viseme
 from obs_faceswap.lipsync.speech import Speech, load_speech
 from tests.lipsync.conftest import frame_rms, lagged_r
@@ -84,7 +91,7 @@ def test_mesh_deformation_is_smooth_and_sets_the_gap(astronaut_bgr, sync) -> Non
     mesh = sync.face(astronaut_bgr).landmarks
     for target in (0.0, 0.3, 0.8):
         moved = deform_mouth(mesh, target)
-        assert abs(mouth_gap(moved) - target * OPEN_MAX * FaceFrame(mesh).mouth_w) < 1e-2
+        assert abs(mouth_gap(moved) - max(target * OPEN_MAX * FaceFrame(mesh).mouth_w, MIN_GAP_PX)) < 1e-2
         step = np.linalg.norm(moved - mesh, axis=1)
         assert step[[10, 151, 9, 8, 168, 6, 33, 263]].max() < 0.5  # forehead, nose bridge, eyes stay put
 
