@@ -73,7 +73,7 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
                         help="'embedded' (mesh warp, no download) or a Wav2Lip ONNX export: the id 'wav2lip' "
                              "after 'obs-faceswap models import wav2lip FILE', or a path (non-commercial licence)")
     parser.add_argument("--fps", type=float, default=None,
-                        help="frame rate of the output (default: the video's, 25 for a photo)")
+                        help="frame rate of the output for a photo (default: 25); a video keeps its own")
     parser.add_argument("--provider", default="auto", help="where a Wav2Lip model runs: auto, cuda, cpu, ...")
     parser.add_argument("--swap-source", metavar="PHOTO",
                         help="first swap this photo's face onto --face (embedded face swap, default look), so the "

@@ -64,6 +64,7 @@ def lipsync_file(face: str | os.PathLike[str], speech: Speech, output: str | os.
     swapped face is the one that speaks. Raises ``NoFaceError`` when the face input has no face;
     nothing is written then.
     """
+    from scipy.spatial import QhullError
     from tqdm import tqdm
 
     from obs_faceswap.lipsync.embedded import EmbeddedLipSync
@@ -78,7 +79,8 @@ def lipsync_file(face: str | os.PathLike[str], speech: Speech, output: str | os.
         raise FaceSwapError(f"the speech lasts {speech.seconds:.0f} s; at most {MAX_SECONDS:.0f} s per file")
     info = probe_video(src)
     still = info.still or src.suffix.lower() in IMAGE_SUFFIXES
-    rate = float(fps or (DEFAULT_FPS if still else float(info.fps) or DEFAULT_FPS))
+    video_fps = float(info.fps) if not still and info.fps > 0 else 0.0
+    rate = float(video_fps or fps or DEFAULT_FPS)  # a video keeps its own frame rate
     n = max(1, math.ceil(speech.seconds * rate - 1e-9))
     sync = EmbeddedLipSync()
     drive: Any
@@ -115,11 +117,16 @@ def lipsync_file(face: str | os.PathLike[str], speech: Speech, output: str | os.
             if previous is None:
                 yield frame
                 continue
+            try:
+                if model == "embedded":
+                    out = sync.render(frame, rig or sync.rig(frame, previous), drive[i])
+                else:
+                    out = engine.render(frame, previous, drive[i])
+            except (ValueError, QhullError):  # a face cut by the frame edge: too little of it to move
+                yield frame
+                continue
             stats["with_face"] += 1
-            if model == "embedded":
-                yield sync.render(frame, rig or sync.rig(frame, previous), drive[i])
-            else:
-                yield engine.render(frame, previous, drive[i])
+            yield out
 
     def some_face() -> None:
         if not stats["with_face"]:
