@@ -3,7 +3,7 @@
 Every comparison runs its sides in turn, round after round, so they see the same background load.
 Embedded: one frame of a still photo (deform the mesh, one remap of the lower face, paint the
 mouth), and one frame of a video (track the mesh, build the rig, the same); baseline in the same
-run: the classical swapper's ``swap_face`` of the same face (the same triangle warp plus masks,
+run: the classical swap of the same face (``swap_all``: the same triangle warp plus masks,
 colour and blend). Wav2Lip path with the stand-in model (exact signature, near-free to run): the
 mel front end per second of speech beside librosa's (Wav2Lip's own recipe, when librosa is
 installed), the per-frame pre-processing (crop, mask, tensors) and post-processing (paste-back).
@@ -47,8 +47,10 @@ def measure(repeat: int = 40) -> dict[str, Any]:
         target_tensor,
     )
     from obs_faceswap.models.standins.lipsync import wav2lip
-    from obs_faceswap.vision.classical import ClassicalSwapper, build_source
+    from obs_faceswap.vision.merge import swap_all
+    from obs_faceswap.vision.options import FaceOptions
     from obs_faceswap.vision.paste import paste_back
+    from obs_faceswap.vision.swappers.classical import ClassicalSwapper
 
     frame, _ = astronaut_frame(1280, 720, 720)
     sync = EmbeddedLipSync()
@@ -67,11 +69,12 @@ def measure(repeat: int = 40) -> dict[str, Any]:
         tracked = sync.face(frame, face)
         sync.render(frame, sync.rig(frame, tracked), shapes[k[0] % 64])
 
-    swapper = ClassicalSwapper()
-    source = build_source(frame, face)
+    swapper = ClassicalSwapper(detector=sync.detector)
+    source = swapper.prepare_source([("astronaut", frame)]).value
+    options = FaceOptions.from_settings({})
 
     def classical_swap() -> None:
-        swapper.swap_face(frame.copy(), face, source)
+        swap_all(frame, [face], swapper, source, options)
 
     timed = interleaved({"photo": photo_frame, "video": video_frame, "classical": classical_swap}, repeat)
     emb, vid, base = timed["photo"], timed["video"], timed["classical"]
@@ -82,7 +85,7 @@ def measure(repeat: int = 40) -> dict[str, Any]:
         "frame": "1280x720", "face_px": int(face.bbox[3] - face.bbox[1]),
         "embedded_photo_ms_p50": round(p50(emb), 2), "embedded_photo_ms_p99": round(p99(emb), 2),
         "embedded_video_ms_p50": round(p50(vid), 2),
-        "baseline_classical_swap_face_ms_p50": round(p50(base), 2),
+        "baseline_classical_swap_ms_p50": round(p50(base), 2),
     }
     try:
         import librosa

@@ -29,7 +29,7 @@ def face_swap(source: str | None) -> Callable[[Frame], Frame] | None:
 
     if not Path(source).is_file():
         raise FaceSwapError(f"source photo not found: {source}")
-    pipeline = FacePipeline({"source_image": str(source)})
+    pipeline = FacePipeline.from_settings({"source_image": str(source)})
     return pipeline.process  # type: ignore[no-any-return]
 
 

@@ -27,8 +27,8 @@ from obs_faceswap.lipsync.mesh_motion import (
     mouth_gap,
 )
 from obs_faceswap.lipsync.motion import MouthShape
-from obs_faceswap.vision.classical_warp import ClassicalSource, warp_source
 from obs_faceswap.vision.embedded import INNER_LIPS, NOSE_TIP, OUTER_LIPS, EmbeddedDetector
+from obs_faceswap.vision.swappers.classical.warp import ClassicalSource, warp_source
 from obs_faceswap.vision.types import Face, Frame, Points
 
 RING_PER_SIDE = 6  # fixed anchor points per ROI side

@@ -17,7 +17,8 @@ import numpy.typing as npt
 
 from obs_faceswap.lipsync.mel import MEL_STEP, N_MELS
 from obs_faceswap.models.session import Session
-from obs_faceswap.vision.paste import box_mask, paste_back
+from obs_faceswap.vision.masks import box_mask
+from obs_faceswap.vision.paste import paste_back
 from obs_faceswap.vision.types import Face, Frame, Mask
 
 SIZE = 96
@@ -70,7 +71,7 @@ def paste_mask() -> Mask:
     rows = np.linspace(0.0, 1.0, SIZE, dtype=np.float32)
     lo, hi = KEEP_TOP
     ramp = np.clip((rows - lo) / (hi - lo), 0.0, 1.0)[:, None]
-    return np.minimum(box_mask(SIZE, PASTE_BLUR), ramp).astype(np.float32)  # type: ignore[no-any-return]
+    return np.minimum(box_mask(SIZE, blur=PASTE_BLUR), ramp).astype(np.float32)  # type: ignore[no-any-return]
 
 
 def output_crop(output: npt.NDArray[np.float32]) -> Frame:

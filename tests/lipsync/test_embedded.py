@@ -55,11 +55,14 @@ def test_mouth_opening_on_the_output_follows_the_loudness(sync, astronaut_bgr, s
 
 
 def test_works_on_a_face_swapped_frame(sync, astronaut_bgr, group_bgr) -> None:
-    from obs_faceswap.vision.classical import ClassicalSwapper
+    from obs_faceswap.vision.merge import swap_all
+    from obs_faceswap.vision.options import FaceOptions
+    from obs_faceswap.vision.swappers.classical import ClassicalSwapper
 
     swapper = ClassicalSwapper()
-    source = swapper.prepare_source([group_bgr])
-    swapped = swapper.swap(astronaut_bgr, [sync.face(astronaut_bgr)], source)
+    source = swapper.prepare_source([("group", group_bgr)]).value
+    swapped = swap_all(astronaut_bgr, [sync.face(astronaut_bgr)], swapper, source, FaceOptions.from_settings({}))
+    assert (np.abs(swapped.astype(int) - astronaut_bgr).max(axis=2) > 12).sum() > 500  # really swapped
     closed, wide = _measured_openings(sync, swapped, [MouthShape(0.0), MouthShape(1.0)])
     assert wide - closed > 0.15, (closed, wide)
 
