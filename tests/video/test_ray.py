@@ -48,8 +48,8 @@ def test_a_killed_ray_worker_is_retried_and_the_video_is_complete(cluster: Any, 
     runner = RayRunner(options)
     killed: list[int] = []
 
-    def kill_once(segment: int, written: int) -> None:  # mid-segment: some, not all, of its frames written
-        pid = runner.pid_running(segment) if not killed and 0 < written < 6 else None
+    def kill_once(segment: int, written: int) -> None:  # mid-segment: started, not all of its 6 frames written
+        pid = runner.pid_running(segment) if not killed and written < 6 else None
         if pid is not None:
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
