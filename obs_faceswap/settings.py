@@ -195,8 +195,18 @@ VOICE_SETTINGS = Schema(
         Setting("enabled", BOOL, True, "Change voice", "Turn off to pass the microphone through unchanged.",
                 group="Voice"),
         Setting("backend", CHOICE, "dsp", "Voice backend",
-                "'dsp' needs no weights (pitch and formant); 'rvc' uses your RVC ONNX voice model.",
+                "'dsp' needs no weights: with a reference voice it clones it (embedded clone), without one it "
+                "shifts pitch and formant; 'rvc' uses your RVC ONNX voice model.",
                 choices=(("dsp", "DSP (pitch and formant)"), ("rvc", "RVC voice model (ONNX)")), group="Voice"),
+        Setting("reference_voice", PATH, "", "Reference voice",
+                "A 5-60 s clip of the voice to sound like (use only voices you have the right to use). "
+                "Pitch and formant then become offsets on top of the clone.", group="Voice"),
+        Setting("own_voice", PATH, "", "Your voice (optional)",
+                "A clip of your own voice: the clone starts from it instead of learning your voice over the "
+                "first seconds of speech.", group="Voice"),
+        Setting("own_voice_profile", TEXT, "", "Your voice profile name",
+                "Name under which the clone keeps what it learned about your voice between sessions "
+                "(empty: one per filter).", group="Voice"),
         Setting("pitch", FLOAT, 0.0, "Pitch", "Pitch shift in semitones.", minimum=-24.0, maximum=24.0, step=0.5,
                 suffix=" st", group="Voice"),
         Setting("formant", FLOAT, 0.0, "Formant", "Formant (timbre) shift in semitones: + brighter/smaller, "

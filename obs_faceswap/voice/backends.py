@@ -67,13 +67,18 @@ class IdentityConverter:
 BACKENDS: tuple[str, ...] = ("dsp", "rvc")
 
 # settings whose change needs a new converter (a model reload); the rest apply live
-RELOAD_KEYS: tuple[str, ...] = ("backend", "voice_model", "content_encoder", "pitch_detector", "provider")
+RELOAD_KEYS: tuple[str, ...] = ("backend", "voice_model", "content_encoder", "pitch_detector", "provider",
+                                "reference_voice", "own_voice", "own_voice_profile")
 
 
 def make_converter(settings: Mapping[str, Any]) -> Converter:
     """Build the converter ``settings['backend']`` names. Raises ``FaceSwapError`` subclasses with
     what to do when the backend cannot run (no model file, wrong file, missing extra)."""
     backend = str(settings.get("backend", "dsp"))
+    if backend == "dsp" and settings.get("reference_voice"):
+        from obs_faceswap.voice.clone import CloneVoice
+
+        return CloneVoice.from_settings(settings)
     if backend == "dsp":
         from obs_faceswap.voice.dsp import WorldVoice
 
