@@ -9,7 +9,7 @@ synthesis (``dsp.WorldVoice.transform``), so it streams through the same SOLA en
 2. Envelope, frequency warp: one factor, chosen on a quarter-semitone grid (+-8 st) so that your
    long-term average spectrum (voiced frames), warped, has the reference's shape (mel-cepstral
    coefficients 2..23: formant layout, not level or tilt). Vocal-tract length is the main thing that
-   makes voices differ; the formant slider multiplies the factor.
+   makes voices differ; the formant slider warps the cloned envelope further (after steps 3 and 4).
 3. Envelope, equaliser: the remaining mean difference (warped LTAS vs the reference's), smoothed to
    24 mel-cepstral coefficients without c0 (level: ``LoudnessMatch`` keeps the loudness), clamped to
    +-15 dB: the mean mel-cepstrum / spectral-tilt correction.
@@ -34,6 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -77,12 +78,20 @@ class CloneMap:
     ap_target: np.ndarray  # [513] the reference's mean aperiodicity (voicing-model aperiodicity)
 
 
+@lru_cache(maxsize=1)
+def _warped_basis() -> np.ndarray:
+    """[len(WARP_GRID), MCEP_ORDER, 513]: mel-cepstral coefficients of a warped vector, one matrix per
+    grid factor (warping is linear), so fitting the warp is one tensor product."""
+    forward, _ = mel_basis()
+    eye = np.eye(forward.shape[1])
+    return np.stack([forward @ warp_envelope(eye, a).T for a in WARP_GRID])
+
+
 def fit_warp(source: VoiceProfile, target: VoiceProfile) -> float:
     """The frequency-warp factor that best maps the source's LTAS shape onto the target's."""
     forward, _ = mel_basis()
     want = forward @ target.ltas
-    warped = np.stack([warp_vector(source.ltas, a) for a in WARP_GRID])
-    cost = ((warped @ forward.T)[:, 2:] - want[2:]) ** 2
+    cost = ((_warped_basis() @ source.ltas)[:, 2:] - want[2:]) ** 2
     return float(WARP_GRID[int(np.argmin(cost.sum(axis=1)))])
 
 
@@ -112,19 +121,22 @@ def apply_mapping(m: CloneMap, f0: np.ndarray, sp: np.ndarray, ap: np.ndarray, *
     f0_out = np.zeros_like(f0)
     lf0 = m.f0_scale * np.log(np.maximum(f0[voiced], 1e-3)) + m.f0_shift + pitch / 12.0 * np.log(2.0)
     f0_out[voiced] = np.exp(lf0)
-    factor = m.warp * 2.0 ** (formant / 12.0)
-    logsp = np.log(np.maximum(warp_envelope(sp, factor), 1e-16)) + m.eq[None, :]
+    logsp = np.log(np.maximum(warp_envelope(sp, m.warp), 1e-16)) + m.eq[None, :]
     if voiced.any():
         forward, inverse = mel_basis()
         dev = logsp[voiced] @ forward.T - m.mcep_mean[None, :]
         logsp[voiced] += (dev * (m.gv_ratio - 1.0)[None, :]) @ inverse.T
-    ap_w = warp_envelope(ap, factor)
     if aperiodicity == "d4c":
+        ap_w = warp_envelope(ap, m.warp)
         ap_w[voiced] = ap_w[voiced] + m.ap_shift[None, :]
-    else:
+    else:  # the voicing model: flat over frequency where unvoiced, the reference's where voiced
+        ap_w = np.array(ap)
         ap_w[voiced] = m.ap_target[None, :]
-    return (np.ascontiguousarray(f0_out), np.ascontiguousarray(np.exp(logsp)),
-            np.ascontiguousarray(np.clip(ap_w, 0.001, 0.999)))
+    # the formant slider moves the cloned envelope (after the equaliser, which is tied to the reference's
+    # frequencies and would otherwise pull the formants back)
+    offset = 2.0 ** (formant / 12.0)
+    return (np.ascontiguousarray(f0_out), np.ascontiguousarray(warp_envelope(np.exp(logsp), offset)),
+            np.ascontiguousarray(np.clip(warp_envelope(ap_w, offset), 0.001, 0.999)))
 
 
 def own_state_path(name: str) -> Path:

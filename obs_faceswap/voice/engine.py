@@ -138,6 +138,8 @@ class VoiceEngine:
         restream = reload or any(new[k] != self.settings[k] for k in STREAM_KEYS)
         converter = make_converter(new) if reload else self.converter
         converter.update(new)
+        if converter is not self.converter:
+            self.close()
         self.settings = new
         self.converter = converter
         if restream:
@@ -247,6 +249,12 @@ class VoiceEngine:
             ramp = np.linspace(wet_from, wet_to, b, endpoint=False, dtype=np.float32)[None, :]
             out = ramp * wet_c + (1.0 - ramp) * dry
         return (out * gain[None, :]).astype(np.float32)
+
+    def close(self) -> None:
+        """Let the converter keep what it learned (the clone's live statistics of your voice)."""
+        save = getattr(self.converter, "save_state", None)
+        if save is not None:
+            save()
 
     def flush(self) -> np.ndarray:
         """Feed ``latency_samples`` of silence and return what comes out: the end of the converted

@@ -259,6 +259,9 @@ class VoiceProcessor:
 
         self.engine.update(VOICE_SETTINGS.validate(settings, partial=True))
 
+    def close(self) -> None:
+        self.engine.close()
+
 
 def make_audio_processor(name: str, settings: Mapping[str, Any], sample_rate: int, channels: int) -> Any:
     override = os.environ.get("OBS_FACESWAP_TEST_AUDIO_PROCESSOR", "")
