@@ -196,8 +196,10 @@ VOICE_SETTINGS = Schema(
                 group="Voice"),
         Setting("backend", CHOICE, "dsp", "Voice backend",
                 "'dsp' needs no weights: with a reference voice it clones it (embedded clone), without one it "
-                "shifts pitch and formant; 'rvc' uses your RVC ONNX voice model.",
-                choices=(("dsp", "DSP (pitch and formant)"), ("rvc", "RVC voice model (ONNX)")), group="Voice"),
+                "shifts pitch and formant; 'rvc' uses your RVC ONNX voice model; 'openvoice' clones the reference "
+                "with the OpenVoice v2 network ('models download openvoice_v2').",
+                choices=(("dsp", "DSP (pitch and formant)"), ("rvc", "RVC voice model (ONNX)"),
+                         ("openvoice", "OpenVoice v2 zero-shot clone (download, torch)")), group="Voice"),
         Setting("reference_voice", PATH, "", "Reference voice",
                 "A 5-60 s clip of the voice to sound like (use only voices you have the right to use). "
                 "Pitch and formant then become offsets on top of the clone.", group="Voice"),
@@ -211,7 +213,8 @@ VOICE_SETTINGS = Schema(
                 suffix=" st", group="Voice"),
         Setting("formant", FLOAT, 0.0, "Formant", "Formant (timbre) shift in semitones: + brighter/smaller, "
                 "- darker/larger.", minimum=-12.0, maximum=12.0, step=0.5, suffix=" st", group="Voice"),
-        Setting("voice_model", PATH, "", "Voice model", "RVC .onnx model (backend 'rvc').", group="Voice"),
+        Setting("voice_model", PATH, "", "Voice model", "RVC .onnx model (backend 'rvc'); backend 'openvoice': "
+                "a converter checkpoint.pth (empty: the downloaded openvoice_v2).", group="Voice"),
         Setting("content_encoder", TEXT, "contentvec", "Content encoder",
                 "Backend 'rvc': model id or .onnx path of the ContentVec/HuBERT encoder your voice model was "
                 "trained with (768-d for RVC v2).", group="Voice"),

@@ -120,6 +120,9 @@ _FAMILIES: dict[str, Signature] = {
         [_t("", F32, 1, 128, "frames")],
         [_t("", F32, 1, "frames", 360)],
     ),
+    # OpenVoice v2 tone-colour converter: a torch checkpoint ({"model": state_dict}), not ONNX; its keys
+    # and shapes are checked by obs_faceswap/voice/openvoice_model.load_checkpoint instead.
+    "openvoice_converter": ([], []),
     # --- embedded (models/embedded/, converted by tools/convert_mediapipe.py; engineer C may edit) ---
     # mediapipe BlazeFace short range: RGB NHWC 128x128 in [-1,1] -> 896 anchors x (16 regressors, 1 score).
     # Names as written by tools/convert_mediapipe.py (checked against models/embedded/face_detector.onnx).

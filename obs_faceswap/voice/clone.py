@@ -236,15 +236,13 @@ class CloneVoice(WorldVoice):
                 + (" (learning your voice)" if self.warming_up else ""))
 
 
-def clone_for_file(settings: Mapping[str, Any], audio: np.ndarray, rate: int) -> CloneVoice | None:
+def clone_for_file(settings: Mapping[str, Any], audio: np.ndarray, rate: int) -> CloneVoice:
     """The embedded clone for converting the (channels, n) recording ``audio``, with your statistics taken
-    from the recording itself; None when the settings do not ask for the embedded clone."""
+    from the recording itself (or the ``own_voice`` clip when the recording has too little speech)."""
     from obs_faceswap.settings import VOICE_SETTINGS
     from obs_faceswap.voice.profile import VoiceProfileError, analyze
 
     s = VOICE_SETTINGS.validate(settings)
-    if s["backend"] != "dsp" or not s["reference_voice"]:
-        return None
     try:
         source = analyze(np.asarray(audio, dtype=np.float32).mean(axis=0), rate)
     except VoiceProfileError as exc:

@@ -82,7 +82,8 @@ class VoiceEngine:
     def _build_stream(self) -> None:
         s = self.settings
         left_ms = max(float(s["context_ms"]), float(getattr(self.converter, "min_left_context_ms", 0.0)))
-        layout = StreamLayout.from_ms(self.sample_rate, s["block_ms"], s["crossfade_ms"], left_ms,
+        block_ms = max(float(s["block_ms"]), float(getattr(self.converter, "min_block_ms", 0.0)))
+        layout = StreamLayout.from_ms(self.sample_rate, block_ms, s["crossfade_ms"], left_ms,
                                       self.converter.right_context_ms)
         self.stream = BlockStream(self.converter, layout)
         self.layout = layout
@@ -268,5 +269,5 @@ class VoiceEngine:
     @property
     def stats(self) -> dict[str, Any]:
         return {"backend": self.settings["backend"], "latency_ms": round(self.latency_ms, 2),
-                "block_ms": self.settings["block_ms"], "blocks": self.blocks, "gated_blocks": self.gated_blocks,
+                "block_ms": round(1000.0 * self.block_samples / self.sample_rate, 2), "blocks": self.blocks, "gated_blocks": self.gated_blocks,
                 "sola_offset": self.stream.last_offset}
