@@ -139,6 +139,8 @@ _FAMILIES: dict[str, Signature] = {
 }
 
 FAMILIES: tuple[str, ...] = tuple(_FAMILIES)
+# families whose files are torch checkpoints, not ONNX (loaded and checked by their own loaders)
+TORCH_FAMILIES: tuple[str, ...] = ("openvoice_converter",)
 
 
 def family_signature(family: str) -> Signature:

@@ -10,7 +10,7 @@ import pytest
 from obs_faceswap.errors import ModelError
 from obs_faceswap.models import registry as reg
 from obs_faceswap.models.manifest import REPO_ROOT, load_manifest
-from obs_faceswap.models.signatures import FAMILIES, family_signature, parse_spec
+from obs_faceswap.models.signatures import FAMILIES, TORCH_FAMILIES, family_signature, parse_spec
 from tests.models.conftest import Registry, model_entry
 from tests.models.helpers import build_onnx
 
@@ -77,7 +77,7 @@ def test_every_entry_signature_loads_under_its_family(real: dict, registry: Regi
         (t.name or "_") + " " + t.describe().split(" ", 1)[1] for t in e.inputs]) for e in real.values()])
     registry.models.mkdir()
     for e in real.values():
-        if e.embedded:
+        if e.embedded or e.family in TORCH_FAMILIES:  # torch checkpoints: tests/voice/test_openvoice.py
             continue
         fam_in, fam_out = family_signature(e.family)
         pinned = {t.name: t for t in e.inputs}
