@@ -26,6 +26,7 @@ from obs_faceswap.voice.files import convert_file, read_audio, stream_through
 from obs_faceswap.voice.profile import VoiceProfileError, analyze, clip_profile, file_sha256, profiles_dir
 
 from .conftest import RATE, envelope, f0_track, spectral_centroid
+from .test_live_devices import MIC, SPEAKERS, alsa, cli  # noqa: F401  (alsa: the fixture)
 
 REFERENCE_TEXT = ("When the sunlight strikes raindrops in the air, they act as a prism and form a rainbow. "
                   "The rainbow is a division of white light into many beautiful colours.")
@@ -282,3 +283,22 @@ def test_cli_clones_a_file_and_reports_latency(clips: dict[str, Path], tmp_path:
     assert main(["voice", "--input", str(clips["female_in"]), "--output", str(tmp_path / "x.wav"),
                  "--reference-voice", str(tmp_path / "nobody.wav")]) != 0
     assert "voice clip not found" in capsys.readouterr().err
+
+
+def test_live_cli_with_a_reference_clones_from_the_first_word_and_keeps_the_profile(
+        alsa: dict[str, object], clips: dict[str, Path], data_home: Path) -> None:  # noqa: F811
+    """``voice --live --reference-voice`` through real PortAudio (ALSA file devices, see test_live_devices);
+    with ``--own-voice`` the clone is active from the start; the learned profile is saved on exit."""
+    own = Path(str(alsa["played"])).with_name("me.wav")
+    sf.write(str(own), np.asarray(alsa["mic"]), RATE)
+    r = cli(alsa, "--live", "--seconds", "2", "--input-device", MIC, "--output-device", SPEAKERS,
+            "--reference-voice", str(clips["female_ref"]), "--own-voice", str(own), "--own-voice-profile", "cli test")
+    assert r.returncode == 0, r.stderr
+    assert "clone toward a" in r.stderr and "latency 65 ms" in r.stderr, r.stderr
+    played = np.fromfile(alsa["played"], dtype="<f4")  # type: ignore[call-overload]
+    mic = np.asarray(alsa["mic"])
+    f_mic, f_ref, f_out = f0_stats(mic)[0], f0_stats(load(clips["female_ref"]))[0], f0_stats(played)[0]
+    msg = f"live: median F0 microphone {f_mic:.0f} Hz, reference {f_ref:.0f} Hz, speakers {f_out:.0f} Hz"
+    assert abs(np.log(f_out / f_ref)) < 0.5 * abs(np.log(f_out / f_mic)), msg
+    assert own_state_path("cli test").is_file()
+    assert str(data_home) in str(own_state_path("cli test"))
