@@ -68,6 +68,8 @@ def test_voice_channel_with_a_reference_clones_and_saves_the_learned_voice(tmp_p
         y = np.concatenate(out)
         assert len(y) == len(x)
         assert wait_for(lambda: audio.latency_ms > 0, 5)
+        # the status the OBS panel shows names what the clone does
+        assert wait_for(lambda: "clone toward a" in audio.status_text, 5), audio.status_text
         lat = int(round(audio.latency_ms * RATE / 1000))
         second = y[len(me) + lat:]
         f_in, f_ref, f_out = median_f0(me), median_f0(ref), median_f0(second)
