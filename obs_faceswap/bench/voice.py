@@ -70,11 +70,11 @@ def speech(seconds: float = 6.0, voice: str = "", text: str = "") -> tuple[np.nd
     return (0.3 * y).astype(np.float32), "synthetic harmonics"
 
 
-def stream_rtf(audio: np.ndarray, block_ms: int, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+def stream_rtf(audio: np.ndarray, block_ms: int) -> dict[str, Any]:
     """The engine fed one block per call: wall-clock and CPU real-time factors, per-block times (ms)."""
     from obs_faceswap.voice.engine import VoiceEngine
 
-    engine = VoiceEngine({**(settings or SETTINGS), "block_ms": block_ms}, RATE)
+    engine = VoiceEngine({**SETTINGS, "block_ms": block_ms}, RATE)
     b = engine.block_samples
     engine.process(audio[None, : b * 10])  # warm-up
     times: list[float] = []
@@ -116,7 +116,7 @@ def clone_rtf(audio: np.ndarray, block_ms: int = 20) -> dict[str, Any]:
         from obs_faceswap.voice.profile import clip_profile
 
         # live_name None: starts from the reference (warm-up) and saves nothing
-        converter = CloneVoice(clip_profile(clip), live_name=None, aperiodicity="simple")
+        converter = CloneVoice(clip_profile(clip), live_name=None, aperiodicity="simple", block_ms=block_ms)
         engine = VoiceEngine({"gate_db": -100.0, "block_ms": block_ms}, RATE, converter=converter)
         b = engine.block_samples
         engine.process(audio[None, : b * 10])

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from obs_faceswap.voice.dsp import D4C_MIN_BLOCK_MS, WorldVoice, warp_envelope
+from obs_faceswap.voice.dsp import D4C_MIN_BLOCK_MS, FRAME_MS, MARGIN_FRAMES, WorldVoice, warp_envelope
 from obs_faceswap.voice.profile import (
     MCEP_ORDER,
     ProfileAccumulator,
@@ -154,8 +154,10 @@ class CloneVoice(WorldVoice):
 
     def __init__(self, target: VoiceProfile, *, source: VoiceProfile | None = None, own: VoiceProfile | None = None,
                  live_name: str | None = None, pitch: float = 0.0, formant: float = 0.0,
-                 aperiodicity: str = "d4c") -> None:
+                 aperiodicity: str = "d4c", block_ms: float = 20.0) -> None:
         super().__init__(pitch, formant, aperiodicity=aperiodicity)
+        # live: each window's newest block of frames is learnt once (windows overlap by all but a block)
+        self.learn_frames = max(1, int(round(block_ms / FRAME_MS)))
         self.target = target
         self.live = source is None
         self.live_name = live_name
@@ -186,7 +188,8 @@ class CloneVoice(WorldVoice):
         name = str(settings.get("own_voice_profile", "") or "") or "default"
         ap = "d4c" if float(settings.get("block_ms", 20)) >= D4C_MIN_BLOCK_MS else "simple"
         return cls(target, source=source, own=own, live_name=name, pitch=float(settings.get("pitch", 0.0)),
-                   formant=float(settings.get("formant", 0.0)), aperiodicity=ap)
+                   formant=float(settings.get("formant", 0.0)), aperiodicity=ap,
+                   block_ms=float(settings.get("block_ms", 20)))
 
     def is_identity(self) -> bool:
         return False
@@ -224,10 +227,13 @@ class CloneVoice(WorldVoice):
             pass
 
     def transform(self, f0: np.ndarray, sp: np.ndarray, ap: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if self.live and self.aperiodicity == "d4c":
-            self.learn(f0, sp, ap)
-        elif self.live:  # the voicing-model aperiodicity is not yours: learn F0 and envelope only
-            self.learn(f0, sp, np.broadcast_to(self.target.ap_mean, sp.shape))
+        if self.live:
+            # the kept stretch starts after the analysis margin; learn its first block of frames
+            lo = min(MARGIN_FRAMES, len(f0))
+            part = slice(lo, lo + self.learn_frames)
+            # the voicing-model aperiodicity is not yours: then learn F0 and envelope only
+            own_ap = ap[part] if self.aperiodicity == "d4c" else np.broadcast_to(self.target.ap_mean, sp[part].shape)
+            self.learn(f0[part], sp[part], own_ap)
         return apply_mapping(self.map, f0, sp, ap, pitch=self.pitch, formant=self.formant,
                              aperiodicity=self.aperiodicity)
 
