@@ -142,6 +142,9 @@ class OpenVoiceVoice:
         self.source = self.target.copy() if source is None else np.asarray(source, dtype=np.float32)
         self.heard = 0.0  # seconds of loud live audio whose embeddings were averaged in
         self.tau = tau
+        from obs_faceswap.voice.openvoice_model import DECODER_REACH
+
+        self.reach = DECODER_REACH
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], *, recording: tuple[np.ndarray, int] | None = None
@@ -192,11 +195,15 @@ class OpenVoiceVoice:
         frames = -(-n // HOP)
         padded = np.zeros(frames * HOP, dtype=np.float32)
         padded[:n] = x
+        # the decoder runs only from DECODER_REACH frames before the kept output (what precedes is discarded)
+        start = max(0, keep_from // HOP - self.reach)
         gen = torch.Generator().manual_seed(SEED)
         with torch.no_grad():
             wave = torch.from_numpy(padded)[None].to(self.device)
             spec = self.model.spectrogram(wave)
             y = self.model.convert(spec, torch.from_numpy(self.source).to(self.device),
-                                   torch.from_numpy(self.target).to(self.device), self.tau, gen)
-        out = y[0, 0].float().cpu().numpy()
-        return np.ascontiguousarray(out[:n]) if len(out) >= n else np.pad(out, (0, n - len(out)))
+                                   torch.from_numpy(self.target).to(self.device), self.tau, gen, decode_from=start)
+        out = np.zeros(frames * HOP, dtype=np.float32)
+        decoded = y[0, 0].float().cpu().numpy()
+        out[start * HOP: start * HOP + len(decoded)] = decoded
+        return np.ascontiguousarray(out[:n])

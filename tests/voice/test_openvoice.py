@@ -21,6 +21,7 @@ from obs_faceswap.voice.engine import VoiceEngine  # noqa: E402
 from obs_faceswap.voice.files import stream_through  # noqa: E402
 from obs_faceswap.voice.openvoice import OpenVoiceVoice, embedding_of  # noqa: E402
 from obs_faceswap.voice.openvoice_model import (  # noqa: E402
+    DECODER_REACH,
     OFFICIAL,
     CheckpointError,
     ConverterConfig,
@@ -142,6 +143,33 @@ def test_streams_through_sola_with_a_fixed_delay(small_model: ToneColorConverter
     near = (pos < c + 8) | (pos > b - 8)
     step = np.abs(np.diff(y.astype(np.float64)))
     assert step[near].max() <= 1.5 * step[~near].max()
+
+
+def test_decoder_reach_covers_the_official_decoder() -> None:
+    """The official decoder's kernels, strides and dilations (narrow channels: the reach does not depend on
+    them): a change in one latent frame moves the output no further than ``DECODER_REACH`` frames away, so
+    decoding a window from ``DECODER_REACH`` frames before the kept audio gives exactly the full result."""
+    torch.manual_seed(0)
+    dec = ToneColorConverter(ConverterConfig(upsample_initial_channel=16)).dec.eval()
+    z, g = torch.randn(1, 192, 60), torch.zeros(1, 256, 1)
+    z2 = z.clone()
+    z2[:, :, 30] += 1.0
+    with torch.no_grad():
+        diff = (dec(z, g) - dec(z2, g)).abs()[0, 0].reshape(60, 256).amax(dim=1)
+    moved = torch.nonzero(diff > 0).flatten()
+    assert int(moved.min()) >= 30 - DECODER_REACH and int(moved.max()) <= 30 + DECODER_REACH, moved.tolist()
+    assert int(moved.max()) - 30 >= DECODER_REACH - 3  # and the reach is not overstated by much
+
+
+def test_cropped_decoding_equals_the_full_decode(small_model: ToneColorConverter, speech: np.ndarray) -> None:
+    target = embedding_of(small_model, speech[RATE:], RATE)
+    conv = OpenVoiceVoice(small_model, target, target)
+    x = speech[RATE // 2: RATE // 2 + 12544]  # a 0.57 s window at 22.05 kHz
+    keep = 7000
+    cropped = conv.convert(x, keep)
+    conv.reach = 10 ** 6  # decode everything
+    full = conv.convert(x, keep)
+    np.testing.assert_allclose(cropped[keep:], full[keep:], atol=1e-5)
 
 
 def test_live_learns_your_embedding(small_model: ToneColorConverter, speech: np.ndarray) -> None:
