@@ -302,3 +302,30 @@ def test_live_cli_with_a_reference_clones_from_the_first_word_and_keeps_the_prof
     assert abs(np.log(f_out / f_ref)) < 0.5 * abs(np.log(f_out / f_mic)), msg
     assert own_state_path("cli test").is_file()
     assert str(data_home) in str(own_state_path("cli test"))
+
+
+def test_aperiodicity_takes_the_reference_breathiness_and_keeps_yours_frame_by_frame(clips: dict[str, Path]) -> None:
+    """With D4C (blocks >= 40 ms): a breathy input (aspiration noise added above 1.5 kHz) and the plain one both
+    get the reference's mean aperiodicity on voiced frames, and which frames are breathier stays as in the input."""
+    import pyworld as pw
+    from scipy.signal import butter, sosfilt
+
+    from obs_faceswap.voice.clone import apply_mapping, fit_mapping
+
+    x = load(clips["male_in"]).astype(np.float64)
+    level = np.sqrt(np.convolve(x * x, np.ones(480) / 480, "same"))
+    hiss = sosfilt(butter(4, 1500, "hp", fs=RATE, output="sos"), np.random.default_rng(0).standard_normal(len(x)))
+    breathy = x + hiss * level
+    target = clip_profile(clips["female_ref"])
+    band = (np.linspace(0, 8000, 513) > 1000) & (np.linspace(0, 8000, 513) < 4000)
+    want = float(target.ap_mean[band].mean())
+    for name, sig in (("plain", x), ("breathy", breathy)):
+        s = np.ascontiguousarray(resample_poly(sig, 16000, RATE))
+        f0, t = pw.dio(s, 16000, frame_period=5.0)
+        f0 = pw.stonemask(s, f0, t, 16000)
+        sp, ap = pw.cheaptrick(s, f0, t, 16000, fft_size=1024), pw.d4c(s, f0, t, 16000, fft_size=1024)
+        _, _, out = apply_mapping(fit_mapping(analyze(sig, RATE), target), f0, sp, ap)
+        v = f0 > 0
+        got, had = out[v][:, band].mean(axis=1), ap[v][:, band].mean(axis=1)
+        assert abs(float(got.mean()) - want) < 0.03, f"{name}: voiced aperiodicity {got.mean():.3f}, reference {want:.3f}"
+        assert np.corrcoef(got, had)[0, 1] > 0.9, f"{name}: per-frame breathiness not kept"
