@@ -23,14 +23,15 @@ synthesis (``dsp.WorldVoice.transform``), so it streams through the same SOLA en
 
 Your statistics: for a file, the file itself (fixed: the streamed output equals the whole-file output
 within the engine's contract). Live: running statistics of your voiced frames (``ProfileAccumulator``),
-blended during the warm-up with a prior: your ``own_voice`` clip when given, else the reference itself
-(the clone fades in over the first ~2 s of voiced speech). They are saved under the filter's profile
-name every ~10 s of voiced speech and reloaded, so a restart does not start over. The mapping is
-refitted every 0.5 s of voiced speech (about 1 ms of work).
+starting from your saved statistics or your ``own_voice`` clip; with neither, from the reference itself,
+whose weight fades out over the first ~2 s of voiced speech (the clone fades in). They are saved under
+the filter's profile name every ~10 s of voiced speech and when the stream stops, and reloaded, so a
+restart does not start over. The mapping is refitted every 0.5 s of voiced speech (under 1 ms).
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -173,11 +174,22 @@ class CloneVoice(WorldVoice):
             self.acc.add_prior(saved, saved.voiced_frames)
         if own is not None:
             self.acc.add_prior(own, OWN_CLIP_FRAMES)
-        if saved is None and own is None:
-            self.acc.add_prior(target, WARMUP_FRAMES)
-        prof = self.acc.profile()
+        # nothing known about you yet: start from the reference itself (no change) and fade it out as
+        # your voice is heard, so it does not linger in your statistics
+        self.prior_frames = float(WARMUP_FRAMES) if saved is None and own is None else 0.0
+        self.map = fit_mapping(self.source_profile(), target)
+
+    def source_profile(self) -> VoiceProfile:
+        """Your statistics as the mapping uses them now (live: with what is left of the warm-up prior)."""
+        weight = max(0.0, self.prior_frames - self.heard)
+        if weight <= 0.0:
+            prof = self.acc.profile()
+        else:
+            mixed = copy.deepcopy(self.acc)
+            mixed.add_prior(self.target, weight)
+            prof = mixed.profile()
         assert prof is not None
-        self.map = fit_mapping(prof, target)
+        return prof
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], *, source: VoiceProfile | None = None) -> CloneVoice:
@@ -196,8 +208,8 @@ class CloneVoice(WorldVoice):
 
     @property
     def warming_up(self) -> bool:
-        """Live: fewer voiced frames heard than the warm-up needs (and no saved statistics)."""
-        return self.live and self.acc.n < 2 * WARMUP_FRAMES and self.heard < WARMUP_FRAMES
+        """Live, with no saved statistics or own-voice clip: fewer voiced frames heard than the warm-up needs."""
+        return self.live and self.heard < self.prior_frames
 
     def learn(self, f0: np.ndarray, sp: np.ndarray, ap: np.ndarray) -> None:
         """Live: add the voiced frames to your running statistics, refit and save now and then."""
@@ -209,9 +221,7 @@ class CloneVoice(WorldVoice):
         self._since_save += k
         if self._since_fit >= REFIT_FRAMES:
             self._since_fit = 0
-            prof = self.acc.profile()
-            if prof is not None:
-                self.map = fit_mapping(prof, self.target)
+            self.map = fit_mapping(self.source_profile(), self.target)
         if self._since_save >= SAVE_FRAMES and self.live_name:
             self._since_save = 0
             self.save_state()
