@@ -53,10 +53,12 @@ def test_voice_clone_with_a_reference_moves_the_voice_toward_it(obs: HeadlessObs
             text = status()
             return int(text.split(" of ")[1].split()[0]) if text.startswith("latency") and " of " in text else -1
 
-        # the stream runs and has heard a few seconds of the speaker (the live warm-up)
-        first = wait_for(lambda: blocks() if blocks() >= 0 else None, 90, lambda: f"no latency shown: {status()!r}")
-        wait_for(lambda: blocks() > first + 250, 90, lambda: f"the stream did not run 6 s: {status()!r}",
-                 interval=0.5)
+        # the worker reports the clone, and its live warm-up (learning this speaker) is over
+        wait_for(lambda: "clone toward a" in status() and "learning" not in status() and blocks() >= 0, 120,
+                 lambda: f"the clone never finished its warm-up: {status()!r}", interval=0.5)
+        first = blocks()
+        wait_for(lambda: blocks() > first + 100, 60, lambda: f"the stream stopped: {status()!r}", interval=0.5)
+        shown = status()
         wet = at_48k(record(obs, 6.0, tmp_path / "wet.wav"))
     finally:
         set_if_present(obs, SPEECH, VOICE, {"reference_voice": ""})
@@ -64,7 +66,7 @@ def test_voice_clone_with_a_reference_moves_the_voice_toward_it(obs: HeadlessObs
     (m_dry, _), (m_ref, _), (m_wet, _) = f0_stats(dry), f0_stats(ref), f0_stats(wet)
     to_ref, to_dry = abs(12 * np.log2(m_wet / m_ref)), abs(12 * np.log2(m_wet / m_dry))
     e_dry, e_ref, e_wet = mel_envelope(dry), mel_envelope(ref), mel_envelope(wet)
-    msg = (f"OBS recording: median F0 {m_wet:.0f} Hz (dry {m_dry:.0f}, reference {m_ref:.0f}): {to_ref:.2f} st from "
+    msg = (f"status {shown!r}; OBS recording: median F0 {m_wet:.0f} Hz (dry {m_dry:.0f}, reference {m_ref:.0f}): {to_ref:.2f} st from "
            f"the reference, {to_dry:.2f} st from the dry voice; mean log-mel envelope {rms_db(e_wet, e_ref):.2f} dB "
            f"from the reference, {rms_db(e_wet, e_dry):.2f} dB from the dry voice")
     print(msg)
