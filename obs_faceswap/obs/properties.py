@@ -16,7 +16,7 @@ from . import libobs
 STATUS_KEY = "status"
 
 IMAGE_FILTER = b"Images (*.png *.jpg *.jpeg *.webp *.bmp);;All files (*.*)"
-MODEL_FILTER = b"ONNX models (*.onnx);;All files (*.*)"
+MODEL_FILTER = b"Models (*.onnx *.pth);;All files (*.*)"  # RVC .onnx, OpenVoice checkpoint.pth
 AUDIO_FILTER = b"Audio (*.wav *.flac *.mp3 *.ogg);;All files (*.*)"
 
 
