@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -68,12 +69,20 @@ def checkpoint_path(settings: Mapping[str, Any]) -> Path:
 
 
 def load_converter(path: Path, device: str) -> Any:
+    """The converter network of ``path``; loaded once while the file is unchanged (a new reference clip or
+    a second filter does not load the 131 MB again)."""
+    st = Path(path).stat()
+    return _load_cached(str(Path(path).resolve()), st.st_size, st.st_mtime_ns, device)
+
+
+@lru_cache(maxsize=1)
+def _load_cached(path: str, _size: int, _mtime: int, device: str) -> Any:
     from obs_faceswap.voice.openvoice_model import CheckpointError, load_checkpoint
 
     try:
         return load_checkpoint(path, device)
     except CheckpointError as exc:
-        raise ModelError(f"{path.name} is not an OpenVoice v2 converter checkpoint: {exc}") from None
+        raise ModelError(f"{Path(path).name} is not an OpenVoice v2 converter checkpoint: {exc}") from None
 
 
 def _mono_at_rate(audio: np.ndarray, rate: int) -> np.ndarray:

@@ -115,6 +115,27 @@ def test_backend_without_the_download_says_how_to_get_it(tmp_path: Path, monkeyp
         VoiceEngine({"backend": "openvoice", "reference_voice": str(ref)}, RATE)
 
 
+def test_imported_checkpoint_runs_as_the_openvoice_backend(official: tuple[Path, ToneColorConverter], tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """'models import openvoice_v2 FILE' (checked by the converter's loader), then the backend finds it: the
+    reference clip becomes the target embedding, the engine reports the backend's latency."""
+    from obs_faceswap.cli import main
+
+    monkeypatch.setenv("OBS_FACESWAP_MODELS", str(tmp_path / "models"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    notes = tmp_path / "notes.pth"
+    notes.write_text("not a checkpoint")
+    assert main(["models", "import", "openvoice_v2", str(notes)]) != 0
+    assert not (tmp_path / "models" / "openvoice_v2_converter.pth").exists()
+    assert main(["models", "import", "openvoice_v2", str(official[0])]) == 0
+    ref = tmp_path / "her.wav"
+    sf.write(str(ref), (0.1 * np.random.default_rng(0).standard_normal(RATE)).astype(np.float32), RATE)
+    engine = VoiceEngine({"backend": "openvoice", "reference_voice": str(ref)}, RATE)
+    assert isinstance(engine.converter, OpenVoiceVoice) and engine.converter.target.shape == (1, 256, 1)
+    assert engine.latency_ms == pytest.approx(161.4, abs=0.5)
+    assert engine.converter.describe().startswith("OpenVoice v2 on cpu (learning your voice)")
+
+
 @pytest.fixture(scope="module")
 def small_model() -> ToneColorConverter:
     torch.manual_seed(0)
