@@ -12,7 +12,7 @@ members of a family (ReSwapper 128 vs 256, GPEN 256/512/1024, RVC v1 256-dim vs 
 features) are dynamic here; a manifest entry can pin its exact shapes with ``inputs``/``outputs``.
 
 Sources of the facts below:
-- face models: /work/shared/DESIGN.md section 5 (names as in the public ONNX files: insightface
+- face models: the public ONNX files' own names (insightface
   buffalo_l and inswapper, facefusion's exports of GFPGAN/CodeFormer/GPEN/BiSeNet/XSeg/SimSwap);
 - RVC synthesizer: RVC's ONNX exporter (RVC-Project/Retrieval-based-Voice-Conversion-WebUI,
   ``infer/modules/onnx/export.py``): ``input_names = ["phone", "phone_lengths", "pitch", "pitchf",
@@ -25,7 +25,10 @@ Sources of the facts below:
 - content encoder (ContentVec ``vec-768-layer-12.onnx``, as RVC's
   ``infer/lib/infer_pack/onnx_inference.py`` runs it): 16 kHz mono f32[1,1,samples] in, first
   output f32[1,768,frames] (layer-12 features, 20 ms hop), both used by position;
-- embedded mediapipe models: engineer C's converter (``tools/convert_mediapipe.py``) fixes the
+- Wav2Lip: Rudrabha/Wav2Lip ``inference.py`` (96 px crop, ``img_masked[:, 96//2:] = 0``, masked and
+  reference concatenated on channels, /255; mel chunks of 16 frames) and ``hparams.py``; input names
+  ``source``/``target`` as the published ONNX exports use;
+- embedded mediapipe models: the project's converter (``tools/convert_mediapipe.py``) fixes the
   names; the shapes are mediapipe's: BlazeFace short-range 128x128 NHWC -> 896 anchors x 16
   regressors + 896 scores; face mesh 192x192 NHWC -> 468 landmarks x 3 (1404 values) + face flag.
 """
@@ -120,10 +123,16 @@ _FAMILIES: dict[str, Signature] = {
         [_t("", F32, 1, 128, "frames")],
         [_t("", F32, 1, "frames", 360)],
     ),
+    # Wav2Lip (and Wav2Lip-GAN) ONNX exports: mel chunk (80 bands x 16 frames, [-4, 4]) and the 96x96
+    # BGR/255 face crop with its lower half zeroed, concatenated with the unmasked reference -> BGR [0,1].
+    "wav2lip": (
+        [_t("source", F32, 1, 1, 80, 16), _t("target", F32, 1, 6, 96, 96)],
+        [_t("", F32, 1, 3, 96, 96)],
+    ),
     # OpenVoice v2 tone-colour converter: a torch checkpoint ({"model": state_dict}), not ONNX; its keys
     # and shapes are checked by obs_faceswap/voice/openvoice_model.load_checkpoint instead.
     "openvoice_converter": ([], []),
-    # --- embedded (models/embedded/, converted by tools/convert_mediapipe.py; engineer C may edit) ---
+    # --- embedded (models/embedded/, converted by tools/convert_mediapipe.py) ---
     # mediapipe BlazeFace short range: RGB NHWC 128x128 in [-1,1] -> 896 anchors x (16 regressors, 1 score).
     # Names as written by tools/convert_mediapipe.py (checked against models/embedded/face_detector.onnx).
     "embedded_face_detector": (
