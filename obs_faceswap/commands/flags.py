@@ -39,7 +39,7 @@ CLI_HELP: dict[str, str] = {
 
 
 _METAVARS = {"reference_image": "PHOTO", "detector": "ID|FILE", "embedder": "ID|FILE", "mask_regions": "REGIONS",
-             "voice_model": "FILE", "content_encoder": "ID|FILE", "pitch_detector": "NAME|FILE"}
+             "voice_model": "FILE", "dfm_model": "FILE|ID", "source_map": "MAP", "content_encoder": "ID|FILE", "pitch_detector": "NAME|FILE"}
 
 
 def _shown(value: Any) -> str:

@@ -12,7 +12,9 @@ after the quality stages) and owns, in this order:
    blending (``seamless``).
 
 :func:`swap_all` is the per-face loop that every caller uses (the pipeline, the bench, the
-tests): swap step -> enhancer -> model masks -> merge, per face.
+tests): swap step -> model masks -> merge per face, then the enhancer on each pasted face in the frame
+(at the enhancer's own resolution: a 512 px restoration keeps its detail even when the swap
+crop was 128 px, and its FFHQ window sees real frame pixels, not a crop's replicated border).
 """
 
 from __future__ import annotations
@@ -90,7 +92,8 @@ def swap_all(frame: Frame, faces: Sequence[Face], swapper: Swapper, source: obje
     """A copy of ``frame`` with each of ``faces`` swapped to ``source`` (``frame`` itself when none was).
 
     Per face: the swapper's swap step makes a record (None: that face is skipped), the quality
-    ``stages`` enhance it and add their masks, and :func:`merge_face` pastes it. ``stats``
+    ``stages`` add their masks and :func:`merge_face` pastes it; then the enhancer restores each
+    pasted face in the frame (``QualityStages.enhance_frame``). ``stats``
     receives per-stage milliseconds (``swap_ms``, ``enhance_ms``, ``mask_ms``, ``color_ms``,
     ``paste_ms``).
     """
@@ -102,7 +105,7 @@ def swap_all(frame: Frame, faces: Sequence[Face], swapper: Swapper, source: obje
         return now
 
     out: Frame | None = None
-    in_frame: list[Face] = []
+    merged: list[Face] = []
     for face in faces:
         t = time.perf_counter()
         record = swapper.swap_face(frame, face, source, options)
@@ -110,20 +113,16 @@ def swap_all(frame: Frame, faces: Sequence[Face], swapper: Swapper, source: obje
         if record is None:
             continue
         if stages is not None:
-            if not record.in_frame:
-                record.swapped = stages.enhance(frame, record.face, record.swapped, record.affine)
-                t = lap("enhance_ms", t)
             stages.add_masks(frame, record)
             lap("mask_ms", t)
         out = frame.copy() if out is None else out
         merge_face(out, record, options, seamless=seamless, stats=stats)
-        if record.in_frame:
-            in_frame.append(record.face)
+        merged.append(record.face)
     if out is None:
         return frame
-    if stages is not None and in_frame:  # frame-space records: the enhancer at frame resolution
+    if stages is not None:  # the enhancer on the pasted faces, at its own resolution in the frame
         t = time.perf_counter()
-        for face in in_frame:
+        for face in merged:
             out = stages.enhance_frame(out, face)
         lap("enhance_ms", t)
     return out
