@@ -141,6 +141,11 @@ FACE_SETTINGS = Schema(
         Setting("dfm_model", PATH, "", "DFM model",
                 "With swapper 'dfm': your DeepFaceLive .dfm model (a file, or an id imported with "
                 "'obs-faceswap models import').", group="Face"),
+        Setting("dfm_face_type", CHOICE, "whole_face", "DFM face type",
+                "With swapper 'dfm': the face type the model was trained with (DeepFaceLab's face_type; "
+                "most public DFM models are whole face).",
+                choices=(("face", "Face (coverage 1.6)"), ("whole_face", "Whole face (coverage 2.2)"),
+                         ("head", "Head (coverage 3.0, follows head turns)")), group="Face"),
         Setting("dfm_morph", INT, 75, "DFM morph",
                 "With swapper 'dfm' and an AMP model: how far the face morphs toward the trained person "
                 "(AMP's morph_value).", minimum=0, maximum=100, step=1, suffix=" %", group="Face"),

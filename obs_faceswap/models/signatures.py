@@ -119,6 +119,14 @@ _FAMILIES: dict[str, Signature] = {
         [_t("", F32, 1, 1, "samples")],
         [_t("", F32, 1, "frames", "feature_dim")],
     ),
+    # DeepFaceLive DFM (a .dfm file is ONNX, as DeepFaceLab exports it): BGR NHWC [0,1] at the
+    # model's resolution (224/320 for the public ones), AMP models add morph_value:0 f32[1];
+    # outputs in this order: face mask, celeb face (BGR [0,1]), celeb mask (both masks sigmoid).
+    "dfm": (
+        [_t("in_face:0", F32, None, "height", "width", 3)],
+        [_t("", F32, None, "height", "width", 1), _t("", F32, None, "height", "width", 3),
+         _t("", F32, None, "height", "width", 1)],
+    ),
     # Embedding converter (facefusion's crossface_simswap): w600k_r50's RAW 512-d embedding ->
     # the same identity in SimSwap's ArcFace space (L2-normalise the output).
     "embedding_converter": (

@@ -54,7 +54,8 @@ def merge_face(out: Frame, record: FaceRecord, options: FaceOptions, *, seamless
         swapped = match_sharpness(swapped, record.crop, mask)
     if options.color_method != "none" and options.color_strength > 0:
         region = colour.mask if colour.mask is not None else mask
-        swapped = transfer_color(swapped, record.crop, options.color_method, options.color_strength, region,
+        method = colour.method or options.color_method
+        swapped = transfer_color(swapped, record.crop, method, options.color_strength, region,
                                  gain_limits=colour.gain_limits)
         if colour.relight and colour.mask is not None:
             swapped = transfer_shading(swapped, record.crop, colour.mask, colour.face_size, options.color_strength)

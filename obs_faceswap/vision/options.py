@@ -33,6 +33,7 @@ class FaceOptions:
     swapper: str
     pixel_boost: int
     dfm_model: str
+    dfm_face_type: str
     dfm_morph: float
     source_map: str
     detector: str

@@ -44,7 +44,7 @@ from obs_faceswap.vision.types import Face, FaceDetector, Frame
 _DETECTOR_KEYS = ("detector", "provider")
 _TRACK_KEYS = ("detect_every", "smoothing")
 _EMBEDDER_KEYS = ("embedder", "provider")
-_SWAPPER_KEYS = ("swapper", "provider")
+_SWAPPER_KEYS = ("swapper", "provider", "dfm_model")
 _SOURCE_KEYS = ("source_image",)
 _REFERENCE_KEYS = ("reference_image", "face_selection")
 
@@ -145,9 +145,9 @@ class FacePipeline:
 
     def _load_source(self, s: _Stages, options: FaceOptions) -> PreparedSource | None:
         photos = [(Path(p).name, read_image(p)) for p in split_paths(options.source_image)]
-        if not photos:
-            return None
         assert s.base_detector is not None and s.swapper is not None
+        if not photos and s.swapper.needs_photos:
+            return None
         return s.swapper.prepare_source(photos, SourceTools(s.base_detector.detect, s.embedder))
 
     def _load_reference(self, s: _Stages, options: FaceOptions) -> Embedding | None:

@@ -35,6 +35,7 @@ class NeuralSwapper:
     """An identity-embedding swapper over its ONNX session (implements ``Swapper``)."""
 
     needs_embedder = True
+    needs_photos = True
 
     def __init__(self, model: InSwapper | SimSwap, name: str) -> None:
         self.model = model
