@@ -89,8 +89,9 @@ def seamless_clone(swapped: Frame, target: Frame, alpha: Mask) -> Frame:
 
 def swap_all(frame: Frame, faces: Sequence[Face], swapper: Swapper, source: object, options: FaceOptions, *,
              stages: QualityStages | None = None, stats: dict[str, float] | None = None,
-             seamless: bool = False) -> Frame:
-    """A copy of ``frame`` with each of ``faces`` swapped to ``source`` (``frame`` itself when none was).
+             seamless: bool = False, sources: Sequence[object] | None = None) -> Frame:
+    """A copy of ``frame`` with each of ``faces`` swapped to ``source`` (``frame`` itself when none was);
+    ``sources`` (one per face) gives each face its own prepared source instead (``source_map``).
 
     Per face: the swapper's swap step makes a record (None: that face is skipped), the quality
     ``stages`` add their masks and :func:`merge_face` pastes it; then the enhancer restores each
@@ -107,9 +108,9 @@ def swap_all(frame: Frame, faces: Sequence[Face], swapper: Swapper, source: obje
 
     out: Frame | None = None
     merged: list[Face] = []
-    for face in faces:
+    for i, face in enumerate(faces):
         t = time.perf_counter()
-        record = swapper.swap_face(frame, face, source, options)
+        record = swapper.swap_face(frame, face, source if sources is None else sources[i], options)
         t = lap("swap_ms", t)
         if record is None:
             continue
