@@ -10,7 +10,7 @@ import pytest
 
 from obs_faceswap.errors import ModelError, ModelSignatureError
 from obs_faceswap.models.standins.dfm import CELEB_MASK_RADIUS, build_dfm
-from obs_faceswap.vision import dfl_align
+from obs_faceswap.vision import face_types as ft
 from obs_faceswap.vision.align import estimate_similarity, transform_points
 from obs_faceswap.vision.embedded import EmbeddedDetector
 from obs_faceswap.vision.options import FaceOptions
@@ -24,8 +24,8 @@ def _synthetic_68(scale: float, angle_deg: float, shift: tuple[float, float]) ->
     a = np.radians(angle_deg)
     rot = scale * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
     pts = np.zeros((68, 2))
-    pts[list(dfl_align.ALIGN_INDICES)] = dfl_align.UNI_LANDMARKS_68 @ rot.T + shift
-    nose_x = dfl_align.UNI_LANDMARKS_68[dfl_align.ALIGN_INDICES.index(30), 0]
+    pts[ft.IBUG_25] = ft.UNI_LANDMARKS_25 @ rot.T + shift
+    nose_x = ft.UNI_LANDMARKS_25[list(ft.IBUG_25).index(30), 0]
     for i, x in ((0, nose_x - 0.5), (16, nose_x + 0.5)):  # jaw ends around the nose tip: a frontal face
         pts[i] = np.array([x, 0.45]) @ rot.T + shift
     return pts
@@ -36,29 +36,29 @@ def _synthetic_68(scale: float, angle_deg: float, shift: tuple[float, float]) ->
 def test_cut_matches_deepfacelabs_constants(face_type: str, coverage: float, size: int) -> None:
     """A mean-face point u lands at ((u - centre) / coverage + 0.5) * size, the centre being the
     uniform square's centre moved 0.08 up: DeepFaceLive's calc_cut with its aligner's y offset."""
-    assert dfl_align.FACE_TYPES[face_type][0] == coverage
+    assert ft.FACE_TYPES[face_type].coverage == coverage and ft.FACE_TYPES[face_type].y_offset == -0.08
     lm = _synthetic_68(300.0, 17.0, (400.0, 250.0))
-    cut = dfl_align.face_type_cut(lm, size, face_type)
-    got = transform_points(lm[list(dfl_align.ALIGN_INDICES)], cut.matrix)
-    centre = np.array([0.5, 0.5 + dfl_align.Y_OFFSET])
-    want = ((dfl_align.UNI_LANDMARKS_68 - centre) / coverage + 0.5) * size
+    m = ft.face_type_transform(lm, face_type, size)
+    got = transform_points(lm[ft.IBUG_25], m)
+    centre = np.array([0.5, 0.5 - 0.08])
+    want = ((ft.UNI_LANDMARKS_25 - centre) / coverage + 0.5) * size
     np.testing.assert_allclose(got, want, atol=1e-6 * size)
     # a similarity: rotation follows the face, no shear
-    a = cut.matrix[:, :2]
+    a = m[:, :2]
     assert np.allclose(a @ a.T, np.eye(2) * np.linalg.det(a), atol=1e-9)
 
 
 def test_head_type_shifts_toward_the_back_of_a_turned_head() -> None:
     lm = _synthetic_68(300.0, 0.0, (400.0, 250.0))
     lm[30, 0] += 60.0  # the nose tip moves image-right: the head turned, its back shows on the left
-    yaw = dfl_align.estimate_yaw(lm)
+    yaw = ft.estimate_yaw(lm)
     assert yaw > 0.3
-    plain = dfl_align.dfl_cut(lm, 224, coverage=3.0)
-    head = dfl_align.face_type_cut(lm, 224, "head")
+    plain = ft.face_type_transform(lm, "head", 224, head_yaw=0.0)
+    head = ft.face_type_transform(lm, "head", 224)
     shift = -(yaw * abs(np.tanh(2 * yaw))) * 0.5  # in sides of the fitted uniform square
-    inv_plain = np.linalg.inv(np.vstack([plain.matrix, [0, 0, 1]]))[:2]
+    inv_plain = np.linalg.inv(np.vstack([plain, [0, 0, 1]]))[:2]
     centre_plain = transform_points([[112, 112]], inv_plain)
-    centre_head = transform_points([[112, 112]], np.linalg.inv(np.vstack([head.matrix, [0, 0, 1]]))[:2])
+    centre_head = transform_points([[112, 112]], np.linalg.inv(np.vstack([head, [0, 0, 1]]))[:2])
     side = inv_plain[:, 0] * 224 / 3.0  # the uniform square's x side in the frame (crop side / coverage)
     np.testing.assert_allclose(centre_head - centre_plain, [shift * side], atol=1e-6)
     assert (centre_head - centre_plain)[0, 0] < -20  # toward the image-left
@@ -66,7 +66,8 @@ def test_head_type_shifts_toward_the_back_of_a_turned_head() -> None:
 
 def test_68_points_from_the_embedded_mesh_sit_on_the_face(astronaut_bgr: np.ndarray) -> None:
     face = EmbeddedDetector(provider="cpu").detect(astronaut_bgr)[0]
-    lm = dfl_align.landmarks68_from_mesh(face.landmarks)
+    lm = ft.landmarks68(face.landmarks)
+    np.testing.assert_array_equal(ft.alignment_points(face.landmarks), lm[ft.IBUG_25])
     kps = np.asarray(sf.ASTRONAUT_KPS)
     eye_dist = float(np.linalg.norm(kps[1] - kps[0]))
     checks = {(36, 39): kps[0], (42, 45): kps[1], (30,): kps[2], (48,): kps[3], (54,): kps[4]}
@@ -74,7 +75,7 @@ def test_68_points_from_the_embedded_mesh_sit_on_the_face(astronaut_bgr: np.ndar
         assert np.linalg.norm(lm[list(idx)].mean(0) - where) < 0.25 * eye_dist, idx
     assert lm[8, 1] > lm[57, 1] > lm[33, 1] > lm[27, 1] > lm[19, 1]  # chin, lip, nose, bridge, brow downwards
     with pytest.raises(ValueError, match="468"):
-        dfl_align.landmarks68_from_mesh(np.zeros((5, 2)))
+        ft.landmarks68(np.zeros((5, 2)))
 
 
 # ---------------------------------------------------------------- the swapper
@@ -89,8 +90,8 @@ def dfms(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def _centre_px(swapper: DfmSwapper, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Frame pixels well inside the celeb mask (crop centre +- 0.2 size), as integer (x, y)."""
     face = EmbeddedDetector(provider="cpu").detect(frame)[0]
-    cut = dfl_align.face_type_cut(dfl_align.landmarks68_from_mesh(face.landmarks), swapper.size, "whole_face")
-    inv = np.linalg.inv(np.vstack([cut.matrix, [0, 0, 1]]))[:2]
+    m = ft.face_type_transform(face.landmarks, "whole_face", swapper.size)
+    inv = np.linalg.inv(np.vstack([m, [0, 0, 1]]))[:2]
     g = np.linspace(0.32, 0.68, 9) * swapper.size
     pts = transform_points(np.stack(np.meshgrid(g, g), -1).reshape(-1, 2), inv)
     return np.round(pts).astype(int).T
@@ -178,6 +179,5 @@ def test_models_import_dfm_then_use_it_by_name(dfms: dict[str, Path], tmp_path: 
 def test_estimate_similarity_is_the_umeyama_fit_dfl_uses() -> None:
     """DeepFaceLive fits with umeyama (rotation, uniform scale, translation): our shared fit is that."""
     lm = _synthetic_68(123.0, -30.0, (50.0, 80.0))
-    m = estimate_similarity(lm[list(dfl_align.ALIGN_INDICES)], dfl_align.UNI_LANDMARKS_68)
-    np.testing.assert_allclose(transform_points(lm[list(dfl_align.ALIGN_INDICES)], m), dfl_align.UNI_LANDMARKS_68,
-                               atol=1e-9)
+    m = estimate_similarity(lm[ft.IBUG_25], ft.UNI_LANDMARKS_25)
+    np.testing.assert_allclose(transform_points(lm[ft.IBUG_25], m), ft.UNI_LANDMARKS_25, atol=1e-9)

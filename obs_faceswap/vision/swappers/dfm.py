@@ -3,9 +3,10 @@
 A DFM is a DeepFaceLab model exported to ONNX for one trained identity (the "celeb"): it needs no
 source photo. Per face, as DeepFaceLive's face swapper and merger do:
 
-1. the 68 landmarks (from the embedded 468-point mesh, ``dfl_align.MESH_TO_68``) and DeepFaceLab's
-   alignment for the ``dfm_face_type`` (``dfl_align.face_type_cut``) give a square crop at the
-   model's resolution (read from its ``in_face:0`` shape);
+1. the face's landmarks (the embedded 468-point mesh, ``face_types.MESH_TO_68``) and DeepFaceLab's
+   alignment for the ``dfm_face_type`` (``vision/face_types.py``, shared with the face-set
+   extractor and the DFM trainer) give a square crop at the model's resolution (read from its
+   ``in_face:0`` shape);
 2. the model runs on the crop as BGR float32 NHWC in [0, 1] (AMP models also take
    ``morph_value:0``, the ``dfm_morph`` setting) and returns face mask, celeb face, celeb mask;
 3. the record's mask is celeb mask x face mask, eroded and blurred (DeepFaceLive's defaults: erode
@@ -27,8 +28,8 @@ from obs_faceswap.errors import ModelError
 from obs_faceswap.models.dfm_import import dfm_dir
 from obs_faceswap.models.registry import load_family
 from obs_faceswap.models.session import Session
-from obs_faceswap.vision.dfl_align import face_type_cut, landmarks68_from_mesh
 from obs_faceswap.vision.embedded import EmbeddedDetector
+from obs_faceswap.vision.face_types import cut_face
 from obs_faceswap.vision.options import FaceOptions
 from obs_faceswap.vision.record import ColourState, FaceRecord
 from obs_faceswap.vision.swappers.base import Photos, PreparedSource, SourceTools
@@ -110,13 +111,11 @@ class DfmSwapper:
                 return None
             meshed = found
         assert meshed.landmarks is not None
-        cut = face_type_cut(landmarks68_from_mesh(meshed.landmarks), self.size, options.dfm_face_type)
-        crop = cv2.warpAffine(frame, cut.matrix, (self.size, self.size), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE)
+        crop, m = cut_face(frame, meshed.landmarks, options.dfm_face_type, self.size)
         celeb, celeb_mask, face_mask = self.run(crop, options.dfm_morph)
         mask = merge_mask(celeb_mask * face_mask, self.size, options)
         colour = ColourState(mask=mask, method="rct")
-        return FaceRecord(face=face, crop=crop, affine=cut.matrix, swapped=celeb, masks={"dfm": mask}, colour=colour)
+        return FaceRecord(face=face, crop=crop, affine=m, swapped=celeb, masks={"dfm": mask}, colour=colour)
 
 
 def merge_mask(mask: np.ndarray, size: int, options: FaceOptions) -> np.ndarray:
