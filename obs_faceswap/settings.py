@@ -34,6 +34,7 @@ class Setting:
     choices: tuple[tuple[str, str], ...] = ()  # (value, label)
     suffix: str = ""  # unit shown in panels, e.g. " %", " ms"
     group: str = ""
+    multiline: bool = False  # TEXT: a multi-line box in the OBS panel (entries one per line)
 
     def coerce(self, value: Any) -> Any:
         """Return ``value`` converted to this setting's type and clamped to its range.
@@ -151,9 +152,9 @@ FACE_SETTINGS = Schema(
                 "With swapper 'dfm' and an AMP model: how far the face morphs toward the trained person "
                 "(AMP's morph_value).", minimum=0, maximum=100, step=1, suffix=" %", group="Face"),
         Setting("source_map", TEXT, "", "Source per face",
-                "A different source photo per face, entries separated by ';': 'POSITION=photo' (0 = left-most "
-                "face) or 'reference.jpg=photo' (faces of the person in reference.jpg). Faces not in the map "
-                "use the source photo(s) above; empty = off.", group="Face"),
+                "A different source photo per face, entries separated by ';' or one per line: 'POSITION=photo' "
+                "(0 = left-most face) or 'reference.jpg=photo' (faces of the person in reference.jpg). Faces "
+                "not in the map use the source photo(s) above; empty = off.", group="Face", multiline=True),
         Setting("detector", TEXT, "auto", "Detector",
                 "'auto' (SCRFD det_10g when installed, else the embedded detector), 'embedded', 'det_10g', "
                 "or a path to a SCRFD .onnx file.",
