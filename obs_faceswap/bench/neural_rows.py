@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from obs_faceswap.bench import p50, time_ms
+from obs_faceswap.errors import FaceSwapError
 from obs_faceswap.vision.types import Face, Frame
 
 BOOSTS = (128, 256, 512)
@@ -34,7 +35,7 @@ def _inswapper(folder: Path) -> tuple[str, str]:
     try:
         if is_installed("inswapper_128"):
             return str(model_path(get_entry("inswapper_128"))), "inswapper_128 (installed)"
-    except Exception:  # no manifest: stand-in
+    except FaceSwapError:  # no manifest: the stand-in
         pass
     return str(build_inswapper(folder / "inswapper_128.onnx")), "stand-in inswapper_128 (pre/post cost)"
 
