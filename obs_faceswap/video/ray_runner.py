@@ -15,7 +15,9 @@ user-facing error (a broken file) is not retried and ends the job with that erro
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -113,14 +115,39 @@ def _restore(saved: Mapping[int, Any]) -> None:
                 pass
 
 
+_PREFIX = "obs-faceswap-ray-"
+
+
+def _remove_orphans() -> None:
+    """Remove the temporary folders of this node's workers that were killed (SIGKILL, out of memory)
+    and so could not remove their own; a folder's name carries its worker's process id."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*-*"):
+        try:
+            pid = int(folder.name[len(_PREFIX):].split("-", 1)[0])
+            os.kill(pid, 0)
+        except ValueError:
+            continue  # not one of ours
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:
+            continue  # another user's live process
+
+
 class SegmentActor:
     """A Ray actor: the models of one ``SegmentWorker``, loaded once, then any number of segments."""
 
     def __init__(self, options: FaceOptions, photos: Mapping[str, list[tuple[str, bytes]]],
                  track: bool) -> None:
-        self._folder = Path(tempfile.mkdtemp(prefix="obs-faceswap-ray-"))
+        _remove_orphans()
+        self._folder = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
+        atexit.register(shutil.rmtree, self._folder, True)  # a graceful exit of the worker process
         self.worker = SegmentWorker(unpack_photos(options, photos, self._folder), track=track)
         self._inputs: dict[str, Path] = {}
+
+    def close(self) -> None:
+        """Remove this worker's copies (photos, shipped inputs) before the actor is killed."""
+        shutil.rmtree(self._folder, ignore_errors=True)
+        self._inputs = {}
 
     def pid(self) -> int:
         return os.getpid()
@@ -208,8 +235,9 @@ class RayRunner:
         gpus = int(resources.get("GPU", 0))
         self.gpus = gpus
         count = actors or (gpus if gpus else max(1, int(resources.get("CPU", 1))))
+        # max_concurrency 2: close() and pid queries answer while a segment runs (one segment at a time)
         actor_cls = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_restarts=RETRIES,
-                               max_task_retries=RETRIES)(SegmentActor)
+                               max_task_retries=RETRIES, max_concurrency=2)(SegmentActor)
         photos = pack_photos(options)
         self.actors = [actor_cls.remote(options, photos, track) for _ in range(count)]
         self._board_cls = ray.remote(num_cpus=0)(ProgressBoard)
@@ -298,8 +326,13 @@ class RayRunner:
         return [results[s.index] for s in segments]
 
     def close(self, *, abort: bool = False) -> None:
+        """Each worker removes its temporary copies (a few seconds at most; a busy or dead one is
+        skipped), then the actors are killed and a private cluster is stopped."""
+        ray = self.ray
+        if self.actors:
+            ray.wait([a.close.remote() for a in self.actors], num_returns=len(self.actors), timeout=5)
         for actor in self.actors:
-            self.ray.kill(actor)
+            ray.kill(actor)
         self.actors = []
         if self._owns and self.ray.is_initialized():
             self.ray.shutdown()
