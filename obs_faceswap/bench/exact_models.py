@@ -1,0 +1,195 @@
+"""Build the architecture-exact, random-weight ONNX models that ``bench neural`` times (torch extra).
+
+``python -m obs_faceswap.bench.exact_models [--force] [NAME ...]`` builds them (once; later calls
+reuse the cache) and prints each model's parameters and multiply-adds per face. The files go to a
+cache folder outside the repository, keyed by a hash of this builder and the architectures
+(``OBS_FACESWAP_EXACT_MODELS`` overrides the folder); they are never committed.
+
+The models have the real files' ONNX signatures (DESIGN.md section 5) and the real layer shapes
+(``exact_archs``), so ONNX Runtime does the same work as with the real weights:
+
+| name | signature |
+|---|---|
+| ``inswapper_128`` | ``target`` f32[B,3,128,128], ``source`` f32[B,512] -> ``output``; ``emap`` last initializer |
+| ``gfpgan_1.4`` | ``input`` f32[1,3,512,512] -> ``output`` |
+| ``bisenet_r34`` | ``input`` f32[B,3,512,512] -> ``output`` f32[B,19,512,512] (+ the two auxiliary heads) |
+| ``w600k_r50`` | ``input.1`` f32[N,3,112,112] -> f32[N,512] |
+
+The swapper's batch axis is dynamic (the public inswapper file fixes it to 1; ReSwapper exports
+can be dynamic), so faces of one frame can go through it together. The SCRFD detector is not
+built here: ``bench neural`` uses the small stand-in for detection and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+EXACT_MODELS = ("inswapper_128", "gfpgan_1.4", "bisenet_r34", "w600k_r50")
+OPSET = 17
+
+
+@dataclass(frozen=True)
+class _Spec:
+    family: str
+    make: Callable[[], Any]  # -> torch module
+    inputs: dict[str, tuple[int, ...]]  # example input shapes
+    outputs: tuple[str, ...]
+    dynamic: dict[str, dict[int, str]]
+
+
+def _specs() -> dict[str, _Spec]:
+    from obs_faceswap.bench import exact_archs as a
+
+    return {
+        "inswapper_128": _Spec("inswapper", a.InswapperClass, {"target": (1, 3, 128, 128), "source": (1, 512)},
+                               ("output",), {"target": {0: "batch"}, "source": {0: "batch"}, "output": {0: "batch"}}),
+        "gfpgan_1.4": _Spec("gfpgan", a.GfpganV14, {"input": (1, 3, 512, 512)}, ("output",), {}),
+        "bisenet_r34": _Spec("bisenet", a.BiSeNetR34, {"input": (1, 3, 512, 512)}, ("output", "output16", "output32"),
+                             {"input": {0: "batch"}, "output": {0: "batch"}, "output16": {0: "batch"},
+                              "output32": {0: "batch"}}),
+        "w600k_r50": _Spec("arcface", a.IResNet50, {"input.1": (1, 3, 112, 112)}, ("embedding",),
+                           {"input.1": {0: "N"}, "embedding": {0: "N"}}),
+    }
+
+
+def builder_hash() -> str:
+    """12 hex digits over the source of this builder and of the architectures: a change rebuilds."""
+    h = hashlib.sha256()
+    for name in ("exact_models.py", "exact_archs.py"):
+        h.update((Path(__file__).with_name(name)).read_bytes())
+    return h.hexdigest()[:12]
+
+
+def cache_dir() -> Path:
+    """Where the built models live: ``$OBS_FACESWAP_EXACT_MODELS`` or the user cache folder, per builder hash."""
+    base = os.environ.get("OBS_FACESWAP_EXACT_MODELS")
+    if base:
+        return Path(base) / builder_hash()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    root = Path(xdg) if xdg else Path.home() / ".cache"
+    return root / "obs-faceswap" / "exact-models" / builder_hash()
+
+
+def model_path(name: str, *, fp16: bool = False, folder: Path | None = None) -> Path:
+    return (folder or cache_dir()) / (f"{name}.fp16.onnx" if fp16 else f"{name}.onnx")
+
+
+def _info_path(folder: Path) -> Path:
+    return folder / "info.json"
+
+
+def read_info(folder: Path | None = None) -> dict[str, dict[str, Any]]:
+    """Parameters, multiply-adds and file size of each built model (what the build printed)."""
+    p = _info_path(folder or cache_dir())
+    return json.loads(p.read_text()) if p.is_file() else {}
+
+
+def _require_torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        from obs_faceswap.errors import FaceSwapError
+
+        raise FaceSwapError("building the architecture-exact models needs torch (the 'train' extra): "
+                            f"'{sys.executable}' -m pip install -e '.[train]'") from None
+    return torch
+
+
+def _build_one(name: str, spec: _Spec, path: Path) -> dict[str, Any]:
+    torch = _require_torch()
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.manual_seed(sum(map(ord, name)))  # fixed per model: the same build gives the same file
+    model = spec.make().eval()
+    params = sum(p.numel() for p in model.parameters())
+    args = tuple(torch.rand(*shape) for shape in spec.inputs.values())
+    with FlopCounterMode(display=False) as counter:  # (its module tracker needs autograd on)
+        model(*args)
+    macs = counter.get_total_flops() // 2
+    tmp = path.with_suffix(".part")
+    with torch.no_grad():
+        torch.onnx.export(model, args, str(tmp), dynamo=False, opset_version=OPSET,
+                          input_names=list(spec.inputs), output_names=list(spec.outputs),
+                          dynamic_axes=spec.dynamic or None, do_constant_folding=True)
+    if spec.family == "inswapper":  # the emap (512x512 float32) is the last initializer, as in the real file
+        proto = onnx.load(str(tmp))
+        rng = np.random.default_rng(7)
+        emap = (rng.standard_normal((512, 512)) / np.sqrt(512)).astype(np.float32)
+        proto.graph.initializer.append(numpy_helper.from_array(emap, "emap"))
+        onnx.save(proto, str(tmp))
+    os.replace(tmp, path)
+    return {"family": spec.family, "params": int(params), "macs": int(macs), "bytes": path.stat().st_size,
+            "inputs": {k: list(v) for k, v in spec.inputs.items()}}
+
+
+def ensure(names: Sequence[str] = EXACT_MODELS, *, force: bool = False, fp16: bool = False,
+           progress: bool = True) -> dict[str, Path]:
+    """Paths of the built models ``names`` (building the missing ones; ``fp16`` adds half-precision
+    variants made by ``models.fp16``). Prints one line per model built."""
+    unknown = [n for n in names if n not in EXACT_MODELS]
+    if unknown:
+        raise ValueError(f"unknown exact model(s) {', '.join(unknown)}; choose from {', '.join(EXACT_MODELS)}")
+    folder = cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    info = read_info(folder)
+    specs = _specs() if any(force or not model_path(n).is_file() for n in names) else {}
+    out: dict[str, Path] = {}
+    for name in names:
+        path = model_path(name)
+        if force or not path.is_file() or name not in info:
+            t0 = time.perf_counter()
+            if progress:
+                print(f"building {name} (random weights, exact architecture) ...", file=sys.stderr, flush=True)
+            info[name] = _build_one(name, specs[name], path)
+            info[name]["build_s"] = round(time.perf_counter() - t0, 1)
+            _info_path(folder).write_text(json.dumps(info, indent=1))
+            if progress:
+                print("  " + describe(name, info[name]), file=sys.stderr, flush=True)
+        out[name] = path
+        if fp16:
+            half = model_path(name, fp16=True)
+            if force or not half.is_file():
+                from obs_faceswap.models.fp16 import convert_file
+
+                convert_file(path, half)
+            out[f"{name}.fp16"] = half
+    return out
+
+
+def describe(name: str, entry: dict[str, Any]) -> str:
+    return (f"{name}: {entry['params'] / 1e6:.1f} M parameters, {entry['macs'] / 1e9:.1f} G multiply-adds "
+            f"per face, {entry['bytes'] / 2 ** 20:.0f} MiB")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m obs_faceswap.bench.exact_models",
+        description="Build random-weight ONNX models with the real architectures and signatures (for "
+                    "'obs-faceswap bench neural'), into a cache folder outside the repository; print their "
+                    "parameters and multiply-adds.")
+    parser.add_argument("names", nargs="*", default=list(EXACT_MODELS), help=f"models (default: all: {', '.join(EXACT_MODELS)})")
+    parser.add_argument("--force", action="store_true", help="rebuild even when cached")
+    parser.add_argument("--fp16", action="store_true", help="also write half-precision variants (*.fp16.onnx)")
+    args = parser.parse_args(argv)
+    ensure(args.names, force=args.force, fp16=args.fp16)
+    info = read_info()
+    print(f"folder: {cache_dir()}")
+    for name in args.names:
+        print(describe(name, info[name]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
