@@ -7,7 +7,7 @@ Every model (detector, embedder, swapper, enhancer, parser, voice) goes through
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,12 +146,14 @@ def create_session(
     expect_outputs: Sequence[TensorSpec] | None = None,
     family: str = "",
     user_file: bool = False,
+    options: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Session:
     """Load an ONNX model with the preferred providers and check its signature.
 
     ``threads`` = 0 lets ORT choose. Raises ``ModelError`` for a missing or corrupt file and
     ``ModelSignatureError`` (naming the expected inputs/outputs) for a wrong signature.
     ``user_file`` marks a file the user named (the corrupt-file advice differs, see ``invalid_model_error``).
+    ``options``: extra provider options by ORT provider name, over the defaults (``models.device.device_options``).
     """
     import onnxruntime as ort
 
@@ -169,8 +171,9 @@ def create_session(
         if "TensorrtExecutionProvider" in providers:
             Path(provider_options(["TensorrtExecutionProvider"])[0]["trt_engine_cache_path"]).mkdir(
                 parents=True, exist_ok=True)
-        inner = ort.InferenceSession(str(p), sess_options=opts, providers=providers,
-                                     provider_options=provider_options(providers))
+        per_provider = [{**o, **(options or {}).get(n, {})} for n, o in zip(providers, provider_options(providers),
+                                                                             strict=True)]
+        inner = ort.InferenceSession(str(p), sess_options=opts, providers=providers, provider_options=per_provider)
     except Exception as exc:  # ORT raises several exception types for corrupt files
         raise invalid_model_error(p, exc, user_file=user_file) from None
     sess = Session(p, inner, list(inner.get_providers()), _specs(inner.get_inputs()), _specs(inner.get_outputs()))
