@@ -53,7 +53,12 @@ def device_options(*, cuda_graph: bool = False, batch_inputs: Mapping[str, Seque
 
 
 class BoundSession:
-    """A session run through IO binding with device-resident, reused input and output buffers."""
+    """A session run through IO binding with device-resident, reused input and output buffers.
+
+    It stands in for the ``Session`` it wraps (``inputs``, ``outputs``, ``path``, ``providers``...
+    are the session's), so a model class given it (``FaceEnhancer``, ``FaceParser``) runs through
+    IO binding unchanged.
+    """
 
     def __init__(self, session: Session, *, device: str | None = None) -> None:
         self.session = session
@@ -63,6 +68,9 @@ class BoundSession:
         self._outputs: dict[str, tuple[tuple[int, ...], Any]] = {}
         self._dims: dict[str, int] = {}
         self.runs = 0
+
+    def __getattr__(self, name: str) -> Any:  # inputs, outputs, path, providers, input_names ...
+        return getattr(self.__dict__["session"], name)
 
     def _input(self, name: str, value: Any) -> None:
         import onnxruntime as ort
