@@ -6,7 +6,7 @@ cache folder outside the repository, keyed by a hash of this builder and the arc
 (``OBS_FACESWAP_EXACT_MODELS`` overrides the folder); they are never committed.
 
 The models have the real files' ONNX signatures (DESIGN.md section 5) and the real layer shapes
-(``exact_archs``), so ONNX Runtime does the same work as with the real weights:
+(``_exact_archs``), so ONNX Runtime does the same work as with the real weights:
 
 | name | signature |
 |---|---|
@@ -26,8 +26,10 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +49,7 @@ class _Spec:
 
 
 def _specs() -> dict[str, _Spec]:
-    from obs_faceswap.bench import exact_archs as a
+    from obs_faceswap.bench import _exact_archs as a
 
     return {
         "inswapper_128": _Spec("inswapper", a.InswapperClass, {"target": (1, 3, 128, 128), "source": (1, 512)},
@@ -64,7 +66,7 @@ def _specs() -> dict[str, _Spec]:
 def builder_hash() -> str:
     """12 hex digits over the source of this builder and of the architectures: a change rebuilds."""
     h = hashlib.sha256()
-    for name in ("exact_models.py", "exact_archs.py"):
+    for name in ("exact_models.py", "_exact_archs.py"):
         h.update((Path(__file__).with_name(name)).read_bytes())
     return h.hexdigest()[:12]
 
@@ -119,7 +121,8 @@ def _build_one(name: str, spec: _Spec, path: Path) -> dict[str, Any]:
         model(*args)
     macs = counter.get_total_flops() // 2
     tmp = path.with_suffix(".part")
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation and constant-folding notes
         torch.onnx.export(model, args, str(tmp), dynamo=False, opset_version=OPSET,
                           input_names=list(spec.inputs), output_names=list(spec.outputs),
                           dynamic_axes=spec.dynamic or None, do_constant_folding=True)
@@ -143,8 +146,12 @@ def ensure(names: Sequence[str] = EXACT_MODELS, *, force: bool = False, fp16: bo
         raise ValueError(f"unknown exact model(s) {', '.join(unknown)}; choose from {', '.join(EXACT_MODELS)}")
     folder = cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.parent.iterdir():  # builds of an older builder: never read again
+        if old.is_dir() and old != folder and len(old.name) == 12 and (old / "info.json").is_file():
+            shutil.rmtree(old, ignore_errors=True)
     info = read_info(folder)
-    specs = _specs() if any(force or not model_path(n).is_file() for n in names) else {}
+    missing = any(force or not model_path(n).is_file() or n not in info for n in names)
+    specs = _specs() if missing and _require_torch() else {}
     out: dict[str, Path] = {}
     for name in names:
         path = model_path(name)
