@@ -64,10 +64,13 @@ def _specs() -> dict[str, _Spec]:
 
 
 def builder_hash() -> str:
-    """12 hex digits over the source of this builder and of the architectures: a change rebuilds."""
-    h = hashlib.sha256()
-    for name in ("exact_models.py", "_exact_archs.py"):
-        h.update((Path(__file__).with_name(name)).read_bytes())
+    """12 hex digits over what decides the files: the architectures' source and the export code
+    (``_specs``, ``_build_one``, the opset); a change there rebuilds, an edit elsewhere does not."""
+    import inspect
+
+    h = hashlib.sha256(Path(__file__).with_name("_exact_archs.py").read_bytes())
+    for part in (inspect.getsource(_specs), inspect.getsource(_build_one), str(OPSET)):
+        h.update(part.encode())
     return h.hexdigest()[:12]
 
 
@@ -175,6 +178,72 @@ def ensure(names: Sequence[str] = EXACT_MODELS, *, force: bool = False, fp16: bo
     return out
 
 
+SKELETON_MIN_ELEMENTS = 4096  # float initializers at least this big travel as (mean, std) only
+_FILL_KEY = "obs_faceswap_fill"
+
+
+def write_skeletons(folder: Path, names: Sequence[str] = EXACT_MODELS) -> list[Path]:
+    """Write each built model without its large weights (a few hundred KB each, for a machine without
+    torch: ``inflate_skeletons`` there gives random weights of the same shapes and scale)."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    paths = ensure(names)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name in names:
+        model = onnx.load(str(paths[name]))
+        fill: dict[str, list[float]] = {}
+        for t in model.graph.initializer:
+            if t.data_type == onnx.TensorProto.FLOAT and int(np.prod(t.dims)) >= SKELETON_MIN_ELEMENTS:
+                a = numpy_helper.to_array(t)
+                fill[t.name] = [float(a.mean()), float(a.std())]
+                t.ClearField("raw_data")
+                t.ClearField("float_data")
+        entry = model.metadata_props.add()
+        entry.key, entry.value = _FILL_KEY, json.dumps(fill)
+        dst = folder / f"{name}.skeleton.onnx"
+        onnx.save(model, str(dst))
+        out.append(dst)
+    (folder / "info.json").write_text(json.dumps({n: read_info()[n] for n in names}, indent=1))
+    (folder / "builder").write_text(builder_hash())
+    return out
+
+
+def inflate_skeletons(folder: Path) -> dict[str, Path]:
+    """Models from ``write_skeletons``' files, without torch: weights drawn at each tensor's mean and std."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    from obs_faceswap.errors import FaceSwapError
+
+    marker = folder / "builder"
+    if not marker.is_file() or marker.read_text().strip() != builder_hash():
+        raise FaceSwapError(f"{folder} holds no skeletons of this builder ({builder_hash()}): write them again "
+                            "with 'python -m obs_faceswap.bench.exact_models --skeletons DIR' from this checkout")
+    dst = cache_dir()
+    dst.mkdir(parents=True, exist_ok=True)
+    info = json.loads((folder / "info.json").read_text())
+    rng = np.random.default_rng(11)
+    out = {}
+    for name in info:
+        model = onnx.load(str(folder / f"{name}.skeleton.onnx"))
+        meta = next(p for p in model.metadata_props if p.key == _FILL_KEY)
+        fill = json.loads(meta.value)
+        for i, t in enumerate(model.graph.initializer):
+            if t.name in fill:
+                mean, std = fill[t.name]
+                a = rng.normal(mean, std, tuple(t.dims)).astype(np.float32)
+                model.graph.initializer[i].CopyFrom(numpy_helper.from_array(a, t.name))
+        model.metadata_props.remove(meta)
+        onnx.save(model, str(model_path(name)))
+        out[name] = model_path(name)
+    _info_path(dst).write_text(json.dumps({**read_info(dst), **info}, indent=1))
+    return out
+
+
 def describe(name: str, entry: dict[str, Any]) -> str:
     return (f"{name}: {entry['params'] / 1e6:.1f} M parameters, {entry['macs'] / 1e9:.1f} G multiply-adds "
             f"per face, {entry['bytes'] / 2 ** 20:.0f} MiB")
@@ -189,8 +258,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", default=list(EXACT_MODELS), help=f"models (default: all: {', '.join(EXACT_MODELS)})")
     parser.add_argument("--force", action="store_true", help="rebuild even when cached")
     parser.add_argument("--fp16", action="store_true", help="also write half-precision variants (*.fp16.onnx)")
+    parser.add_argument("--skeletons", metavar="DIR", type=Path,
+                        help="also write the models without their large weights into DIR (for a machine without torch)")
+    parser.add_argument("--from-skeletons", metavar="DIR", type=Path,
+                        help="make the models from skeletons in DIR (no torch needed; random weights)")
     args = parser.parse_args(argv)
-    ensure(args.names, force=args.force, fp16=args.fp16)
+    from obs_faceswap.errors import FaceSwapError
+
+    try:
+        if args.from_skeletons:
+            inflate_skeletons(args.from_skeletons)
+        ensure(args.names, force=args.force, fp16=args.fp16)
+        if args.skeletons:
+            for p in write_skeletons(args.skeletons, args.names):
+                print(f"skeleton: {p} ({p.stat().st_size // 1024} KiB)")
+    except FaceSwapError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     info = read_info()
     print(f"folder: {cache_dir()}")
     for name in args.names:
