@@ -159,6 +159,10 @@ def measure(provider: str = "cpu", *, fp16: bool = False, repeat: int | None = N
     say = progress or (lambda _msg: None)
     ort.set_default_logger_severity(3)
     gpu = provider in GPU_PROVIDERS
+    if gpu:
+        from obs_faceswap.models.device import preload_gpu_libraries
+
+        preload_gpu_libraries()
     repeat = repeat or (20 if gpu else 1)
     frame_repeat = frame_repeat or (10 if gpu else 1)
     names = {"swap": "inswapper_128", "embed": "w600k_r50", "enhance": "gfpgan_1.4", "parse": "bisenet_r34"}

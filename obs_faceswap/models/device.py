@@ -146,6 +146,18 @@ def _ort_type(dtype: np.dtype[Any]) -> str:
             np.dtype(np.int32): "tensor(int32)", np.dtype(np.uint8): "tensor(uint8)"}.get(np.dtype(dtype), "")
 
 
+def preload_gpu_libraries() -> None:
+    """Load CUDA/cuDNN from the nvidia-* wheels (``onnxruntime-gpu[cuda,cudnn]``, ORT 1.21+) before the first
+    GPU session, so a machine without a system CUDA still gets the CUDA provider. No-op elsewhere."""
+    import onnxruntime as ort
+
+    if hasattr(ort, "preload_dlls") and "CUDAExecutionProvider" in ort.get_available_providers():
+        try:
+            ort.preload_dlls()
+        except Exception:  # noqa: BLE001 - a system CUDA may still be found by the provider itself
+            pass
+
+
 def gpu_memory() -> dict[str, float] | None:
     """Used and total memory of GPU 0 in MiB (NVML, the ``gpu`` extra's nvidia-ml-py), or None without one."""
     try:
