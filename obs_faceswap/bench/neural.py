@@ -72,7 +72,7 @@ class _Models:
             opts = device_options(cuda_graph=cuda_graph, batch_inputs=batch or None)
             sess = create_session(paths[key], provider, expect_inputs=ins, expect_outputs=outs, family=family,
                                   options=opts)
-            return BoundSession(sess) if io_binding else sess
+            return BoundSession(sess, cuda_graph=cuda_graph) if io_binding else sess
 
         swap = load("swap", "inswapper", target=(3, 128, 128), source=(512,))
         self.swap_runner = swap if io_binding else None

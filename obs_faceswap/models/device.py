@@ -60,12 +60,15 @@ class BoundSession:
     IO binding unchanged.
     """
 
-    def __init__(self, session: Session, *, device: str | None = None) -> None:
+    def __init__(self, session: Session, *, device: str | None = None, cuda_graph: bool = False) -> None:
         self.session = session
         self.device = device or session_device(session)
+        self.cuda_graph = cuda_graph and self.device == "cuda"
         self._binding = session.inner.io_binding()
-        self._inputs: dict[str, tuple[tuple[int, ...], Any]] = {}  # name -> (shape, OrtValue)
-        self._outputs: dict[str, tuple[tuple[int, ...], Any]] = {}
+        # one buffer per (input or output name, shape): a shape seen again finds the same address,
+        # which a CUDA graph recorded for that shape replays
+        self._buffers: dict[tuple[str, tuple[int, ...]], Any] = {}
+        self._graphs: dict[tuple[tuple[int, ...], ...], int] = {}  # input shapes -> CUDA graph id
         self._dims: dict[str, int] = {}
         self.runs = 0
 
@@ -77,15 +80,15 @@ class BoundSession:
 
         if isinstance(value, ort.OrtValue):  # already on a device (another model's output): bind as is
             self._binding.bind_ortvalue_input(name, value)
-            self._inputs.pop(name, None)
             return
         arr = np.ascontiguousarray(value)
-        have = self._inputs.get(name)
-        if have is not None and have[0] == arr.shape and have[1].data_type() == _ort_type(arr.dtype):
-            have[1].update_inplace(arr)  # same buffer, same address: what CUDA graphs replay
-            return
-        buf = ort.OrtValue.ortvalue_from_numpy(arr.copy() if self.device == "cpu" else arr, self.device, 0)
-        self._inputs[name] = (arr.shape, buf)
+        key = (name, tuple(arr.shape))
+        buf = self._buffers.get(key)
+        if buf is not None and buf.data_type() == _ort_type(arr.dtype):
+            buf.update_inplace(arr)  # same buffer, same address
+        else:
+            buf = ort.OrtValue.ortvalue_from_numpy(arr.copy() if self.device == "cpu" else arr, self.device, 0)
+            self._buffers[key] = buf
         self._binding.bind_ortvalue_input(name, buf)
 
     def _output_shape(self, spec_shape: Sequence[Any]) -> tuple[int, ...] | None:
@@ -104,31 +107,38 @@ class BoundSession:
 
         for spec in self.session.outputs:
             shape = self._output_shape(spec.shape)
-            have = self._outputs.get(spec.name)
             if shape is None:  # a size only the run knows: let ORT allocate it on the device
                 self._binding.bind_output(spec.name, self.device)
-                self._outputs.pop(spec.name, None)
                 continue
-            if have is not None and have[0] == shape:
-                continue
-            buf = ort.OrtValue.ortvalue_from_shape_and_type(list(shape), _NP_TYPES.get(spec.dtype, np.float32),
-                                                            self.device, 0)
-            self._outputs[spec.name] = (shape, buf)
+            buf = self._buffers.get((spec.name, shape))
+            if buf is None:
+                buf = ort.OrtValue.ortvalue_from_shape_and_type(list(shape), _NP_TYPES.get(spec.dtype, np.float32),
+                                                                self.device, 0)
+                self._buffers[(spec.name, shape)] = buf
             self._binding.bind_ortvalue_output(spec.name, buf)
 
     def run_device(self, feeds: Mapping[str, Any]) -> list[Any]:
         """Run; the outputs stay on the device as ``onnxruntime.OrtValue`` (valid until the next run)."""
+        import onnxruntime as ort
+
+        shapes = []
         for spec in self.session.inputs:
             if spec.name not in feeds:
                 raise KeyError(f"{self.session.path.name}: missing input {spec.name!r}")
             value = feeds[spec.name]
             shape = tuple(value.shape()) if callable(getattr(value, "shape", None)) else tuple(np.shape(value))
+            shapes.append(shape)
             for d, n in zip(spec.shape, shape, strict=False):
                 if isinstance(d, str):
                     self._dims[d] = int(n)
             self._input(spec.name, value)
         self._bind_outputs()
-        self.session.inner.run_with_iobinding(self._binding)
+        options = None
+        if self.cuda_graph:  # one recorded graph per input shape set (ORT's gpu_graph_id; -1 = no graph)
+            graph = self._graphs.setdefault(tuple(shapes), len(self._graphs) + 1)
+            options = ort.RunOptions()
+            options.add_run_config_entry("gpu_graph_id", str(graph))
+        self.session.inner.run_with_iobinding(self._binding, options)
         self.runs += 1
         return list(self._binding.get_outputs())
 

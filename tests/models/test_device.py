@@ -73,8 +73,8 @@ def test_batch_one_model_runs_face_by_face(tmp_path: Path) -> None:
 
 
 def test_io_binding_gives_the_plain_runs_outputs_and_reuses_its_buffers(batched: InSwapper) -> None:
-    bound = BoundSession(batched.session)
-    assert bound.device == session_device(batched.session) == "cpu"
+    bound = BoundSession(batched.session, cuda_graph=True)
+    assert bound.device == session_device(batched.session) == "cpu" and not bound.cuda_graph  # CUDA only
     rng = np.random.default_rng(0)
     for batch in (1, 3, 3, 2):  # same shape twice: updated in place; new shape: rebound
         feeds = {"target": rng.random((batch, 3, 128, 128), dtype=np.float32),

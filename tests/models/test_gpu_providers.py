@@ -68,9 +68,11 @@ def test_io_binding_keeps_outputs_on_the_gpu_and_chains_them(model: Path) -> Non
 def test_cuda_graph_replays_with_the_new_inputs(model: Path) -> None:
     sess = create_session(model, "cuda", options=device_options(cuda_graph=True))
     cpu = create_session(model, "cpu")
-    bound = BoundSession(sess)
-    for seed in (2, 3, 4):  # same shapes: the recorded graph replays on the updated buffers
-        f = _feeds(seed)
+    bound = BoundSession(sess, cuda_graph=True)
+    assert bound.cuda_graph
+    # one graph per face count, each replayed on its own fixed buffers with the new inputs
+    for seed, batch in ((2, 3), (3, 3), (4, 1), (5, 3), (6, 1)):
+        f = _feeds(seed, batch)
         np.testing.assert_allclose(bound.run(f)[0], cpu.run(f)[0], atol=2e-3)
 
 
