@@ -20,6 +20,13 @@ architecture descriptions):
 - ``BiSeNetR34``: BiSeNet face parser with a ResNet-34 backbone (blocks 3,4,6,3), context path with
   two attention-refinement modules and a global-average branch, feature fusion (256), three output
   heads (19 classes) upsampled to the input size.
+- ``Scrfd10g``: SCRFD-10GF with key points (insightface det_10g). Backbone "ResNet V1e": deep stem
+  3->28 (stride 2), 28->28, 28->56, 2x2 max-pool; basic-block stages of 3,4,2,3 blocks at 56,88,88,224
+  channels (strides 1,2,2,2; 2x2 average-pool before the 1x1 projection when downsampling). PAFPN neck
+  on the last three stages to 56 channels (1x1 laterals, top-down nearest upsampling, 3x3 outputs,
+  then a bottom-up path of 3x3 stride-2 convs and 3x3 outputs). Head per stride (8, 16, 32, not
+  shared): three 3x3 conv-BN-ReLU at 80 channels, then 3x3 convs to 2 anchors x (1 score, 4 box
+  distances, 10 key-point offsets); box distances scaled per stride; scores through a sigmoid.
 - ``IResNet50``: ArcFace w600k_r50 (improved ResNet-50, blocks 3,4,14,3 at 64..512 channels,
   BN-conv-BN-PReLU-conv-BN units, 112 px in, BN + dropout + Linear(25088 -> 512) + BN out).
 """
@@ -296,6 +303,79 @@ class BiSeNetR34(nn.Module):
         def full(t: Tensor) -> Tensor:
             return F.interpolate(t, size=size, mode="bilinear", align_corners=True)
         return full(self.out(fuse)), full(self.out16(up16)), full(self.out32(up32))
+
+
+# ---------------------------------------------------------------- SCRFD det_10g
+
+
+class _BasicDown(nn.Module):
+    """Basic block whose projection average-pools before its 1x1 convolution (ResNet-D style)."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
+                                  nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout))
+        if stride != 1 or cin != cout:
+            pool: list[nn.Module] = [nn.AvgPool2d(stride, stride, ceil_mode=True, count_include_pad=False)] \
+                if stride != 1 else []
+            self.short: nn.Module = nn.Sequential(*pool, nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
+        else:
+            self.short = nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.relu(self.body(x) + self.short(x))
+
+
+class Scrfd10g(nn.Module):
+    """``forward(input.1 [1,3,640,640]) -> 9 tensors``: scores s8/16/32 [N,1], boxes [N,4], key points [N,10]."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 28, 3, 2, 1, bias=False), nn.BatchNorm2d(28), nn.ReLU(),
+            nn.Conv2d(28, 28, 3, 1, 1, bias=False), nn.BatchNorm2d(28), nn.ReLU(),
+            nn.Conv2d(28, 56, 3, 1, 1, bias=False), nn.BatchNorm2d(56), nn.ReLU(), nn.MaxPool2d(2, 2))
+        stages, cin = [], 56
+        for cout, n, stride in ((56, 3, 1), (88, 4, 2), (88, 2, 2), (224, 3, 2)):
+            stages.append(nn.Sequential(_BasicDown(cin, cout, stride), *[_BasicDown(cout, cout, 1) for _ in range(n - 1)]))
+            cin = cout
+        self.stages = nn.ModuleList(stages)
+        self.lateral = nn.ModuleList(nn.Conv2d(c, 56, 1) for c in (88, 88, 224))
+        self.fpn = nn.ModuleList(nn.Conv2d(56, 56, 3, 1, 1) for _ in range(3))
+        self.down = nn.ModuleList(nn.Conv2d(56, 56, 3, 2, 1) for _ in range(2))
+        self.pafpn = nn.ModuleList(nn.Conv2d(56, 56, 3, 1, 1) for _ in range(2))
+
+        def tower() -> nn.Sequential:
+            layers: list[nn.Module] = []
+            for cin_ in (56, 80, 80):
+                layers += [nn.Conv2d(cin_, 80, 3, 1, 1, bias=False), nn.BatchNorm2d(80), nn.ReLU()]
+            return nn.Sequential(*layers)
+        self.towers = nn.ModuleList(tower() for _ in range(3))
+        self.cls = nn.ModuleList(nn.Conv2d(80, 2, 3, 1, 1) for _ in range(3))
+        self.reg = nn.ModuleList(nn.Conv2d(80, 8, 3, 1, 1) for _ in range(3))
+        self.kps = nn.ModuleList(nn.Conv2d(80, 20, 3, 1, 1) for _ in range(3))
+        self.scales = nn.Parameter(torch.ones(3))
+
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        x = self.stem(x)
+        feats = []
+        for stage in self.stages:
+            x = stage(x)
+            feats.append(x)
+        lat = [conv(f) for conv, f in zip(self.lateral, feats[1:], strict=True)]
+        for i in (2, 1):
+            lat[i - 1] = lat[i - 1] + F.interpolate(lat[i], size=lat[i - 1].shape[2:], mode="nearest")
+        inter = [conv(t) for conv, t in zip(self.fpn, lat, strict=True)]
+        for i in range(2):
+            inter[i + 1] = inter[i + 1] + self.down[i](inter[i])
+        outs = [inter[0]] + [self.pafpn[i - 1](inter[i]) for i in (1, 2)]
+        scores, boxes, points = [], [], []
+        for i, f in enumerate(outs):
+            t = self.towers[i](f)
+            scores.append(torch.sigmoid(self.cls[i](t)).permute(0, 2, 3, 1).reshape(-1, 1))
+            boxes.append((self.reg[i](t) * self.scales[i]).permute(0, 2, 3, 1).reshape(-1, 4))
+            points.append(self.kps[i](t).permute(0, 2, 3, 1).reshape(-1, 10))
+        return (*scores, *boxes, *points)
 
 
 # ---------------------------------------------------------------- ArcFace IResNet-50

@@ -14,10 +14,11 @@ The models have the real files' ONNX signatures (DESIGN.md section 5) and the re
 | ``gfpgan_1.4`` | ``input`` f32[1,3,512,512] -> ``output`` |
 | ``bisenet_r34`` | ``input`` f32[B,3,512,512] -> ``output`` f32[B,19,512,512] (+ the two auxiliary heads) |
 | ``w600k_r50`` | ``input.1`` f32[N,3,112,112] -> f32[N,512] |
+| ``det_10g`` | ``input.1`` f32[1,3,H,W] -> scores s8/16/32 [n,1], boxes [n,4], key points [n,10] |
 
 The swapper's batch axis is dynamic (the public inswapper file fixes it to 1; ReSwapper exports
-can be dynamic), so faces of one frame can go through it together. The SCRFD detector is not
-built here: ``bench neural`` uses the small stand-in for detection and says so.
+can be dynamic), so faces of one frame can go through it together. Random weights find no faces:
+``bench neural`` runs the exact detector for its cost and takes the face positions from the stand-in.
 """
 
 from __future__ import annotations
@@ -35,8 +36,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-EXACT_MODELS = ("inswapper_128", "gfpgan_1.4", "bisenet_r34", "w600k_r50")
+EXACT_MODELS = ("inswapper_128", "gfpgan_1.4", "bisenet_r34", "w600k_r50", "det_10g")
 OPSET = 17
+
+
+_SCRFD_OUTPUTS = tuple(f"{kind}_{s}" for kind in ("score", "bbox", "kps") for s in (8, 16, 32))
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,9 @@ def _specs() -> dict[str, _Spec]:
                               "output32": {0: "batch"}}),
         "w600k_r50": _Spec("arcface", a.IResNet50, {"input.1": (1, 3, 112, 112)}, ("embedding",),
                            {"input.1": {0: "N"}, "embedding": {0: "N"}}),
+        "det_10g": _Spec("scrfd", a.Scrfd10g, {"input.1": (1, 3, 640, 640)}, _SCRFD_OUTPUTS,
+                         {"input.1": {2: "height", 3: "width"}, **{n: {0: "rows_" + n.split("_")[1]}
+                                                                    for n in _SCRFD_OUTPUTS}}),
     }
 
 

@@ -38,3 +38,6 @@ def test_the_other_models_sizes() -> None:
     assert abs(params - 86.4e6) / 86.4e6 < 0.01  # the 348 MB v1.4 checkpoint in float32
     params, macs, _ = _size("bisenet_r34")
     assert 21e6 < params < 25e6 and 20e9 < macs < 27e9  # ResNet-34 (21.3 M with its stem) + BiSeNet heads at 512
+    params, macs, _ = _size("det_10g")
+    # det_10g.onnx is 16.9 MB of float32 weights; "10G" = 10 G multiply-adds at 640x480, so 13.3 G at 640x640
+    assert abs(params - 4.23e6) / 4.23e6 < 0.01 and abs(macs - 10e9 * 640 / 480) / 13.3e9 < 0.02

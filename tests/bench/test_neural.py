@@ -14,14 +14,15 @@ import pytest
 from obs_faceswap.bench.neural import SIZES, _detector, _Models, group_frame
 from obs_faceswap.models.standins import quality
 from obs_faceswap.models.standins.batched import build_inswapper_batched
-from obs_faceswap.models.standins.face import build_arcface
+from obs_faceswap.models.standins.face import build_arcface, build_scrfd
 
 
 @pytest.fixture(scope="module")
 def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("standins")
     return {"swap": build_inswapper_batched(d / "swap.onnx"), "embed": build_arcface(d / "arcface.onnx"),
-            "enhance": quality.gfpgan(d / "gfpgan.onnx"), "parse": quality.bisenet(d / "bisenet.onnx")}
+            "enhance": quality.gfpgan(d / "gfpgan.onnx"), "parse": quality.bisenet(d / "bisenet.onnx"),
+            "detect": build_scrfd(d / "det.onnx")}  # finds nothing: the faces come from the placed stand-in
 
 
 def test_three_faces_swapped_batched_and_bound_match_one_by_one_and_plain(paths: dict[str, Path],
