@@ -55,7 +55,7 @@ note "python: $("$PY" --version 2>&1)"
 step "install the GPU extra (installer/install.sh --gpu)"
 VENV="$WORK/venv"
 VPY="$VENV/bin/python"
-PYTHON="$PY" installer/install.sh --gpu --no-obs --no-doctor --venv "$VENV" --extras gpu \
+PYTHON="$PY" installer/install.sh --gpu --no-obs --no-doctor --venv "$VENV" \
   --config "$WORK/config.toml" > "$OUT/install.txt" 2>&1 \
   || { tail -n 20 "$OUT/install.txt"; fail "installer/install.sh --gpu failed (pip could not install a package? see install.txt)"; }
 ORT_V="$("$VPY" -c 'import importlib.metadata as m; print(m.version("onnxruntime-gpu"))' 2>/dev/null)" \
