@@ -136,7 +136,7 @@ try {
 
   # 6. OBS
   Step "OBS Studio"
-  $RegArgs = @("-m", "obs_faceswap.obs_register", "--root", $Root)
+  $RegArgs = @("-m", "obs_faceswap.install.obs_register", "--root", $Root)
   if ($Script) { $RegArgs += @("--script", $Script) }
   if ($ObsConfig) { $RegArgs += @("--obs-config", $ObsConfig) }
   if ($DryRun) { $RegArgs += "--dry-run" }
@@ -144,7 +144,7 @@ try {
     & $CfgExe @CfgArgs @RegArgs
     if ($LASTEXITCODE -ne 0) { Write-Host "    (OBS not changed; follow the steps above)" }
   } else {
-    & $CfgExe @CfgArgs -c "from pathlib import Path; from obs_faceswap import obs_register as r; print(r.manual_steps(r.find_obs_script(Path(r'$Root'))))"
+    & $CfgExe @CfgArgs -c "from pathlib import Path; from obs_faceswap.install import obs_register as r; print(r.manual_steps(r.find_obs_script(Path(r'$Root'))))"
   }
   Write-Host "    OBS on Windows needs a Python 3 install path: Tools -> Scripts -> Python Settings"
   Write-Host "    (a python.org Python of the version 'obs-faceswap doctor' reports)."

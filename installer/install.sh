@@ -174,12 +174,12 @@ REG_ARGS=(--root "$ROOT")
 [ "$DRY_RUN" -eq 1 ] && REG_ARGS+=(--dry-run)
 if [ "$REGISTER" -eq 1 ]; then
   set +e
-  (cd "$ROOT" && "$CFG_PY" -m obs_faceswap.obs_register "${REG_ARGS[@]}")
+  (cd "$ROOT" && "$CFG_PY" -m obs_faceswap.install.obs_register "${REG_ARGS[@]}")
   rc=$?
   set -e
   [ $rc -eq 0 ] || echo "    (OBS not changed; follow the steps above)"
 else
-  (cd "$ROOT" && "$CFG_PY" -c 'import sys; from pathlib import Path; from obs_faceswap import obs_register as r
+  (cd "$ROOT" && "$CFG_PY" -c 'import sys; from pathlib import Path; from obs_faceswap.install import obs_register as r
 s = Path(sys.argv[1]) if sys.argv[1] else r.find_obs_script(Path(sys.argv[2]))
 print(r.manual_steps(s, sys.argv[3]))' "$SCRIPT" "$ROOT" "$VPY")
 fi

@@ -209,7 +209,7 @@ def test_add_setting_flag_makes_any_face_setting_a_flag() -> None:
     """The generator other commands (live) reuse: a switch, a list, a slider under any flag name."""
     import argparse
 
-    from obs_faceswap.commands.swap_image import _flag_help, add_setting_flag, flag_help
+    from obs_faceswap.commands.flags import add_setting_flag, flag_help
     from obs_faceswap.settings import FACE_SETTINGS
 
     by_name = {s.name: s for s in FACE_SETTINGS.settings}
@@ -222,7 +222,7 @@ def test_add_setting_flag_makes_any_face_setting_a_flag() -> None:
     assert parser.parse_args([]).setting_detect_every is None  # unset: the setting keeps its value
     with pytest.raises(SystemExit):
         parser.parse_args(["--color-method", "purple"])
-    assert _flag_help is flag_help and "(default: " in flag_help(by_name["blend"])
+    assert "(default: " in flag_help(by_name["blend"])
 
 
 @pytest.fixture(scope="module")
@@ -495,7 +495,7 @@ def test_reference_mode_asks_for_the_reference_photo_first(astronaut_path: Path,
     from obs_faceswap.vision.pipeline import FacePipeline
 
     # OBS/live: choosing 'reference' before a photo loads nothing and says what is missing
-    pipe = FacePipeline({"source_image": str(astronaut_path), "face_selection": "reference"})
+    pipe = FacePipeline.from_settings({"source_image": str(astronaut_path), "face_selection": "reference"})
     frame = cv2.imread(str(astronaut_path))
     pipe.process(frame)
     assert "needs a reference photo" in pipe.last_error

@@ -18,12 +18,12 @@ OBS_SIDE = [
     PKG / "errors.py",
     PKG / "settings.py",
     PKG / "config.py",
-    PKG / "obs_register.py",
+    *sorted((PKG / "install").glob("*.py")),
     ROOT / "obs_faceswap_obs.py",
 ]
 
 
-OBS_SIDE_PARTS = {"obs", "ipc", "settings", "config", "obs_register", "errors"}
+OBS_SIDE_PARTS = {"obs", "ipc", "settings", "config", "install", "errors"}
 
 
 def _imports(path: Path) -> list[str]:

@@ -296,19 +296,19 @@ def test_every_face_setting_is_a_flag_and_reaches_the_settings() -> None:
     for s in FACE_SETTINGS.settings:
         if s.name not in ("source_image", "swapper"):  # --source/-s, --swapper/--swapper-model
             assert setting_dest(s) in dests, s.name
-    from obs_faceswap.commands.live import settings_from_args
+    from obs_faceswap.commands.flags import face_options_from_args
 
     args = parser.parse_args(["live", "--source", "a.jpg;b.jpg", "--blend", "250", "--color-method", "mkl",
                               "--no-swap", "--occlusion-mask", "--reference-threshold", "0.5", "--detect-every", "3"])
     with pytest.raises(FaceSwapError, match="source photo not found: a.jpg"):  # checked like swap-image
-        settings_from_args(args)
+        face_options_from_args(args)
     photo = str(Path(__file__).parent / "conftest.py")  # any existing file: only its presence is checked here
     args.source = [f"{photo};{photo}"]
-    settings = settings_from_args(args)
-    assert settings["source_image"] == f"{photo};{photo}" and settings["blend"] == 100  # clamped by the schema
-    assert settings["color_method"] == "mkl" and settings["enabled"] is False and settings["detect_every"] == 3
-    assert settings["occlusion_mask"] is True and settings["reference_threshold"] == 0.5
-    assert settings["mask_blur"] == FACE_SETTINGS.by_name["mask_blur"].default
+    options = face_options_from_args(args)
+    assert options.source_image == f"{photo};{photo}" and options.blend == 1.0  # clamped by the schema, a fraction
+    assert options.color_method == "mkl" and options.enabled is False and options.detect_every == 3
+    assert options.occlusion_mask is True and options.reference_threshold == 0.5
+    assert options.mask_blur == FACE_SETTINGS.by_name["mask_blur"].default / 100
     with pytest.raises(SystemExit):
         parser.parse_args(["live", "-s", photo, "--color-method", "nonsense"])
 
@@ -316,20 +316,19 @@ def test_every_face_setting_is_a_flag_and_reaches_the_settings() -> None:
 def test_live_takes_swap_image_face_flags(tmp_path: Path, group_photo_path: Path) -> None:
     """`live -s PHOTO --swapper-model FILE ...` parses into the very settings swap-image gets."""
     from obs_faceswap.cli import build_parser
-    from obs_faceswap.commands import live as live_cmd
-    from obs_faceswap.commands import swap_image
+    from obs_faceswap.commands.flags import face_options_from_args
 
     model = tmp_path / "m.onnx"
     model.write_bytes(b"x")
     face = ["-s", str(group_photo_path), "--swapper-model", str(model), "--blend", "70", "--face-selection", "all",
             "--color-method", "rct", "--provider", "cpu"]
     parser = build_parser()
-    a = live_cmd.settings_from_args(parser.parse_args(["live", *face]))
-    b = swap_image.settings_from_args(parser.parse_args(["swap-image", "-t", "x.jpg", "-o", "y.png", *face]))
-    assert a == b and a["swapper"] == str(model) and a["blend"] == 70
+    a = face_options_from_args(parser.parse_args(["live", *face]))
+    b = face_options_from_args(parser.parse_args(["swap-image", "-t", "x.jpg", "-o", "y.png", *face]))
+    assert a == b and a.swapper == str(model) and a.blend == 0.7
     both = parser.parse_args(["live", *face, "--swapper", "embedded"])
     with pytest.raises(FaceSwapError, match="either --swapper or --swapper-model"):
-        live_cmd.settings_from_args(both)
+        face_options_from_args(both)
 
 
 @needs_ffmpeg

@@ -64,8 +64,8 @@ class _Models:
         from obs_faceswap.models.signatures import family_signature
         from obs_faceswap.vision.arcface import ArcFace
         from obs_faceswap.vision.enhance import FaceEnhancer
-        from obs_faceswap.vision.inswapper import InSwapper
         from obs_faceswap.vision.masks import FaceParser
+        from obs_faceswap.vision.swappers.inswapper import InSwapper
 
         def load(key: str, family: str, **batch: Any) -> Any:
             ins, outs = family_signature(family)
@@ -92,8 +92,9 @@ class _Models:
               *, batch: bool = True) -> np.ndarray:
         """One frame through detect -> align -> swap (batched) -> enhance -> parse/mask -> paste."""
         from obs_faceswap.vision.align import transform_points
-        from obs_faceswap.vision.paste import box_mask, paste_back
-        from obs_faceswap.vision.swap_batch import swap_crops
+        from obs_faceswap.vision.masks import box_mask
+        from obs_faceswap.vision.paste import paste_back
+        from obs_faceswap.vision.swappers.batch import swap_crops
 
         laps = laps if laps is not None else {}
         t = time.perf_counter()
@@ -117,7 +118,7 @@ class _Models:
         for i, (face, (_, m)) in enumerate(zip(faces, aligned, strict=True)):
             swapped[i] = self.enhancer.enhance(swapped[i], transform_points(face.kps, m), 1.0)
         lap("enhance")
-        box = box_mask(self.swapper.size, 0.3, 0.0)
+        box = box_mask(self.swapper.size, (0.0, 0.0, 0.0, 0.0), 0.3)
         masks = [np.minimum(box, self.parser.region_mask(self.parser.labels(s), _FACE_REGIONS)) for s in swapped]
         lap("parse")
         out = frame.copy()
@@ -205,8 +206,9 @@ def measure(provider: str = "cpu", *, fp16: bool = False, repeat: int | None = N
         crops3 = [models.swapper.align(frame3, f) for f in faces3]
         crop, m = crops3[0]
         from obs_faceswap.vision.align import transform_points
-        from obs_faceswap.vision.paste import box_mask, paste_back
-        from obs_faceswap.vision.swap_batch import swap_crops
+        from obs_faceswap.vision.masks import box_mask
+        from obs_faceswap.vision.paste import paste_back
+        from obs_faceswap.vision.swappers.batch import swap_crops
 
         say("warm-up: one 720p frame with 1 face")
         models.frame(frame1, det1, latent)  # every model's first run (allocations) is not timed
@@ -220,7 +222,7 @@ def measure(provider: str = "cpu", *, fp16: bool = False, repeat: int | None = N
         kps = transform_points(faces3[0].kps, m)
         stage["enhance"] = time_ms(lambda: models.enhancer.enhance(swapped, kps, 1.0), **heavy)
         stage["parse"] = time_ms(lambda: models.parser.labels(swapped), **heavy)
-        mask = box_mask(models.swapper.size, 0.3, 0.0)
+        mask = box_mask(models.swapper.size, (0.0, 0.0, 0.0, 0.0), 0.3)
         stage["paste"] = time_ms(lambda: paste_back(frame1.copy(), swapped, m, mask, 1.0), repeat=20, warmup=2)
         say(f"3 faces: batched swap vs one by one through Session.run (the baseline) x{repeat}")
         crops = [c for c, _ in crops3]

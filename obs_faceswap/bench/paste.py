@@ -38,8 +38,9 @@ def measure(repeat: int = 40) -> dict[str, Any]:
 
     from obs_faceswap.models.session import create_session
     from obs_faceswap.models.standins.face import build_inswapper
-    from obs_faceswap.vision.inswapper import InSwapper
-    from obs_faceswap.vision.paste import box_mask, paste_back
+    from obs_faceswap.vision.masks import box_mask
+    from obs_faceswap.vision.paste import paste_back
+    from obs_faceswap.vision.swappers.inswapper import InSwapper
     from obs_faceswap.vision.types import Face
 
     ort.set_default_logger_severity(3)
@@ -56,7 +57,7 @@ def measure(repeat: int = 40) -> dict[str, Any]:
             theirs = insightface.model_zoo.get_model(str(path), providers=["CPUExecutionProvider"])
     face = Face(bbox=np.array([0, 0, 1, 1], np.float32), score=1.0, kps=kps)
     latent = ours.source_latent(embedding)
-    mask = box_mask(ours.size, 0.3, 0.0)
+    mask = box_mask(ours.size, blur=0.3)
 
     def run_ours() -> None:
         out = frame.copy()

@@ -6,7 +6,9 @@ face from insightface's group photo (the astronaut mirrored when insightface is 
   detect_ms            full detection: BlazeFace (whole frame + tiles) + 2 mesh passes
   landmarks_ms         mesh only on the previous face's crop (what tracking runs per frame)
   tracked_detect_ms    TrackedDetector(detect_every=3, smoothing=0.5), mean per frame
-  warp/mask/color/blend_ms, swap_ms   ClassicalSwapper stages and their sum
+  swap_step_ms         ClassicalSwapper's swap step (warp and mesh masks), per face
+  color_ms, paste_ms   the merge stage: colour/light/detail matching, blend and ROI paste
+  swap_ms              the whole swap (swap_all: swap step + merge), p50
   total_ms, fps        tracked_detect + swap: the live per-frame cost (all masks off: the defaults)
   mask_keep_mouth_ms   keep_mouth's exact lip mask in the face ROI (dense mesh, no model)
   mask_occlusion_roi_ms, mask_parser_roi_ms   occlusion_mask / mask_regions with the embedded
@@ -18,7 +20,7 @@ face from insightface's group photo (the astronaut mirrored when insightface is 
                        default 0.5, and 0.7), and the ratio jitter(0) / jitter(s)
 Baselines measured in the same run:
   baseline_warp_per_triangle_ms   the textbook warp: one warpAffine + mask per triangle
-  baseline_seamless_swap_ms       the same swap blended with cv2.seamlessClone
+  baseline_seamless_swap_ms       the same swap merged through cv2.seamlessClone
   baseline_total_detect_every_frame_ms   full detection on every frame + swap
 
 Other owners add rows with ``EXTRA_STAGES[name] = fn(frame, face)``; each is timed as
@@ -84,15 +86,20 @@ def warp_per_triangle(source: Any, dst: np.ndarray, size: tuple[int, int]) -> Fr
 
 
 def measure(repeat: int = 30, threads: int = 1, quality: bool = True) -> dict[str, Any]:
-    from obs_faceswap.vision.classical import ClassicalSwapper, face_roi, warp_source
     from obs_faceswap.vision.embedded import EmbeddedDetector
+    from obs_faceswap.vision.merge import swap_all
+    from obs_faceswap.vision.options import FaceOptions
+    from obs_faceswap.vision.swappers.classical import ClassicalSwapper
+    from obs_faceswap.vision.swappers.classical.swapper import face_roi
+    from obs_faceswap.vision.swappers.classical.warp import warp_source
     from obs_faceswap.vision.tracking import TrackedDetector
 
     frame = bench_frame()
     photo, photo_name = source_photo()
     det = EmbeddedDetector(provider="cpu", threads=threads)
     swapper = ClassicalSwapper(detector=det)
-    source = swapper.prepare_source([photo])
+    source = swapper.prepare_source([(photo_name, photo)]).value
+    options = FaceOptions.from_settings({})
     faces = det.detect(frame)
     if len(faces) != 1:
         raise RuntimeError(f"bench frame: expected one face, found {len(faces)}")
@@ -107,16 +114,11 @@ def measure(repeat: int = 30, threads: int = 1, quality: bool = True) -> dict[st
     out["tracked_detect_ms"] = float(np.mean(time_ms(lambda: tracked.detect(frame), repeat=repeat, warmup=3)))
 
     stages: dict[str, float] = {}
-    work = frame.copy()
-
-    def one_swap() -> None:
-        np.copyto(work, frame)
-        swapper.swap_face(work, face, source, stages)
-
-    swap_samples = time_ms(one_swap, repeat=repeat)
+    swap_samples = time_ms(lambda: swap_all(frame, [face], swapper, source, options, stats=stages), repeat=repeat)
     n = repeat + 5  # time_ms's warm-up runs are counted in the stage sums too
-    for k in ("warp", "mask", "color", "blend"):
-        out[f"{k}_ms"] = stages.get(k, 0.0) / n
+    # the swap step (warp and the mesh masks), then the merge stage's colour and paste
+    for key, stat in (("swap_step", "swap_ms"), ("color", "color_ms"), ("paste", "paste_ms")):
+        out[f"{key}_ms"] = stages.get(stat, 0.0) / n
     out["swap_ms"] = p50(swap_samples)
     out["total_ms"] = out["tracked_detect_ms"] + out["swap_ms"]
     out["fps"] = 1000.0 / out["total_ms"]
@@ -127,16 +129,15 @@ def measure(repeat: int = 30, threads: int = 1, quality: bool = True) -> dict[st
     out["ours_warp_remap_ms"] = p50(time_ms(lambda: warp_source(source, local, size), repeat=repeat))
     out["baseline_warp_per_triangle_ms"] = p50(time_ms(lambda: warp_per_triangle(source, local, size),
                                                        repeat=max(5, repeat // 3)))
-    seamless = ClassicalSwapper(detector=det, seamless=True)
-    out["baseline_seamless_swap_ms"] = p50(time_ms(lambda: seamless.swap(frame, [face], source),
-                                                   repeat=max(5, repeat // 3)))
+    out["baseline_seamless_swap_ms"] = p50(time_ms(lambda: swap_all(frame, [face], swapper, source, options,
+                                                                    seamless=True), repeat=max(5, repeat // 3)))
     out["baseline_total_detect_every_frame_ms"] = out["detect_ms"] + out["swap_ms"]
     out.update(measure_masks(frame, face, source, swapper, det, repeat=max(5, repeat // 3)))
     out.update(measure_jitter(frame, det))
     for name, fn in EXTRA_STAGES.items():
         out[f"{name}_ms"] = p50(time_ms(lambda fn=fn: fn(frame, face), repeat=max(5, repeat // 3)))  # type: ignore[misc]
     if quality:
-        from obs_faceswap.vision.quality import bench_stages
+        from obs_faceswap.bench.quality import bench_stages
 
         # the quality stages of the neural path (enhancer, masks, every colour method), installed
         # models where present, else stand-ins of the real signatures (pre/post-processing cost)
@@ -151,8 +152,11 @@ def measure_masks(frame: Frame, face: Face, source: Any, swapper: Any, det: Any,
 
     from obs_faceswap.models.registry import is_installed
     from obs_faceswap.models.standins.quality import all_models
-    from obs_faceswap.vision.classical import ClassicalSwapper, face_roi, mouth_keep
+    from obs_faceswap.vision.merge import swap_all
+    from obs_faceswap.vision.options import FaceOptions
     from obs_faceswap.vision.quality import QualityStages
+    from obs_faceswap.vision.swappers.classical.masks import mouth_keep
+    from obs_faceswap.vision.swappers.classical.swapper import face_roi
 
     out: dict[str, float] = {}
     roi = face_roi(face.landmarks, frame.shape)  # type: ignore[arg-type]
@@ -160,14 +164,9 @@ def measure_masks(frame: Frame, face: Face, source: Any, swapper: Any, det: Any,
     x0, y0, x1, y1 = roi
     local = face.landmarks - np.float32([x0, y0])  # type: ignore[operator]
     out["mask_keep_mouth_ms"] = p50(time_ms(lambda: mouth_keep(local, (y1 - y0, x1 - x0)), repeat=repeat))
-    work = frame.copy()
-    mouth = ClassicalSwapper({"keep_mouth": True}, detector=det)
-
-    def swap_with(sw: Any, extra: Any = None) -> None:
-        np.copyto(work, frame)
-        sw.swap_face(work, face, source, extra_mask=extra, original=frame)
-
-    out["swap_keep_mouth_ms"] = p50(time_ms(lambda: swap_with(mouth), repeat=repeat))
+    keep_mouth = FaceOptions.from_settings({"keep_mouth": True})
+    out["swap_keep_mouth_ms"] = p50(time_ms(lambda: swap_all(frame, [face], swapper, source, keep_mouth),
+                                            repeat=repeat))
     with tempfile.TemporaryDirectory(prefix="obs-faceswap-bench-") as tmp:
         models: dict[str, Any] = {}
         standins: dict[str, Path] = {}
@@ -180,12 +179,14 @@ def measure_masks(frame: Frame, face: Face, source: Any, swapper: Any, det: Any,
                 standins = standins or all_models(Path(tmp))
                 models[mid] = standins[mid]
         for name, settings in (("occlusion", {"occlusion_mask": True}), ("parser", {"mask_regions": "face"})):
-            stages = QualityStages(settings, "cpu", models=models)
+            stages = QualityStages.from_settings(settings, "cpu", models=models)
             out[f"mask_{name}_roi_ms"] = p50(time_ms(lambda st=stages: st.roi_mask(frame, face, roi),  # type: ignore[misc]
                                                      repeat=repeat, warmup=1))
             if name == "occlusion":
-                out["swap_occlusion_ms"] = p50(time_ms(lambda st=stages: swap_with(swapper, st.roi_mask),  # type: ignore[misc]
-                                                       repeat=repeat, warmup=1))
+                options = FaceOptions.from_settings(settings)
+                out["swap_occlusion_ms"] = p50(time_ms(
+                    lambda st=stages, o=options: swap_all(frame, [face], swapper, source, o, stages=st),  # type: ignore[misc]
+                    repeat=repeat, warmup=1))
     return out
 
 

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from obs_faceswap.install.obs_discovery import find_obs, obs_config_dir
+
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 SKIP_PROVIDERS = ("AzureExecutionProvider",)  # remote endpoints, not a device that runs our models
 
@@ -40,21 +42,6 @@ def _run(cmd: list[str], timeout: float = 20.0) -> tuple[int, str]:
     except (OSError, subprocess.SubprocessError) as exc:
         return 127, str(exc)
     return proc.returncode, (proc.stdout or "") + (proc.stderr or "")
-
-
-def find_obs() -> Path | None:
-    """The OBS Studio executable: on PATH, or in its usual install folder."""
-    for name in ("obs", "obs64", "obs64.exe"):
-        found = shutil.which(name)
-        if found:
-            return Path(found)
-    candidates = [
-        Path("/Applications/OBS.app/Contents/MacOS/OBS"),
-        Path(os.environ.get("ProgramFiles", r"C:\Program Files")) / "obs-studio" / "bin" / "64bit" / "obs64.exe",
-        Path("/var/lib/flatpak/exports/bin/com.obsproject.Studio"),
-        Path.home() / ".local/share/flatpak/exports/bin/com.obsproject.Studio",
-    ]
-    return next((p for p in candidates if p.exists()), None)
 
 
 def obs_version_text(exe: Path) -> str:
@@ -103,7 +90,6 @@ def obs_embedded_python(obs_exe: Path | None) -> tuple[str | None, str]:
         if "libobs-scripting" in out:
             return None, "libobs-scripting has no libpython: this OBS build has no Python scripting"
         return None, "OBS does not link libobs-scripting"
-    from obs_faceswap.obs_register import obs_config_dir
 
     ini = obs_config_dir() / "global.ini"
     try:
@@ -242,9 +228,9 @@ def check_models() -> Check:
             present = False
         if present:
             installed.append(mid)
-            if getattr(registry, "is_verified", None) and registry.is_verified(entry):
+            if registry.is_verified(entry):
                 verified.append(mid)
-        elif getattr(entry, "embedded", False):
+        elif entry.embedded:
             embedded_missing.append(mid)
     data = {"models_dir": str(registry.models_dir()), "known": sorted(known), "installed": installed,
             "verified": verified}
@@ -253,7 +239,7 @@ def check_models() -> Check:
     if embedded_missing:
         return Check("models", WARN, detail + f"; embedded model(s) missing: {', '.join(embedded_missing)}",
                      "reinstall obs-faceswap (the embedded models ship with it)", data=data)
-    unverified = [m for m in installed if m not in verified and not getattr(known[m], "embedded", False)]
+    unverified = [m for m in installed if m not in verified and not known[m].embedded]
     if unverified:
         return Check("models", OK, detail, f"check them: obs-faceswap models verify {' '.join(unverified)}",
                      data=data)

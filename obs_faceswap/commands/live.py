@@ -14,34 +14,29 @@ import json
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
-from obs_faceswap.commands import swap_image as face_options
+from obs_faceswap.commands import flags
 from obs_faceswap.errors import FaceSwapError
 from obs_faceswap.settings import FACE_SETTINGS
+from obs_faceswap.vision.options import FaceOptions
 
 # live-only settings the file commands leave out, with their flag when it is not --<name-with-dashes>
 LIVE_FLAG_NAMES: dict[str, str] = {"enabled": "--swap"}
-setting_dest = face_options.setting_dest  # the argparse dest of a face setting's flag
+setting_dest = flags.setting_dest  # the argparse dest of a face setting's flag
 
 
 def add_live_face_options(parser: argparse.ArgumentParser) -> None:
     """swap-image's face options, then (same generator) a flag for each face setting they leave out
     because it only matters live, so every setting of the OBS filter is a flag here."""
-    face_options.add_face_options(parser)
+    flags.add_face_options(parser)
     have = {a.dest for a in parser._actions}
     group = parser.add_argument_group("live")
     for s in FACE_SETTINGS.settings:
         if setting_dest(s) not in have and s.name not in ("source_image", "swapper"):
-            face_options.add_setting_flag(group, s, LIVE_FLAG_NAMES.get(s.name))
+            flags.add_setting_flag(group, s, LIVE_FLAG_NAMES.get(s.name))
 
 
-def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The face settings, exactly as swap-image builds them (source photos checked, values clamped)."""
-    return face_options.settings_from_args(args)
-
-
-def check_output(args: argparse.Namespace, settings: dict[str, Any]) -> Path | None:
+def check_output(args: argparse.Namespace, options: FaceOptions) -> Path | None:
     """``--output`` refused like swap-video refuses it, before anything starts: a type ffmpeg cannot
     record to, or one of the input files. (Writability is checked when the output is opened.)"""
     if not args.output:
@@ -52,7 +47,7 @@ def check_output(args: argparse.Namespace, settings: dict[str, Any]) -> Path | N
     out = Path(args.output)
     if out.suffix.lower() not in VIDEO_SUFFIXES:
         raise FaceSwapError(f"output {out.name}: unknown video type; use one of {', '.join(VIDEO_SUFFIXES)}")
-    inputs = face_options.input_paths(args, settings, ("input video", args.input or ""))
+    inputs = flags.input_paths(options, ("input video", args.input or ""))
     refuse_overwriting_inputs(out, {role: path for role, path in inputs.items() if path})
     return out
 
@@ -80,16 +75,16 @@ class _NothingRecorded(Exception):
 
 
 def cmd_live(args: argparse.Namespace) -> int:
-    from obs_faceswap.live.processors import make_processor
+    from obs_faceswap.live.in_process import make_processor
     from obs_faceswap.live.session import LiveOptions, run_live
 
     if args.frames is not None and args.frames < 0:
         raise FaceSwapError("--frames must be 0 or more")
-    settings = settings_from_args(args)
-    out = check_output(args, settings)
+    face = flags.face_options_from_args(args)  # the CLI boundary: validated here, once
+    out = check_output(args, face)
     options = LiveOptions(preview=not args.no_preview, frames=args.frames or 0,
                           virtual_camera=args.virtual_camera, clean_output=args.clean_output,
-                          enhancer_key_model=settings["enhancer"] if settings["enhancer"] != "none" else "gfpgan_1.4")
+                          enhancer_key_model=face.enhancer if face.enhancer != "none" else "gfpgan_1.4")
     if not options.preview and out is None and not options.virtual_camera and not options.frames:
         raise FaceSwapError("with --no-preview, give --output FILE, --virtual-camera or --frames N "
                             "(else nothing would be shown and it would run forever)")
@@ -108,13 +103,13 @@ def cmd_live(args: argparse.Namespace) -> int:
                 options.output = str(stack.enter_context(atomic_output(out)))
             source = open_source(args)  # a missing camera fails fast, before the worker starts
             try:
-                processor = make_processor(settings, in_process=args.in_process)
+                processor = make_processor(face, in_process=args.in_process)
             except BaseException:
                 source.close()
                 raise
             log(f"live: {source.name} {source.width}x{source.height} @ {source.fps:.1f} fps → {processor.name} "
                 "pipeline" + ("" if not options.preview else "  (keys: s swap, e enhancer, m mask, +/- blend, q quit)"))
-            stats = run_live(source, processor, settings, options, log=log)
+            stats = run_live(source, processor, face.as_settings(), options, log=log)
             if out is not None and not stats.recorded_frames:
                 raise _NothingRecorded
     except _NothingRecorded:

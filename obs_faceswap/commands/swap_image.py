@@ -1,7 +1,7 @@
 """``obs-faceswap swap-image``: put the source face onto the faces in a photo.
 
-Every look/mask/selection option comes from ``FACE_SETTINGS``, so a setting added there shows
-up here (and in ``swap-video``) as ``--its-name`` without touching this file.
+Every look/mask/selection option comes from ``FACE_SETTINGS`` through ``commands/flags.py``, so a
+setting added there shows up here (and in ``swap-video`` and ``live``) as ``--its-name``.
 """
 
 from __future__ import annotations
@@ -9,135 +9,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from obs_faceswap.commands.flags import add_face_options, face_options_from_args, input_paths
 from obs_faceswap.errors import FaceSwapError, NoFaceError
-from obs_faceswap.settings import BOOL, CHOICE, FACE_SETTINGS, FLOAT, INT, Setting, split_paths
 
-# settings with hand-written flags (or none: 'enabled' makes no sense for a file)
-_MANUAL = {"enabled", "source_image", "swapper"}
-_HIDDEN_LIVE_ONLY = {"enhancer_every", "smoothing", "detect_every"}  # no effect on files
+if TYPE_CHECKING:
+    from obs_faceswap.vision.pipeline import FacePipeline
 
 
-# CLI wording for settings whose shared help (also shown in OBS) names OBS labels ("By position")
-# instead of the CLI values, or omits what the CLI needs; other CLI generators may use it too
-CLI_HELP: dict[str, str] = {
-    "face_selection": "Which faces in the target to swap: largest, all, index (one face by position, see "
-                      "--face-index) or reference (faces of the person in --reference-image; needs the ArcFace "
-                      "model: 'obs-faceswap models download w600k_r50')",
-    "face_index": "With --face-selection index: which face, counted from the left (0 is the left-most)",
-    "reference_image": "With --face-selection reference: a photo of the person whose faces are swapped "
-                       "(others are left alone); needs the ArcFace model w600k_r50",
-    "reference_threshold": "With --face-selection reference: largest embedding distance still counted as the "
-                           "reference person (lower is stricter)",
-    "provider": "Where the neural models run; when the one asked for is not available here the models run on "
-                "the CPU and the result line says so",
-}
-
-
-_METAVARS = {"reference_image": "PHOTO", "detector": "ID|FILE", "embedder": "ID|FILE", "mask_regions": "REGIONS"}
-
-
-def _shown(value: Any) -> str:
-    return "none" if value in ("", None) else ("on" if value is True else "off" if value is False else str(value))
-
-
-def flag_help(s: Setting) -> str:
-    """A face setting's ``--help`` line: the CLI wording, its range and its default."""
-    text = CLI_HELP.get(s.name, s.help).rstrip(".")
-    if s.minimum is not None and s.maximum is not None:
-        text += f"; {s.minimum:g}..{s.maximum:g}{s.suffix}"
-    return f"{text} (default: {_shown(s.default)})".replace("%", "%%")
-
-
-_flag_help = flag_help  # the old name (commands/live.py uses it)
-
-
-def setting_dest(s: Setting) -> str:
-    """The argparse ``dest`` of a face setting's flag; ``settings_from_args`` reads it back."""
-    return f"setting_{s.name}"
-
-
-def add_setting_flag(group: argparse.ArgumentParser | argparse._ArgumentGroup, s: Setting,
-                     flag: str | None = None) -> None:
-    """Add the flag of one ``FACE_SETTINGS`` entry (default ``--its-name``) to ``group``: on/off for a
-    switch, the choices for a list, a number for a slider; unset (None) unless given."""
-    flag = flag or "--" + s.name.replace("_", "-")
-    kw: dict[str, Any] = {"dest": setting_dest(s), "default": None, "help": flag_help(s)}
-    if s.kind == BOOL:
-        group.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
-    elif s.kind == CHOICE:
-        group.add_argument(flag, choices=[v for v, _ in s.choices], **kw)
-    elif s.kind in (INT, FLOAT):
-        group.add_argument(flag, type=int if s.kind == INT else float, metavar="N", **kw)
-    else:
-        group.add_argument(flag, metavar=_METAVARS.get(s.name, "VALUE"), **kw)
-
-
-def add_face_options(parser: argparse.ArgumentParser) -> None:
-    """--source, --swapper, --swapper-model and one flag per FACE_SETTINGS entry."""
-    parser.add_argument("--source", "-s", action="append", required=True, metavar="PHOTO",
-                        help="photo of the face to use; for several photos of the same person repeat the flag "
-                             "or separate them with ';'. Neural swappers average them into one identity; the "
-                             "embedded swapper uses the best one (largest, most frontal face) and says which")
-    models = parser.add_argument_group("models")
-    models.add_argument("--swapper", metavar="ID", default=None,
-                        help="'embedded' (classical, no download) or an installed model id such as "
-                             "inswapper_128 ('obs-faceswap models list') (default: embedded)")
-    models.add_argument("--swapper-model", metavar="FILE", default=None,
-                        help="your own swapper .onnx file (inswapper/ReSwapper or SimSwap signature)")
-    groups: dict[str, argparse._ArgumentGroup] = {"Performance": models, "Face": models}
-    for s in FACE_SETTINGS.settings:
-        if s.name in _MANUAL or s.name in _HIDDEN_LIVE_ONLY:
-            continue
-        group = groups.get(s.group)
-        if group is None:
-            group = groups[s.group] = parser.add_argument_group(s.group.lower() or "other")
-        add_setting_flag(group, s)
-
-
-def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for s in FACE_SETTINGS.settings:
-        v = getattr(args, setting_dest(s), None)
-        if v is not None:
-            values[s.name] = v
-    if args.swapper_model and args.swapper:
-        raise FaceSwapError("use either --swapper or --swapper-model, not both")
-    swapper = args.swapper_model or args.swapper
-    if swapper:
-        values["swapper"] = swapper
-    sources = [p for value in args.source for p in split_paths(str(value))]  # '-s a.jpg -s b.jpg' or 'a.jpg;b.jpg'
-    if not sources:
-        raise FaceSwapError("give a source photo: --source PHOTO")
-    for p in sources:
-        if not Path(p).is_file():
-            raise FaceSwapError(f"source photo not found: {p}")
-    values["source_image"] = ";".join(sources)
-    if values.get("face_selection") == "reference":
-        ref = str(values.get("reference_image") or "").strip()
-        if not ref:
-            raise FaceSwapError("--face-selection reference needs a photo of the person to swap: give "
-                                "--reference-image PHOTO")
-        if not Path(ref).is_file():
-            raise FaceSwapError(f"reference photo not found: {ref}")
-    try:
-        return FACE_SETTINGS.validate(values)
-    except ValueError as exc:
-        raise FaceSwapError(str(exc)) from None
-
-
-def input_paths(args: argparse.Namespace, settings: dict[str, Any], main: tuple[str, str]) -> dict[str, str]:
-    """Every file the command reads (role -> path): the main input, the source photo(s), the reference."""
-    paths = {main[0]: main[1]}
-    for i, src in enumerate(split_paths(str(settings["source_image"]))):
-        paths[f"source photo {src}" if i else "source photo"] = src
-    if str(settings.get("reference_image") or "").strip():
-        paths["reference photo"] = str(settings["reference_image"])
-    return paths
-
-
-def report_notes(pipeline: Any) -> None:
+def report_notes(pipeline: FacePipeline) -> None:
     """Lines a user should see beside the result: which source photo(s), where the models ran."""
     for note in (pipeline.source_note, pipeline.provider_note()):
         if note:
@@ -151,16 +32,16 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix.lower() not in IMAGE_SUFFIXES:
         raise FaceSwapError(f"output {out.name}: unknown image type; use one of {', '.join(IMAGE_SUFFIXES)}")
-    settings = settings_from_args(args)
-    refuse_overwriting_inputs(out, input_paths(args, settings, ("target photo", args.target)))
+    options = face_options_from_args(args)
+    refuse_overwriting_inputs(out, input_paths(options, ("target photo", args.target)))
     target = read_image(args.target)
-    pipeline = FacePipeline(settings)
+    pipeline = FacePipeline(options)
     result = pipeline.process(target)
     if pipeline.last_error:
         raise FaceSwapError(pipeline.last_error)
     if not pipeline.stats.get("faces"):
         raise NoFaceError(f"no face to swap in {Path(args.target).name} (face selection "
-                          f"'{settings['face_selection']}'); nothing written")
+                          f"'{options.face_selection}'); nothing written")
     write_image(out, result)
     if not args.quiet:
         report_notes(pipeline)

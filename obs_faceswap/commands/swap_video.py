@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from obs_faceswap.commands.swap_image import add_face_options, settings_from_args
+from obs_faceswap.commands.flags import add_face_options, face_options_from_args, input_paths
 from obs_faceswap.errors import FaceSwapError, ImageReadError, NoFaceError
 from obs_faceswap.vision.types import Frame
 
@@ -14,18 +14,18 @@ VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".m4v", ".webm")
 
 
 def run(args: argparse.Namespace) -> int:
-    from obs_faceswap.commands.swap_image import input_paths, report_notes
+    from obs_faceswap.commands.swap_image import report_notes
     from obs_faceswap.media import probe_video, refuse_overwriting_inputs, transform_video
     from obs_faceswap.vision.pipeline import FacePipeline
 
     out = Path(args.output)
     if out.suffix.lower() not in VIDEO_SUFFIXES:
         raise FaceSwapError(f"output {out.name}: unknown video type; use one of {', '.join(VIDEO_SUFFIXES)}")
-    settings = settings_from_args(args)
-    refuse_overwriting_inputs(out, input_paths(args, settings, ("input video", args.input)))
+    options = face_options_from_args(args)
+    refuse_overwriting_inputs(out, input_paths(options, ("input video", args.input)))
     if probe_video(args.input).still:  # unreadable input fails before models load
         raise ImageReadError(f"{Path(args.input).name} is a still image, not a video (use swap-image)")
-    pipeline = FacePipeline(settings)
+    pipeline = FacePipeline(options)
     swapped = 0
     errors: list[str] = []
 
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     def some_face() -> None:
         if not swapped:
-            why = f" ({errors[0]})" if errors else f" (face selection '{settings['face_selection']}')"
+            why = f" ({errors[0]})" if errors else f" (face selection '{options.face_selection}')"
             raise NoFaceError(f"no face found in any frame of {Path(args.input).name}{why}; nothing written")
 
     info = transform_video(args.input, out, step, crf=args.crf, progress=not args.quiet, before_commit=some_face)

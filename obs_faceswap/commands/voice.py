@@ -1,7 +1,8 @@
 """``obs-faceswap voice``: convert a voice in an audio file, or live from a microphone to speakers.
 
 Files go through the same streaming engine as live audio (block by block, SOLA, the same delay,
-removed at the end). Flags for the voice settings are generated from ``VOICE_SETTINGS``.
+removed at the end). Flags for the voice settings are generated from ``VOICE_SETTINGS`` by
+``commands/flags.py``, the generator of every command.
 """
 
 from __future__ import annotations
@@ -10,48 +11,14 @@ import argparse
 import sys
 from typing import Any
 
+from obs_faceswap.commands import flags
 from obs_faceswap.errors import FaceSwapError
-from obs_faceswap.settings import BOOL, CHOICE, FLOAT, INT, VOICE_SETTINGS, Setting
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-# short, friendlier flag names for the common settings (the long form is always accepted too)
-ALIASES: dict[str, tuple[str, ...]] = {"pitch": ("--pitch",), "formant": ("--formant",), "backend": ("--backend",)}
-
-
-def _add_setting(parser: argparse.ArgumentParser, s: Setting) -> None:
-    flags = ALIASES.get(s.name, (_flag(s.name),))
-    help_text = s.help.rstrip(".")
-    if s.minimum is not None and s.maximum is not None:
-        help_text += f"; {s.minimum:g}..{s.maximum:g}{s.suffix.strip() and ' ' + s.suffix.strip()}"
-    shown = "none" if s.default in ("", None) else ("on" if s.default is True else "off" if s.default is False
-                                                    else s.default)
-    help_text = f"{help_text} (default: {shown})".replace("%", "%%")
-    if s.kind == BOOL:
-        parser.add_argument(*flags, dest=s.name, action=argparse.BooleanOptionalAction, default=None,
-                            help=help_text)
-        return
-    kw: dict[str, Any] = {"dest": s.name, "default": None, "help": help_text}
-    if s.kind == INT:
-        kw["type"] = int
-    elif s.kind == FLOAT:
-        kw["type"] = float
-    elif s.kind == CHOICE:
-        kw["choices"] = [c[0] for c in s.choices]
-    if s.kind != CHOICE:
-        kw["metavar"] = s.name.upper()
-    parser.add_argument(*flags, **kw)
+from obs_faceswap.settings import VOICE_SETTINGS
 
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    values = {s.name: getattr(args, s.name) for s in VOICE_SETTINGS if getattr(args, s.name, None) is not None}
-    try:
-        return VOICE_SETTINGS.validate(values)
-    except ValueError as exc:
-        raise FaceSwapError(str(exc)) from None
+    """The voice settings of a command line, validated (a bad value: a one-line error)."""
+    return flags.validated(VOICE_SETTINGS, flags.values_from_args(VOICE_SETTINGS, args))
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -77,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     io.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     group = parser.add_argument_group("voice settings")
     for s in VOICE_SETTINGS:
-        _add_setting(group, s)
+        flags.add_setting_flag(group, s)
     parser.set_defaults(func=run)
 
 

@@ -54,7 +54,7 @@ hang_timeout=10, max_result_age=0.5, log_path=None)``:
   ``latency_ms``; on underrun output your dry input delayed as much.
 
 Modules: ``shm`` (segments), ``frames`` (video slots), ``audio`` (rings), ``control`` (messages),
-``wake`` (FIFO wake-ups), ``supervisor`` (process), ``channels`` (``VideoChannel``, ``AudioChannel``),
+``wake`` (FIFO wake-ups), ``supervisor`` (process), ``client_channels`` (``VideoChannel``, ``AudioChannel``),
 ``client`` (``WorkerClient``; re-exports the channels). Protocol details: docs/worker.md.
 """
 

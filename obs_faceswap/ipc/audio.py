@@ -37,7 +37,7 @@ _OVERRUNS = 24  # refused pushes (producer)
 
 
 
-class AudioChannel(SegmentView):
+class AudioRings(SegmentView):
     """Two planar float32 rings in one segment; ``role`` 'client' pushes ``in`` and pulls ``out``."""
 
     worker_waiting_offset = _OFF_WORKER_WAITING
@@ -54,7 +54,7 @@ class AudioChannel(SegmentView):
             raise ValueError(f"segment {segment.name} is truncated")
 
     @classmethod
-    def create(cls, sample_rate: int, channels: int, capacity_frames: int) -> AudioChannel:
+    def create(cls, sample_rate: int, channels: int, capacity_frames: int) -> AudioRings:
         if channels < 1 or channels > 8:
             raise ValueError("audio channels must be 1..8")
         if sample_rate < 1000:

@@ -2,7 +2,7 @@
 
 Everything on the per-frame path (``VideoChannel.submit/result``, ``AudioChannel.push/pull``)
 never blocks and never raises for a missing worker: it returns False / None and the caller
-passes its input through (bypass). The channel classes live in ``obs_faceswap.ipc.channels``
+passes its input through (bypass). The channel classes live in ``obs_faceswap.ipc.client_channels``
 and are re-exported here.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from obs_faceswap.ipc import frames
-from obs_faceswap.ipc.channels import (
+from obs_faceswap.ipc.client_channels import (
     AUDIO_PROCESSORS,
     VIDEO_PROCESSORS,
     AudioChannel,
@@ -140,17 +140,7 @@ class WorkerClient:
     def _on_connected(self) -> None:
         # drop queued messages: the new worker gets each channel's full state instead (the sender
         # thread drops those of the previous connection by itself; this covers ones queued during set-up)
-        q = self._supervisor._outbox
-        keep = []
-        while True:
-            try:
-                item = q.get_nowait()
-            except Exception:
-                break
-            if item is None or item[2] is not None:  # quit / shutdown: not ours to drop
-                keep.append(item)
-        for item in keep:
-            q.put(item)
+        self._supervisor.drop_queued_messages()
         for ch in list(self._channels.values()):
             if isinstance(ch, VideoChannel) and ch._chan is None:
                 continue

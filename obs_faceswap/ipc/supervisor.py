@@ -174,6 +174,20 @@ class Supervisor:
         """Queue a control message for the current worker; the sender thread sends it. Never blocks."""
         self._outbox.put((self._gen, msg, None))
 
+    def drop_queued_messages(self) -> None:
+        """Forget the control messages and wake-ups queued so far (a new connection gets each channel's
+        full state instead); a queued stop or shutdown stays."""
+        keep = []
+        while True:
+            try:
+                item = self._outbox.get_nowait()
+            except queue.Empty:
+                break
+            if item is None or item[2] is not None:  # quit / shutdown: not ours to drop
+                keep.append(item)
+        for item in keep:
+            self._outbox.put(item)
+
     def send_wake(self, channel: int) -> bool:
         """Queue a wake-up for ``channel`` (the fallback where no wake FIFO exists, e.g. Windows).
         Never blocks and never touches the connection: the sender thread writes it."""

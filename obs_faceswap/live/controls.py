@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from obs_faceswap.settings import FACE_SETTINGS
+
 QUIT_KEYS = (ord("q"), ord("Q"), 27)
 BLEND_STEP = 10
 DEFAULT_ENHANCER = "gfpgan_1.4"
@@ -50,6 +52,7 @@ def apply_key(key: int, settings: Mapping[str, Any], *, enhancer: str = DEFAULT_
         return KeyResult(s, f"occlusion mask {'on' if s['occlusion_mask'] else 'off'}")
     if ch in "+=-_":
         step = BLEND_STEP if ch in "+=" else -BLEND_STEP
-        s["blend"] = max(0, min(100, int(s.get("blend", 100)) + step))
+        blend = FACE_SETTINGS.by_name["blend"]
+        s["blend"] = blend.coerce(int(s.get("blend", blend.default)) + step)  # the setting's own range
         return KeyResult(s, f"blend {s['blend']} %")
     return KeyResult(s)

@@ -11,8 +11,8 @@ from typing import Any
 from obs_faceswap.errors import FaceSwapError
 from obs_faceswap.live.capture import FrameSource
 from obs_faceswap.live.controls import DEFAULT_ENHANCER, HELP, apply_key
+from obs_faceswap.live.in_process import Processor
 from obs_faceswap.live.outputs import Preview, VideoRecorder, VirtualCamera, draw_overlay
-from obs_faceswap.live.processors import Processor
 from obs_faceswap.live.stats import LiveStats
 
 MESSAGE_SECONDS = 2.5
@@ -69,7 +69,7 @@ def run_live(source: FrameSource, processor: Processor, settings: Mapping[str, A
         # a live source is recorded on its capture clock (the file lasts as long as the session); a file
         # processed as fast as possible (--no-pace) frame by frame
         recorder = VideoRecorder(options.output, source.width, source.height, source.fps or 30.0,
-                                 timed=bool(getattr(source, "realtime", True))) if options.output else None
+                                 timed=source.realtime) if options.output else None
         if options.virtual_camera:
             vcam = VirtualCamera(source.width, source.height, source.fps or 30.0)
             log(f"virtual camera: {vcam.device}")
@@ -117,8 +117,7 @@ def run_live(source: FrameSource, processor: Processor, settings: Mapping[str, A
         ok = True  # Ctrl+C is the normal way to stop a headless run: keep what was recorded
     finally:
         end = stats.stop()
-        if hasattr(source, "close"):
-            source.close()
+        source.close()
         if vcam is not None:
             vcam.close()
         if preview is not None:

@@ -22,14 +22,6 @@ FIRST_RESULT_TIMEOUT_S = 60.0  # models load when the channel opens
 RESULT_TIMEOUT_S = 2.0
 
 
-def worker_supported() -> bool:
-    try:
-        from obs_faceswap.ipc.client import WorkerClient  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 class WorkerProcessor:
     name = "worker"
 

@@ -122,6 +122,24 @@ def load_model(id_or_path: str, family: str, provider: str = "auto", *, threads:
     return sess
 
 
+def looks_like_path(value: str) -> bool:
+    """A setting value meant as a file (not a model id): ends in .onnx, has a separator, or exists."""
+    return value.lower().endswith(".onnx") or "/" in value or "\\" in value or Path(value).is_file()
+
+
+def load_family(id_or_path: str, family: str, provider: str = "auto") -> Session:
+    """A model id (``load_model``) or a file the user named, checked against ``family``'s signature."""
+    path = Path(id_or_path).expanduser()
+    if path.is_file():
+        inputs, outputs = family_signature(family)
+        return create_session(path, provider, expect_inputs=inputs, expect_outputs=outputs, family=family,
+                              user_file=True)
+    if looks_like_path(id_or_path):
+        raise ModelError(f"{family} model not found: {id_or_path} (pass a model id from 'obs-faceswap models "
+                         "list' or the path of an existing .onnx file)")
+    return load_model(id_or_path, family, provider)
+
+
 # ----------------------------------------------------------------------------- hashes and the lock
 
 

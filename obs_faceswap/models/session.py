@@ -1,12 +1,17 @@
-"""The one place ONNX Runtime sessions are made.
+"""The one place ONNX Runtime sessions are made, and the session cache.
 
 Every model (detector, embedder, swapper, enhancer, parser, voice) goes through
 ``create_session`` so provider choice, threading and error messages are the same everywhere.
+Sessions are cached by (file, size and modification time, providers, options): every stage, every
+pipeline and every worker channel that asks for the same file on the same provider gets the same
+session, for as long as one of them holds it (the cache keeps no session alive by itself).
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +102,7 @@ def provider_options(providers: Sequence[str], cache_dir: str | os.PathLike[str]
     return out
 
 
-@dataclass
+@dataclass(eq=False)
 class Session:
     """An ONNX Runtime session plus what a user (and the stats) should know about it."""
 
@@ -155,18 +160,44 @@ def create_session(
     ``user_file`` marks a file the user named (the corrupt-file advice differs, see ``invalid_model_error``).
     ``options``: extra provider options by ORT provider name, over the defaults (``models.device.device_options``).
     """
-    import onnxruntime as ort
-
     p = Path(path)
     if not p.is_file():
         raise ModelError(f"model file not found: {p}. Download it with 'obs-faceswap models download', "
                          "or pass the path of an existing .onnx file.")
+    providers = resolve_providers(provider)
+    st = p.stat()
+    extra = tuple(sorted((n, tuple(sorted(o.items()))) for n, o in (options or {}).items() if o))
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns, tuple(providers), threads, extra)
+    with _CACHE_LOCK:
+        sess = _CACHE.get(key)
+        if sess is None:
+            sess = _new_session(p, providers, threads, user_file, options)
+            _CACHE[key] = sess
+    if expect_inputs is not None or expect_outputs is not None:
+        check_signature(sess, expect_inputs or [], expect_outputs or [], family=family)
+    return sess
+
+
+_CACHE: weakref.WeakValueDictionary[tuple[Any, ...], Session] = weakref.WeakValueDictionary()
+_CACHE_LOCK = threading.Lock()
+_created = 0
+
+
+def sessions_created() -> int:
+    """How many ONNX Runtime sessions this process has created (cache hits are not counted)."""
+    return _created
+
+
+def _new_session(p: Path, providers: list[str], threads: int, user_file: bool,
+                 options: Mapping[str, Mapping[str, str]] | None = None) -> Session:
+    global _created
+    import onnxruntime as ort
+
     opts = ort.SessionOptions()
     if threads:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
-    providers = resolve_providers(provider)
     try:
         if "TensorrtExecutionProvider" in providers:
             Path(provider_options(["TensorrtExecutionProvider"])[0]["trt_engine_cache_path"]).mkdir(
@@ -176,10 +207,8 @@ def create_session(
         inner = ort.InferenceSession(str(p), sess_options=opts, providers=providers, provider_options=per_provider)
     except Exception as exc:  # ORT raises several exception types for corrupt files
         raise invalid_model_error(p, exc, user_file=user_file) from None
-    sess = Session(p, inner, list(inner.get_providers()), _specs(inner.get_inputs()), _specs(inner.get_outputs()))
-    if expect_inputs is not None or expect_outputs is not None:
-        check_signature(sess, expect_inputs or [], expect_outputs or [], family=family)
-    return sess
+    _created += 1
+    return Session(p, inner, list(inner.get_providers()), _specs(inner.get_inputs()), _specs(inner.get_outputs()))
 
 
 def _shape_ok(actual: tuple[Any, ...], expected: tuple[Any, ...]) -> bool:

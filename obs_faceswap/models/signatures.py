@@ -12,7 +12,7 @@ members of a family (ReSwapper 128 vs 256, GPEN 256/512/1024, RVC v1 256-dim vs 
 features) are dynamic here; a manifest entry can pin its exact shapes with ``inputs``/``outputs``.
 
 Sources of the facts below:
-- face models: /work/shared/DESIGN.md section 5 (names as in the public ONNX files: insightface
+- face models: the public ONNX files' own names (insightface
   buffalo_l and inswapper, facefusion's exports of GFPGAN/CodeFormer/GPEN/BiSeNet/XSeg/SimSwap);
 - RVC synthesizer: RVC's ONNX exporter (RVC-Project/Retrieval-based-Voice-Conversion-WebUI,
   ``infer/modules/onnx/export.py``): ``input_names = ["phone", "phone_lengths", "pitch", "pitchf",
@@ -25,7 +25,7 @@ Sources of the facts below:
 - content encoder (ContentVec ``vec-768-layer-12.onnx``, as RVC's
   ``infer/lib/infer_pack/onnx_inference.py`` runs it): 16 kHz mono f32[1,1,samples] in, first
   output f32[1,768,frames] (layer-12 features, 20 ms hop), both used by position;
-- embedded mediapipe models: engineer C's converter (``tools/convert_mediapipe.py``) fixes the
+- embedded mediapipe models: the project's converter (``tools/convert_mediapipe.py``) fixes the
   names; the shapes are mediapipe's: BlazeFace short-range 128x128 NHWC -> 896 anchors x 16
   regressors + 896 scores; face mesh 192x192 NHWC -> 468 landmarks x 3 (1404 values) + face flag.
 """
@@ -120,7 +120,7 @@ _FAMILIES: dict[str, Signature] = {
         [_t("", F32, 1, 128, "frames")],
         [_t("", F32, 1, "frames", 360)],
     ),
-    # --- embedded (models/embedded/, converted by tools/convert_mediapipe.py; engineer C may edit) ---
+    # --- embedded (models/embedded/, converted by tools/convert_mediapipe.py) ---
     # mediapipe BlazeFace short range: RGB NHWC 128x128 in [-1,1] -> 896 anchors x (16 regressors, 1 score).
     # Names as written by tools/convert_mediapipe.py (checked against models/embedded/face_detector.onnx).
     "embedded_face_detector": (

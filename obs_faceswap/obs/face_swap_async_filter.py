@@ -10,13 +10,17 @@ async sources; the render-path "Face Swap" works everywhere.
 from __future__ import annotations
 
 import ctypes as C
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..settings import FACE_SETTINGS
 from . import callbacks, libobs, runtime
 from .face_swap_filter import VIDEO_PROCESSOR
 from .filter_base import ChannelFilter
 from .worker_link import link
+
+if TYPE_CHECKING:
+    from ..ipc.client import WorkerClient
+    from ..ipc.client_channels import VideoChannel
 
 FILTER_ID = b"obs_faceswap_video_async"
 DISPLAY_NAME = b"Face Swap (camera)"
@@ -31,7 +35,7 @@ class AsyncFaceSwapFilter(ChannelFilter):
     label = "Face Swap (camera)"
     off_text = "off (passing video through)"
 
-    def open_channel(self, client: Any) -> Any:
+    def open_channel(self, client: WorkerClient) -> VideoChannel:
         return client.open_video(dict(self.settings), processor=VIDEO_PROCESSOR)
 
     def filter(self, frame: Any) -> None:

@@ -15,12 +15,16 @@ from __future__ import annotations
 import ctypes as C
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..settings import FACE_SETTINGS
 from . import callbacks, libobs, runtime
 from .filter_base import ChannelFilter
 from .worker_link import link
+
+if TYPE_CHECKING:
+    from ..ipc.client import WorkerClient
+    from ..ipc.client_channels import VideoChannel
 
 FILTER_ID = b"obs_faceswap_video"
 DISPLAY_NAME = b"Face Swap"
@@ -45,7 +49,7 @@ class FaceSwapFilter(ChannelFilter):
         self.uploaded = False  # the dynamic texture holds a result of the current size
         self.render_ms = 0.0  # moving average of video_render's own cost
 
-    def open_channel(self, client: Any) -> Any:
+    def open_channel(self, client: WorkerClient) -> VideoChannel:
         return client.open_video(dict(self.settings), processor=VIDEO_PROCESSOR)
 
     # ---------------------------------------------------------------- graphics
@@ -99,7 +103,7 @@ class FaceSwapFilter(ChannelFilter):
         while lib.gs_effect_loop(effect, b"Draw"):
             lib.gs_draw_sprite(texture, 0, w, h)
 
-    def _submit_previous(self, channel: Any, w: int, h: int) -> None:
+    def _submit_previous(self, channel: VideoChannel, w: int, h: int) -> None:
         """Stage this frame, map last frame's surface and hand it to the worker (one memmove)."""
         lib = self.lib
         cur, prev = self.index, self.index ^ 1
@@ -116,7 +120,7 @@ class FaceSwapFilter(ChannelFilter):
         finally:
             lib.gs_stagesurface_unmap(self.stages[prev])
 
-    def _fresh_result(self, channel: Any) -> bool:
+    def _fresh_result(self, channel: VideoChannel) -> bool:
         """Upload the newest result once; True when the texture holds a fresh one to draw."""
         view = channel.result()  # None: nothing fresh (worker slow, restarting, gone, other size)
         if view is None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import libobs, properties, runtime
 from .worker_link import RateLimit, close_quietly, link
+
+if TYPE_CHECKING:
+    from ..ipc.client import WorkerClient
+    from ..ipc.client_channels import AudioChannel, VideoChannel
 
 
 class ChannelFilter:
@@ -21,7 +25,7 @@ class ChannelFilter:
         self.lib = lib
         self.source = source
         self.settings = settings
-        self.channel: Any = None
+        self.channel: VideoChannel | AudioChannel | None = None
         self.status_tick = RateLimit(1.0)
         self.last_status = ""
 
@@ -29,10 +33,10 @@ class ChannelFilter:
     def enabled(self) -> bool:
         return bool(self.settings.get("enabled", True))
 
-    def open_channel(self, client: Any) -> Any:
+    def open_channel(self, client: WorkerClient) -> VideoChannel | AudioChannel:
         raise NotImplementedError
 
-    def live_channel(self) -> Any:
+    def live_channel(self) -> VideoChannel | AudioChannel | None:
         """This filter's channel on the shared worker (opened on first use; never blocks)."""
         channel = self.channel
         if channel is not None and not channel.closed:

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import ctypes as C
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..settings import VOICE_SETTINGS
 from . import callbacks, libobs, runtime
 from .audio_stream import WetDryStream
 from .filter_base import ChannelFilter
+
+if TYPE_CHECKING:
+    from ..ipc.client import WorkerClient
+    from ..ipc.client_channels import AudioChannel
 
 FILTER_ID = b"obs_faceswap_audio"
 DISPLAY_NAME = b"Voice Clone"
@@ -36,7 +40,7 @@ class VoiceCloneFilter(ChannelFilter):
         self.stream = WetDryStream(self.rate, self.channels)
         self.stream.on_latency = lambda line: runtime.log(f"Voice Clone: {line}")
 
-    def open_channel(self, client: Any) -> Any:
+    def open_channel(self, client: WorkerClient) -> AudioChannel:
         runtime.log(f"Voice Clone: channel opened, {self.rate} Hz x{self.channels}")
         return client.open_audio(self.rate, self.channels, dict(self.settings), processor=AUDIO_PROCESSOR)
 

@@ -103,10 +103,7 @@ class WorkerLink:
             python, where = find_worker_python(self.user_python)
             if python is None:
                 raise RuntimeError(where)
-            try:
-                from ..ipc import WorkerClient  # engineer D's transport (stdlib only)
-            except ImportError as exc:
-                raise RuntimeError(f"worker transport missing ({exc})") from None
+            from ..ipc import WorkerClient
             runtime.log(f"starting worker with {python} (from {where})")
             self.python = python
             self.error = ""

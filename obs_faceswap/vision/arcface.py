@@ -9,12 +9,10 @@ import numpy as np
 import numpy.typing as npt
 
 from obs_faceswap.errors import NoFaceError
-from obs_faceswap.models.session import Session, TensorSpec
+from obs_faceswap.models.session import Session
 from obs_faceswap.vision.align import warp_face
 from obs_faceswap.vision.types import Face, Frame
 
-INPUTS = [TensorSpec("input.1", "float32", (None, 3, 112, 112))]
-OUTPUTS = [TensorSpec("", "float32", (None, 512))]
 TEMPLATE = "arcface_112_v2"
 SIZE = 112
 
@@ -40,6 +38,9 @@ class ArcFace:
     def __init__(self, session: Session) -> None:
         self.session = session
         self._input = session.input_names[0]
+
+    def sessions(self) -> list[Session]:
+        return [self.session]
 
     def embed_faces(self, frame: Frame, faces: Sequence[Face]) -> list[Embedding]:
         if not faces:

@@ -25,20 +25,17 @@ import numpy as np
 import numpy.typing as npt
 
 from obs_faceswap.models.manifest import data_dir
-from obs_faceswap.models.session import Session, TensorSpec, create_session
+from obs_faceswap.models.session import Session, create_session
+from obs_faceswap.models.signatures import family_signature
 from obs_faceswap.vision.types import Face, Frame, Points
 
 EMBEDDED_DIR = data_dir() / "embedded"
 DETECTOR_FILE = "face_detector.onnx"
 MESH_FILE = "face_mesh.onnx"
 
-# I/O of the converted files (tflite names kept; batch axis free)
-DETECTOR_INPUTS = (TensorSpec("input", "float32", ("batch", 128, 128, 3)),)
-DETECTOR_OUTPUTS = (TensorSpec("regressors", "float32", ("batch", 896, 16)),
-                    TensorSpec("classificators", "float32", ("batch", 896, 1)))
-MESH_INPUTS = (TensorSpec("input_1", "float32", ("batch", 192, 192, 3)),)
-MESH_OUTPUTS = (TensorSpec("conv2d_21", "float32", ("batch", 1, 1, 1404)),
-                TensorSpec("conv2d_31", "float32", ("batch", 1, 1, 1)))
+# I/O of the converted files: models/signatures.py (families embedded_face_detector / embedded_face_mesh)
+DETECTOR_FAMILY = "embedded_face_detector"
+MESH_FAMILY = "embedded_face_mesh"
 
 DET_SIZE = 128
 MESH_SIZE = 192
@@ -166,12 +163,13 @@ class EmbeddedDetector:
                  presence_threshold: float = 0.5, small_faces: bool = True, refine: bool = True,
                  max_faces: int = 16, detector_path: str | os.PathLike[str] | None = None,
                  mesh_path: str | os.PathLike[str] | None = None) -> None:
+        det_in, det_out = family_signature(DETECTOR_FAMILY)
+        mesh_in, mesh_out = family_signature(MESH_FAMILY)
         self.det: Session = create_session(detector_path or embedded_model_path(DETECTOR_FILE), provider,
-                                           threads=threads, expect_inputs=DETECTOR_INPUTS,
-                                           expect_outputs=DETECTOR_OUTPUTS, family="embedded_face_detector")
+                                           threads=threads, expect_inputs=det_in, expect_outputs=det_out,
+                                           family=DETECTOR_FAMILY)
         self.mesh: Session = create_session(mesh_path or embedded_model_path(MESH_FILE), provider, threads=threads,
-                                            expect_inputs=MESH_INPUTS, expect_outputs=MESH_OUTPUTS,
-                                            family="embedded_face_mesh")
+                                            expect_inputs=mesh_in, expect_outputs=mesh_out, family=MESH_FAMILY)
         self.providers = sorted(set(self.det.providers) | set(self.mesh.providers))
         self.score_threshold = score_threshold
         self.presence_threshold = presence_threshold
@@ -181,6 +179,10 @@ class EmbeddedDetector:
         self.anchors = ssd_anchors()
 
     # -- detection --------------------------------------------------------------------------
+
+    def sessions(self) -> list[Session]:
+        return [self.det, self.mesh]
+
     def _passes(self, frame: Frame, part: tuple[int, int] | None = None
                 ) -> tuple[np.ndarray, list[tuple[float, float, float]]]:
         """Detector inputs (B,128,128,3) in [-1,1] RGB and, per input, (x0, y0, side) in the frame.

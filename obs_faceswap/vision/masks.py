@@ -77,13 +77,13 @@ def combine(masks: Iterable[Mask | None]) -> Mask | None:
 @lru_cache(maxsize=32)
 def box_mask(size: int, padding: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0),
              blur: float = 0.3) -> Mask:
-    """Soft (size x size) box: 1 inside, fading to 0 toward the crop border.
+    """Soft (size x size) box: 1 inside, fading to ~0 at the crop border (the one box mask).
 
     ``padding`` (top, right, bottom, left), each a share of the size (0..0.5), moves that side
-    inwards; ``blur`` (0..1, share of the size) is the width of the fade. Read-only (cached).
+    inwards; ``blur`` (0..1, share of the size) sets the width of the fade. Read-only (cached).
     """
     fade = max(1, int(round(size * 0.5 * blur)))
-    margin = max(1, fade // 2)
+    margin = max(1, int(round(0.75 * fade)))  # the edge is ~0 after the blur
     top, right, bottom, left = (margin + int(round(size * float(p))) for p in padding)
     m = np.zeros((size, size), dtype=np.float32)
     if top < size - bottom and left < size - right:

@@ -1,14 +1,14 @@
 """Paste a swapped crop back into the frame, touching only the face's region.
 
 Only the frame rectangle covered by the crop is warped and blended (a few hundred pixels
-square for a typical face) instead of warping crop and masks over the whole frame. The soft
-box mask depends only on crop size, padding and blur, so it is built once and cached.
+square for a typical face) instead of warping crop and masks over the whole frame; a crop that
+already is a frame ROI (a whole-pixel translation) is blended in place without any warp. The
+soft box mask is ``masks.box_mask`` (cached).
 """
 
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -17,27 +17,10 @@ from obs_faceswap.vision.align import Affine, invert, transform_points
 from obs_faceswap.vision.types import Frame, Mask
 
 
-@lru_cache(maxsize=32)
-def box_mask(size: int, blur: float = 0.3, padding: float = 0.0) -> Mask:
-    """Soft (size x size) mask: 1 inside, fading to 0 at the border.
-
-    ``blur`` (0..1, share of the crop size) sets the fade width; ``padding`` (0..0.5, share of
-    the size) shrinks the mask inwards on every side. Read-only (shared by the cache).
-    """
-    fade = max(1, int(round(size * 0.5 * blur)))
-    margin = max(1, int(round(0.75 * fade))) + int(round(size * padding))  # edge ~0 after the blur
-    m = np.zeros((size, size), dtype=np.float32)
-    if margin < size - margin:
-        m[margin:size - margin, margin:size - margin] = 1.0
-    if blur > 0:
-        m = cv2.GaussianBlur(m, (0, 0), max(0.5, fade * 0.25))
-    m.setflags(write=False)
-    return m
-
-
-def crop_region(m: Affine, size: int, frame_shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
-    """Integer frame rectangle (x0, y0, x1, y1) covered by a ``size`` crop with transform ``m``."""
-    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], dtype=np.float64)
+def crop_region(m: Affine, size: int | tuple[int, int], frame_shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
+    """Integer frame rectangle (x0, y0, x1, y1) covered by a ``size`` (or (h, w)) crop with transform ``m``."""
+    ch, cw = (size, size) if isinstance(size, int) else size
+    corners = np.array([[0, 0], [cw, 0], [0, ch], [cw, ch]], dtype=np.float64)
     pts = transform_points(corners, invert(m))
     h, w = frame_shape[:2]
     x0 = max(0, int(math.floor(pts[:, 0].min())))
@@ -55,21 +38,29 @@ def paste_back(frame: Frame, crop: Frame, m: Affine, mask: Mask, amount: float =
     ``mask`` is in crop coordinates (float 0..1); ``amount`` 0..1 scales it (the blend setting).
     Pixels outside the crop's footprint are never read or written.
     """
-    size = crop.shape[0]
     amount = float(min(max(amount, 0.0), 1.0))
     if amount <= 0.0:
         return frame
-    region = crop_region(m, size, frame.shape)
-    if region is None:
-        return frame
-    x0, y0, x1, y1 = region
-    im = invert(m)
-    im[:, 2] -= (x0, y0)
-    dsize = (x1 - x0, y1 - y0)
-    back = cv2.warpAffine(crop, im, dsize, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    alpha = cv2.warpAffine(mask, im, dsize, flags=cv2.INTER_LINEAR, borderValue=0.0)
-    if amount < 1.0:
-        alpha *= amount
+    shift = _whole_pixel_shift(m)
+    if shift is not None:  # the crop is a frame ROI: blend in place
+        x0, y0 = shift
+        y1, x1 = y0 + crop.shape[0], x0 + crop.shape[1]
+        if x0 < 0 or y0 < 0 or y1 > frame.shape[0] or x1 > frame.shape[1]:
+            raise ValueError(f"ROI ({x0}, {y0}, {x1}, {y1}) is outside the {frame.shape[1]}x{frame.shape[0]} frame")
+        back = crop
+        alpha = mask * np.float32(amount) if amount < 1.0 else mask
+    else:
+        region = crop_region(m, crop.shape[:2], frame.shape)
+        if region is None:
+            return frame
+        x0, y0, x1, y1 = region
+        im = invert(m)
+        im[:, 2] -= (x0, y0)
+        dsize = (x1 - x0, y1 - y0)
+        back = cv2.warpAffine(crop, im, dsize, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        alpha = cv2.warpAffine(mask, im, dsize, flags=cv2.INTER_LINEAR, borderValue=0.0)
+        if amount < 1.0:
+            alpha *= amount
     roi = frame[y0:y1, x0:x1]
     a = alpha[:, :, None]
     mixed = roi.astype(np.float32)
@@ -77,3 +68,13 @@ def paste_back(frame: Frame, crop: Frame, m: Affine, mask: Mask, amount: float =
     np.rint(mixed, out=mixed)
     roi[...] = mixed.astype(np.uint8)
     return frame
+
+
+def _whole_pixel_shift(m: Affine) -> tuple[int, int] | None:
+    """(x0, y0) when ``m`` is the translation frame -> ROI at (x0, y0), else None."""
+    if not (m[0, 0] == 1.0 and m[1, 1] == 1.0 and m[0, 1] == 0.0 and m[1, 0] == 0.0):
+        return None
+    tx, ty = -float(m[0, 2]), -float(m[1, 2])
+    if tx != round(tx) or ty != round(ty):
+        return None
+    return int(tx), int(ty)

@@ -1,19 +1,19 @@
 """The quality stages of the face pipeline, assembled from the face settings.
 
-``FacePipeline`` (engineer A) calls, per swapped face, in crop space (``M`` = the 2x3 affine
+The face pipeline calls, per swapped face, in crop space (``M`` = the 2x3 affine
 frame -> crop of the swap crop):
 
     crop = stages.enhance(frame, face, crop, M)                  # enhancer (no-op when 'none')
     mask = stages.mask(swapped_crop, target_crop, face, M)       # parser/occlusion/mouth, or None
-    crop = stages.color(swapped_crop, target_crop, mask)         # colour transfer from the settings
 
-and combines ``mask`` with its own box mask by element-wise minimum before pasting back.
+``add_masks(frame, record)`` puts that mask into a ``FaceRecord``; the merge stage combines it
+with the swapper's masks by element-wise minimum (and owns the colour transfer).
 The embedded (classical) swapper works in the face's ROI instead: ``stages.roi_mask(frame, face,
 roi)`` aligns the target face to a crop from its 5 key points, runs the parser/occlusion there
 and warps the crop mask back into the ROI (the swapper keeps the mouth itself, from the mesh).
 ``enhance_frame(frame, face)`` is the same enhancer applied to the frame after paste-back (at
 frame resolution, better when the swap crop is small, e.g. 128 px). ``timings`` holds the
-milliseconds of the last call of each stage; ``bench_stages`` measures every stage on one frame.
+milliseconds of the last call of each stage (``bench/quality.py`` measures every stage).
 """
 
 from __future__ import annotations
@@ -21,20 +21,18 @@ from __future__ import annotations
 import copy
 import os
 import time
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import cv2
 import numpy as np
 
-from obs_faceswap.errors import ModelError
 from obs_faceswap.models.session import Session
-from obs_faceswap.settings import FACE_SETTINGS
 from obs_faceswap.vision.align import transform_points, warp_face
-from obs_faceswap.vision.color import METHODS, transfer_color
 from obs_faceswap.vision.enhance import ENHANCER_FAMILIES, FaceEnhancer
 from obs_faceswap.vision.masks import FaceParser, Occluder, combine, mouth_mask, mouth_region, parse_regions
+from obs_faceswap.vision.options import FaceOptions
+from obs_faceswap.vision.record import FaceRecord
 from obs_faceswap.vision.types import Face, Frame, Mask
 
 PARSER_MODEL = "bisenet"  # manifest ids
@@ -63,38 +61,42 @@ class QualityStages:
     name raises a ``FaceSwapError`` from the constructor/``update`` (the old state is kept).
     """
 
-    def __init__(self, settings: Mapping[str, Any], provider: str = "auto", *,
+    def __init__(self, options: FaceOptions, provider: str = "auto", *,
                  models: ModelPaths | None = None, live: bool = False) -> None:
         self._provider_arg = provider
         self.live = live
         self._paths: dict[str, Any] = dict(models or {})
-        self.settings: dict[str, Any] = FACE_SETTINGS.defaults()
+        self.options = options
         self.enhancer: FaceEnhancer | None = None
         self.parser: FaceParser | None = None
         self.occluder: Occluder | None = None
         self.regions: tuple[int, ...] = ()
         self.timings: dict[str, float] = {}
         self._loaded: dict[str, tuple[str, str]] = {}  # stage -> (model id, provider)
-        self.update(settings)
+        self.update(options)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], provider: str = "auto", **kw: Any) -> QualityStages:
+        """Validate raw setting values (a boundary: tests, benches) and build the stages."""
+        return cls(FaceOptions.from_settings(settings), provider, **kw)
 
     # ------------------------------------------------------------ settings
 
     @property
     def provider(self) -> str:
-        return self._provider_arg if self._provider_arg not in ("", "auto") else str(self.settings["provider"])
+        """The constructor's provider, unless 'auto': then the options'."""
+        return self._provider_arg if self._provider_arg not in ("", "auto") else self.options.provider
 
-    def update(self, settings: Mapping[str, Any]) -> None:
-        """Apply (possibly partial) settings live; loads/unloads models only when that changes."""
-        new = FACE_SETTINGS.validate({**self.settings, **dict(settings)})
-        regions = parse_regions(new["mask_regions"])
-        # a provider in the settings wins over the constructor's
-        provider_arg = str(new["provider"]) if "provider" in settings else self._provider_arg
-        provider = provider_arg if provider_arg not in ("", "auto") else str(new["provider"])
+    def update(self, options: FaceOptions) -> None:
+        """Apply new options live; loads/unloads models only when that changes."""
+        new = options
+        regions = parse_regions(new.mask_regions)
+        provider = self._provider_arg if self._provider_arg not in ("", "auto") else new.provider
 
         want: dict[str, tuple[str, str] | None] = {
-            "enhancer": (new["enhancer"], ENHANCER_FAMILIES[new["enhancer"]]) if new["enhancer"] != "none" else None,
+            "enhancer": (new.enhancer, ENHANCER_FAMILIES[new.enhancer]) if new.enhancer != "none" else None,
             "parser": (PARSER_MODEL, "bisenet") if regions else None,
-            "occluder": (OCCLUDER_MODEL, "xseg") if new["occlusion_mask"] else None,
+            "occluder": (OCCLUDER_MODEL, "xseg") if new.occlusion_mask else None,
         }
         loaded: dict[str, Session | None] = {}
         for stage, spec in want.items():
@@ -103,8 +105,7 @@ class QualityStages:
             elif self._loaded.get(stage) != (spec[0], provider):
                 loaded[stage] = _load(spec[0], spec[1], provider, self._paths)  # may raise: nothing changed yet
         # commit
-        self.settings = new
-        self._provider_arg = provider_arg
+        self.options = new
         self.regions = regions
         for stage, sess in loaded.items():
             spec = want[stage]
@@ -120,25 +121,24 @@ class QualityStages:
                     self.occluder = Occluder(sess)
                 self._loaded[stage] = (spec[0], provider)
         if self.enhancer is not None:
-            self.enhancer.fidelity = float(new["codeformer_fidelity"])
-            every = int(new["enhancer_every"]) if self.live else 1
+            self.enhancer.fidelity = new.codeformer_fidelity
+            every = new.enhancer_every if self.live else 1
             if every != self.enhancer.every:
                 self.enhancer.every = every
                 self.enhancer.reset()
 
-    def updated(self, settings: Mapping[str, Any]) -> QualityStages:
-        """A new ``QualityStages`` with ``settings`` applied; this one is left exactly as it was.
+    def updated(self, options: FaceOptions) -> QualityStages:
+        """A new ``QualityStages`` with ``options`` applied; this one is left exactly as it was.
 
         Loaded models are shared, nothing else: the pipeline builds the new look on a copy and
         switches to it only once every stage of an update succeeded.
         """
         new = copy.copy(self)
-        new.settings = dict(self.settings)
         new.timings = {}
         new._loaded = dict(self._loaded)
         if self.enhancer is not None:
             new.enhancer = self.enhancer.clone()
-        new.update(settings)
+        new.update(options)
         return new
 
     @property
@@ -159,7 +159,7 @@ class QualityStages:
         Returns ``crop`` itself when the enhancer is 'none' or the blend is 0. ``frame`` is not
         read (kept for the hook's signature); ``face.kps`` are frame coordinates, mapped by ``M``.
         """
-        amount = float(self.settings["enhancer_blend"]) / 100.0
+        amount = self.options.enhancer_blend
         if self.enhancer is None or amount <= 0.0:
             self.timings.pop("enhance", None)
             return crop
@@ -171,7 +171,7 @@ class QualityStages:
 
     def enhance_frame(self, frame: Frame, face: Face) -> Frame:
         """Enhance ``face`` directly in ``frame`` (in place, ROI only; after paste-back); returns it."""
-        amount = float(self.settings["enhancer_blend"]) / 100.0
+        amount = self.options.enhancer_blend
         if self.enhancer is None or amount <= 0.0:
             return frame
         t = time.perf_counter()
@@ -229,101 +229,27 @@ class QualityStages:
             t = time.perf_counter()
             parts.append(self.occluder.mask(target_crop))
             self.timings["occlusion"] = (time.perf_counter() - t) * 1000.0
-        if mouth and self.settings["keep_mouth"]:
+        if mouth and self.options.keep_mouth:
             t = time.perf_counter()
             landmarks = None
             if face.landmarks is not None and len(face.landmarks) >= 468:
                 landmarks = transform_points(np.asarray(face.landmarks)[:, :2], M)
             region = mouth_region(size, labels=labels, landmarks=landmarks, kps=transform_points(face.kps, M),
-                                  scale=float(self.settings["mouth_size"]) / 100.0)
+                                  scale=self.options.mouth_size)
             parts.append(mouth_mask(region))
             self.timings["mouth"] = (time.perf_counter() - t) * 1000.0
         return combine(parts)
 
-    def color(self, swapped_crop: Frame, target_crop: Frame, mask: Mask | None = None) -> Frame:
-        """``swapped_crop`` with its colours moved toward ``target_crop``'s (``color_method``/``color_strength``)."""
-        t = time.perf_counter()
-        out = transfer_color(swapped_crop, target_crop, str(self.settings["color_method"]),
-                             float(self.settings["color_strength"]) / 100.0, mask)
-        self.timings["color"] = (time.perf_counter() - t) * 1000.0
-        return out
+    def add_masks(self, frame: Frame, record: FaceRecord) -> None:
+        """Add the enabled model masks (face-parser regions, occlusion; the mouth for crop records)
+        to ``record.masks`` as ``"model"``, in the record's space; nothing when none is enabled.
 
-
-# ---------------------------------------------------------------- bench
-
-
-def _median_ms(fn: Callable[[], object], repeat: int) -> float:
-    fn()  # warm-up (first ORT run allocates)
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000.0)
-    return float(np.median(times))
-
-
-def _standin_models(folder: str) -> dict[str, Any]:
-    """Stand-in models (``obs_faceswap.models.standins.quality``) written into ``folder``."""
-    from obs_faceswap.models.standins.quality import all_models
-
-    return dict(all_models(Path(folder)))
-
-
-def bench_stages(frame: Frame, face: Face, *, crop_size: int = 256, repeat: int = 5,
-                 models: ModelPaths | None = None, provider: str = "cpu") -> dict[str, float]:
-    """Median milliseconds of every quality stage for ``face`` in ``frame`` (e.g. 1280x720).
-
-    Keys: ``color_<method>`` for each colour method, ``parser``, ``occlusion``, ``mouth``,
-    ``enhance_<id>`` and ``enhance_frame_<id>`` per enhancer. Models come from ``models`` (id ->
-    path), else the installed ones, else the stand-ins of ``obs_faceswap.models.standins``
-    (which cost ~nothing to run,
-    so those numbers are the pre/post-processing cost alone); a stage with none is left out.
-    """
-    import tempfile
-
-    from obs_faceswap.models.registry import is_installed
-
-    crop, m = warp_face(frame, face.kps, "arcface_128", crop_size)
-    ref = np.ascontiguousarray(cv2.GaussianBlur(crop, (0, 0), 2.0)[:, ::-1])  # a differently lit "target"
-    ellipse = np.zeros((crop_size, crop_size), np.float32)
-    cv2.ellipse(ellipse, (crop_size // 2, crop_size // 2), (crop_size * 3 // 10, crop_size * 4 // 10), 0, 0, 360,
-                1.0, -1)
-    out: dict[str, float] = {}
-    for method in METHODS:
-        out[f"color_{method}"] = _median_ms(lambda mt=method: transfer_color(crop, ref, mt, 1.0, ellipse), repeat)
-
-    with tempfile.TemporaryDirectory(prefix="obs-faceswap-bench-") as tmp:
-        paths: dict[str, Any] = dict(models or {})
-        ids = [*ENHANCER_FAMILIES, PARSER_MODEL, OCCLUDER_MODEL]
-        missing = [i for i in ids if i not in paths and not _installed(is_installed, i)]
-        if missing:
-            stand = _standin_models(tmp)
-            paths.update({i: stand[i] for i in missing if i in stand})
-        usable = {i for i in ids if i in paths or _installed(is_installed, i)}
-
-        base = {"mask_regions": "skin,brows,eyes,nose,mouth,lips" if PARSER_MODEL in usable else "",
-                "occlusion_mask": OCCLUDER_MODEL in usable, "keep_mouth": True}
-        # each mask stage alone
-        for name, settings in (("parser", {"occlusion_mask": False, "keep_mouth": False}),
-                               ("occlusion", {"mask_regions": "", "keep_mouth": False}),
-                               ("mouth", {"mask_regions": "", "occlusion_mask": False})):
-            one = QualityStages({**base, **settings}, provider, models=paths)
-            if name == "parser" and one.parser is None or name == "occlusion" and one.occluder is None:
-                out.pop(name, None)
-                continue
-            out[name] = _median_ms(lambda st=one: st.mask(crop, crop, face, m), repeat)
-        for eid in ENHANCER_FAMILIES:
-            if eid not in usable:
-                continue
-            st = QualityStages({"enhancer": eid, "enhancer_blend": 100}, provider, models=paths)
-            out[f"enhance_{eid}"] = _median_ms(lambda st=st: st.enhance(frame, face, crop, m), repeat)
-            work = frame.copy()
-            out[f"enhance_frame_{eid}"] = _median_ms(lambda st=st, w=work: st.enhance_frame(w, face), repeat)
-    return out
-
-
-def _installed(check: Callable[[str], bool], model_id: str) -> bool:
-    try:
-        return bool(check(model_id))
-    except ModelError:
-        return False
+        A frame-space record (the classical swapper's) gets :meth:`roi_mask`: its swapper keeps
+        the mouth itself, from the mesh.
+        """
+        if record.in_frame:
+            extra = self.roi_mask(frame, record.face, record.roi)
+        else:
+            extra = self.mask(record.swapped, record.crop, record.face, record.affine)
+        if extra is not None:
+            record.masks["model"] = np.asarray(extra, dtype=np.float32)

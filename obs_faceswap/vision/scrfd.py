@@ -15,19 +15,15 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from obs_faceswap.models.session import Session, TensorSpec
+from obs_faceswap.models.session import Session
+from obs_faceswap.models.signatures import family_signature
 from obs_faceswap.vision.types import Face, Frame
 
 STRIDES: tuple[int, ...] = (8, 16, 32)
 ANCHORS_PER_CELL = 2
 INPUT_SIZE = 640
 
-INPUTS = [TensorSpec("input.1", "float32", (1, 3, None, None))]
-OUTPUTS = (
-    [TensorSpec("", "float32", (None, 1))] * 3
-    + [TensorSpec("", "float32", (None, 4))] * 3
-    + [TensorSpec("", "float32", (None, 10))] * 3
-)
+INPUTS, OUTPUTS = family_signature("scrfd")  # the one table: models/signatures.py
 
 F32 = npt.NDArray[np.float32]
 
@@ -121,6 +117,9 @@ class ScrfdDetector:
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         self._input = session.input_names[0]
+
+    def sessions(self) -> list[Session]:
+        return [self.session]
 
     def detect(self, frame: Frame) -> list[Face]:
         blob, scale = letterbox(frame)

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from obs_faceswap.vision.embedded import EmbeddedDetector
 from obs_faceswap.vision.types import Face, FaceDetector, Frame
 
 SCENE_CHANGE = 40.0  # mean absolute thumbnail difference (0..255) that counts as a cut
@@ -82,13 +83,14 @@ class TrackedDetector:
     """
 
     def __init__(self, detector: FaceDetector, detect_every: int = 3, smoothing: float = 0.5, *,
-                 fps: float = 30.0, tracker: object | None = None) -> None:
+                 fps: float = 30.0, tracker: EmbeddedDetector | None = None) -> None:
         self.detector = detector
         self.detect_every = max(1, int(detect_every))
         self.smoothing = float(smoothing)
         self.dt = 1.0 / max(fps, 1.0)
-        self._tracker = tracker if tracker is not None else (detector if hasattr(detector, "track_aligned") else None)
-        self._own_mesh = hasattr(detector, "track_aligned")
+        self._own_mesh = isinstance(detector, EmbeddedDetector)  # it finds the mesh itself
+        self._tracker: EmbeddedDetector | None = tracker if tracker is not None else (
+            detector if isinstance(detector, EmbeddedDetector) else None)
         self.tracks: list[_Track] = []
         self.frame_index = 0
         self._since_detect = 0
@@ -98,10 +100,9 @@ class TrackedDetector:
         self._round = 0
 
     @property
-    def tracker(self) -> object:
+    def tracker(self) -> EmbeddedDetector:
+        """What tracks the mesh between detections: the detector itself when it is the embedded one."""
         if self._tracker is None:
-            from obs_faceswap.vision.embedded import EmbeddedDetector
-
             self._tracker = EmbeddedDetector(small_faces=False)
         return self._tracker
 
@@ -142,11 +143,11 @@ class TrackedDetector:
         return prev is not None and (resized or float(np.abs(thumb - prev).mean()) > SCENE_CHANGE)
 
     def _detect(self, frame: Frame, full: bool = False) -> list[Face]:
-        if not full and self._own_mesh and self.tracks and hasattr(self.detector, "detect_boxes"):
+        if not full and self._own_mesh and self.tracks:
             return self._redetect(frame)
         faces = self.detector.detect(frame)
         if not self._own_mesh and faces:
-            meshed = self.tracker.track_aligned(frame, faces)  # type: ignore[attr-defined]
+            meshed = self.tracker.track_aligned(frame, faces)
             for f, m in zip(faces, meshed, strict=True):
                 f.extra["track_mesh"] = None if m is None else m.landmarks
         return faces
@@ -154,10 +155,10 @@ class TrackedDetector:
     def _redetect(self, frame: Frame) -> list[Face]:
         """Periodic detection while tracking (embedded detector): BlazeFace finds new faces; faces
         already tracked keep their mesh track (one mesh pass instead of two)."""
-        det = self.detector
+        det = self.tracker  # the detector itself (``_own_mesh``)
         self._round += 1  # small-face tiles round-robin: a quarter of them per periodic detection
-        boxes = det.detect_boxes(frame, part=(self._round, TILE_ROUNDS))  # type: ignore[attr-defined]
-        kept = [f for f in det.track_aligned(frame, [t.face for t in self.tracks]) if f is not None]  # type: ignore[attr-defined]
+        boxes = det.detect_boxes(frame, part=(self._round, TILE_ROUNDS))
+        kept = [f for f in det.track_aligned(frame, [t.face for t in self.tracks]) if f is not None]
 
         def known(box: npt.NDArray[np.float32]) -> bool:
             cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
@@ -170,7 +171,7 @@ class TrackedDetector:
         """Mesh-only update of every track; None when any face was lost."""
         prev = [t.face for t in self.tracks]
         if self._own_mesh:
-            got = self.tracker.track_aligned(frame, prev)  # type: ignore[attr-defined]
+            got = self.tracker.track_aligned(frame, prev)
             return None if any(g is None for g in got) else got
         # another detector's faces: move its points with the mesh's similarity motion
         queries = []
@@ -179,7 +180,7 @@ class TrackedDetector:
             if mesh is None:
                 return None
             queries.append(Face(bbox=t.face.bbox, score=t.face.score, kps=t.face.kps, landmarks=mesh))
-        got = self.tracker.track_aligned(frame, queries)  # type: ignore[attr-defined]
+        got = self.tracker.track_aligned(frame, queries)
         out = []
         for t, q, g in zip(self.tracks, queries, got, strict=True):
             if g is None:

@@ -6,7 +6,6 @@ pixels in the frame, x to the right, y down.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
 
@@ -47,18 +46,4 @@ class Face:
 class FaceDetector(Protocol):
     def detect(self, frame: Frame) -> list[Face]:
         """All faces in ``frame``, each with bbox, score and 5 key points."""
-        ...
-
-
-class Swapper(Protocol):
-    """A face swapper: prepares a source identity once, then swaps it onto target faces."""
-
-    name: str
-
-    def prepare_source(self, images: Sequence[Frame]) -> Any:
-        """Build the source identity from one or more photos; raises ``NoFaceError``."""
-        ...
-
-    def swap(self, frame: Frame, faces: Sequence[Face], source: Any) -> Frame:
-        """Return ``frame`` with each of ``faces`` replaced by the source identity."""
         ...

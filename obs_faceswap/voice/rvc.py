@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from obs_faceswap.errors import ModelError, ModelSignatureError
-from obs_faceswap.models.session import Session, create_session
+from obs_faceswap.models.registry import is_installed, load_model
+from obs_faceswap.models.session import Session
 from obs_faceswap.voice.pitch import PitchEstimator, RmvpeF0, WorldF0
 
 RATE = 16000
@@ -44,13 +45,6 @@ def _load(id_or_path: str, family: str, provider: str, what: str) -> Session:
     text = str(id_or_path).strip()
     if not text:
         raise ModelError(f"backend 'rvc' needs {what}")
-    try:
-        from obs_faceswap.models.registry import load_model
-    except ImportError:  # registry not available: load a plain path
-        from obs_faceswap.models.signatures import family_signature
-
-        inputs, outputs = family_signature(family)
-        return create_session(text, provider, expect_inputs=inputs, expect_outputs=outputs, family=family)
     return load_model(text, family, provider)
 
 
@@ -60,10 +54,6 @@ def pitch_estimator(choice: str, provider: str = "auto") -> PitchEstimator:
     if text == "world":
         return WorldF0()
     if text == "auto":
-        try:
-            from obs_faceswap.models.registry import is_installed
-        except ImportError:
-            return WorldF0()
         try:
             if not is_installed("rmvpe"):
                 return WorldF0()

@@ -10,10 +10,8 @@ inverts). The face pipeline and voice engine are imported lazily (heavy imports)
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -111,100 +109,32 @@ class StandinProcessor(_Simple):
         return {"providers": list(self.session.providers)}
 
 
-def _key(settings: Mapping[str, Any]) -> str:
-    return json.dumps(dict(settings), sort_keys=True, default=str)
-
-
-class _Shared:
-    def __init__(self, pipeline: Any) -> None:
-        self.pipeline = pipeline
-        self.refs = 0
-        self.lock = threading.Lock()
-
-
-class PipelineCache:
-    """FacePipelines shared by channels with identical settings, so models load once."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._items: dict[str, _Shared] = {}
-
-    def acquire(self, settings: Mapping[str, Any]) -> tuple[str, _Shared]:
-        key = _key(settings)
-        with self._lock:
-            item = self._items.get(key)
-            if item is None:
-                from obs_faceswap.vision.pipeline import FacePipeline
-
-                item = _Shared(FacePipeline(dict(settings), live=True))
-                self._items[key] = item
-            item.refs += 1
-            return key, item
-
-    def release(self, key: str) -> None:
-        with self._lock:
-            item = self._items.get(key)
-            if item is not None:
-                item.refs -= 1
-                if item.refs <= 0:
-                    del self._items[key]
-
-    def rekey(self, old: str, settings: Mapping[str, Any]) -> tuple[str, _Shared]:
-        """The channel's settings changed: update its pipeline in place when it is the only user
-        (the pipeline reloads only what changed); otherwise take/make one for the new settings."""
-        new = _key(settings)
-        with self._lock:
-            item = self._items.get(old)
-            if item is not None and item.refs == 1 and new not in self._items:
-                with item.lock:
-                    item.pipeline.update(dict(settings))
-                del self._items[old]
-                self._items[new] = item
-                return new, item
-        key, item = self.acquire(settings)
-        self.release(old)
-        return key, item
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-PIPELINES = PipelineCache()
-
-
 class FaceProcessor(_Simple):
+    """One face channel's pipeline. Settings from OBS are validated here, once, into ``FaceOptions``;
+    channels with the same models share their ONNX sessions through the session cache, and a look
+    change (blend, colour, masks) only swaps the options the pipeline reads."""
+
     name = "face"
 
-    def __init__(self, settings: Mapping[str, Any], cache: PipelineCache = PIPELINES) -> None:
-        from obs_faceswap.settings import FACE_SETTINGS
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        from obs_faceswap.vision.options import FaceOptions
+        from obs_faceswap.vision.pipeline import FacePipeline
 
-        self.cache = cache
-        self.settings = FACE_SETTINGS.validate(settings)
-        self.key, self.item = cache.acquire(self.settings)
+        self.pipeline = FacePipeline(FaceOptions.from_settings(settings), live=True)
 
     def process(self, frame: np.ndarray) -> np.ndarray:
-        if not self.settings.get("enabled", True):
-            return frame
-        with self.item.lock:
-            return self.item.pipeline.process(frame)
+        return self.pipeline.process(frame)
 
     def update(self, settings: Mapping[str, Any]) -> None:
-        from obs_faceswap.settings import FACE_SETTINGS
-
-        merged = FACE_SETTINGS.validate({**self.settings, **settings})
-        self.key, self.item = self.cache.rekey(self.key, merged)
-        self.settings = merged
+        self.pipeline.update(self.pipeline.options.with_changes(settings))
 
     @property
     def last_error(self) -> str:  # type: ignore[override]
-        return str(getattr(self.item.pipeline, "last_error", "") or "")
+        return self.pipeline.last_error
 
     def stats(self) -> dict[str, Any]:
-        st = dict(getattr(self.item.pipeline, "stats", {}) or {})
+        st = dict(self.pipeline.stats)
         return {"stages": st, "providers": st.get("providers", [])}
-
-    def close(self) -> None:
-        self.cache.release(self.key)
 
 
 def make_video_processor(name: str, settings: Mapping[str, Any]) -> VideoProcessor:
@@ -217,12 +147,19 @@ def make_video_processor(name: str, settings: Mapping[str, Any]) -> VideoProcess
     if name == "standin":
         return StandinProcessor(settings)
     if name == "face":
-        try:
-            return FaceProcessor(settings)
-        except ImportError as exc:
-            raise RuntimeError(f"the face pipeline cannot be loaded in the worker's Python ({exc}); "
-                               "re-run the installer") from None
+        return FaceProcessor(settings)
     raise ValueError(f"unknown video processor {name!r}")
+
+
+class AudioProcessor(Protocol):
+    name: str
+    last_error: str
+
+    @property
+    def latency_ms(self) -> float: ...
+    def process(self, block: np.ndarray) -> np.ndarray: ...
+    def update(self, settings: Mapping[str, Any]) -> None: ...
+    def close(self) -> None: ...
 
 
 class NoopAudio:
@@ -234,6 +171,9 @@ class NoopAudio:
         return block
 
     def update(self, settings: Mapping[str, Any]) -> None:
+        pass
+
+    def close(self) -> None:
         pass
 
 
@@ -259,16 +199,16 @@ class VoiceProcessor:
 
         self.engine.update(VOICE_SETTINGS.validate(settings, partial=True))
 
+    def close(self) -> None:
+        pass
 
-def make_audio_processor(name: str, settings: Mapping[str, Any], sample_rate: int, channels: int) -> Any:
+
+def make_audio_processor(name: str, settings: Mapping[str, Any], sample_rate: int,
+                         channels: int) -> AudioProcessor:
     override = os.environ.get("OBS_FACESWAP_TEST_AUDIO_PROCESSOR", "")
     name = override or name
     if name == "noop":
         return NoopAudio()
     if name == "voice":
-        try:
-            return VoiceProcessor(settings, sample_rate, channels)
-        except ImportError as exc:
-            raise RuntimeError(f"the voice engine cannot be loaded in the worker's Python ({exc}); "
-                               "re-run the installer") from None
+        return VoiceProcessor(settings, sample_rate, channels)
     raise ValueError(f"unknown audio processor {name!r}")

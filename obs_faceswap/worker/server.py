@@ -23,7 +23,7 @@ from typing import Any
 import obs_faceswap
 from obs_faceswap.errors import ProtocolError
 from obs_faceswap.ipc import control, shm
-from obs_faceswap.worker.channels import AudioWorker, VideoWorker
+from obs_faceswap.worker.channel_workers import AudioWorker, VideoWorker
 
 EXIT_OK, EXIT_CONNECT, EXIT_PROTOCOL = 0, 3, 4
 MAX_CHANNELS = 64  # per client: far more filters than one OBS has; bounds threads, fds and segments

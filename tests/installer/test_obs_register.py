@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from obs_faceswap import obs_register as reg
+from obs_faceswap.install import obs_register as reg
 from tests.installer.conftest import PY, python_env, write_obs_config
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and XDG paths")
@@ -24,7 +24,7 @@ def backups(collection: Path) -> list[Path]:
 
 
 def run_cli(args: list[str], xdg: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PY, "-m", "obs_faceswap.obs_register", *args], capture_output=True, text=True,
+    return subprocess.run([PY, "-m", "obs_faceswap.install.obs_register", *args], capture_output=True, text=True,
                           env=python_env(XDG_CONFIG_HOME=str(xdg)), timeout=60)
 
 

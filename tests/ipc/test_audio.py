@@ -7,12 +7,12 @@ import ctypes
 
 import pytest
 
-from obs_faceswap.ipc.audio import AudioChannel
+from obs_faceswap.ipc.audio import AudioRings
 
 
 @pytest.fixture
 def ring():
-    r = AudioChannel.create(48000, 2, 1000)
+    r = AudioRings.create(48000, 2, 1000)
     yield r
     r.segment.unlink()
     r.close()
@@ -24,7 +24,7 @@ def _planes(start: int, n: int) -> list[bytes]:
     return [left.tobytes(), right.tobytes()]
 
 
-def test_fifo_order_across_many_wraps(ring: AudioChannel) -> None:
+def test_fifo_order_across_many_wraps(ring: AudioRings) -> None:
     pos = 0
     pulled = 0
     for _ in range(40):  # 40 x 480 frames through a 1000-frame ring: wraps many times
@@ -42,7 +42,7 @@ def test_fifo_order_across_many_wraps(ring: AudioChannel) -> None:
     assert ring.counters("in") == (pos, pos)
 
 
-def test_full_ring_refuses_and_counts_never_blocks(ring: AudioChannel) -> None:
+def test_full_ring_refuses_and_counts_never_blocks(ring: AudioRings) -> None:
     assert ring.push("in", _planes(0, 600), 600)
     assert not ring.push("in", _planes(600, 600), 600)  # only 400 frames of room
     assert ring.overruns("in") == 1
@@ -51,7 +51,7 @@ def test_full_ring_refuses_and_counts_never_blocks(ring: AudioChannel) -> None:
     assert array.array("f", planes[0])[-1] == 599.0
 
 
-def test_timestamp_inside_a_block_is_interpolated(ring: AudioChannel) -> None:
+def test_timestamp_inside_a_block_is_interpolated(ring: AudioRings) -> None:
     ring.push("in", _planes(0, 480), 480, timestamp=5_000_000_000)
     ring.pull("in", 240)
     assert ring.timestamp_of("in", 240) == 5_000_000_000 + 5_000_000  # 240 frames at 48 kHz = 5 ms
@@ -59,7 +59,7 @@ def test_timestamp_inside_a_block_is_interpolated(ring: AudioChannel) -> None:
     assert ts == 5_005_000_000
 
 
-def test_pointer_push_and_pull(ring: AudioChannel) -> None:
+def test_pointer_push_and_pull(ring: AudioRings) -> None:
     src = [(ctypes.c_float * 300)(*[float(i) for i in range(300)]), (ctypes.c_float * 300)(*[0.5] * 300)]
     for _ in range(5):  # crosses the end of the ring
         assert ring.push("out", [ctypes.addressof(s) for s in src], 300, 1)

@@ -18,8 +18,8 @@ from obs_faceswap.models.device import BoundSession, device_options, gpu_memory,
 from obs_faceswap.models.session import create_session
 from obs_faceswap.models.standins.batched import build_inswapper_batched
 from obs_faceswap.models.standins.face import build_inswapper
-from obs_faceswap.vision.inswapper import InSwapper, read_emap
-from obs_faceswap.vision.swap_batch import batch_capacity, swap_crops
+from obs_faceswap.vision.swappers.batch import batch_capacity, swap_crops
+from obs_faceswap.vision.swappers.inswapper import InSwapper, read_emap
 from obs_faceswap.vision.types import Face
 
 

@@ -7,9 +7,19 @@ import numpy as np
 import pytest
 
 from obs_faceswap.errors import NoFaceError
-from obs_faceswap.vision.classical import ClassicalSource, ClassicalSwapper, face_roi, warp_source
 from obs_faceswap.vision.embedded import EmbeddedDetector
+from obs_faceswap.vision.merge import swap_all
+from obs_faceswap.vision.options import FaceOptions
+from obs_faceswap.vision.swappers.classical import ClassicalSource, ClassicalSwapper
+from obs_faceswap.vision.swappers.classical.swapper import face_roi
+from obs_faceswap.vision.swappers.classical.warp import warp_source
 from obs_faceswap.vision.types import Face
+
+
+def swap(sw: ClassicalSwapper, frame: np.ndarray, faces: list[Face], source: ClassicalSource,
+         settings: dict[str, object] | None = None, *, seamless: bool = False) -> np.ndarray:
+    """The classical swap step for each face, through the one merge stage."""
+    return swap_all(frame, faces, sw, source, FaceOptions.from_settings(settings), seamless=seamless)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +39,7 @@ def swapper(detector: EmbeddedDetector) -> ClassicalSwapper:
 
 @pytest.fixture(scope="module")
 def source(swapper: ClassicalSwapper, source_photo: np.ndarray) -> ClassicalSource:
-    return swapper.prepare_source([source_photo])
+    return swapper.prepare_source([("me.png", source_photo)]).value  # type: ignore[return-value]
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +91,7 @@ def test_source_is_triangulated_once(source: ClassicalSource) -> None:
 
 def test_face_changes_and_nothing_else(swapper: ClassicalSwapper, source: ClassicalSource,
                                        target: Face, astronaut_bgr: np.ndarray) -> None:
-    out = swapper.swap(astronaut_bgr, [target], source)
+    out = swap(swapper, astronaut_bgr, [target], source)
     assert out.shape == astronaut_bgr.shape and out.dtype == np.uint8
     inside = _face_mask(target, out.shape)
     diff = np.abs(out.astype(np.int16) - astronaut_bgr.astype(np.int16)).max(-1)
@@ -92,7 +102,7 @@ def test_face_changes_and_nothing_else(swapper: ClassicalSwapper, source: Classi
 
 def test_output_keeps_target_pose_and_mouth(swapper: ClassicalSwapper, source: ClassicalSource, target: Face,
                                             detector: EmbeddedDetector, astronaut_bgr: np.ndarray) -> None:
-    out = swapper.swap(astronaut_bgr, [target], source)
+    out = swap(swapper, astronaut_bgr, [target], source)
     again = detector.detect(out)
     assert len(again) == 1
     size = float(target.bbox[2] - target.bbox[0])
@@ -114,8 +124,8 @@ def test_colour_moves_to_target_skin(detector: EmbeddedDetector, source: Classic
     want = cv2.cvtColor(astronaut_bgr, cv2.COLOR_BGR2LAB)[inside].mean(0)
     gaps = {}
     for method in ("none", "lab"):
-        sw = ClassicalSwapper({"color_method": method, "color_strength": 100}, detector=detector)
-        out = sw.swap(astronaut_bgr, [target], source)
+        out = swap(ClassicalSwapper(detector=detector), astronaut_bgr, [target], source,
+                   {"color_method": method, "color_strength": 100})
         gaps[method] = float(np.abs(cv2.cvtColor(out, cv2.COLOR_BGR2LAB)[inside].mean(0) - want).max())
     assert gaps["lab"] < 8
     assert gaps["lab"] < gaps["none"]
@@ -124,12 +134,9 @@ def test_colour_moves_to_target_skin(detector: EmbeddedDetector, source: Classic
 def test_look_settings_apply(detector: EmbeddedDetector, source: ClassicalSource, target: Face,
                              astronaut_bgr: np.ndarray) -> None:
     sw = ClassicalSwapper(detector=detector)
-    sw.configure({"blend": 0})
-    assert np.array_equal(sw.swap(astronaut_bgr, [target], source), astronaut_bgr)
-    sw.configure({"blend": 100, "keep_mouth": False})
-    swapped = sw.swap(astronaut_bgr, [target], source)
-    sw.update({"keep_mouth": True})
-    kept = sw.swap(astronaut_bgr, [target], source)
+    assert np.array_equal(swap(sw, astronaut_bgr, [target], source, {"blend": 0}), astronaut_bgr)
+    swapped = swap(sw, astronaut_bgr, [target], source, {"blend": 100, "keep_mouth": False})
+    kept = swap(sw, astronaut_bgr, [target], source, {"blend": 100, "keep_mouth": True})
     lips = np.zeros(astronaut_bgr.shape[:2], np.uint8)
     from obs_faceswap.vision.embedded import OUTER_LIPS
 
@@ -145,23 +152,23 @@ def test_no_face_leaves_frame_unchanged(swapper: ClassicalSwapper, source: Class
     frame = np.tile(np.linspace(0, 255, 320, dtype=np.uint8)[None, :, None], (240, 1, 3))
     faces = detector.detect(frame)
     assert faces == []
-    assert np.array_equal(swapper.swap(frame, faces, source), frame)
+    assert np.array_equal(swap(swapper, frame, faces, source), frame)
 
 
 def test_source_without_face_raises(swapper: ClassicalSwapper, astronaut_bgr: np.ndarray) -> None:
     helmet = np.ascontiguousarray(astronaut_bgr[330:, :])
     with pytest.raises(NoFaceError, match="no face found in helmet.png"):
-        swapper.prepare_source([helmet], names=["helmet.png"])
+        swapper.prepare_source([("helmet.png", helmet)])
     with pytest.raises(NoFaceError, match="no face found"):
-        swapper.prepare_source([helmet])
+        swapper.prepare_source([("", helmet)])
 
 
 def test_face_without_mesh_gets_one(swapper: ClassicalSwapper, source: ClassicalSource, target: Face,
                                     astronaut_bgr: np.ndarray) -> None:
     """A SCRFD-style face (box + 5 points only) is swapped too."""
     bare = Face(bbox=target.bbox.copy(), score=0.9, kps=target.kps.copy())
-    out = swapper.swap(astronaut_bgr, [bare], source)
-    full = swapper.swap(astronaut_bgr, [target], source)
+    out = swap(swapper, astronaut_bgr, [bare], source)
+    full = swap(swapper, astronaut_bgr, [target], source)
     inside = _face_mask(target, out.shape)
     # swapped about as much as with the full mesh (the target's lighting is kept: ~12 grey levels)
     changed = np.abs(out.astype(int) - astronaut_bgr)[inside].mean()
@@ -183,7 +190,7 @@ def test_single_remap_matches_per_triangle_warp(source: ClassicalSource, target:
 
 def test_seamless_option(detector: EmbeddedDetector, source: ClassicalSource, target: Face,
                          astronaut_bgr: np.ndarray) -> None:
-    out = ClassicalSwapper(detector=detector, seamless=True).swap(astronaut_bgr, [target], source)
+    out = swap(ClassicalSwapper(detector=detector), astronaut_bgr, [target], source, seamless=True)
     inside = _face_mask(target, out.shape)
     assert np.abs(out.astype(int) - astronaut_bgr)[inside].mean() > 8
     _assert_only_the_face_changed(out, astronaut_bgr, target)  # Poisson blending does not bleed out
@@ -196,7 +203,7 @@ def test_bench_pipeline_prints_one_json_object(capsys: pytest.CaptureFixture[str
 
     assert main(["bench", "pipeline", "--json", "--repeat", "1"]) == 0
     result = json.loads(capsys.readouterr().out)
-    for key in ("detect_ms", "landmarks_ms", "warp_ms", "color_ms", "blend_ms", "total_ms", "fps",
+    for key in ("detect_ms", "landmarks_ms", "swap_step_ms", "color_ms", "paste_ms", "total_ms", "fps",
                 "baseline_warp_per_triangle_ms", "baseline_seamless_swap_ms", "mask_keep_mouth_ms",
                 "mask_occlusion_roi_ms", "mask_parser_roi_ms", "swap_keep_mouth_ms", "jitter_ratio_smoothing_50"):
         assert result[key] > 0
@@ -209,7 +216,7 @@ def test_face_cut_by_the_frame_edge(detector: EmbeddedDetector, swapper: Classic
     frame = np.ascontiguousarray(astronaut_bgr[:, 200:])  # cuts off a quarter of her face
     faces = detector.detect(frame)
     assert len(faces) == 1 and faces[0].bbox[0] < 0  # the mesh continues past the edge
-    out = swapper.swap(frame, faces, source)
+    out = swap(swapper, frame, faces, source)
     changed = (out != frame).any(-1)
     assert changed[:, :20].any() and changed.sum() > 1000
 
@@ -218,7 +225,9 @@ def test_several_photos_use_the_best_face(swapper: ClassicalSwapper, source_phot
                                           astronaut_bgr: np.ndarray) -> None:
     helmet = np.ascontiguousarray(astronaut_bgr[330:, :])
     tiny = cv2.resize(astronaut_bgr, (256, 256), interpolation=cv2.INTER_AREA)
-    src = swapper.prepare_source([helmet, tiny, astronaut_bgr])
+    prepared = swapper.prepare_source([("helmet.png", helmet), ("tiny.png", tiny), ("me.png", astronaut_bgr)])
+    src = prepared.value
+    assert "me.png" in prepared.note
     assert src.photo_index == 2  # no face, a small face, the same face larger
 
 
@@ -227,7 +236,7 @@ def test_several_photos_use_the_best_face(swapper: ClassicalSwapper, source_phot
 
 def _skin_lab(img: np.ndarray, face: Face) -> np.ndarray:
     """Mean LAB (L 0..100) of the face's bare skin (eyes, brows, lips excluded)."""
-    from obs_faceswap.vision.classical import skin_mask
+    from obs_faceswap.vision.swappers.classical.masks import skin_mask
 
     x0, y0, x1, y1 = face_roi(face.landmarks, img.shape)  # type: ignore[arg-type,misc]
     local = face.landmarks - np.float32([x0, y0])  # type: ignore[operator]
@@ -249,9 +258,9 @@ def test_every_swapped_face_takes_its_own_skin_tone(swapper: ClassicalSwapper, d
                                                     astronaut_bgr: np.ndarray, group_bgr: np.ndarray) -> None:
     # one pale source on six differently lit faces: each keeps its own skin colour (no red nose, no
     # grey/cyan highlight patch: those moved a face's mean skin colour by up to 3.6 LAB units before)
-    src = swapper.prepare_source([astronaut_bgr])
+    src = swapper.prepare_source([("", astronaut_bgr)]).value
     faces = detector.detect(group_bgr)
-    out = swapper.swap(group_bgr, faces, src)
+    out = swap(swapper, group_bgr, faces, src)
     gaps = [float(np.linalg.norm(_skin_lab(out, f) - _skin_lab(group_bgr, f))) for f in faces]
     assert len(gaps) == 6 and max(gaps) < 1.5, gaps
 
@@ -259,7 +268,7 @@ def test_every_swapped_face_takes_its_own_skin_tone(swapper: ClassicalSwapper, d
 def test_soft_source_is_not_pasted_blurry(swapper: ClassicalSwapper, source: ClassicalSource, target: Face,
                                           astronaut_bgr: np.ndarray) -> None:
     # the source is a small JPEG face from the group photo; the astronaut is a sharp portrait
-    out = swapper.swap(astronaut_bgr, [target], source)
+    out = swap(swapper, astronaut_bgr, [target], source)
     assert _detail(out, target) > 0.42 * _detail(astronaut_bgr, target)  # was 0.34 without matching
 
 
@@ -272,7 +281,7 @@ def test_swap_keeps_the_target_lighting(detector: EmbeddedDetector, source: Clas
     ramp = np.clip(0.4 + 0.6 * (xs - x0) / (x1 - x0), 0.4, 1.0)[None, :, None]
     lit = np.clip(astronaut_bgr.astype(np.float32) * ramp, 0, 255).astype(np.uint8)
     face = detector.detect(lit)[0]
-    out = ClassicalSwapper(detector=detector).swap(lit, [face], source)
+    out = swap(ClassicalSwapper(detector=detector), lit, [face], source)
     cheeks = slice(y0 + (y1 - y0) // 3, y0 + 2 * (y1 - y0) // 3)
     q = (x1 - x0) // 4
     left, right = slice(x0 + q // 2, x0 + q), slice(x1 - q, x1 - q // 2)
@@ -286,7 +295,7 @@ def test_swap_keeps_the_target_lighting(detector: EmbeddedDetector, source: Clas
 
 def test_eyes_open_unlike_the_target_show_the_target_eyes(detector: EmbeddedDetector, astronaut_bgr: np.ndarray,
                                                          group_bgr: np.ndarray) -> None:
-    from obs_faceswap.vision.classical import eye_keep
+    from obs_faceswap.vision.swappers.classical.masks import eye_keep
 
     target = detector.detect(astronaut_bgr)[0]  # eyes open
     same = eye_keep(target.landmarks, target.landmarks, astronaut_bgr.shape[:2])
@@ -310,10 +319,10 @@ def test_pipeline_enhancer_runs_on_the_embedded_swap(source_photo: np.ndarray, a
     src = tmp_path / "me.png"
     cv2.imwrite(str(src), source_photo)
     settings = {"source_image": str(src), "swapper": "embedded", "detector": "embedded", "provider": "cpu"}
-    pipe = FacePipeline(settings)
+    pipe = FacePipeline.from_settings(settings)
     plain = pipe.process(astronaut_bgr)
     models = all_models(tmp_path / "models")
-    pipe._s.quality = QualityStages({**pipe.settings, "enhancer": "gfpgan_1.4", "enhancer_blend": 100}, "cpu",
+    pipe._s.quality = QualityStages.from_settings({**pipe.settings, "enhancer": "gfpgan_1.4", "enhancer_blend": 100}, "cpu",
                                     models=models)
     enhanced = pipe.process(astronaut_bgr)
     assert pipe.last_error == "" and "enhance_ms" in pipe.stats
@@ -333,7 +342,7 @@ def test_pipeline_passes_unusable_frames_through_with_a_clear_error(source_photo
 
     src = tmp_path / "me.png"
     cv2.imwrite(str(src), source_photo)
-    pipe = FacePipeline({"source_image": str(src), "detector": "embedded", "provider": "cpu"}, live=True)
+    pipe = FacePipeline.from_settings({"source_image": str(src), "detector": "embedded", "provider": "cpu"}, live=True)
     for frame in (astronaut_bgr[..., 0].copy(), astronaut_bgr.astype(np.float32), np.zeros((0, 0, 3), np.uint8)):
         assert pipe.process(frame) is frame  # never raises, frame unchanged
         assert "expected an 8-bit BGR or BGRA image" in pipe.last_error
@@ -347,8 +356,9 @@ def test_turned_faces_never_show_what_is_beyond_the_source_outline(detector: Emb
     # paint everything outside the source's face outline green: on the turned heads of the group
     # photo the far-side triangles fold over and used to paint it (as dark dots / grey patches
     # with a real photo's hair and background: 138 green pixels here before)
-    from obs_faceswap.vision.classical import build_source, visible_triangles
     from obs_faceswap.vision.embedded import FACE_OVAL
+    from obs_faceswap.vision.swappers.classical.swapper import build_source
+    from obs_faceswap.vision.swappers.classical.warp import visible_triangles
 
     face = detector.detect(astronaut_bgr)[0]
     outline = np.zeros(astronaut_bgr.shape[:2], np.uint8)
@@ -357,7 +367,7 @@ def test_turned_faces_never_show_what_is_beyond_the_source_outline(detector: Emb
     painted[outline == 0] = (0, 255, 0)
     src = build_source(painted, face)
     targets = detector.detect(group_bgr)
-    out = ClassicalSwapper({"color_method": "none"}, detector=detector).swap(group_bgr, targets, src)
+    out = swap(ClassicalSwapper(detector=detector), group_bgr, targets, src, {"color_method": "none"})
     o = out.astype(int)
     green = (o[..., 1] - np.maximum(o[..., 0], o[..., 2])) > 30
     dropped = []
@@ -388,10 +398,10 @@ def test_keep_mouth_keeps_the_target_lips_byte_for_byte(detector: EmbeddedDetect
                                                         seamless: bool) -> None:
     lips = _lips(target, astronaut_bgr.shape)
     assert lips.sum() > 300
-    sw = ClassicalSwapper({"keep_mouth": False}, detector=detector, seamless=seamless)
-    assert (sw.swap(astronaut_bgr, [target], source)[lips] != astronaut_bgr[lips]).any(-1).mean() > 0.3
-    sw.update({"keep_mouth": True})
-    out = sw.swap(astronaut_bgr, [target], source)
+    sw = ClassicalSwapper(detector=detector)
+    swapped = swap(sw, astronaut_bgr, [target], source, {"keep_mouth": False}, seamless=seamless)
+    assert (swapped[lips] != astronaut_bgr[lips]).any(-1).mean() > 0.3
+    out = swap(sw, astronaut_bgr, [target], source, {"keep_mouth": True}, seamless=seamless)
     assert np.array_equal(out[lips], astronaut_bgr[lips])  # her own lips, every pixel
     around = cv2.dilate(lips.astype(np.uint8), np.ones((25, 25), np.uint8)).astype(bool) & ~lips
     assert (out[around] != astronaut_bgr[around]).any(-1).mean() > 0.3  # the face around them is swapped
@@ -421,12 +431,12 @@ def test_model_masks_apply_to_the_default_swapper(source_photo: np.ndarray, astr
     patch = (slice(cy - 15, cy + 15), slice(cx - 5, cx + 45))
     covered[patch] = OCCLUDER_BGR if setting == "occlusion_mask" else PARSER_PALETTE_BGR[18]
     inner = (slice(patch[0].start + 2, patch[0].stop - 2), slice(patch[1].start + 2, patch[1].stop - 2))
-    pipe = FacePipeline({"source_image": str(src)}, quality_models=quality_models)  # defaults: embedded swapper
+    pipe = FacePipeline.from_settings({"source_image": str(src)}, quality_models=quality_models)  # defaults: embedded swapper
     assert pipe.settings["swapper"] == "embedded"
     plain = pipe.process(covered)
     assert pipe.stats["faces"] == 1 and (plain[inner] != covered[inner]).any(-1).mean() > 0.3
     everything_but_hats = ",".join(name for name in REGIONS if name != "hat")
-    pipe.update({setting: True} if setting == "occlusion_mask" else {setting: everything_but_hats})
+    pipe.update(pipe.options.with_changes({setting: True} if setting == "occlusion_mask" else {setting: everything_but_hats}))
     out = pipe.process(covered)
     assert pipe.last_error == "" and pipe.stats["faces"] == 1 and pipe.stats["mask_ms"] > 0
     assert np.array_equal(out[inner], covered[inner])  # the covering thing shows, untouched
@@ -444,16 +454,16 @@ def test_failed_update_keeps_the_working_embedded_pipeline(source_photo: np.ndar
 
     src = tmp_path / "me.png"
     cv2.imwrite(str(src), source_photo)
-    pipe = FacePipeline({"source_image": str(src), "detector": "embedded", "provider": "cpu"},
+    pipe = FacePipeline.from_settings({"source_image": str(src), "detector": "embedded", "provider": "cpu"},
                         quality_models=quality_models)
     before = pipe.process(astronaut_bgr)
     assert pipe.stats["faces"] == 1 and not np.array_equal(before, astronaut_bgr)
     with pytest.raises(FaceSwapError):
-        pipe.update({"blend": 0, "occlusion_mask": True, "source_image": str(tmp_path / "nonexistent.png")})
+        pipe.update(pipe.options.with_changes({"blend": 0, "occlusion_mask": True, "source_image": str(tmp_path / "nonexistent.png")}))
     assert pipe.settings["blend"] == 100 and pipe.settings["occlusion_mask"] is False
     assert pipe._s.quality.occluder is None  # type: ignore[union-attr]
     assert np.array_equal(pipe.process(astronaut_bgr), before)  # still swapped, the same look
-    pipe.update({"blend": 0})  # and a good update applies
+    pipe.update(pipe.options.with_changes({"blend": 0}))  # and a good update applies
     assert np.array_equal(pipe.process(astronaut_bgr), astronaut_bgr)
 
 
@@ -470,9 +480,9 @@ def test_mouth_size_widens_the_kept_lips(detector: EmbeddedDetector, source: Cla
     cv2.fillPoly(wide, [np.round((poly - centre) * 1.5 + centre).astype(np.int32)], 1)
     band = wide.astype(bool) & ~cv2.dilate(lips.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
     assert band.sum() > 200
-    sw = ClassicalSwapper({"keep_mouth": True, "mouth_size": 100}, detector=detector)
-    assert (sw.swap(astronaut_bgr, [target], source)[band] != astronaut_bgr[band]).any(-1).mean() > 0.3
-    sw.update({"mouth_size": 200})
-    out = sw.swap(astronaut_bgr, [target], source)
+    sw = ClassicalSwapper(detector=detector)
+    narrow = swap(sw, astronaut_bgr, [target], source, {"keep_mouth": True, "mouth_size": 100})
+    assert (narrow[band] != astronaut_bgr[band]).any(-1).mean() > 0.3
+    out = swap(sw, astronaut_bgr, [target], source, {"keep_mouth": True, "mouth_size": 200})
     assert np.array_equal(out[band], astronaut_bgr[band])
     assert np.array_equal(out[lips], astronaut_bgr[lips])

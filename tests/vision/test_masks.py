@@ -161,7 +161,7 @@ def test_keep_mouth_leaves_target_lips_byte_identical(models, scene, source: str
     settings = {"keep_mouth": True, "mask_regions": "skin,nose,eyes,brows,mouth,lips" if source == "parser" else ""}
     if source == "landmarks":
         face = Face(face.bbox, face.score, face.kps, landmarks=standins.mesh_with_lips(face.kps))
-    stages = QualityStages(settings, "cpu", models=models)
+    stages = QualityStages.from_settings(settings, "cpu", models=models)
     mask = stages.mask(swapped, target_crop, face, m)
     assert mask is not None and mask.shape == (SIZE, SIZE)
     full = combine([box_mask(SIZE, (0.0, 0.0, 0.0, 0.0), 0.1), mask])
@@ -198,7 +198,7 @@ def test_mouth_mask_is_zero_on_the_mouth_and_one_far_away(layout) -> None:
 def test_without_keep_mouth_the_lips_are_swapped(models, scene) -> None:
     """Control for the test above: the same scene without the option replaces the lips."""
     frame, frame_labels, m, target_crop, swapped, face = scene
-    stages = QualityStages({"keep_mouth": False, "mask_regions": "skin,nose,eyes,brows,mouth,lips"}, "cpu",
+    stages = QualityStages.from_settings({"keep_mouth": False, "mask_regions": "skin,nose,eyes,brows,mouth,lips"}, "cpu",
                            models=models)
     full = combine([box_mask(SIZE, (0.0, 0.0, 0.0, 0.0), 0.1), stages.mask(swapped, target_crop, face, m)])
     out = paste_back(frame.copy(), swapped, m, full, 1.0)

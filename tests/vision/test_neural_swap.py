@@ -14,10 +14,11 @@ from obs_faceswap.errors import ModelSignatureError, NoFaceError
 from obs_faceswap.models.session import create_session
 from obs_faceswap.vision import arcface as arcface_mod
 from obs_faceswap.vision.arcface import ArcFace, l2_normalize
-from obs_faceswap.vision.inswapper import InSwapper
-from obs_faceswap.vision.paste import box_mask, crop_region, paste_back
+from obs_faceswap.vision.masks import box_mask
+from obs_faceswap.vision.paste import crop_region, paste_back
 from obs_faceswap.vision.pipeline import FacePipeline
-from obs_faceswap.vision.simswap import SimSwap
+from obs_faceswap.vision.swappers.inswapper import InSwapper
+from obs_faceswap.vision.swappers.simswap import SimSwap
 from obs_faceswap.vision.types import Face
 from tests.standins import face as sf
 
@@ -138,7 +139,7 @@ def test_paste_changes_only_the_face_region(astronaut_bgr: np.ndarray) -> None:
 
     m = face_transform(kps, "arcface_128", 128)
     before = frame.copy()
-    paste_back(frame, crop, m, box_mask(128, 0.3, 0.0), 1.0)
+    paste_back(frame, crop, m, box_mask(128, blur=0.3), 1.0)
     x0, y0, x1, y1 = crop_region(m, 128, frame.shape)
     assert (x1 - x0) * (y1 - y0) < 0.05 * 1280 * 720
     outside = np.ones(frame.shape[:2], bool)
@@ -148,18 +149,18 @@ def test_paste_changes_only_the_face_region(astronaut_bgr: np.ndarray) -> None:
     assert frame[cy, cx, 1] > 200 and frame[cy, cx, 2] < 60  # the nose is now the pasted green
     # blend 0.5 lands halfway, blend 0 changes nothing
     half = before.copy()
-    paste_back(half, crop, m, box_mask(128, 0.3, 0.0), 0.5)
+    paste_back(half, crop, m, box_mask(128, blur=0.3), 0.5)
     assert abs(int(half[cy, cx, 1]) - (int(before[cy, cx, 1]) + 255) / 2) <= 2
     none = before.copy()
-    paste_back(none, crop, m, box_mask(128, 0.3, 0.0), 0.0)
+    paste_back(none, crop, m, box_mask(128, blur=0.3), 0.0)
     assert np.array_equal(none, before)
 
 
 def test_box_mask_is_soft_cached_and_padded() -> None:
-    m = box_mask(128, 0.3, 0.0)
-    assert m is box_mask(128, 0.3, 0.0)
+    m = box_mask(128, blur=0.3)
+    assert m is box_mask(128, blur=0.3)
     assert m[64, 64] == pytest.approx(1.0, abs=1e-3) and m[0, 64] < 0.01 and 0.1 < m[64, 16] < 0.95
-    padded = box_mask(128, 0.3, 0.2)
+    padded = box_mask(128, (0.2, 0.2, 0.2, 0.2), 0.3)
     assert padded[64, 20] < m[64, 20]
     assert not m.flags.writeable
 
@@ -173,7 +174,7 @@ def _settings(models: SimpleNamespace, **kw: object) -> dict:  # type: ignore[ty
 
 def test_pipeline_with_scrfd_file_swaps_the_face_only(models: SimpleNamespace, astronaut_path: Path,
                                                       astronaut_bgr: np.ndarray) -> None:
-    pipe = FacePipeline(_settings(models, source_image=str(astronaut_path), color_method="lab"))
+    pipe = FacePipeline.from_settings(_settings(models, source_image=str(astronaut_path), color_method="lab"))
     out = pipe.process(astronaut_bgr)
     assert pipe.last_error == "" and pipe.stats["faces"] == 1
     assert out.shape == astronaut_bgr.shape and out is not astronaut_bgr
@@ -181,20 +182,20 @@ def test_pipeline_with_scrfd_file_swaps_the_face_only(models: SimpleNamespace, a
     ys, xs = np.nonzero(changed)
     assert changed.sum() > 2000
     assert xs.min() > 120 and xs.max() < 330 and ys.min() > 10 and ys.max() < 250  # around the face only
-    for key in ("detect_ms", "align_ms", "swap_ms", "color_ms", "paste_ms", "total_ms"):
+    for key in ("detect_ms", "swap_ms", "color_ms", "paste_ms", "total_ms"):
         assert pipe.stats[key] >= 0.0
     assert pipe.stats["providers"] == ["CPUExecutionProvider"]
     # blend 0 shows the original again, without reloading anything
-    session = pipe._s.neural.session  # type: ignore[union-attr]
-    pipe.update({"blend": 0})
-    assert pipe._s.neural.session is session  # type: ignore[union-attr]
+    session = pipe._s.swapper.session  # type: ignore[union-attr]
+    pipe.update(pipe.options.with_changes({"blend": 0}))
+    assert pipe._s.swapper.session is session  # type: ignore[union-attr]
     assert np.array_equal(pipe.process(astronaut_bgr), astronaut_bgr)
 
 
 def test_no_face_in_frame_passes_it_through(models: SimpleNamespace, astronaut_path: Path,
                                             astronaut_bgr: np.ndarray) -> None:
     det = sf.FixedDetector({(512, 512): [ASTRO_FACE]})  # finds the source face, none in other frames
-    pipe = FacePipeline(_settings(models, source_image=str(astronaut_path)), detector=det)
+    pipe = FacePipeline.from_settings(_settings(models, source_image=str(astronaut_path)), detector=det)
     frame = np.full((480, 640, 3), 77, np.uint8)
     out = pipe.process(frame)
     assert np.array_equal(out, frame) and pipe.stats["faces"] == 0 and pipe.last_error == ""
@@ -202,24 +203,24 @@ def test_no_face_in_frame_passes_it_through(models: SimpleNamespace, astronaut_p
 
 def test_detector_change_reloads_sources_and_source_without_face_is_refused(
         models: SimpleNamespace, astronaut_path: Path) -> None:
-    pipe = FacePipeline(_settings(models))  # no source yet: constructs, passes frames through
+    pipe = FacePipeline.from_settings(_settings(models))  # no source yet: constructs, passes frames through
     frame = np.full((512, 512, 3), 10, np.uint8)
     assert np.array_equal(pipe.process(frame), frame) and "source" in pipe.last_error
     with pytest.raises(NoFaceError, match="astronaut.png"):
-        pipe.update({"detector": str(models.det_none), "source_image": str(astronaut_path)})
+        pipe.update(pipe.options.with_changes({"detector": str(models.det_none), "source_image": str(astronaut_path)}))
     with pytest.raises(NoFaceError):
-        FacePipeline(_settings(models, detector=str(models.det_none), source_image=str(astronaut_path)))
+        FacePipeline.from_settings(_settings(models, detector=str(models.det_none), source_image=str(astronaut_path)))
 
 
 def test_wrong_swapper_file_names_the_expected_io(models: SimpleNamespace, astronaut_path: Path) -> None:
     with pytest.raises(ModelSignatureError, match="target"):
-        FacePipeline(_settings(models, swapper=str(models.arcface), source_image=str(astronaut_path)))
+        FacePipeline.from_settings(_settings(models, swapper=str(models.arcface), source_image=str(astronaut_path)))
 
 
 def test_simswap_file_is_routed_by_signature(models: SimpleNamespace, astronaut_path: Path,
                                              astronaut_bgr: np.ndarray) -> None:
-    pipe = FacePipeline(_settings(models, swapper=str(models.simswap), source_image=str(astronaut_path)))
-    assert isinstance(pipe._s.neural.model, SimSwap)  # type: ignore[union-attr]
+    pipe = FacePipeline.from_settings(_settings(models, swapper=str(models.simswap), source_image=str(astronaut_path)))
+    assert isinstance(pipe._s.swapper.model, SimSwap)  # type: ignore[union-attr]
     out = pipe.process(astronaut_bgr)
     assert pipe.stats["faces"] == 1 and np.abs(out.astype(int) - astronaut_bgr).sum() > 0
 
@@ -251,7 +252,7 @@ def test_face_selection(models: SimpleNamespace, astronaut_path: Path, two_faces
                         expected) -> None:
     frame, placed = two_faces
     det = sf.FixedDetector({(512, 512): [ASTRO_FACE], frame.shape[:2]: placed})
-    pipe = FacePipeline(_settings(models, source_image=str(astronaut_path), face_selection=selection, **extra),
+    pipe = FacePipeline.from_settings(_settings(models, source_image=str(astronaut_path), face_selection=selection, **extra),
                         detector=det)
     out = pipe.process(frame)
     assert _changed_sides(frame, out) == expected
@@ -266,18 +267,18 @@ def test_reference_selection_swaps_only_the_matching_person(models: SimpleNamesp
     frame[:, 512:] = other
     right = sf.PlacedFace(tuple(np.add(sf.ASTRONAUT_BOX, [512, 0, 512, 0])), [(x + 512, y) for x, y in sf.ASTRONAUT_KPS])
     det = sf.FixedDetector({(512, 512): [ASTRO_FACE], frame.shape[:2]: [ASTRO_FACE, right]})
-    pipe = FacePipeline(_settings(models, source_image=str(astronaut_path), face_selection="reference",
+    pipe = FacePipeline.from_settings(_settings(models, source_image=str(astronaut_path), face_selection="reference",
                                   reference_image=str(astronaut_path), reference_threshold=0.1), detector=det)
     assert _changed_sides(frame, pipe.process(frame)) == (True, False)
     ref = tmp_path / "other.png"
     cv2.imwrite(str(ref), other)
-    pipe.update({"reference_image": str(ref)})
+    pipe.update(pipe.options.with_changes({"reference_image": str(ref)}))
     assert _changed_sides(frame, pipe.process(frame)) == (False, True)
 
 
 def test_embedded_detector_on_group_photo_swaps_many_faces(models: SimpleNamespace, astronaut_path: Path,
                                                            group_bgr: np.ndarray) -> None:
-    pipe = FacePipeline(_settings(models, detector="embedded", source_image=str(astronaut_path),
+    pipe = FacePipeline.from_settings(_settings(models, detector="embedded", source_image=str(astronaut_path),
                                   face_selection="all"))
     out = pipe.process(group_bgr)
     assert pipe.last_error == ""
@@ -289,7 +290,7 @@ def test_embedded_detector_on_group_photo_swaps_many_faces(models: SimpleNamespa
 def test_live_mode_tracks_and_bgra_keeps_alpha(models: SimpleNamespace, astronaut_path: Path,
                                                astronaut_bgr: np.ndarray) -> None:
     det = sf.FixedDetector({(512, 512): [ASTRO_FACE]})
-    pipe = FacePipeline(_settings(models, source_image=str(astronaut_path), detect_every=3), live=True, detector=det)
+    pipe = FacePipeline.from_settings(_settings(models, source_image=str(astronaut_path), detect_every=3), live=True, detector=det)
     assert type(pipe._s.detector).__name__ == "TrackedDetector"
     bgra = cv2.cvtColor(astronaut_bgr, cv2.COLOR_BGR2BGRA)
     bgra[..., 3] = 123
@@ -298,17 +299,17 @@ def test_live_mode_tracks_and_bgra_keeps_alpha(models: SimpleNamespace, astronau
         assert out.shape == bgra.shape and (out[..., 3] == 123).all()
         assert np.abs(out[..., :3].astype(int) - astronaut_bgr).sum() > 0
     tracked, base = pipe._s.detector, pipe._s.base_detector
-    pipe.update({"detect_every": 5})  # re-wraps the same detector, no model reload
+    pipe.update(pipe.options.with_changes({"detect_every": 5}))  # re-wraps the same detector, no model reload
     assert pipe._s.base_detector is base and pipe._s.detector is not tracked
     assert pipe._s.detector.detect_every == 5  # type: ignore[union-attr]
 
 
 def test_failed_update_keeps_the_working_pipeline(models: SimpleNamespace, astronaut_path: Path,
                                                   astronaut_bgr: np.ndarray) -> None:
-    pipe = FacePipeline(_settings(models, source_image=str(astronaut_path)))
+    pipe = FacePipeline.from_settings(_settings(models, source_image=str(astronaut_path)))
     before = pipe.process(astronaut_bgr)
     with pytest.raises(NoFaceError):  # the stand-in detector finds a face; the detector change does not
-        pipe.update({"swapper": str(models.simswap), "detector": str(models.det_none)})
+        pipe.update(pipe.options.with_changes({"swapper": str(models.simswap), "detector": str(models.det_none)}))
     assert pipe.settings["swapper"] == str(models.inswapper)
     assert np.array_equal(pipe.process(astronaut_bgr), before)
 
@@ -319,7 +320,7 @@ def test_a_non_onnx_model_file_is_one_model_error(models: SimpleNamespace, astro
     never protobuf's DecodeError; a manifest model's corrupt file says to download it again."""
     from obs_faceswap.errors import ModelError
     from obs_faceswap.models.session import invalid_model_error
-    from obs_faceswap.vision.inswapper import read_emap
+    from obs_faceswap.vision.swappers.inswapper import read_emap
 
     cut = tmp_path / "cut.onnx"
     cut.write_bytes(Path(models.inswapper).read_bytes()[:30000])
@@ -330,13 +331,13 @@ def test_a_non_onnx_model_file_is_one_model_error(models: SimpleNamespace, astro
         settings = {"source_image": str(astronaut_path), "swapper": str(models.inswapper),
                     "detector": str(models.det_astro), "embedder": str(models.arcface), key: str(cut)}
         with pytest.raises(ModelError, match=f"cannot load model {cut}: it is corrupt") as info:
-            FacePipeline(settings)
+            FacePipeline.from_settings(settings)
         assert "models download" not in str(info.value)
     assert "download it again" in str(invalid_model_error(cut, ValueError("bad"), user_file=False))
 
 
 def test_provider_note_names_where_the_models_ran() -> None:
-    from obs_faceswap.vision.pipeline import provider_note
+    from obs_faceswap.vision.pipeline_build import provider_note
 
     assert provider_note("cuda", ["CPUExecutionProvider"]) == "note: CUDA is not available here; ran on CPU"
     assert provider_note("tensorrt", ["CUDAExecutionProvider", "CPUExecutionProvider"]) == \

@@ -226,7 +226,7 @@ def _stats(conn, cid: int, timeout: float = 5.0, cond=lambda st: True) -> dict:
 
 
 def test_a_dead_channel_thread_is_restarted_and_stats_survive_it() -> None:
-    ring = audio_ring.AudioChannel.create(16000, 1, 4000)
+    ring = audio_ring.AudioRings.create(16000, 1, 4000)
     srv, conn, t = _server()
     try:
         control.send(conn, {"type": "open_channel", "channel": 5, "kind": "audio", "shm": ring.name,
@@ -257,7 +257,7 @@ def test_a_dead_channel_thread_is_restarted_and_stats_survive_it() -> None:
 
 
 def test_stats_over_the_message_limit_still_reach_the_client() -> None:
-    rings = [audio_ring.AudioChannel.create(16000, 1, 1000) for _ in range(3)]
+    rings = [audio_ring.AudioRings.create(16000, 1, 1000) for _ in range(3)]
     srv, conn, t = _server()
     try:
         for i, ring in enumerate(rings):

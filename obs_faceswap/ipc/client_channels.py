@@ -332,7 +332,7 @@ class AudioChannel(_ChannelBase):
                  settings: Mapping[str, Any], processor: str, capacity_ms: int = 2000) -> None:
         super().__init__(client, channel_id, settings, processor)
         self.sample_rate, self.channels = int(sample_rate), int(channels)
-        self._ring = audio_ring.AudioChannel.create(self.sample_rate, self.channels,
+        self._ring = audio_ring.AudioRings.create(self.sample_rate, self.channels,
                                                     self.sample_rate * capacity_ms // 1000)
         self.counters = {"pushed": 0, "bypassed": 0, "overruns": 0, "pulled": 0, "underruns": 0}
 

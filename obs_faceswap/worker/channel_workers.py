@@ -14,10 +14,15 @@ from typing import Any
 import numpy as np
 
 from obs_faceswap.ipc import wake as wakepipe
-from obs_faceswap.ipc.audio import AudioChannel
+from obs_faceswap.ipc.audio import AudioRings
 from obs_faceswap.ipc.frames import FrameChannel
 from obs_faceswap.worker import convert
-from obs_faceswap.worker.processors import make_audio_processor, make_video_processor
+from obs_faceswap.worker.processors import (
+    AudioProcessor,
+    VideoProcessor,
+    make_audio_processor,
+    make_video_processor,
+)
 
 Wake = Callable[[int], None]
 Report = Callable[[int, str], None]
@@ -72,7 +77,7 @@ class _ChannelWorker:
         self.last_error = ""
         self._errors: dict[str, str] = {}
         self._good: dict[str, Any] = {}  # the settings the running processor was last updated with
-        self.processor: Any = None
+        self.processor: VideoProcessor | AudioProcessor | None = None
         self._failed = False
         self._pending_settings: dict[str, Any] | None = None
         self._pending_processor: str | None = None
@@ -212,13 +217,13 @@ class _ChannelWorker:
 
     def _close_processor(self) -> None:
         p, self.processor = self.processor, None
-        if p is not None and hasattr(p, "close"):
+        if p is not None:
             try:
                 p.close()
             except Exception:
                 pass
 
-    def _make_processor(self) -> Any:
+    def _make_processor(self) -> VideoProcessor | AudioProcessor:
         raise NotImplementedError
 
     def _run(self) -> None:
@@ -270,7 +275,7 @@ class VideoWorker(_ChannelWorker):
     def segment_names(self) -> list[str]:
         return [self.chan.name] + ([self._pending_shm] if self._pending_shm else [])
 
-    def _make_processor(self) -> Any:
+    def _make_processor(self) -> VideoProcessor:
         return make_video_processor(self.processor_name, self.settings)
 
     def _apply_pending(self) -> None:
@@ -316,7 +321,7 @@ class VideoWorker(_ChannelWorker):
                 bgr = convert.to_bgr(flat, hdr)  # always a copy: processors may keep it (tracking)
                 result = self.processor.process(bgr)
                 convert.from_bgr(result, hdr, flat, flat)
-                self._error(str(getattr(self.processor, "last_error", "") or ""), "frame")
+                self._error(self.processor.last_error, "frame")
             except Exception as exc:
                 chan.abort_write("in", index)
                 chan.release("in")
@@ -358,7 +363,7 @@ class AudioWorker(_ChannelWorker):
                  report: Report, wake_paths: list[str] | None = None) -> None:
         super().__init__(cid, settings, processor, wake, report, wake_paths)
         try:
-            self.ring = AudioChannel.attach(shm)
+            self.ring = AudioRings.attach(shm)
         except BaseException:
             self._close_pipes()
             raise
@@ -371,7 +376,7 @@ class AudioWorker(_ChannelWorker):
     def segment_names(self) -> list[str]:
         return [self.ring.name]
 
-    def _make_processor(self) -> Any:
+    def _make_processor(self) -> AudioProcessor:
         return make_audio_processor(self.processor_name, self.settings, self.ring.sample_rate, self.ring.channels)
 
     def _step(self) -> bool:
@@ -396,7 +401,7 @@ class AudioWorker(_ChannelWorker):
             out = np.ascontiguousarray(self.processor.process(block), dtype=np.float32)
             if out.shape != block.shape:
                 raise ValueError(f"voice processor returned {out.shape} for a {block.shape} block")
-            self._error(str(getattr(self.processor, "last_error", "") or ""), "frame")
+            self._error(self.processor.last_error, "frame")
         except Exception as exc:
             self._error(f"audio block failed: {exc}", "frame")
             return True
@@ -414,7 +419,7 @@ class AudioWorker(_ChannelWorker):
     def stats(self) -> dict[str, Any]:
         _, ms = self.rate.snapshot()
         version = self.settings_version  # read first: last_error is at least as new as it
-        latency = float(getattr(self.processor, "latency_ms", 0.0) or 0.0) if self.processor else 0.0
+        latency = float(self.processor.latency_ms) if self.processor is not None else 0.0  # type: ignore[union-attr]
         return {"kind": "audio", "processor": self.processor_name, "proc_ms": round(ms, 3), "blocks": self.blocks,
                 "rtf": round(self.proc_s / self.audio_s, 4) if self.audio_s else 0.0, "latency_ms": latency,
                 "out_overruns": self.out_overruns, "in_overruns": self.ring.overruns("in"),

@@ -8,17 +8,13 @@ bare skin that colour and lighting statistics are taken from.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import cv2
 import numpy as np
 
 from obs_faceswap.vision.embedded import FACE_OVAL, INNER_LIPS, LEFT_EYE, OUTER_LIPS, RIGHT_EYE
 from obs_faceswap.vision.masks import mouth_mask
+from obs_faceswap.vision.options import FaceOptions
 from obs_faceswap.vision.types import Mask, Points
-
-if TYPE_CHECKING:
-    from obs_faceswap.vision.classical import LookSettings
 
 BASE_SHRINK = 0.04  # the mask starts this share of the face size inside the face outline
 FOREHEAD_KEEP_CUT = 0.45  # share of the forehead height (above the brows) left to the target
@@ -94,7 +90,7 @@ def eye_keep(dst: Points, src: Points, size: tuple[int, int]) -> Mask | None:
     return m
 
 
-def face_mask(pts: Points, size: tuple[int, int], look: LookSettings) -> Mask:
+def face_mask(pts: Points, size: tuple[int, int], look: FaceOptions) -> Mask:
     """Soft (H, W) mask: the face outline shrunk inward, open mouth cut out, feathered."""
     h, w = size
     face_size = float((pts.max(0) - pts.min(0)).max())
@@ -157,7 +153,7 @@ def mask_outline(pts: Points) -> Points:
     return lowered
 
 
-def _mouth_polygon(pts: Points, look: LookSettings) -> Points | None:
+def _mouth_polygon(pts: Points, look: FaceOptions) -> Points | None:
     """The region of the target's own mouth to keep: the open mouth always, whole lips with keep_mouth."""
     if look.keep_mouth:
         poly = pts[OUTER_LIPS]

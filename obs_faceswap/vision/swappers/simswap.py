@@ -9,13 +9,11 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from obs_faceswap.models.session import Session, TensorSpec
+from obs_faceswap.models.session import Session
 from obs_faceswap.vision.align import Affine, warp_face
 from obs_faceswap.vision.arcface import Embedding, l2_normalize
 from obs_faceswap.vision.types import Face, Frame
 
-INPUTS = [TensorSpec("target", "float32", (1, 3, 256, 256)), TensorSpec("source", "float32", (1, 512))]
-OUTPUTS = [TensorSpec("output", "float32", (1, 3, 256, 256))]
 TEMPLATE = "arcface_112_v1"
 SIZE = 256
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)

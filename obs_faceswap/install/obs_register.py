@@ -5,7 +5,7 @@ OBS keeps the scripts of the Tools → Scripts dialog in the scene collection JS
 exits. So the entry is added only while no OBS using that config folder runs, after a
 timestamped backup of the file; when the script is already listed nothing is touched.
 
-    python -m obs_faceswap.obs_register --script PATH [--obs-config DIR] [--dry-run] [--remove]
+    python -m obs_faceswap.install.obs_register --script PATH [--obs-config DIR] [--dry-run] [--remove]
 
 Exit codes: 0 registered (or already), 3 OBS is running, 4 no scene collection found,
 2 bad input. In the 3 and 4 cases the manual Tools → Scripts steps are printed.
@@ -18,21 +18,19 @@ import configparser
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from obs_faceswap.config import user_config_base, write_text_atomic
+from obs_faceswap.config import write_text_atomic
+from obs_faceswap.install.obs_discovery import obs_config_dir, running_obs, same_path
 
 SCRIPTS_KEY = "scripts-tool"
 BACKUP_TAG = "obs-faceswap-backup"
 # Process names of OBS Studio: Linux (also Flatpak), macOS app binary, Windows 64/32-bit.
-OBS_PROCESS_NAMES = ("obs", "OBS", "obs64.exe", "obs32.exe", "obs.exe")
-FLATPAK_CONFIG = Path(".var/app/com.obsproject.Studio/config/obs-studio")
 # The OBS script shipped at the project root (it re-exports obs_faceswap.obs.script).
 SCRIPT_CANDIDATES = ("obs_faceswap_obs.py",)
 
@@ -55,19 +53,6 @@ class RegisterResult:
     @property
     def changed(self) -> bool:
         return self.status in ("added", "removed")
-
-
-def obs_config_dir(platform: str | None = None, env: Mapping[str, str] | None = None) -> Path:
-    """OBS Studio's per-user config folder (the one holding ``basic/scenes``)."""
-    platform = platform or sys.platform
-    env = os.environ if env is None else env
-    native = user_config_base(platform, env) / "obs-studio"
-    if platform.startswith("win") or platform == "darwin":
-        return native
-    flatpak = Path(env.get("HOME") or os.path.expanduser("~")) / FLATPAK_CONFIG
-    if not native.exists() and flatpak.exists():
-        return flatpak
-    return native
 
 
 def current_collection(obs_dir: Path) -> Path:
@@ -98,70 +83,6 @@ def current_collection(obs_dir: Path) -> Path:
     raise RegisterError(f"cannot tell which OBS scene collection is current in {scenes} ({names})")
 
 
-def _same_path(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
-    def norm(p: str | os.PathLike[str]) -> str:
-        return os.path.normcase(os.path.realpath(os.path.expanduser(str(p))))
-
-    return norm(a) == norm(b)
-
-
-def _proc_environ(pid: str) -> dict[str, str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return None
-    env: dict[str, str] = {}
-    for item in raw.split(b"\0"):
-        key, sep, value = item.partition(b"=")
-        if sep:
-            env[key.decode(errors="replace")] = value.decode(errors="replace")
-    return env
-
-
-def running_obs(obs_dir: Path | None = None) -> list[int]:
-    """PIDs of running OBS Studio processes that may rewrite ``obs_dir``'s scene collections.
-
-    On Linux an OBS whose environment points at another config folder (another
-    ``XDG_CONFIG_HOME``) is not counted; one whose environment cannot be read is.
-    """
-    if sys.platform.startswith("linux") and Path("/proc/self/comm").exists():
-        pids: list[int] = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
-                continue
-            try:
-                comm = (entry / "comm").read_text().strip()
-            except OSError:
-                continue
-            if comm not in OBS_PROCESS_NAMES:
-                continue
-            if obs_dir is not None:
-                env = _proc_environ(entry.name)
-                if env is not None and not _same_path(obs_config_dir("linux", env), obs_dir):
-                    continue
-            pids.append(int(entry.name))
-        return sorted(pids)
-    try:
-        if sys.platform.startswith("win"):
-            out = subprocess.run(["tasklist", "/FO", "CSV", "/NH"], capture_output=True, text=True,
-                                 timeout=20).stdout
-            pids = []
-            for line in out.splitlines():
-                cells = [c.strip('"') for c in line.split('","')]
-                if len(cells) > 1 and cells[0].lower() in ("obs64.exe", "obs32.exe", "obs.exe"):
-                    pids.append(int(cells[1].strip('"')))
-            return pids
-        out = subprocess.run(["ps", "-axo", "pid=,comm="], capture_output=True, text=True, timeout=20).stdout
-    except (OSError, subprocess.SubprocessError, ValueError):
-        return []
-    pids = []
-    for line in out.splitlines():
-        pid, _, comm = line.strip().partition(" ")
-        if os.path.basename(comm.strip()) in OBS_PROCESS_NAMES and pid.isdigit():
-            pids.append(int(pid))
-    return pids
-
-
 def find_obs_script(root: Path) -> Path | None:
     """The OBS script shipped in the project checkout ``root``, if any."""
     for rel in SCRIPT_CANDIDATES:
@@ -180,7 +101,7 @@ def _entries(doc: dict[str, Any]) -> list[Any]:
 
 
 def is_registered(doc: dict[str, Any], script: Path) -> bool:
-    return any(isinstance(e, dict) and e.get("path") and _same_path(e["path"], script) for e in _entries(doc))
+    return any(isinstance(e, dict) and e.get("path") and same_path(e["path"], script) for e in _entries(doc))
 
 
 def _backup(collection: Path) -> Path:
@@ -238,7 +159,7 @@ def register_script(collection: Path, script: Path, *, dry_run: bool = False, re
     backup = _backup(collection)
     if remove:
         scripts[:] = [e for e in scripts if not (isinstance(e, dict) and e.get("path")
-                                                 and _same_path(e["path"], script))]
+                                                 and same_path(e["path"], script))]
     else:
         scripts.append({"path": str(script), "settings": {}})
     _write_json(collection, doc)
@@ -265,7 +186,7 @@ def manual_steps(script: Path | None, python: str | None = None) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m obs_faceswap.obs_register",
+    parser = argparse.ArgumentParser(prog="python -m obs_faceswap.install.obs_register",
                                      description="Add the obs-faceswap script to OBS's current scene collection.")
     parser.add_argument("--script", help="the OBS script file (default: found in the project checkout)")
     parser.add_argument("--root", default=str(Path(__file__).resolve().parents[1]), help="project checkout")

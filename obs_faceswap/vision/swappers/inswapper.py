@@ -14,13 +14,11 @@ import numpy as np
 import numpy.typing as npt
 
 from obs_faceswap.errors import ModelSignatureError
-from obs_faceswap.models.session import Session, TensorSpec, invalid_model_error
+from obs_faceswap.models.session import Session, invalid_model_error
 from obs_faceswap.vision.align import Affine, warp_face
 from obs_faceswap.vision.arcface import Embedding, l2_normalize
 from obs_faceswap.vision.types import Face, Frame
 
-INPUTS = [TensorSpec("target", "float32", (1, 3, None, None)), TensorSpec("source", "float32", (1, 512))]
-OUTPUTS = [TensorSpec("output", "float32", (1, 3, None, None))]
 TEMPLATE = "arcface_128"
 
 

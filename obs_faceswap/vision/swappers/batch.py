@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from obs_faceswap.vision.inswapper import InSwapper
+from obs_faceswap.vision.swappers.inswapper import InSwapper
 from obs_faceswap.vision.types import Frame
 
 

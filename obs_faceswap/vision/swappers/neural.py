@@ -1,0 +1,109 @@
+"""Identity-embedding swappers (inswapper/ReSwapper, SimSwap) behind the ``Swapper`` protocol.
+
+The swap step aligns the face to the model's template, runs the model on the crop and records
+the crop, its transform, the swapped crop and the box mask (``mask_blur`` / ``mask_padding``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from obs_faceswap.errors import FaceSwapError, ModelError, ModelSignatureError
+from obs_faceswap.models import registry
+from obs_faceswap.models.device import BoundSession, session_device
+from obs_faceswap.models.registry import load_family, looks_like_path
+from obs_faceswap.models.session import Session
+from obs_faceswap.vision.arcface import source_identity
+from obs_faceswap.vision.masks import box_mask
+from obs_faceswap.vision.options import FaceOptions
+from obs_faceswap.vision.record import FaceRecord
+from obs_faceswap.vision.swappers.base import Photos, PreparedSource, SourceTools
+from obs_faceswap.vision.swappers.batch import swap_crops
+from obs_faceswap.vision.swappers.inswapper import InSwapper, read_emap
+from obs_faceswap.vision.swappers.simswap import SimSwap
+from obs_faceswap.vision.types import Face, Frame
+
+SWAPPER_FAMILIES = ("inswapper", "simswap")
+
+
+class NeuralSwapper:
+    """An identity-embedding swapper over its ONNX session (implements ``Swapper``)."""
+
+    needs_embedder = True
+
+    def __init__(self, model: InSwapper | SimSwap, name: str) -> None:
+        self.model = model
+        self.name = name
+        self.size: int = model.size
+        self.template: str = model.template
+        self.session: Session = model.session
+        # on a GPU the model runs through IO binding (device buffers reused frame after frame)
+        self._runner = BoundSession(model.session) if session_device(model.session) == "cuda" else None
+
+    def prepare_source(self, photos: Photos, tools: SourceTools) -> PreparedSource:
+        """The photos' averaged identity as the model's latent (``source`` input)."""
+        assert tools.embedder is not None, "a neural swapper needs the face recogniser"
+        identity = source_identity(photos, tools.detect, tools.embedder)
+        note = f"identity averaged over {len(photos)} source photos" if len(photos) > 1 else ""
+        return PreparedSource(self.model.source_latent(identity), note)
+
+    def swap_face(self, frame: Frame, face: Face, source: object, options: FaceOptions) -> FaceRecord:
+        return self.swap_faces(frame, [face], source, options)[0]
+
+    def swap_faces(self, frame: Frame, faces: Sequence[Face], source: object, options: FaceOptions) -> list[FaceRecord]:
+        """One record per face; an inswapper-family model with a dynamic batch axis swaps them in one run
+        (``swappers.batch``), through IO binding when it runs on a GPU."""
+        latent: npt.NDArray[np.float32] = source  # type: ignore[assignment]
+        aligned = [self.model.align(frame, face) for face in faces]
+        crops = [c for c, _ in aligned]
+        if isinstance(self.model, InSwapper):
+            swapped = swap_crops(self.model, crops, latent, runner=self._runner)
+        else:
+            swapped = [self.model.swap_crop(c, latent) for c in crops]
+        pad = options.mask_padding
+        box = box_mask(self.size, (pad, pad, pad, pad), options.mask_blur)
+        return [FaceRecord(face=face, crop=crop, affine=m, swapped=out, masks={"box": box})
+                for face, (crop, m), out in zip(faces, aligned, swapped, strict=True)]
+
+    def sessions(self) -> list[Session]:
+        return [self.session]
+
+
+def build_neural_swapper(choice: str, provider: str) -> NeuralSwapper:
+    """A model id or .onnx path -> inswapper-family or SimSwap swapper (routed by signature like insightface)."""
+    family = ""
+    if not looks_like_path(choice):
+        try:
+            family = str(registry.get_entry(choice).family)
+        except FaceSwapError:
+            family = ""
+    guessed = not family
+    if not family:
+        path = Path(choice)
+        if not path.is_file():
+            registry.resolve_model(choice)  # raises a ModelError that says how to get it
+            raise ModelError(f"swapper model not found: {choice}")
+        try:
+            read_emap(path)  # a corrupt or non-ONNX file raises ModelError here, before any guessing
+            family = "inswapper"
+        except ModelSignatureError:
+            family = "simswap"
+    if family not in SWAPPER_FAMILIES:
+        raise ModelError(f"{choice} is a {family} model, not a face swapper (use inswapper_128, a ReSwapper "
+                         "or a SimSwap model)")
+    try:
+        session = load_family(choice, family, provider)
+    except ModelSignatureError as exc:
+        if not guessed:
+            raise
+        raise ModelSignatureError(
+            f"{Path(choice).name} is not a face swapper: an inswapper/ReSwapper file needs inputs target "
+            "float32[1,3,S,S] and source float32[1,512], output float32[1,3,S,S] and a float32 512x512 'emap' as "
+            f"its last initializer; a SimSwap file the same inputs/output without the emap. ({exc})") from None
+    if family == "inswapper":
+        return NeuralSwapper(InSwapper(session), Path(session.path).stem)
+    return NeuralSwapper(SimSwap(session), Path(session.path).stem)
