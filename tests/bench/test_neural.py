@@ -62,3 +62,26 @@ def test_bench_neural_without_torch_and_models_says_how_to_get_them(tmp_path: Pa
     assert res.returncode == 2
     assert "needs torch (the 'train' extra)" in res.stderr and sys.executable in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_measure_reports_every_stage_frame_provider_and_the_baseline(paths: dict[str, Path],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # the exact models take minutes to build and seconds a face: the same measurement on the stand-ins
+    from obs_faceswap.bench import exact_models, neural
+
+    by_name = {"det_10g": "detect", "inswapper_128": "swap", "w600k_r50": "embed", "gfpgan_1.4": "enhance",
+               "bisenet_r34": "parse"}
+    monkeypatch.setattr(exact_models, "ensure", lambda names, **kw: {n: paths[by_name[n]] for n in names})
+    monkeypatch.setattr(exact_models, "read_info", lambda *a: {n: {"params": 1, "macs": 2} for n in by_name})
+    res = neural.measure("cuda", repeat=2, frame_repeat=1)  # no GPU here: it must say where it really ran
+    assert res["architecture"] == "exact" and res["swap_ms"] > 0 and res["frame_ms"] > 0
+    for size in ("720p", "1080p"):
+        for n in (1, 3):
+            assert res[f"frame_{size}_{n}face_ms"] > 0
+            assert set(res[f"frame_{size}_{n}face_stages_ms"]) >= {"detect", "swap", "enhance", "parse", "paste"}
+    assert set(res["providers"].values()) == {"CPUExecutionProvider"}
+    assert "CUDA is not available" in res["provider_note"]
+    assert res["swap3_sequential_plain_ms"] > 0 and res["swap3_batch_speedup"] > 0
+    cpu = neural.measure("cpu", sizes=["720p"])  # CPU default: heavy stages from the frames' laps
+    assert cpu["stages_from"].startswith("swap/enhance/parse: laps") and cpu["swap_ms"] == \
+        cpu["frame_720p_1face_stages_ms"]["swap"]

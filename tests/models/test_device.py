@@ -137,3 +137,11 @@ def test_gpu_options_tensorrt_profile_cuda_graph_and_no_gpu_here(batched: InSwap
     sess = create_session(batched.session.path, "cuda", threads=1, options=opts)
     assert sess.providers == ["CPUExecutionProvider"]
     assert gpu_memory() is None  # no NVIDIA GPU on this machine: nothing reported, nothing raised
+
+
+def test_session_cache_keeps_sessions_with_other_provider_options_apart(batched: InSwapper) -> None:
+    path = batched.session.path
+    graph = device_options(cuda_graph=True)
+    a = create_session(path, "cpu", threads=1, options=graph)
+    assert create_session(path, "cpu", threads=1, options=device_options(cuda_graph=True)) is a  # same options: cached
+    assert create_session(path, "cpu", threads=1) is not a  # a CUDA-graph session is never handed to others
