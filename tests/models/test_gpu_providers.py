@@ -110,3 +110,17 @@ def test_gpu_memory_is_reported(model: Path) -> None:
     if mem is None and not os.environ.get("OBS_FACESWAP_GPU_CHECK"):
         pytest.skip("nvidia-ml-py (the gpu extra) not installed")
     assert mem is not None and 0 < mem["gpu_memory_used_mb"] <= mem["gpu_memory_total_mb"]
+
+
+def test_the_workers_video_stats_carry_gpu_memory(model: Path) -> None:
+    from obs_faceswap.ipc import WorkerClient
+    from tests.ipc.util import PYTHON, wait_for
+
+    client = WorkerClient(PYTHON, log=lambda _line: None).start()
+    try:
+        assert client.wait_ready(30), client.status
+        video = client.open_video({}, processor="invert")
+        assert wait_for(lambda: "gpu_memory_used_mb" in (video.worker_stats or {}), 10), video.worker_stats
+        assert 0 < video.worker_stats["gpu_memory_used_mb"] <= video.worker_stats["gpu_memory_total_mb"]
+    finally:
+        client.stop()
