@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -56,8 +57,10 @@ def convert_file(src: str | Path, dst: str | Path | None = None) -> Path:
     used = {i for node in model.graph.node for i in node.input}
     for dead in [t for t in inits if t.name not in used]:
         inits.remove(dead)  # unused weights would be converted and kept for nothing
-    half = float16.convert_float_to_float16(model, keep_io_types=True, op_block_list=list(KEEP_FLOAT32)
-                                            + list(float16.DEFAULT_OP_BLOCK_LIST))
+    with warnings.catch_warnings():  # one line per weight too small for fp16 (clamped to 1e-7): noise
+        warnings.simplefilter("ignore", UserWarning)
+        half = float16.convert_float_to_float16(model, keep_io_types=True, op_block_list=list(KEEP_FLOAT32)
+                                                + list(float16.DEFAULT_OP_BLOCK_LIST))
     _drop_duplicate_casts(half.graph)
     if emap is not None:
         half.graph.initializer.append(numpy_helper.from_array(emap.astype("float32"), "emap"))
