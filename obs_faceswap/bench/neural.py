@@ -289,10 +289,28 @@ def measure(provider: str = "cpu", *, fp16: bool = False, repeat: int | None = N
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    from tqdm import tqdm
+
     t0 = time.perf_counter()
-    res = measure(args.provider, fp16=args.fp16, repeat=args.repeat, frame_repeat=args.frame_repeat,
-                  sizes=args.sizes, io_binding=not args.no_io_binding, cuda_graph=args.cuda_graph,
-                  progress=lambda msg: print(f"bench neural: {msg}", file=sys.stderr, flush=True))
+    # steps: load, warm-up, stages, baseline, then one per frame size and face count
+    bar = tqdm(total=4 + len(args.sizes) * len(FACE_COUNTS), desc="bench neural", unit="step", file=sys.stderr,
+               disable=None)
+    started = 0
+
+    def progress(msg: str) -> None:
+        nonlocal started
+        if started:
+            bar.update(1)  # the previous step is done
+        started += 1
+        bar.set_postfix_str(msg)
+
+    try:
+        res = measure(args.provider, fp16=args.fp16, repeat=args.repeat, frame_repeat=args.frame_repeat,
+                      sizes=args.sizes, io_binding=not args.no_io_binding, cuda_graph=args.cuda_graph,
+                      progress=progress)
+        bar.update(1)
+    finally:
+        bar.close()
     res["bench_s"] = round(time.perf_counter() - t0, 1)
     flat = {k: v for k, v in res.items() if not isinstance(v, dict | list)} if not args.json else res
     report(flat, as_json=args.json, title="neural path on architecture-exact random-weight models, p50 ms")
