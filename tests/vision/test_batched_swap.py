@@ -6,6 +6,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from obs_faceswap.bench.neural import SIZES, group_frame
 from obs_faceswap.models.standins.batched import build_inswapper_batched
@@ -28,7 +29,8 @@ class _OneByOne:
         return getattr(self.inner, name)
 
 
-def test_three_faces_in_one_run_match_one_by_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize("boost", [0, 256])  # 256: pixel boost, 4 sub-images per face, 12 in one run
+def test_three_faces_in_one_run_match_one_by_one(tmp_path: Path, boost: int) -> None:
     frame, placed = group_frame(*SIZES["720p"], 3)
     det = sf.build_scrfd(tmp_path / "det.onnx", [sf.PlacedFace(tuple(b), [tuple(p) for p in k]) for b, k in placed],
                          (frame.shape[1], frame.shape[0]), duplicates=False)
@@ -37,8 +39,10 @@ def test_three_faces_in_one_run_match_one_by_one(tmp_path: Path) -> None:
     pipe = FacePipeline.from_settings({
         "swapper": str(build_inswapper_batched(tmp_path / "reswapper_dyn.onnx")),
         "embedder": str(sf.build_arcface(tmp_path / "arcface.onnx")), "detector": str(det),
-        "source_image": str(photo), "face_selection": "all", "color_method": "none"})
+        "source_image": str(photo), "face_selection": "all", "color_method": "none",
+        **({"pixel_boost": boost} if boost else {})})
     swapper = pipe._s.swapper
+    assert pipe.options.pixel_boost == (boost or 128)
     assert swapper is not None and batch_capacity(swapper.model) == 0  # type: ignore[attr-defined]
     out = pipe.process(frame)
     assert pipe.last_error == "" and pipe.stats["faces"] == 3
