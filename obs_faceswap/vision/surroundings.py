@@ -88,19 +88,24 @@ def morph_surroundings(image: Frame, old: Points, new: Points) -> Frame:
     map_x, map_y = piecewise_maps(dst, src, tri, (h, w), step)
     mh, mw = map_x.shape
     gy, gx = np.mgrid[0:mh, 0:mw].astype(np.float32) * np.float32(step) + np.float32((step - 1) / 2)
-    still = ((np.abs(map_x - gx) < STILL_PX) & (np.abs(map_y - gy) < STILL_PX)).astype(np.uint8)
+    # where the morph barely moves (toward the ROI edge) the map is snapped to the identity, so those
+    # pixels keep their exact value (bilinear sampling at a whole pixel is that pixel)
+    still = (np.abs(map_x - gx) < STILL_PX) & (np.abs(map_y - gy) < STILL_PX)
+    map_x[still] = gx[still]
+    map_y[still] = gy[still]
     if step > 1:  # the maps are affine inside triangles: a linear resize of the coarse samples is exact there
         full = (mw * step, mh * step)
         map_x = cv2.resize(map_x, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
         map_y = cv2.resize(map_y, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
-        still = cv2.erode(still, np.ones((3, 3), np.uint8))  # a coarse sample near motion is not still
-        still = cv2.resize(still, full, interpolation=cv2.INTER_NEAREST)[:h, :w]
-    out = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    # where the map barely moves (toward the ROI edge), the pixels keep their exact value
-    still[0, :] = still[-1, :] = 1  # the fixed ring: exactly the identity there
-    still[:, 0] = still[:, -1] = 1
-    np.copyto(out, image, where=still[..., None].astype(bool))
-    return out  # type: ignore[no-any-return]
+    # the fixed ring: exactly the identity on the ROI's edge
+    xs, ys = np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)
+    map_x[0, :] = map_x[-1, :] = xs
+    map_y[0, :] = 0.0
+    map_y[-1, :] = h - 1.0
+    map_x[:, 0] = 0.0
+    map_x[:, -1] = w - 1.0
+    map_y[:, 0] = map_y[:, -1] = ys
+    return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # type: ignore[no-any-return]
 
 
 def surround_margin(old: Points, new: Points) -> float:
