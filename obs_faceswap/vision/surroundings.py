@@ -12,12 +12,15 @@ Pure functions on numpy arrays; one ``cv2.remap`` per face.
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from obs_faceswap.vision.types import Frame, Points
 
+MIN_TRIANGLE_AREA = 0.5  # px²: a reused morph triangle smaller than this (or flipped) asks for a new triangulation
 STILL_PX = 0.25  # pixels the morph moves by less than this keep their exact value
 # mesh points that steer the surroundings: outline, brows, eyes, lips, nose (the rest follows them)
 MORPH_POINTS = np.unique(np.array([
@@ -66,14 +69,35 @@ def piecewise_maps(dst: Points, src: Points, triangles: npt.NDArray[np.int32], s
     return map_x, map_y
 
 
-def morph_surroundings(image: Frame, old: Points, new: Points) -> Frame:
+def morph_triangles(dst: Points, key: object, cache: dict[str, Any] | None = None) -> npt.NDArray[np.int32]:
+    """Triangles over the morph's control points ``dst``: the previous frame's from ``cache`` while every
+    one of them still faces the same way with some area (then they still tile the ROI without overlap:
+    the ring is its fixed convex border), else a new Delaunay triangulation (stored under ``key``)."""
+    from scipy.spatial import Delaunay
+
+    found = None if cache is None else cache.get("morph_triangles")
+    if found is not None and found[0] == key:
+        t = dst[found[1]]
+        a, b = t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]
+        if (a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0] > MIN_TRIANGLE_AREA).all():
+            return found[1]  # type: ignore[no-any-return]
+    tri = Delaunay(dst.astype(np.float64)).simplices.astype(np.int32)
+    t = dst[tri]
+    a, b = t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]
+    flip = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0] < 0  # one orientation for all (counter-clockwise in x/y)
+    tri[flip] = tri[flip][:, ::-1]
+    if cache is not None:
+        cache["morph_triangles"] = (key, tri)
+    return tri  # type: ignore[no-any-return]
+
+
+def morph_surroundings(image: Frame, old: Points, new: Points, cache: dict[str, Any] | None = None) -> Frame:
     """``image`` (the target's ROI) warped so its face mesh moves from ``old`` to ``new`` (ROI pixels).
 
     The ROI's border stays fixed (a ring of control points on it), so the result meets the frame
-    around the ROI without a seam. Returns ``image`` itself when nothing moves.
+    around the ROI without a seam. Returns ``image`` itself when nothing moves. ``cache`` (a dict
+    kept between frames, e.g. the source's) lets the next frame reuse the triangulation.
     """
-    from scipy.spatial import Delaunay
-
     h, w = image.shape[:2]
     if np.abs(new - old).max() < 0.05:
         return image
@@ -81,7 +105,8 @@ def morph_surroundings(image: Frame, old: Points, new: Points) -> Frame:
     ring = ring_points((h, w), max(8.0, face_size / 6.0))
     dst = np.concatenate([new[MORPH_POINTS], ring]).astype(np.float32)
     src = np.concatenate([old[MORPH_POINTS], ring]).astype(np.float32)
-    tri = Delaunay(dst.astype(np.float64)).simplices.astype(np.int32)
+    n_top = int((ring[:, 1] == 0.0).sum())  # the ring's layout: points along the top and in all
+    tri = morph_triangles(dst, (n_top, len(ring)), cache)
     # the morph is smooth (piecewise affine over ~170 points): its displacement is computed on a coarse
     # grid and scaled up, which is exact inside each triangle and a fraction of a pixel off across edges
     step = max(1, min(4, int(min(h, w) // 48)))

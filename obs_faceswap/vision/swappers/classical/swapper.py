@@ -139,7 +139,7 @@ class ClassicalSwapper:
                              match_detail=True, face_size=face_size)
         surroundings = None
         if new is not pts:  # the target's own skin, hair line and neck follow the moved outline
-            surroundings = morph_region(frame, pts, new, mask, roi)
+            surroundings = morph_region(frame, pts, new, roi, source.cache)
             if surroundings is None:
                 return None
             sx, sy, morphed = surroundings
@@ -150,9 +150,11 @@ class ClassicalSwapper:
                           in_frame=True, surroundings=surroundings)
 
 
-def morph_region(frame: Frame, pts: Points, new: Points, mask: Any, roi: Roi) -> tuple[int, int, Frame] | None:
+def morph_region(frame: Frame, pts: Points, new: Points, roi: Roi, cache: dict[str, Any] | None = None
+                 ) -> tuple[int, int, Frame] | None:
     """The target's region around both meshes (with the morph's margin) morphed from ``pts`` to ``new``:
-    (x0, y0, pixels), a region that holds ``roi``; None when it is empty."""
+    (x0, y0, pixels), a region that holds ``roi``; None when it is empty. ``cache``: see
+    ``morph_surroundings``."""
     region = face_roi(np.concatenate([pts, new]), frame.shape, surround_margin(pts, new))
     if region is None:
         return None
@@ -160,7 +162,7 @@ def morph_region(frame: Frame, pts: Points, new: Points, mask: Any, roi: Roi) ->
     x0, y0 = min(x0, roi[0]), min(y0, roi[1])
     x1, y1 = max(x1, roi[2]), max(y1, roi[3])
     crop = np.ascontiguousarray(frame[y0:y1, x0:x1])
-    return x0, y0, morph_surroundings(crop, pts - np.float32([x0, y0]), new - np.float32([x0, y0]))
+    return x0, y0, morph_surroundings(crop, pts - np.float32([x0, y0]), new - np.float32([x0, y0]), cache)
 
 
 def target_shape(pts: Points, depth: Any, source: ClassicalSource, strength: float) -> Points:
