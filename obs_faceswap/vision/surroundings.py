@@ -69,23 +69,39 @@ def piecewise_maps(dst: Points, src: Points, triangles: npt.NDArray[np.int32], s
     return map_x, map_y
 
 
-def morph_triangles(dst: Points, key: object, cache: dict[str, Any] | None = None) -> npt.NDArray[np.int32]:
-    """Triangles over the morph's control points ``dst``: the previous frame's from ``cache`` while every
-    one of them still faces the same way with some area (then they still tile the ROI without overlap:
-    the ring is its fixed convex border), else a new Delaunay triangulation (stored under ``key``)."""
+def _areas(pts: Points, tri: npt.NDArray[np.int32]) -> npt.NDArray[np.float32]:
+    t = pts[tri]
+    a, b = t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]
+    return a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]  # type: ignore[no-any-return]
+
+
+def morph_triangles(dst: Points, src: Points, fixed: int, key: object, cache: dict[str, Any] | None = None
+                    ) -> npt.NDArray[np.int32]:
+    """Triangles over the morph's control points (``dst`` -> ``src``; the last ``fixed`` are the ROI's ring).
+
+    The previous frame's from ``cache`` while every one of them still has some area and faces the
+    same way at both ends (then they still tile the ROI without overlap: the ring is its fixed convex
+    border), else a new Delaunay triangulation of ``dst`` (stored under ``key``). A control point of a
+    triangle that would flip over (a turned head's lip corner moved past its cheek: the target's dark
+    mouth would be drawn twice) is left out, so the morph is smoother there instead of folding.
+    """
     from scipy.spatial import Delaunay
 
     found = None if cache is None else cache.get("morph_triangles")
     if found is not None and found[0] == key:
-        t = dst[found[1]]
-        a, b = t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]
-        if (a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0] > MIN_TRIANGLE_AREA).all():
-            return found[1]  # type: ignore[no-any-return]
-    tri = Delaunay(dst.astype(np.float64)).simplices.astype(np.int32)
-    t = dst[tri]
-    a, b = t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]
-    flip = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0] < 0  # one orientation for all (counter-clockwise in x/y)
-    tri[flip] = tri[flip][:, ::-1]
+        tri = found[1]
+        if (_areas(dst, tri) > MIN_TRIANGLE_AREA).all() and (_areas(src, tri) > 0).all():
+            return tri  # type: ignore[no-any-return]
+    keep = np.arange(len(dst))
+    for _ in range(4):
+        tri = keep[Delaunay(dst[keep].astype(np.float64)).simplices].astype(np.int32)
+        flip = _areas(dst, tri) < 0  # one orientation for all (positive in x/y)
+        tri[flip] = tri[flip][:, ::-1]
+        folded = _areas(src, tri) <= 0
+        if not folded.any():
+            break
+        bad = np.unique(tri[folded])
+        keep = np.setdiff1d(keep, bad[bad < len(dst) - fixed])
     if cache is not None:
         cache["morph_triangles"] = (key, tri)
     return tri  # type: ignore[no-any-return]
@@ -106,7 +122,7 @@ def morph_surroundings(image: Frame, old: Points, new: Points, cache: dict[str, 
     dst = np.concatenate([new[MORPH_POINTS], ring]).astype(np.float32)
     src = np.concatenate([old[MORPH_POINTS], ring]).astype(np.float32)
     n_top = int((ring[:, 1] == 0.0).sum())  # the ring's layout: points along the top and in all
-    tri = morph_triangles(dst, (n_top, len(ring)), cache)
+    tri = morph_triangles(dst, src, len(ring), (n_top, len(ring)), cache)
     # the morph is smooth (piecewise affine over ~170 points): its displacement is computed on a coarse
     # grid and scaled up, which is exact inside each triangle and a fraction of a pixel off across edges
     step = max(1, min(4, int(min(h, w) // 48)))

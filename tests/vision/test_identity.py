@@ -2,8 +2,8 @@
 
 Astronaut -> each of the six faces of insightface's t1.jpg. Measured at the default (shape_strength
 100 %) on 36 pairs (astronaut and t1's faces onto each other): the output mesh moves away from the
-target in every astronaut pair, toward the source in 5 of 6, and ends closer to the source than to
-the target in 9/36; at 0 % in none.
+target and toward the source in every astronaut pair, and ends closer to the source than to the
+target in 13/36 (9/36 before folds were pulled toward the local move); at 0 % in none.
 """
 
 from __future__ import annotations
@@ -67,8 +67,9 @@ def test_the_swapped_face_is_recognised_as_moving_to_the_source(setup, detector:
         print(f"to source {flat.to_source:.4f} -> {moved.to_source:.4f}, to target {flat.to_target:.4f} -> "
               f"{moved.to_target:.4f}, pose {moved.pose_deg:.1f}")
         assert moved.to_target > flat.to_target  # no longer the target's shape, on every face
-    # and toward the source's (the strongly turned face 4 reads noisily: its mesh follows the texture)
-    assert sum(m.to_source < f.to_source for f, m in zip(results[0], results[100], strict=True)) >= 5
+    # and toward the source's, on every face (the strongly turned face 4 too since folds are pulled
+    # toward the local move instead of back to none)
+    assert all(m.to_source < f.to_source for f, m in zip(results[0], results[100], strict=True))
     assert not any(p.moved for p in results[0])  # the old swap: still the target's face
     assert sum(p.moved for p in results[100]) >= 2
 
