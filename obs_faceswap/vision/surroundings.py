@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from obs_faceswap.vision.types import Frame, Points
 
-MIN_TRIANGLE_AREA = 0.5  # px²: a reused morph triangle smaller than this (or flipped) asks for a new triangulation
+MIN_TRIANGLE_AREA = 1e-3  # px²: a reused morph triangle smaller than this (or flipped) asks for a new triangulation
 STILL_PX = 0.25  # pixels the morph moves by less than this keep their exact value
 # mesh points that steer the surroundings: outline, brows, eyes, lips, nose (the rest follows them)
 MORPH_POINTS = np.unique(np.array([
