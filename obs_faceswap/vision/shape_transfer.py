@@ -272,14 +272,15 @@ def unfold(old: npt.NDArray[np.float32], new: npt.NDArray[np.float32], triangles
             return old + move  # type: ignore[no-any-return]
         centres = old[tri[hit]].mean(1)  # (B, 2)
         d2 = ((old[:, None, :] - centres[None, :, :]) ** 2).sum(-1)  # (N, B)
-        pull = (np.exp(-d2 / r2) * bad[hit][None, :]).max(1).astype(np.float32)
-        near = pull > 0.01
-        # pulled toward the moves' local (Gaussian-weighted) average, not toward no move: a locally
-        # uniform move never folds a triangle, and the region keeps its share of the new shape
-        k = np.exp(((old[near, None, :] - old[None, :, :]) ** 2).sum(-1) * np.float32(-1.0 / r2))  # (S, N)
-        local = (k @ move) / k.sum(1, keepdims=True)
-        p = pull[near, None]
-        move[near] = move[near] * (np.float32(1.0) - p) + local * p
+        near_w = np.exp(-d2 / r2).astype(np.float32)  # (N, B)
+        weight = near_w * bad[hit][None, :].astype(np.float32)
+        pull = weight.max(1)
+        # pulled toward the moves' average around the squashed triangles (Gaussian-weighted), not
+        # toward no move: a locally uniform move never folds a triangle, and the region keeps its
+        # share of the new shape
+        around = (near_w.T @ move) / np.maximum(near_w.sum(0), np.float32(1e-6))[:, None]  # (B, 2)
+        local = (weight @ around) / np.maximum(weight.sum(1), np.float32(1e-6))[:, None]
+        move += (local - move) * pull[:, None]
     folded = _signed_areas(old + move, tri) / a_old < min_area
     move[np.unique(tri[folded])] = 0.0
     return old + move  # type: ignore[no-any-return]
