@@ -11,6 +11,8 @@ face from insightface's group photo (the astronaut mirrored when insightface is 
   color_ms, paste_ms   the merge stage: colour/light/detail matching, blend and ROI paste
   swap_ms              the whole swap (swap_all: swap step + merge), p50
   total_ms, fps        tracked_detect + swap: the live per-frame cost (all masks off: the defaults)
+  *_cpu_ms             the same as process CPU time (all threads, mean over the repeats): steady
+                       when other jobs share the CPU (tracked_detect, swap, total and the shape-0 baseline)
   baseline_shape0_swap_ms, baseline_shape0_total_ms   the same with shape_strength 0 (the swap before
                        shape transfer: source skin on the target's own face shape)
   --frame WxH, --face-px N   another frame size and face size (the face centred in the frame)
@@ -43,7 +45,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from obs_faceswap.bench import p50, report, time_ms
+from obs_faceswap.bench import cpu_ms, p50, report, time_ms
 from obs_faceswap.bench.photos import ASTRONAUT_KPS, astronaut_bgr, astronaut_frame
 from obs_faceswap.vision.types import Face, Frame
 
@@ -171,6 +173,12 @@ def measure(repeat: int = 30, threads: int = 1, quality: bool = True, frame_size
     out["baseline_shape0_swap_ms"] = p50(time_ms(lambda: swap_all(frame, [face], swapper, source, flat),
                                                  repeat=repeat))
     out["baseline_shape0_total_ms"] = out["tracked_detect_ms"] + out["baseline_shape0_swap_ms"]
+    # CPU time: what the wall-clock figures cost when the machine is not shared
+    out["tracked_detect_cpu_ms"] = cpu_ms(lambda: tracked.detect(frame), repeat=repeat)
+    out["swap_cpu_ms"] = cpu_ms(lambda: swap_all(frame, [face], swapper, source, options), repeat=repeat)
+    out["total_cpu_ms"] = out["tracked_detect_cpu_ms"] + out["swap_cpu_ms"]
+    out["baseline_shape0_swap_cpu_ms"] = cpu_ms(lambda: swap_all(frame, [face], swapper, source, flat), repeat=repeat)
+    out["baseline_shape0_total_cpu_ms"] = out["tracked_detect_cpu_ms"] + out["baseline_shape0_swap_cpu_ms"]
     out.update(measure_masks(frame, face, source, swapper, det, repeat=max(5, repeat // 3)))
     out.update(measure_jitter(frame, det))
     for name, fn in EXTRA_STAGES.items():

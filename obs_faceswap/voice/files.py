@@ -89,6 +89,15 @@ def convert_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], setti
     audio, rate = read_audio(src)
     if rate < 8000:
         raise AudioFileError(f"{Path(src).name} is sampled at {rate} Hz; voice conversion needs at least 8000 Hz")
+    out, info = convert_audio(audio, rate, settings, progress=progress)
+    write_audio_atomic(dst, out, rate)
+    return info
+
+
+def convert_audio(audio: np.ndarray, rate: int, settings: Mapping[str, Any], *,
+                  progress: Progress | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Convert a whole (channels, n) recording with the live streaming engine (delay removed);
+    returns the converted audio and a small summary."""
     from obs_faceswap.settings import VOICE_SETTINGS
     from obs_faceswap.voice.backends import make_converter
 
@@ -96,8 +105,7 @@ def convert_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], setti
     converter = make_converter(VOICE_SETTINGS.validate(settings), recording=(audio, rate))
     engine = VoiceEngine(settings, rate, audio.shape[0], converter=converter)
     out = stream_through(engine, audio, progress=progress)
-    write_audio_atomic(dst, out, rate)
     describe = getattr(engine.converter, "describe", None)
-    return {"seconds": audio.shape[1] / rate, "sample_rate": rate, "channels": audio.shape[0],
-            "latency_ms": round(engine.latency_ms, 2), "backend": engine.settings["backend"],
-            "voice": describe() if describe else ""}
+    return out, {"seconds": audio.shape[1] / rate, "sample_rate": rate, "channels": audio.shape[0],
+                 "latency_ms": round(engine.latency_ms, 2), "backend": engine.settings["backend"],
+                 "voice": describe() if describe else ""}
