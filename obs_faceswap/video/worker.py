@@ -61,8 +61,14 @@ class SegmentWorker:
     def run(self, stream: StreamInfo, seg: Segment, dest: Path, opts: EncodeOptions, output: Path,
             progress: Callable[[int], None] | None = None) -> SegmentResult:
         """Write ``seg`` of ``stream`` swapped into ``dest``; ``progress(frames written so far)``."""
+        from obs_faceswap.vision.pipeline import FacePipeline
+
         t0 = time.perf_counter()
         detector = self.tracker(float(stream.info.fps))
+        # a fresh pipeline too (its models come from the session cache; ~40 ms for the source photo):
+        # stages may keep per-frame state (the embedded swapper reuses the last frame's triangulation),
+        # and a segment must not depend on which segments this process ran before
+        pipeline = FacePipeline(self.options, detector=self.detector)
         swapped, written, error = 0, 0, ""
         enc = subprocess.Popen(encode_command(stream, dest, opts, output), stdin=subprocess.PIPE,
                                stderr=subprocess.PIPE, start_new_session=True)
@@ -73,7 +79,7 @@ class SegmentWorker:
                 for i, (frame, (faces, det_err)) in enumerate(zip(batch, found, strict=True)):
                     if index + i < seg.start:
                         continue  # warm-up: only the tracker needed it
-                    out, face_count, err = self._swap(frame, faces) if faces else (frame, 0, det_err)
+                    out, face_count, err = _swap(pipeline, frame, faces) if faces else (frame, 0, det_err)
                     swapped += face_count > 0
                     error = error or err
                     try:
@@ -102,14 +108,16 @@ class SegmentWorker:
                                  "frames (a damaged file?)")
         return SegmentResult(seg.index, written, swapped, error, time.perf_counter() - t0)
 
-    def _swap(self, frame: Frame, faces: list[Any]) -> tuple[Frame, int, str]:
-        """The pipeline's swap stages on already detected faces; a failing frame is written unchanged."""
-        stats: dict[str, Any] = {}
-        try:
-            out = self.pipeline.swap_faces(frame, faces, stats)
-        except Exception as exc:  # one bad frame must not lose the video: keep it, say why once
-            return frame, 0, str(exc) if isinstance(exc, FaceSwapError) else f"{type(exc).__name__}: {exc}"
-        return out, int(stats.get("faces", 0)), ""
+
+
+def _swap(pipeline: Any, frame: Frame, faces: list[Any]) -> tuple[Frame, int, str]:
+    """The pipeline's swap stages on already detected faces; a failing frame is written unchanged."""
+    stats: dict[str, Any] = {}
+    try:
+        out = pipeline.swap_faces(frame, faces, stats)
+    except Exception as exc:  # one bad frame must not lose the video: keep it, say why once
+        return frame, 0, str(exc) if isinstance(exc, FaceSwapError) else f"{type(exc).__name__}: {exc}"
+    return out, int(stats.get("faces", 0)), ""
 
 
 def _detect(detector: FaceDetector, frame: Frame) -> tuple[list[Any], str]:
