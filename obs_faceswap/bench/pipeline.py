@@ -32,7 +32,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -40,6 +40,10 @@ import numpy as np
 from obs_faceswap.bench import p50, report, time_ms
 from obs_faceswap.bench.photos import astronaut_bgr, astronaut_frame
 from obs_faceswap.vision.types import Face, Frame
+
+if TYPE_CHECKING:
+    from obs_faceswap.vision.embedded import EmbeddedDetector
+    from obs_faceswap.vision.swappers.classical import ClassicalSource, ClassicalSwapper
 
 FRAME_W, FRAME_H = 1280, 720
 EXTRA_STAGES: dict[str, Callable[[Frame, Face], Any]] = {}
@@ -132,7 +136,7 @@ def measure(repeat: int = 30, threads: int = 1, quality: bool = True) -> dict[st
     out["baseline_seamless_swap_ms"] = p50(time_ms(lambda: swap_all(frame, [face], swapper, source, options,
                                                                     seamless=True), repeat=max(5, repeat // 3)))
     out["baseline_total_detect_every_frame_ms"] = out["detect_ms"] + out["swap_ms"]
-    out.update(measure_masks(frame, face, source, swapper, det, repeat=max(5, repeat // 3)))
+    out.update(measure_masks(frame, face, source, swapper, repeat=max(5, repeat // 3)))
     out.update(measure_jitter(frame, det))
     for name, fn in EXTRA_STAGES.items():
         out[f"{name}_ms"] = p50(time_ms(lambda fn=fn: fn(frame, face), repeat=max(5, repeat // 3)))  # type: ignore[misc]
@@ -146,7 +150,8 @@ def measure(repeat: int = 30, threads: int = 1, quality: bool = True) -> dict[st
     return out
 
 
-def measure_masks(frame: Frame, face: Face, source: Any, swapper: Any, det: Any, *, repeat: int) -> dict[str, float]:
+def measure_masks(frame: Frame, face: Face, source: ClassicalSource, swapper: ClassicalSwapper, *,
+                  repeat: int) -> dict[str, float]:
     """Cost of the masks with the embedded swapper: each mask alone, and the swap with it on."""
     import tempfile
 
@@ -190,7 +195,7 @@ def measure_masks(frame: Frame, face: Face, source: Any, swapper: Any, det: Any,
     return out
 
 
-def measure_jitter(frame: Frame, det: Any, frames: int = 30) -> dict[str, float]:
+def measure_jitter(frame: Frame, det: EmbeddedDetector, frames: int = 30) -> dict[str, float]:
     """Still-face landmark jitter (px, std over ``frames`` noisy copies of ``frame``) with tracking at
     smoothing 0 and the ratio to smoothing 0.5 (the default) and 0.7 (what the tracking test uses)."""
     from obs_faceswap.vision.tracking import TrackedDetector
