@@ -129,7 +129,8 @@ FACE_SETTINGS = Schema(
                 group="Face"),
         Setting("source_image", PATHS, "", "Source face photo(s)",
                 "Photo(s) of the face to put on the camera, separated by ';'. Neural swappers average "
-                "several photos into one identity; the embedded swapper uses the best one.", group="Face"),
+                "several photos into one identity; the embedded swapper averages their face shape and "
+                "uses the best one's skin.", group="Face"),
         Setting("swapper", TEXT, "embedded", "Swapper",
                 "'embedded' (classical landmark swap, no download) or an installed model id such as "
                 "inswapper_128, or a path to your own .onnx swapper.", group="Face"),
@@ -153,6 +154,10 @@ FACE_SETTINGS = Schema(
                 minimum=0.1, maximum=2.0, step=0.05, group="Face"),
         Setting("blend", INT, 100, "Blend", "How much of the swapped face is shown (0 = original, 100 = swapped).",
                 minimum=0, maximum=100, step=1, suffix=" %", group="Look"),
+        Setting("shape_strength", INT, 100, "Face shape",
+                "Embedded swapper: how much of the source's face proportions (eye spacing, nose, mouth width, "
+                "jaw line, brow height) the output takes, in your pose and expression (0 = your own face shape, "
+                "only the skin changes).", minimum=0, maximum=100, step=5, suffix=" %", group="Look"),
         Setting("color_method", CHOICE, "lab", "Colour transfer",
                 "Match the swapped face's colours to the camera's.", choices=COLOR_METHODS, group="Look"),
         Setting("color_strength", INT, 100, "Colour strength", "How strongly colours are matched.",

@@ -25,6 +25,9 @@ Sources of the facts below:
 - content encoder (ContentVec ``vec-768-layer-12.onnx``, as RVC's
   ``infer/lib/infer_pack/onnx_inference.py`` runs it): 16 kHz mono f32[1,1,samples] in, first
   output f32[1,768,frames] (layer-12 features, 20 ms hop), both used by position;
+- Wav2Lip: Rudrabha/Wav2Lip ``inference.py`` (96 px crop, ``img_masked[:, 96//2:] = 0``, masked and
+  reference concatenated on channels, /255; mel chunks of 16 frames) and ``hparams.py``; input names
+  ``source``/``target`` as the published ONNX exports use;
 - embedded mediapipe models: the project's converter (``tools/convert_mediapipe.py``) fixes the
   names; the shapes are mediapipe's: BlazeFace short-range 128x128 NHWC -> 896 anchors x 16
   regressors + 896 scores; face mesh 192x192 NHWC -> 468 landmarks x 3 (1404 values) + face flag.
@@ -119,6 +122,12 @@ _FAMILIES: dict[str, Signature] = {
     "rmvpe": (
         [_t("", F32, 1, 128, "frames")],
         [_t("", F32, 1, "frames", 360)],
+    ),
+    # Wav2Lip (and Wav2Lip-GAN) ONNX exports: mel chunk (80 bands x 16 frames, [-4, 4]) and the 96x96
+    # BGR/255 face crop with its lower half zeroed, concatenated with the unmasked reference -> BGR [0,1].
+    "wav2lip": (
+        [_t("source", F32, 1, 1, 80, 16), _t("target", F32, 1, 6, 96, 96)],
+        [_t("", F32, 1, 3, 96, 96)],
     ),
     # --- embedded (models/embedded/, converted by tools/convert_mediapipe.py) ---
     # mediapipe BlazeFace short range: RGB NHWC 128x128 in [-1,1] -> 896 anchors x (16 regressors, 1 score).

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from obs_faceswap.vision.color import transfer_color
+from obs_faceswap.vision.lowres import correct_downscaled
 from obs_faceswap.vision.masks import combine
 from obs_faceswap.vision.options import FaceOptions
 from obs_faceswap.vision.paste import paste_back
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from obs_faceswap.vision.quality import QualityStages
     from obs_faceswap.vision.swappers.base import Swapper
 
+COLOUR_FACE_PX = 112  # colour and lighting of a bigger frame-space face are computed at this face size
 SEAMLESS_FROM = 0.05  # blend weight from which a pixel is inside the Poisson-blending region
 
 
@@ -51,20 +53,49 @@ def merge_face(out: Frame, record: FaceRecord, options: FaceOptions, *, seamless
     if colour.match_detail:
         swapped = match_sharpness(swapped, record.crop, mask)
     if options.color_method != "none" and options.color_strength > 0:
-        region = colour.mask if colour.mask is not None else mask
-        swapped = transfer_color(swapped, record.crop, options.color_method, options.color_strength, region,
-                                 gain_limits=colour.gain_limits)
-        if colour.relight and colour.mask is not None:
-            swapped = transfer_shading(swapped, record.crop, colour.mask, colour.face_size, options.color_strength)
+        swapped = _match_colour(swapped, record, mask, options)
     t1 = time.perf_counter()
     if seamless:
         swapped = seamless_clone(swapped, record.crop, mask * np.float32(options.blend))
+    if record.reshaped and record.in_frame:
+        _write_reshaped(out, record)
     paste_back(out, swapped, record.affine, mask, options.blend)
     if stats is not None:
         t2 = time.perf_counter()
         stats["color_ms"] = stats.get("color_ms", 0.0) + (t1 - t0) * 1000.0
         stats["paste_ms"] = stats.get("paste_ms", 0.0) + (t2 - t1) * 1000.0
     return out
+
+
+def _match_colour(swapped: Frame, record: FaceRecord, mask: Mask, options: FaceOptions) -> Frame:
+    """Colour transfer and (when the record asks) the target's lighting; on a big frame-space face
+    computed on the face scaled to ``COLOUR_FACE_PX`` and applied as a smooth difference."""
+    colour = record.colour
+
+    def correct(img: Frame, ref: Frame, masks: Sequence[Mask | None]) -> Frame:
+        region, skin = masks
+        out = transfer_color(img, ref, options.color_method, options.color_strength,
+                             skin if skin is not None else region, gain_limits=colour.gain_limits)
+        if colour.relight and skin is not None:
+            out = transfer_shading(out, ref, skin, colour.face_size * img.shape[1] / swapped.shape[1],
+                                   options.color_strength)
+        return out
+
+    scale = COLOUR_FACE_PX / colour.face_size if colour.face_size > 0 else 1.0
+    return correct_downscaled(correct, swapped, record.crop, scale, (mask, colour.mask))
+
+
+def _write_reshaped(out: Frame, record: FaceRecord) -> None:
+    """The reshaped target under the swap, except where a mask other than "face" is 0 (the user keeps
+    the camera's own pixels there: own lips, occluders, excluded parser regions)."""
+    x0, y0, x1, y1 = record.roi
+    keeps = [m for name, m in record.masks.items() if name != "face"]
+    region = out[y0:y1, x0:x1]
+    if not keeps:
+        region[...] = record.crop
+        return
+    kept = combine(keeps)
+    np.copyto(region, record.crop, where=(kept > 0.0)[..., None])  # type: ignore[operator]
 
 
 def seamless_clone(swapped: Frame, target: Frame, alpha: Mask) -> Frame:

@@ -38,6 +38,7 @@ class FaceOptions:
     reference_image: str
     reference_threshold: float
     blend: float
+    shape_strength: float
     color_method: str
     color_strength: float
     mask_blur: float

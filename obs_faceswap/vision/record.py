@@ -54,6 +54,9 @@ class FaceRecord:
     masks: dict[str, Mask] = field(default_factory=dict)  # by name; combined by element-wise minimum
     colour: ColourState = field(default_factory=ColourState)
     in_frame: bool = False  # record space is the face's frame ROI (a whole-pixel translation)
+    # ``crop`` is the target reshaped (its surroundings morphed with a moved face outline): the merge
+    # writes it under the swap, except where a mask other than "face" keeps the camera's own pixels
+    reshaped: bool = False
 
     @property
     def roi(self) -> tuple[int, int, int, int]:
