@@ -19,6 +19,8 @@ face from insightface's group photo (the astronaut mirrored when insightface is 
                        swapper (QualityStages.roi_mask: align, model, warp back; installed
                        models, else stand-ins: then it is the pre/post-processing cost alone)
   swap_keep_mouth_ms, swap_occlusion_ms   the whole swap with that mask on
+  neural_swap_pb<128|256|512>_ms, dfm_swap_ms   the neural path with pixel boost and a DFM model
+                       (``bench/neural_rows.py``; stand-ins where no model is installed)
   jitter_px_smoothing_<s>, jitter_ratio_smoothing_<s>   still-face landmark jitter (std over 30 noisy
                        frames, px) with TrackedDetector(detect_every=3) at smoothing 0 and s (the
                        default 0.5, and 0.7), and the ratio jitter(0) / jitter(s)
@@ -184,6 +186,10 @@ def measure(repeat: int = 30, threads: int = 1, quality: bool = True, frame_size
         # models where present, else stand-ins of the real signatures (pre/post-processing cost)
         for name, ms in bench_stages(frame, face, repeat=max(3, repeat // 6)).items():
             out[f"{name}_ms"] = ms
+        from obs_faceswap.bench.neural_rows import neural_rows
+
+        # the neural swap path: pixel boost 128 (baseline) / 256 / 512 and a DeepFaceLive model
+        out.update(neural_rows(frame, face, repeat=max(3, repeat // 6)))
     return out
 
 

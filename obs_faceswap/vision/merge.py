@@ -12,7 +12,9 @@ after the quality stages) and owns, in this order:
    blending (``seamless``).
 
 :func:`swap_all` is the per-face loop that every caller uses (the pipeline, the bench, the
-tests): swap step -> enhancer -> model masks -> merge, per face.
+tests): swap step -> model masks -> merge per face, then the enhancer on each pasted face in the frame
+(at the enhancer's own resolution: a 512 px restoration keeps its detail even when the swap
+crop was 128 px, and its FFHQ window sees real frame pixels, not a crop's replicated border).
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def _match_colour(swapped: Frame, record: FaceRecord, mask: Mask, options: FaceO
 
     def correct(img: Frame, ref: Frame, masks: Sequence[Mask | None]) -> Frame:
         region, skin = masks
-        out = transfer_color(img, ref, options.color_method, options.color_strength,
+        out = transfer_color(img, ref, colour.method or options.color_method, options.color_strength,
                              skin if skin is not None else region, gain_limits=colour.gain_limits)
         if colour.relight and skin is not None:
             out = transfer_shading(out, ref, skin, colour.face_size * img.shape[1] / swapped.shape[1],
@@ -117,11 +119,13 @@ def seamless_clone(swapped: Frame, target: Frame, alpha: Mask) -> Frame:
 
 def swap_all(frame: Frame, faces: Sequence[Face], swapper: Swapper, source: object, options: FaceOptions, *,
              stages: QualityStages | None = None, stats: dict[str, float] | None = None,
-             seamless: bool = False) -> Frame:
-    """A copy of ``frame`` with each of ``faces`` swapped to ``source`` (``frame`` itself when none was).
+             seamless: bool = False, sources: Sequence[object] | None = None) -> Frame:
+    """A copy of ``frame`` with each of ``faces`` swapped to ``source`` (``frame`` itself when none was);
+    ``sources`` (one per face) gives each face its own prepared source instead (``source_map``).
 
     Per face: the swapper's swap step makes a record (None: that face is skipped), the quality
-    ``stages`` enhance it and add their masks, and :func:`merge_face` pastes it. ``stats``
+    ``stages`` add their masks and :func:`merge_face` pastes it; then the enhancer restores each
+    pasted face in the frame (``QualityStages.enhance_frame``). ``stats``
     receives per-stage milliseconds (``swap_ms``, ``enhance_ms``, ``mask_ms``, ``color_ms``,
     ``paste_ms``).
     """
@@ -133,28 +137,24 @@ def swap_all(frame: Frame, faces: Sequence[Face], swapper: Swapper, source: obje
         return now
 
     out: Frame | None = None
-    in_frame: list[Face] = []
-    for face in faces:
+    merged: list[Face] = []
+    for i, face in enumerate(faces):
         t = time.perf_counter()
-        record = swapper.swap_face(frame, face, source, options)
+        record = swapper.swap_face(frame, face, source if sources is None else sources[i], options)
         t = lap("swap_ms", t)
         if record is None:
             continue
         if stages is not None:
-            if not record.in_frame:
-                record.swapped = stages.enhance(frame, record.face, record.swapped, record.affine)
-                t = lap("enhance_ms", t)
             stages.add_masks(frame, record)
             lap("mask_ms", t)
         out = frame.copy() if out is None else out
         merge_face(out, record, options, seamless=seamless, stats=stats)
-        if record.in_frame:
-            in_frame.append(record.face)
+        merged.append(record.face)
     if out is None:
         return frame
-    if stages is not None and in_frame:  # frame-space records: the enhancer at frame resolution
+    if stages is not None:  # the enhancer on the pasted faces, at its own resolution in the frame
         t = time.perf_counter()
-        for face in in_frame:
+        for face in merged:
             out = stages.enhance_frame(out, face)
         lap("enhance_ms", t)
     return out

@@ -52,6 +52,7 @@ class ClassicalSwapper:
 
     name = "embedded"
     needs_embedder = False
+    needs_photos = True
 
     def __init__(self, *, detector: EmbeddedDetector | None = None) -> None:
         self._detector = detector
