@@ -234,6 +234,7 @@ class FacePipeline:
                               threshold=o.reference_threshold, embed=embed)
         stats["select_ms"] = (time.perf_counter() - t) * 1000.0
         stats["faces"] = len(chosen)
+        stats["detected"] = len(faces)
         if not chosen or s.source is None:
             return frame
         assert s.swapper is not None
