@@ -120,7 +120,8 @@ class WorkerClient:
         ch = AudioChannel(self, next(self._ids), sample_rate, channels, settings or {}, processor, capacity_ms)
         with self._lock:
             self._channels[ch.id] = ch
-        self._post(ch._open_message())
+        if ch._ring is not None:  # else it passes through until shared memory has room (see push)
+            self._post(ch._open_message())
         return ch
 
     @property
@@ -142,7 +143,8 @@ class WorkerClient:
         # thread drops those of the previous connection by itself; this covers ones queued during set-up)
         self._supervisor.drop_queued_messages()
         for ch in list(self._channels.values()):
-            if isinstance(ch, VideoChannel) and ch._chan is None:
+            if (isinstance(ch, VideoChannel) and ch._chan is None) or (isinstance(ch, AudioChannel)
+                                                                         and ch._ring is None):
                 continue
             self._supervisor.post(ch._open_message())
 
