@@ -190,3 +190,22 @@ def test_a_folder_or_a_truncated_jpeg_as_target(astronaut_path: Path, astronaut_
     assert main(["swap-image", "-s", str(astronaut_path), "-t", str(cut), "-o", str(out)]) == 2
     assert "the JPEG file is damaged or truncated" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_live_input_of_a_rotated_video_or_a_turned_photo_is_upright(rotated_clip: Path, upright: np.ndarray,
+                                                                    tmp_path: Path) -> None:
+    from obs_faceswap.live.capture import FileSource
+
+    stored = cv2.rotate(upright, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    ok, buf = cv2.imencode(".jpg", stored, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    photo = tmp_path / "phone.jpg"
+    photo.write_bytes(_with_exif_orientation(buf.tobytes(), 6))
+    for path in (rotated_clip, photo):
+        src = FileSource(str(path), pace=False)
+        try:
+            frames = [f.image for f in src.frames()]
+        finally:
+            src.close()
+        assert (src.width, src.height) == (768, 512), path.name
+        assert frames and all(f.shape == upright.shape for f in frames), path.name
+        assert np.abs(frames[0].astype(int) - upright).mean() < 8, path.name
