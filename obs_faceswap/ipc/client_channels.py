@@ -225,6 +225,10 @@ class VideoChannel(_ChannelBase):
             self.release()
             return None
         got = chan.claim("out", self._last_result_seq)
+        if got is not None and got[1].seq > self._seq:  # the result of an input never sent: forged
+            chan.release("out")  # (taking its number would refuse every real result after it)
+            self.counters["rejected"] += 1
+            got = None
         if got is not None:
             index, hdr = got
             self._last_result_seq = hdr.seq

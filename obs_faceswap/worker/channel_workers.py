@@ -294,7 +294,12 @@ class VideoWorker(_ChannelWorker):
     def _step(self) -> bool:
         chan = self.chan
         chan.set_waiting("worker", True)
-        got = chan.claim("in", self.last_seq)
+        # any input other than the one processed last is new: the client's counter only grows, so
+        # "greater than" would let one forged number (2**64 - 1) stop this channel for good
+        got = chan.claim("in")
+        if got is not None and got[1].seq == self.last_seq:  # our own result, still 'in' latest
+            chan.release("in")
+            got = None
         if got is None:
             return False
         chan.set_waiting("worker", False)

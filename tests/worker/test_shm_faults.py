@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import textwrap
+import time
 
 import pytest
 
@@ -65,3 +66,84 @@ def test_a_small_dev_shm_passes_through_with_a_clear_status(tmp_path) -> None:
     assert out["audio_push"] == [False] * 3 and out["audio_pull"] is False
     assert "no room for" in out["audio_status"] and "passing through" in out["audio_status"]
     assert out["running"] is True  # the worker is fine: only the segments did not fit
+
+
+# ------------------------------------------------------------------ headers that lie
+
+import struct  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from obs_faceswap.ipc import WorkerClient  # noqa: E402
+from obs_faceswap.ipc.frames import _OFF_IN_LATEST, FrameChannel  # noqa: E402
+
+
+def test_a_header_that_points_outside_the_segment_is_never_used() -> None:
+    client = FrameChannel.create(64 * 48 * 4)
+    worker = FrameChannel.attach(client.name)
+    try:
+        frame = np.full((48, 64, 4), 7, np.uint8)
+        client.write_frame("in", frame, 64, 48, None, 1, seq=1)
+        index, hdr = worker.claim("in")  # type: ignore[misc]
+        worker.begin_in_place(index)
+        worker.commit_write("out", index, seq=1, timestamp=0, width=64, height=48, fmt=1,
+                            strides=[2**30], offsets=[0], nbytes=hdr.nbytes)  # a client copying this segfaulted
+        assert client.claim("out") is None and client.refused_headers == 1
+        client.write_frame("in", frame, 64, 48, None, 1, seq=2)
+        index, hdr = worker.claim("in", 1)  # type: ignore[misc]
+        worker.begin_in_place(index)
+        worker.commit_write("out", index, seq=2, timestamp=0, width=64, height=48, fmt=1,
+                            strides=hdr.strides, offsets=hdr.offsets, nbytes=2**40)  # nbytes past the slot
+        assert client.claim("out") is None and client.refused_headers == 2
+        i = client.write_frame("in", frame, 64, 48, None, 1, seq=3)  # the worker side checks the same way
+        struct.pack_into("<I", client.segment.buf, client.slot_offset("in", i) + 8 + 8 + 8 + 12 + 4, 2**30)
+        assert worker.claim("in", 2) is None and worker.refused_headers == 1
+    finally:
+        worker.close()
+        client.segment.unlink()
+        client.close()
+
+
+@pytest.fixture
+def client():
+    c = WorkerClient(PYTHON, max_result_age=5.0).start()
+    assert c.wait_ready(30), c.status
+    yield c
+    c.stop()
+
+
+def _roundtrip(video, value: int) -> bool:
+    frame = np.full((32, 48, 4), value, np.uint8)
+    assert video.submit(frame, 48, 32, 48 * 4, "BGRA", 0)
+    view = video.wait_result(5, video.submitted_seq)
+    return view is not None and view.tobytes()[0] == 255 - value
+
+
+def test_forged_slot_index_and_sequence_numbers_do_not_stop_a_channel(client) -> None:
+    video = client.open_video(processor="invert")
+    assert _roundtrip(video, 10)
+    pid = client.worker_pid
+    chan = video._chan
+    # a slot index far outside the pool: the worker's channel thread used to die on it for good
+    struct.pack_into("<i", chan.segment.buf, _OFF_IN_LATEST, 1000)
+    video._wake_worker()
+    time.sleep(0.3)
+    assert _roundtrip(video, 20)
+    # an input numbered 2**64 - 1: the worker took only greater numbers afterwards, i.e. none
+    chan.write_frame("in", np.zeros((32, 48, 4), np.uint8), 48, 32, None, 1, seq=2**64 - 1)
+    video._wake_worker()
+    time.sleep(0.3)
+    assert _roundtrip(video, 30) and _roundtrip(video, 40)
+    # a result numbered 2**64 - 1: the client took only greater numbers afterwards, i.e. none
+    forger = FrameChannel.attach(chan.name)
+    try:
+        index = forger.latest("out")
+        hdr = forger.header("out", index)
+        forger.commit_write("out", index, seq=2**64 - 1, timestamp=0, width=hdr.width, height=hdr.height,
+                            fmt=hdr.fmt, strides=hdr.strides, offsets=hdr.offsets, nbytes=hdr.nbytes)
+    finally:
+        forger.close()
+    view = video.result()
+    assert view is None or view.seq < 2**64 - 1  # never shown, never remembered
+    assert _roundtrip(video, 50) and _roundtrip(video, 60)
+    assert client.worker_pid == pid  # no restart was needed
