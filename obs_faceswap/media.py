@@ -32,6 +32,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 _MAGIC = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG", "PNG"), (b"RIFF", "WebP"), (b"BM", "BMP"),
           (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
+MAX_IMAGE_BYTES = 512 * 2**20  # far beyond any face photo; a bigger file is refused unread
 ALPHA_SUFFIXES = (".png", ".webp", ".tif", ".tiff")  # image types that can carry an alpha channel
 
 
@@ -40,6 +41,10 @@ def _image_bytes(p: Path) -> np.ndarray:
         raise ImageReadError(f"{p} is a folder, not an image: give the path of a photo file")
     if not p.is_file():
         raise ImageReadError(f"image not found: {p}")
+    size = p.stat().st_size
+    if size > MAX_IMAGE_BYTES:  # never read gigabytes to find out (OBS retries settings on every change)
+        raise ImageReadError(f"{p} is {size / 2**30:.1f} GiB: too big for a photo (at most "
+                             f"{MAX_IMAGE_BYTES // 2**20} MiB); choose a photo file")
     return np.fromfile(str(p), dtype=np.uint8)
 
 

@@ -14,6 +14,7 @@ import pytest
 import soundfile as sf
 
 from obs_faceswap.cli import main
+from obs_faceswap.errors import ImageReadError
 from obs_faceswap.media import probe_video, read_image, read_video_frames
 
 
@@ -209,3 +210,11 @@ def test_live_input_of_a_rotated_video_or_a_turned_photo_is_upright(rotated_clip
         assert (src.width, src.height) == (768, 512), path.name
         assert frames and all(f.shape == upright.shape for f in frames), path.name
         assert np.abs(frames[0].astype(int) - upright).mean() < 8, path.name
+
+
+def test_a_huge_file_as_photo_is_refused_without_reading_it(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.jpg"
+    with open(huge, "wb") as f:
+        f.truncate(3 * 2**30)  # sparse: costs no disk
+    with pytest.raises(ImageReadError, match=r"huge.jpg is 3.0 GiB: too big for a photo"):
+        read_image(huge)

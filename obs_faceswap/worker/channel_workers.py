@@ -77,6 +77,7 @@ class _ChannelWorker:
         self.last_error = ""
         self._errors: dict[str, str] = {}
         self._good: dict[str, Any] = {}  # the settings the running processor was last updated with
+        self._refused: dict[str, Any] = {}  # values a running processor refused (shown in the error)
         self.processor: VideoProcessor | AudioProcessor | None = None
         self._failed = False
         self._pending_settings: dict[str, Any] | None = None
@@ -190,18 +191,39 @@ class _ChannelWorker:
             return
         missing = object()
         changed = {k: v for k, v in self.settings.items() if self._good.get(k, missing) != v}
-        if not changed:
+        if not changed:  # e.g. reverted to the running values: nothing is refused any more
+            self._refused = {}
+            self._error("")
             return
+        stale = {k: v for k, v in changed.items() if self._refused.get(k, missing) == v}
+        fresh = {k: v for k, v in changed.items() if k not in stale}
+        if not fresh:  # only values already refused: not tried again (a photo may be huge, a model slow)
+            return
+        # refused values are tried again only beside a new value of a related setting (same schema
+        # group: backend + voice model, photo + swapper), which may be what they needed
+        groups = {self._group(k) for k in fresh}
+        attempt = {**fresh, **{k: v for k, v in stale.items() if self._group(k) in groups}}
         try:
-            self.processor.update(changed)
+            self.processor.update(attempt)
         except Exception as exc:
-            failed = {next(iter(changed)): exc} if len(changed) == 1 else self._update_one_by_one(changed)
+            failed = set(attempt) if len(attempt) == 1 else set(self._update_one_by_one(attempt))
             if failed:
-                err = next(iter(failed.values()))
-                self._error(f"kept previous settings ({', '.join(failed)}): {str(err) or type(err).__name__}")
+                # the whole change's reason: a key tried alone may fail for another (its partner missing)
+                self._refused = {k: self.settings[k] for k in (failed | set(stale))}
+                self._error(f"kept previous settings ({', '.join(sorted(self._refused))}): "
+                            f"{str(exc) or type(exc).__name__}")
                 return
-        self._good = dict(self.settings)
-        self._error("")
+        for k, v in attempt.items():
+            self._good[k] = v
+        self._refused = {k: v for k, v in stale.items() if k not in attempt}
+        if not self._refused:
+            self._error("")
+
+    def _group(self, key: str) -> str:
+        from obs_faceswap.settings import FACE_SETTINGS, VOICE_SETTINGS
+
+        s = (VOICE_SETTINGS if self.kind == "audio" else FACE_SETTINGS).by_name.get(key)
+        return s.group if s is not None else key
 
     def _update_one_by_one(self, changed: Mapping[str, Any]) -> dict[str, Exception]:
         """Apply what can be applied of a change that failed as a whole; the keys that still fail."""
