@@ -87,6 +87,10 @@ class _ChannelWorker:
         self._lock = threading.Lock()
         self.rate = _Rate()
         self.frames = 0
+        # start-up timing (monotonic seconds): opened, processor built, first frame done; the server logs it
+        self.opened_at = time.monotonic()
+        self.build_s: float | None = None
+        self.first_frame_at: float | None = None
         self.last_fps = 0.0
         self.last_ms = 0.0
         self.thread = threading.Thread(target=self._run, name=f"{self.kind}-channel-{cid}", daemon=True)
@@ -167,6 +171,7 @@ class _ChannelWorker:
         if self.processor is None:
             if proc_name:
                 self.processor_name = proc_name
+            t0 = time.monotonic()
             try:
                 self.processor = self._make_processor()
             except Exception as exc:  # never had usable settings: report it, keep the channel alive (bypass)
@@ -175,6 +180,9 @@ class _ChannelWorker:
                 return
             self._failed = False
             self._good = dict(self.settings)
+            self._refused = {}
+            if self.build_s is None:
+                self.build_s = time.monotonic() - t0
             self._error("")
             return
         if proc_name:
@@ -361,6 +369,8 @@ class VideoWorker(_ChannelWorker):
                           submit_ns=hdr.submit_ns, color=hdr.color)
         if chan.take_waiting("client"):
             self._notify_client()
+        if self.first_frame_at is None:
+            self.first_frame_at = time.monotonic()
         self.frames += 1
         self.rate.add((time.perf_counter() - t0) * 1000.0)
         return True
