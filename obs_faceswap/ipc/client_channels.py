@@ -150,6 +150,7 @@ class VideoChannel(_ChannelBase):
         self._slots = slots
         self._lock = threading.Lock()
         self._retry_alloc_at = 0.0  # after a failed segment creation (full /dev/shm): when to try again
+        self._settings_gen = 0  # +1 per update(); the frames after it wait for it in the worker
         self._chan: FrameChannel | None = None
         if capacity:
             self._chan = self._new_segment(capacity)
@@ -284,13 +285,27 @@ class VideoChannel(_ChannelBase):
             chan.release("out")
 
     # -- management -----------------------------------------------------------------------------
+    def update(self, settings: Mapping[str, Any]) -> None:
+        """Change settings live (partial dict). The next frame submitted is processed with them:
+        the message carries a generation number that the channel header announces too, and the
+        worker does not process a frame announced after a change it has not received yet."""
+        changed = _jsonable(settings)
+        self.settings.update(changed)
+        self._settings_gen = (self._settings_gen + 1) & 0xFFFFFFFF
+        self.client._post({"type": "settings", "channel": self.id, "settings": changed, "gen": self._settings_gen})
+        chan = self._chan
+        if chan is not None:
+            chan.set_settings_gen(self._settings_gen)
+
     def _new_segment(self, nbytes: int) -> FrameChannel | None:
         """A new frame segment, or None (and ``client_error`` says why) when shared memory has no
         room for it; then no new try for a second (a full /dev/shm is not freed frame by frame)."""
         if time.monotonic() < self._retry_alloc_at:
             return None
         try:
-            return FrameChannel.create(nbytes, slots=self._slots)
+            chan = FrameChannel.create(nbytes, slots=self._slots)
+            chan.set_settings_gen(self._settings_gen)
+            return chan
         except OSError as exc:
             self._retry_alloc_at = time.monotonic() + 1.0
             self.client_error = str(exc) if isinstance(exc, SharedMemoryFull) else f"cannot create shared memory: {exc}"
@@ -319,7 +334,7 @@ class VideoChannel(_ChannelBase):
     def _open_message(self) -> dict[str, Any]:
         return {"type": "open_channel", "channel": self.id, "kind": "video",
                 "shm": self._chan.name if self._chan else "", "settings": self.settings,
-                "processor": self.processor, "wake": self._wake_paths()}
+                "processor": self.processor, "wake": self._wake_paths(), "gen": self._settings_gen}
 
     def _worker_lost(self) -> None:
         chan = self._chan

@@ -64,6 +64,7 @@ _OFF_OUT_LATEST = 72  # i32, written by the worker
 _OFF_OUT_HELD = 76  # i32, written by the client
 _OFF_WORKER_WAITING = 80  # u32: worker sleeps waiting for input
 _OFF_CLIENT_WAITING = 84  # u32: client sleeps waiting for a result
+_OFF_SETTINGS_GEN = 88  # u32, written by the client: its settings generation (see VideoChannel.update)
 # slot header: version, seq, timestamp, width, height, fmt, nplanes, stride0..2, offset1, offset2, nbytes,
 # submit_ns (the client's time.monotonic_ns() at submit; the worker copies it into the result),
 # color flags (bit 0: a colour matrix follows), then 12 float32: rows R, G, B of the YUV->RGB matrix
@@ -249,6 +250,13 @@ class FrameChannel(SegmentView):
 
     def held(self, direction: str) -> int:
         return self._i32(_HELD[direction])
+
+    def settings_gen(self) -> int:
+        """The client's settings generation: frames written after it need those settings applied."""
+        return struct.unpack_from("<I", self.segment.buf, _OFF_SETTINGS_GEN)[0]
+
+    def set_settings_gen(self, gen: int) -> None:
+        struct.pack_into("<I", self.segment.buf, _OFF_SETTINGS_GEN, gen & 0xFFFFFFFF)
 
     def _busy(self) -> set[int]:
         return {self._i32(off) for off in _ALL_WORDS}

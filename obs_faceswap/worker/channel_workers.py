@@ -29,6 +29,9 @@ Report = Callable[[int, str], None]
 # An idle channel sleeps until the client wakes it (FIFO or control connection); this timeout only
 # bounds a lost wake-up. Short timeouts cost CPU with many channels (64 channels x 20 Hz = 1280 wakes/s).
 IDLE_WAIT_S = 0.25
+# A frame announced after a settings change (the client's settings generation in the channel header)
+# waits this long at most for that change's message, so a look change shows on the next frame
+SETTINGS_WAIT_S = 0.1
 
 
 class _Rate:
@@ -82,6 +85,8 @@ class _ChannelWorker:
         self._failed = False
         self._pending_settings: dict[str, Any] | None = None
         self._pending_processor: str | None = None
+        self.gen_received: int | None = None  # the client's settings generation last received (None: an
+        self._gen_given_up = -1  # older client); a generation announced but never received is not waited for again
         self._received = 1  # the opening settings, then one per update() (settings / re-open message)
         self.settings_version = 0  # how many of those were applied (or refused) so far: in the stats
         self._lock = threading.Lock()
@@ -130,8 +135,10 @@ class _ChannelWorker:
         if not self.thread.is_alive():
             self._close_pipes()
 
-    def update(self, settings: Mapping[str, Any], processor: str | None = None) -> None:
+    def update(self, settings: Mapping[str, Any], processor: str | None = None, gen: Any = None) -> None:
         with self._lock:
+            if isinstance(gen, int) and not isinstance(gen, bool):
+                self.gen_received = gen & 0xFFFFFFFF
             self._received += 1
             self._pending_settings = {**(self._pending_settings or {}), **settings}
             if processor and processor != self.processor_name:
@@ -334,6 +341,7 @@ class VideoWorker(_ChannelWorker):
             return False
         chan.set_waiting("worker", False)
         index, hdr = got
+        self._await_settings(chan.settings_gen())
         t0 = time.perf_counter()
         if self.last_seq >= 0 and hdr.seq > self.last_seq + 1:
             self.dropped += hdr.seq - self.last_seq - 1
@@ -374,6 +382,19 @@ class VideoWorker(_ChannelWorker):
         self.frames += 1
         self.rate.add((time.perf_counter() - t0) * 1000.0)
         return True
+
+    def _await_settings(self, announced: int) -> None:
+        """The client changed settings before this frame: wait (briefly) for the message and apply
+        it, so the frame shows the change (a look slider shows on the very next frame)."""
+        if self.gen_received is None or announced in (self.gen_received, self._gen_given_up):
+            return
+        deadline = time.monotonic() + SETTINGS_WAIT_S
+        while self.gen_received != announced and time.monotonic() < deadline and not self.stop_flag:
+            self.event.wait(0.002)
+            self.event.clear()
+        if self.gen_received != announced:
+            self._gen_given_up = announced  # a lost or forged announcement: never wait for it again
+        _ChannelWorker._apply_pending(self)  # settings only: the segment stays (we hold a slot of it)
 
     def stats(self) -> dict[str, Any]:
         fps, ms = self.rate.snapshot()

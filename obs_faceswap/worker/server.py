@@ -192,7 +192,7 @@ class Server:
                     raise KeyError(f"no channel {cid}")
                 if not ch.thread.is_alive() and not ch.stop_flag:
                     ch = self._revive(cid, ch)  # a settings change revives a channel whose thread died
-                ch.update(dict(settings))
+                ch.update(dict(settings), gen=msg.get("gen"))
             elif kind == "shutdown":
                 return "shutdown"
             elif kind in ("heartbeat", "hello", "stats", "log"):
@@ -226,12 +226,15 @@ class Server:
                 ch = self._revive(cid, ch)
             if isinstance(ch, VideoWorker):
                 ch.remap(name)
-            ch.update(settings, processor)
+            ch.update(settings, processor, gen=msg.get("gen"))
             return
         if ch is None and len(self.channels) >= MAX_CHANNELS:
             raise ValueError(f"cannot open channel {cid}: this worker already serves {MAX_CHANNELS} channels "
                              "(the most one client may open)")
         new = self._new_channel(cid, kind, name, dict(settings), processor, wake_paths)
+        gen = msg.get("gen")
+        if isinstance(gen, int) and not isinstance(gen, bool):
+            new.gen_received = gen & 0xFFFFFFFF
         if ch is not None:
             self.channels.pop(cid).stop()
         self.known_segments.add(name)
@@ -275,6 +278,7 @@ class Server:
         except ValueError as exc:
             self.report(cid, f"channel restart failed: {exc}")
             return dead
+        new.gen_received = dead.gen_received
         self.channels[cid] = new
         new.start()
         log(f"channel {cid} restarted after its thread stopped ({dead.last_error or 'no reason given'})")

@@ -78,3 +78,31 @@ def test_a_backend_and_its_model_are_judged_together(client, tmp_path: Path) -> 
     stats = _settled(audio, 3)
     assert stats["last_error"] == "", stats
     assert "corrupt.onnx" not in audio.status_text
+
+
+def test_a_look_change_shows_on_the_next_frame(client, astronaut_bgr: np.ndarray, group_photo_path: Path) -> None:
+    """A slider (blend) moved in OBS: the very next frame submitted after it shows the change, not one
+    processed with the old look because the frame overtook the settings message."""
+    import cv2
+
+    frame = np.ascontiguousarray(cv2.cvtColor(astronaut_bgr, cv2.COLOR_BGR2BGRA))
+    h, w = frame.shape[:2]
+    settings = {"source_image": str(group_photo_path), "swapper": "embedded", "blend": 100}
+    video = client.open_video(settings, processor="face")
+
+    def next_frame_changed() -> int:
+        assert video.submit(frame, w, h, w * 4, "BGRA", 0)
+        view = video.wait_result(10, video.submitted_seq)
+        assert view is not None, video.status_text
+        out = np.frombuffer(view.tobytes(), np.uint8).reshape(h, w, 4)
+        return int((np.abs(out[..., :3].astype(np.int16) - frame[..., :3]).max(-1) > 30).sum())
+
+    assert wait_for(lambda: next_frame_changed() > 500, 30), video.status_text
+    late = []
+    for i in range(12):
+        blend = 0 if i % 2 == 0 else 100
+        video.update({**settings, "blend": blend})
+        px = next_frame_changed()
+        if (blend == 0) != (px < 50):
+            late.append((i, blend, px))
+    assert not late, f"frames processed with the previous look after the change: {late}"
