@@ -218,3 +218,13 @@ def test_a_huge_file_as_photo_is_refused_without_reading_it(tmp_path: Path) -> N
         f.truncate(3 * 2**30)  # sparse: costs no disk
     with pytest.raises(ImageReadError, match=r"huge.jpg is 3.0 GiB: too big for a photo"):
         read_image(huge)
+
+
+def test_an_unwritable_audio_output_is_refused_before_reading(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    # the input does not exist: an error about the output proves it was checked first
+    assert main(["voice", "-i", str(tmp_path / "ten_minutes.wav"), "-o", str(blocker / "out.wav")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "is a file, not a folder" in err, err

@@ -96,20 +96,28 @@ def write_audio_atomic(path: str | os.PathLike[str], audio: np.ndarray, rate: in
     Goes through ``media.atomic_output`` like every other output: missing folders are created,
     an unwritable path raises ``OutputWriteError`` and nothing half-written is left behind.
     """
-    import soundfile as sf
-
-    from obs_faceswap.media import atomic_output, cannot_write
+    from obs_faceswap.media import atomic_output
 
     p = Path(path)
-    fmt = check_audio_output(p)
-    subtype = depth if depth in _KEPT_DEPTH.get(fmt, ()) else {"WAV": "PCM_16", "FLAC": "PCM_16", "OGG": "VORBIS"}[fmt]
+    check_audio_output(p)
     with atomic_output(p) as tmp:
-        try:
-            sf.write(str(tmp), np.clip(audio.T, -1.0, 1.0), rate, format=fmt, subtype=subtype)
-        except OSError as exc:  # e.g. the disk is full
-            raise cannot_write(p, exc) from None
-        except RuntimeError as exc:  # libsndfile reports write errors as RuntimeError
-            raise AudioFileError(f"cannot write {p}: {exc}") from None
+        _write_audio(tmp, p, audio, rate, depth)
+
+
+def _write_audio(tmp: Path, dest: Path, audio: np.ndarray, rate: int, depth: str) -> None:
+    """Write the audio into ``tmp`` (``atomic_output``'s file) in the format ``dest`` asks for."""
+    import soundfile as sf
+
+    from obs_faceswap.media import cannot_write
+
+    fmt = check_audio_output(dest)
+    subtype = depth if depth in _KEPT_DEPTH.get(fmt, ()) else {"WAV": "PCM_16", "FLAC": "PCM_16", "OGG": "VORBIS"}[fmt]
+    try:
+        sf.write(str(tmp), np.clip(audio.T, -1.0, 1.0), rate, format=fmt, subtype=subtype)
+    except OSError as exc:  # e.g. the disk is full
+        raise cannot_write(dest, exc) from None
+    except RuntimeError as exc:  # libsndfile reports write errors as RuntimeError
+        raise AudioFileError(f"cannot write {dest}: {exc}") from None
 
 
 def stream_through(engine: VoiceEngine, audio: np.ndarray, *, chunk: int | None = None,
@@ -131,13 +139,18 @@ def stream_through(engine: VoiceEngine, audio: np.ndarray, *, chunk: int | None 
 
 def convert_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], settings: Mapping[str, Any], *,
                  progress: Progress | None = None) -> dict[str, Any]:
-    """Convert ``src`` into ``dst`` with the live streaming engine; returns a small summary."""
-    check_audio_output(dst)
-    audio, rate = read_audio(src)
-    if rate < 8000:
-        raise AudioFileError(f"{Path(src).name} is sampled at {rate} Hz; voice conversion needs at least 8000 Hz")
-    engine = VoiceEngine(settings, rate, audio.shape[0])
-    out = stream_through(engine, audio, progress=progress)
-    write_audio_atomic(dst, out, rate, audio_subtype(src))
+    """Convert ``src`` into ``dst`` with the live streaming engine; returns a small summary. The
+    output (type and place) is checked before any work: its temporary file is made first."""
+    from obs_faceswap.media import atomic_output
+
+    out_path = Path(dst)
+    check_audio_output(out_path)
+    with atomic_output(out_path) as tmp:
+        audio, rate = read_audio(src)
+        if rate < 8000:
+            raise AudioFileError(f"{Path(src).name} is sampled at {rate} Hz; voice conversion needs at least 8000 Hz")
+        engine = VoiceEngine(settings, rate, audio.shape[0])
+        out = stream_through(engine, audio, progress=progress)
+        _write_audio(tmp, out_path, out, rate, audio_subtype(src))
     return {"seconds": audio.shape[1] / rate, "sample_rate": rate, "channels": audio.shape[0],
             "latency_ms": round(engine.latency_ms, 2), "backend": engine.settings["backend"]}
