@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
@@ -378,3 +378,39 @@ def transform_video(
         if before_commit is not None:
             before_commit()
     return info
+
+
+def encode_video(
+    frames: Iterable[Frame], dest: str | os.PathLike[str], fps: float | Fraction, size: tuple[int, int],
+    *, audio: str | os.PathLike[str] | None = None, crf: int = 18, before_commit: Callable[[], None] | None = None,
+) -> Path:
+    """Encode BGR ``frames`` of ``size`` (width, height) at ``fps`` into ``dest`` (H.264 / VP9 for .webm),
+    with ``audio`` (any file ffmpeg reads) muxed from time 0. ``dest`` appears only when complete."""
+    out = Path(dest)
+    w, h = size
+    with atomic_output(out) as tmp:
+        cmd = [_tool("ffmpeg"), "-v", "error", "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24",
+               "-s", f"{w}x{h}", "-r", str(fps), "-i", "-"]
+        if audio is not None:
+            cmd += ["-i", str(audio), "-map", "0:v:0", "-map", "1:a:0",
+                    "-c:a", "libopus" if out.suffix.lower() == ".webm" else "aac", "-ar", "48000"]
+        cmd += ["-c:v", "libvpx-vp9" if out.suffix.lower() == ".webm" else "libx264", "-crf", str(crf),
+                "-vf", "crop=trunc(iw/2)*2:trunc(ih/2)*2", "-pix_fmt", "yuv420p", str(tmp)]  # 4:2:0: even sizes
+        if out.suffix.lower() != ".webm":
+            cmd[cmd.index("-crf"):cmd.index("-crf")] = ["-preset", "veryfast"]
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdin is not None
+        try:
+            for frame in frames:
+                proc.stdin.write(np.ascontiguousarray(frame, dtype=np.uint8).tobytes())
+            proc.stdin.close()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        if proc.wait() != 0:
+            raise FaceSwapError(f"ffmpeg could not write {out.name}: {err.strip()[-300:]}")
+        if before_commit is not None:
+            before_commit()
+    return out

@@ -34,6 +34,7 @@ class Setting:
     choices: tuple[tuple[str, str], ...] = ()  # (value, label)
     suffix: str = ""  # unit shown in panels, e.g. " %", " ms"
     group: str = ""
+    multiline: bool = False  # TEXT: a multi-line box in the OBS panel (entries one per line)
 
     def coerce(self, value: Any, *, strict: bool = False) -> Any:
         """Return ``value`` converted to this setting's type and clamped to its range.
@@ -142,10 +143,31 @@ FACE_SETTINGS = Schema(
                 group="Face"),
         Setting("source_image", PATHS, "", "Source face photo(s)",
                 "Photo(s) of the face to put on the camera, separated by ';'. Neural swappers average "
-                "several photos into one identity; the embedded swapper uses the best one.", group="Face"),
+                "several photos into one identity; the embedded swapper averages their face shape and "
+                "uses the best one's skin.", group="Face"),
         Setting("swapper", TEXT, "embedded", "Swapper",
                 "'embedded' (classical landmark swap, no download) or an installed model id such as "
-                "inswapper_128, or a path to your own .onnx swapper.", group="Face"),
+                "inswapper_128, or a path to your own .onnx swapper; 'dfm' runs the DeepFaceLive model in "
+                "'DFM model'.", group="Face"),
+        Setting("pixel_boost", INT, 128, "Pixel boost",
+                "Run a 128 px swapper (inswapper_128, ReSwapper-128) at 256/384/512 px: the crop is split "
+                "into 4/9/16 interleaved 128 px crops, each swapped. Sharper on large faces; costs that many "
+                "model runs per face. 128 = off.", minimum=128, maximum=512, step=128, suffix=" px", group="Face"),
+        Setting("dfm_model", PATH, "", "DFM model",
+                "With swapper 'dfm': your DeepFaceLive .dfm model (a file, or an id imported with "
+                "'obs-faceswap models import').", group="Face"),
+        Setting("dfm_face_type", CHOICE, "whole_face", "DFM face type",
+                "With swapper 'dfm': the face type the model was trained with (DeepFaceLab's face_type; "
+                "most public DFM models are whole face).",
+                choices=(("face", "Face (coverage 1.6)"), ("whole_face", "Whole face (coverage 2.2)"),
+                         ("head", "Head (coverage 3.0, follows head turns)")), group="Face"),
+        Setting("dfm_morph", INT, 75, "DFM morph",
+                "With swapper 'dfm' and an AMP model: how far the face morphs toward the trained person "
+                "(AMP's morph_value).", minimum=0, maximum=100, step=1, suffix=" %", group="Face"),
+        Setting("source_map", TEXT, "", "Source per face",
+                "A different source photo per face, entries separated by ';' or one per line: 'POSITION=photo' "
+                "(0 = left-most face) or 'reference.jpg=photo' (faces of the person in reference.jpg). Faces "
+                "not in the map use the source photo(s) above; empty = off.", group="Face", multiline=True),
         Setting("detector", TEXT, "auto", "Detector",
                 "'auto' (SCRFD det_10g when installed, else the embedded detector), 'embedded', 'det_10g', "
                 "or a path to a SCRFD .onnx file.",
@@ -166,6 +188,10 @@ FACE_SETTINGS = Schema(
                 minimum=0.1, maximum=2.0, step=0.05, group="Face"),
         Setting("blend", INT, 100, "Blend", "How much of the swapped face is shown (0 = original, 100 = swapped).",
                 minimum=0, maximum=100, step=1, suffix=" %", group="Look"),
+        Setting("shape_strength", INT, 100, "Face shape",
+                "Embedded swapper: how much of the source's face proportions (eye spacing, nose, mouth width, "
+                "jaw line, brow height) the output takes, in your pose and expression (0 = your own face shape, "
+                "only the skin changes).", minimum=0, maximum=100, step=5, suffix=" %", group="Look"),
         Setting("color_method", CHOICE, "lab", "Colour transfer",
                 "Match the swapped face's colours to the camera's.", choices=COLOR_METHODS, group="Look"),
         Setting("color_strength", INT, 100, "Colour strength", "How strongly colours are matched.",
@@ -208,13 +234,26 @@ VOICE_SETTINGS = Schema(
         Setting("enabled", BOOL, True, "Change voice", "Turn off to pass the microphone through unchanged.",
                 group="Voice"),
         Setting("backend", CHOICE, "dsp", "Voice backend",
-                "'dsp' needs no weights (pitch and formant); 'rvc' uses your RVC ONNX voice model.",
-                choices=(("dsp", "DSP (pitch and formant)"), ("rvc", "RVC voice model (ONNX)")), group="Voice"),
+                "'dsp' needs no weights: with a reference voice it clones it (embedded clone), without one it "
+                "shifts pitch and formant; 'rvc' uses your RVC ONNX voice model; 'openvoice' clones the reference "
+                "with the OpenVoice v2 network ('models download openvoice_v2').",
+                choices=(("dsp", "DSP (pitch and formant)"), ("rvc", "RVC voice model (ONNX)"),
+                         ("openvoice", "OpenVoice v2 zero-shot clone (download, torch)")), group="Voice"),
+        Setting("reference_voice", PATH, "", "Reference voice",
+                "A 5-60 s clip of the voice to sound like (use only voices you have the right to use). "
+                "Pitch and formant then become offsets on top of the clone.", group="Voice"),
+        Setting("own_voice", PATH, "", "Your voice (optional)",
+                "A clip of your own voice: the clone starts from it instead of learning your voice over the "
+                "first seconds of speech.", group="Voice"),
+        Setting("own_voice_profile", TEXT, "", "Your voice profile name",
+                "Name under which the clone keeps what it learned about your voice between sessions "
+                "(empty: one per filter).", group="Voice"),
         Setting("pitch", FLOAT, 0.0, "Pitch", "Pitch shift in semitones.", minimum=-24.0, maximum=24.0, step=0.5,
                 suffix=" st", group="Voice"),
         Setting("formant", FLOAT, 0.0, "Formant", "Formant (timbre) shift in semitones: + brighter/smaller, "
                 "- darker/larger.", minimum=-12.0, maximum=12.0, step=0.5, suffix=" st", group="Voice"),
-        Setting("voice_model", PATH, "", "Voice model", "RVC .onnx model (backend 'rvc').", group="Voice"),
+        Setting("voice_model", PATH, "", "Voice model", "RVC .onnx model (backend 'rvc'); backend 'openvoice': "
+                "a converter checkpoint.pth (empty: the downloaded openvoice_v2).", group="Voice"),
         Setting("content_encoder", TEXT, "contentvec", "Content encoder",
                 "Backend 'rvc': model id or .onnx path of the ContentVec/HuBERT encoder your voice model was "
                 "trained with (768-d for RVC v2).", group="Voice"),

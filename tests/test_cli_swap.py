@@ -473,7 +473,7 @@ def test_several_source_photos_say_how_they_were_used(m: SimpleNamespace, astron
     both = f"{small};{astronaut_path}"  # one ';'-separated value, as OBS and live take it
     assert main(["swap-image", "-s", both, "-t", str(astronaut_path), "-o", str(out)]) == 0
     err = capsys.readouterr().err
-    assert f"used source photo {astronaut_path.name}, the best of 2" in err and out.exists()
+    assert f"face shape averaged over 2 of 2 source photos; skin from {astronaut_path.name}" in err and out.exists()
     assert main(["swap-image", "-s", str(small), "-s", str(astronaut_path), "-t", str(astronaut_path),
                  "-o", str(out), "--swapper-model", str(m.inswapper), "--embedder", str(m.arcface),
                  "--detector", str(m.det)]) == 0

@@ -6,15 +6,21 @@ face from insightface's group photo (the astronaut mirrored when insightface is 
   detect_ms            full detection: BlazeFace (whole frame + tiles) + 2 mesh passes
   landmarks_ms         mesh only on the previous face's crop (what tracking runs per frame)
   tracked_detect_ms    TrackedDetector(detect_every=3, smoothing=0.5), mean per frame
-  swap_step_ms         ClassicalSwapper's swap step (warp and mesh masks), per face
+  swap_step_ms         ClassicalSwapper's swap step (shape transfer, warp, surroundings morph, mesh
+                       masks), per face; morph_ms: the surroundings morph alone, p50
   color_ms, paste_ms   the merge stage: colour/light/detail matching, blend and ROI paste
   swap_ms              the whole swap (swap_all: swap step + merge), p50
   total_ms, fps        tracked_detect + swap: the live per-frame cost (all masks off: the defaults)
+  baseline_shape0_swap_ms, baseline_shape0_total_ms   the same with shape_strength 0 (the swap before
+                       shape transfer: source skin on the target's own face shape)
+  --frame WxH, --face-px N   another frame size and face size (the face centred in the frame)
   mask_keep_mouth_ms   keep_mouth's exact lip mask in the face ROI (dense mesh, no model)
   mask_occlusion_roi_ms, mask_parser_roi_ms   occlusion_mask / mask_regions with the embedded
                        swapper (QualityStages.roi_mask: align, model, warp back; installed
                        models, else stand-ins: then it is the pre/post-processing cost alone)
   swap_keep_mouth_ms, swap_occlusion_ms   the whole swap with that mask on
+  neural_swap_pb<128|256|512>_ms, dfm_swap_ms   the neural path with pixel boost and a DFM model
+                       (``bench/neural_rows.py``; stand-ins where no model is installed)
   jitter_px_smoothing_<s>, jitter_ratio_smoothing_<s>   still-face landmark jitter (std over 30 noisy
                        frames, px) with TrackedDetector(detect_every=3) at smoothing 0 and s (the
                        default 0.5, and 0.7), and the ratio jitter(0) / jitter(s)
@@ -38,15 +44,41 @@ import cv2
 import numpy as np
 
 from obs_faceswap.bench import p50, report, time_ms
-from obs_faceswap.bench.photos import astronaut_bgr, astronaut_frame
+from obs_faceswap.bench.photos import ASTRONAUT_KPS, astronaut_bgr, astronaut_frame
 from obs_faceswap.vision.types import Face, Frame
 
 FRAME_W, FRAME_H = 1280, 720
+ASTRONAUT_FACE_PX = 93.0  # her face mesh's width in the 512 px photo
 EXTRA_STAGES: dict[str, Callable[[Frame, Face], Any]] = {}
 
 
-def bench_frame() -> Frame:
-    return astronaut_frame(FRAME_W, FRAME_H, 720)[0]
+def bench_frame(size: tuple[int, int] | None = None, face_px: int | None = None) -> Frame:
+    """The bench frame: by default the astronaut at 720 px in 1280x720 (face ~130 px); with ``face_px``
+    the photo is scaled so her face mesh is about that wide and her face is centred in the frame."""
+    w, h = size or (FRAME_W, FRAME_H)
+    if face_px is None:
+        return astronaut_frame(w, h, 720)[0]
+    photo = astronaut_bgr()
+    scale = face_px / ASTRONAUT_FACE_PX
+    big = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    frame = np.full((h, w, 3), 90, np.uint8)
+    cx, cy = (ASTRONAUT_KPS[:, 0].mean() * scale, ASTRONAUT_KPS[:, 1].mean() * scale)
+    ox, oy = int(round(w / 2 - cx)), int(round(h / 2 - cy))  # photo origin in the frame
+    sx0, sy0, dx0, dy0 = max(0, -ox), max(0, -oy), max(0, ox), max(0, oy)
+    cw, ch = min(big.shape[1] - sx0, w - dx0), min(big.shape[0] - sy0, h - dy0)
+    frame[dy0:dy0 + ch, dx0:dx0 + cw] = big[sy0:sy0 + ch, sx0:sx0 + cw]
+    return frame
+
+
+def parse_frame(text: str) -> tuple[int, int]:
+    """'1280x720' -> (1280, 720); a clear error otherwise."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--frame wants WIDTHxHEIGHT such as 1280x720, not {text!r}") from None
+    if w < 64 or h < 64:
+        raise argparse.ArgumentTypeError(f"--frame {text}: at least 64x64")
+    return w, h
 
 
 def source_photo() -> tuple[Frame, str]:
@@ -85,7 +117,8 @@ def warp_per_triangle(source: Any, dst: np.ndarray, size: tuple[int, int]) -> Fr
     return out
 
 
-def measure(repeat: int = 30, threads: int = 1, quality: bool = True) -> dict[str, Any]:
+def measure(repeat: int = 30, threads: int = 1, quality: bool = True, frame_size: tuple[int, int] | None = None,
+            face_px: int | None = None) -> dict[str, Any]:
     from obs_faceswap.vision.embedded import EmbeddedDetector
     from obs_faceswap.vision.merge import swap_all
     from obs_faceswap.vision.options import FaceOptions
@@ -94,7 +127,7 @@ def measure(repeat: int = 30, threads: int = 1, quality: bool = True) -> dict[st
     from obs_faceswap.vision.swappers.classical.warp import warp_source
     from obs_faceswap.vision.tracking import TrackedDetector
 
-    frame = bench_frame()
+    frame = bench_frame(frame_size, face_px)
     photo, photo_name = source_photo()
     det = EmbeddedDetector(provider="cpu", threads=threads)
     swapper = ClassicalSwapper(detector=det)
@@ -104,7 +137,7 @@ def measure(repeat: int = 30, threads: int = 1, quality: bool = True) -> dict[st
     if len(faces) != 1:
         raise RuntimeError(f"bench frame: expected one face, found {len(faces)}")
     face = faces[0]
-    out: dict[str, Any] = {"frame": f"{FRAME_W}x{FRAME_H}", "source": photo_name,
+    out: dict[str, Any] = {"frame": f"{frame.shape[1]}x{frame.shape[0]}", "source": photo_name,
                            "face_px": int(face.bbox[2] - face.bbox[0]), "threads": threads,
                            "providers": ",".join(det.providers)}
     out["detect_ms"] = p50(time_ms(lambda: det.detect(frame), repeat=max(5, repeat // 3)))
@@ -126,12 +159,18 @@ def measure(repeat: int = 30, threads: int = 1, quality: bool = True) -> dict[st
     x0, y0, x1, y1 = face_roi(face.landmarks, frame.shape)  # type: ignore[arg-type,misc]
     local = face.landmarks - np.float32([x0, y0])  # type: ignore[operator]
     size = (y1 - y0, x1 - x0)
+    out["morph_ms"] = p50(time_ms(lambda: _morph(frame, face, source, options), repeat=repeat))
     out["ours_warp_remap_ms"] = p50(time_ms(lambda: warp_source(source, local, size), repeat=repeat))
     out["baseline_warp_per_triangle_ms"] = p50(time_ms(lambda: warp_per_triangle(source, local, size),
                                                        repeat=max(5, repeat // 3)))
     out["baseline_seamless_swap_ms"] = p50(time_ms(lambda: swap_all(frame, [face], swapper, source, options,
                                                                     seamless=True), repeat=max(5, repeat // 3)))
     out["baseline_total_detect_every_frame_ms"] = out["detect_ms"] + out["swap_ms"]
+    # the swap as it was before shape transfer (source skin on the target's own face shape)
+    flat = options.with_changes({"shape_strength": 0})
+    out["baseline_shape0_swap_ms"] = p50(time_ms(lambda: swap_all(frame, [face], swapper, source, flat),
+                                                 repeat=repeat))
+    out["baseline_shape0_total_ms"] = out["tracked_detect_ms"] + out["baseline_shape0_swap_ms"]
     out.update(measure_masks(frame, face, source, swapper, det, repeat=max(5, repeat // 3)))
     out.update(measure_jitter(frame, det))
     for name, fn in EXTRA_STAGES.items():
@@ -143,7 +182,22 @@ def measure(repeat: int = 30, threads: int = 1, quality: bool = True) -> dict[st
         # models where present, else stand-ins of the real signatures (pre/post-processing cost)
         for name, ms in bench_stages(frame, face, repeat=max(3, repeat // 6)).items():
             out[f"{name}_ms"] = ms
+        from obs_faceswap.bench.neural_rows import neural_rows
+
+        # the neural swap path: pixel boost 128 (baseline) / 256 / 512 and a DeepFaceLive model
+        out.update(neural_rows(frame, face, repeat=max(3, repeat // 6)))
     return out
+
+
+def _morph(frame: Frame, face: Face, source: Any, options: Any) -> Frame:
+    """The surroundings morph alone, as the swap step runs it for ``face``."""
+    from obs_faceswap.vision.surroundings import morph_surroundings, surround_margin
+    from obs_faceswap.vision.swappers.classical.swapper import face_roi, target_shape
+
+    pts = face.landmarks
+    new = target_shape(pts, face.extra.get("mesh_z"), source, options.shape_strength)  # type: ignore[arg-type]
+    x0, y0, x1, y1 = face_roi(np.concatenate([pts, new]), frame.shape, surround_margin(pts, new))  # type: ignore[arg-type,misc]
+    return morph_surroundings(frame[y0:y1, x0:x1], pts - np.float32([x0, y0]), new - np.float32([x0, y0]))  # type: ignore[operator]
 
 
 def measure_masks(frame: Frame, face: Face, source: Any, swapper: Any, det: Any, *, repeat: int) -> dict[str, float]:
@@ -215,8 +269,9 @@ def _run(args: argparse.Namespace) -> int:
     import onnxruntime as ort
 
     ort.set_default_logger_severity(3)
-    result = measure(repeat=args.repeat, threads=args.threads, quality=not args.no_quality)
-    report(result, as_json=args.json, title="embedded face swap pipeline, one 1280x720 frame, one face "
+    result = measure(repeat=args.repeat, threads=args.threads, quality=not args.no_quality, frame_size=args.frame,
+                     face_px=args.face_px)
+    report(result, as_json=args.json, title=f"embedded face swap pipeline, one {result['frame']} frame, one face "
            "(ms, p50 unless noted; baselines measured in the same run)")
     return 0
 
@@ -236,6 +291,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--repeat", type=int, default=30, help="timed runs per row (default: 30)")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per model (default: 1)")
+    p.add_argument("--frame", type=parse_frame, default=None, metavar="WxH",
+                   help="frame size, e.g. 1920x1080 (default: 1280x720)")
+    p.add_argument("--face-px", type=int, default=None, metavar="N",
+                   help="scale the photo so the face is about N px wide, centred (default: ~130 px, a webcam "
+                        "at a distance; 300 is a webcam at arm's length at 720p)")
     p.add_argument("--no-quality", action="store_true",
                    help="skip the quality-stage rows (colour methods, masks, enhancers)")
     p.set_defaults(func=_run)

@@ -10,6 +10,9 @@ the worst case) fed one block at a time, as OBS and the live command feed it. Re
   longer than the block lasts (``block_ms``) is an underrun live unless the device buffers absorb it:
   ``blocks_over_budget`` counts them.
 
+``clone_*``: the embedded clone (``voice.clone``) of an espeak-ng female reference, learning the
+input's statistics live, same blocks and rate (goal: RTF <= 0.3, latency <= 80 ms).
+
 Baselines, measured in the same run on the same audio: ``baseline`` = the same WORLD converter on the
 whole file in one call (no streaming, no latency: the cost floor), and the engine at 100 ms blocks
 (cheaper per second, 80 ms more latency). Latency is algorithmic (block + crossfade + SOLA search/2 +
@@ -37,19 +40,25 @@ TARGET_RTF = 0.3
 TARGET_LATENCY_MS = 80.0
 
 
-def speech(seconds: float = 6.0) -> tuple[np.ndarray, str]:
-    """espeak-ng speech at 48 kHz when installed, else a synthetic voiced signal (gliding harmonics)."""
+REFERENCE_TEXT = ("When the sunlight strikes raindrops in the air, they act as a prism and form a rainbow. "
+                  "The rainbow is a division of white light into many beautiful colours.")
+
+
+def speech(seconds: float = 6.0, voice: str = "", text: str = "") -> tuple[np.ndarray, str]:
+    """espeak-ng speech at 48 kHz when installed (``voice``: an espeak-ng voice such as 'en-us+f3'), else a
+    synthetic voiced signal (gliding harmonics)."""
     from scipy.signal import resample_poly
 
     exe = shutil.which("espeak-ng")
     if exe:
         import soundfile as sf
 
-        text = ("The quick brown fox jumps over the lazy dog. Streaming voice conversion needs small blocks, "
-                "a steady delay and no clicks between them.")
+        text = text or ("The quick brown fox jumps over the lazy dog. Streaming voice conversion needs small "
+                        "blocks, a steady delay and no clicks between them.")
         with tempfile.TemporaryDirectory() as d:
             p = Path(d) / "s.wav"
-            subprocess.run([exe, "-w", str(p), text], check=True, capture_output=True)
+            subprocess.run([exe, *(["-v", voice] if voice else []), "-w", str(p), text], check=True,
+                           capture_output=True)
             x, sr = sf.read(str(p), dtype="float64")
         y = resample_poly(x, RATE, sr)
         y = np.tile(y, int(np.ceil(seconds * RATE / len(y))))[: int(seconds * RATE)]
@@ -93,11 +102,43 @@ def whole_rtf(audio: np.ndarray) -> float:
     return (time.perf_counter() - t0) / (len(audio) / RATE)
 
 
+def clone_rtf(audio: np.ndarray, block_ms: int = 20) -> dict[str, Any]:
+    """The embedded clone (live: learning the input's statistics as it goes) toward an espeak-ng female
+    reference, streamed like ``stream_rtf``."""
+    import soundfile as sf
+
+    ref, _ = speech(8.0, voice="en-us+f3", text=REFERENCE_TEXT)
+    with tempfile.TemporaryDirectory() as d:
+        clip = Path(d) / "reference.wav"
+        sf.write(str(clip), ref, RATE)
+        from obs_faceswap.voice.clone import CloneVoice
+        from obs_faceswap.voice.engine import VoiceEngine
+        from obs_faceswap.voice.profile import clip_profile
+
+        # live_name None: starts from the reference (warm-up) and saves nothing
+        converter = CloneVoice(clip_profile(clip), live_name=None, aperiodicity="simple", block_ms=block_ms)
+        engine = VoiceEngine({"gate_db": -100.0, "block_ms": block_ms}, RATE, converter=converter)
+        b = engine.block_samples
+        engine.process(audio[None, : b * 10])
+        times: list[float] = []
+        cpu0 = time.process_time()
+        t_all = time.perf_counter()
+        for i in range(0, len(audio) - b + 1, b):
+            t0 = time.perf_counter()
+            engine.process(audio[None, i: i + b])
+            times.append((time.perf_counter() - t0) * 1000.0)
+        wall = time.perf_counter() - t_all
+        cpu = time.process_time() - cpu0
+    seconds = len(times) * b / RATE
+    return {"rtf": wall / seconds, "rtf_cpu": cpu / seconds, "times": times, "latency_ms": engine.latency_ms}
+
+
 def measure(seconds: float = 6.0) -> dict[str, Any]:
     audio, source = speech(seconds)
     ours = stream_rtf(audio, 20)
     big = stream_rtf(audio, 100)
     base = whole_rtf(audio)
+    clone = clone_rtf(audio)
     times = ours["times"]
     return {
         "bench": "voice",
@@ -120,6 +161,12 @@ def measure(seconds: float = 6.0) -> dict[str, Any]:
         "streaming_overhead_x": round(ours["rtf"] / base, 2) if base > 0 else None,
         "meets_targets": bool(ours["rtf"] <= TARGET_RTF and p99(times) <= 0.5 * 20
                               and ours["latency_ms"] <= TARGET_LATENCY_MS),
+        "clone": "embedded clone toward an espeak-ng female reference, live statistics, 20 ms blocks",
+        "clone_rtf": round(clone["rtf"], 4),
+        "clone_rtf_cpu": round(clone["rtf_cpu"], 4),
+        "clone_latency_ms": round(clone["latency_ms"], 2),
+        "clone_block_p99_ms": round(p99(clone["times"]), 3),
+        "clone_meets_targets": bool(clone["rtf"] <= TARGET_RTF and clone["latency_ms"] <= TARGET_LATENCY_MS),
     }
 
 
@@ -137,7 +184,8 @@ one block at a time as OBS and live mode do, and report:
   - block p50 / p99 / max ms, and how many blocks took longer than a block lasts (live underruns)
   - latency: block + crossfade + SOLA search + right context (device buffers come on top)
 Baselines in the same run: the same converter on the whole file at once (the cost floor), and the
-engine at 100 ms blocks. meets_targets: rtf <= 0.3, p99 block time under half a block, latency <= 80 ms."""
+engine at 100 ms blocks. meets_targets: rtf <= 0.3, p99 block time under half a block, latency <= 80 ms.
+clone_rtf / clone_rtf_cpu / clone_latency_ms: the embedded clone toward a reference voice, same blocks."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

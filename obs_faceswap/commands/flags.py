@@ -39,7 +39,7 @@ CLI_HELP: dict[str, str] = {
 
 
 _METAVARS = {"reference_image": "PHOTO", "detector": "ID|FILE", "embedder": "ID|FILE", "mask_regions": "REGIONS",
-             "voice_model": "FILE", "content_encoder": "ID|FILE", "pitch_detector": "NAME|FILE"}
+             "voice_model": "FILE", "dfm_model": "FILE|ID", "source_map": "MAP", "content_encoder": "ID|FILE", "pitch_detector": "NAME|FILE"}
 
 
 def _shown(value: Any) -> str:
@@ -77,10 +77,11 @@ def add_setting_flag(group: argparse.ArgumentParser | argparse._ArgumentGroup, s
 
 def add_face_options(parser: argparse.ArgumentParser) -> None:
     """--source, --swapper, --swapper-model and one flag per FACE_SETTINGS entry."""
-    parser.add_argument("--source", "-s", action="append", required=True, metavar="PHOTO",
+    parser.add_argument("--source", "-s", action="append", default=[], metavar="PHOTO",
                         help="photo of the face to use; for several photos of the same person repeat the flag "
                              "or separate them with ';'. Neural swappers average them into one identity; the "
-                             "embedded swapper uses the best one (largest, most frontal face) and says which")
+                             "embedded swapper uses the best one (largest, most frontal face) and says which. "
+                             "Needed unless --source-map names every face to swap or --swapper dfm")
     models = parser.add_argument_group("models")
     models.add_argument("--swapper", metavar="ID", default=None,
                         help="'embedded' (classical, no download) or an installed model id such as "
@@ -116,8 +117,8 @@ def face_options_from_args(args: argparse.Namespace) -> FaceOptions:
     if swapper:
         values["swapper"] = swapper
     sources = [p for value in args.source for p in split_paths(str(value))]  # '-s a.jpg -s b.jpg' or 'a.jpg;b.jpg'
-    if not sources:
-        raise FaceSwapError("give a source photo: --source PHOTO")
+    if not sources and swapper != "dfm" and not str(values.get("source_map") or "").strip():
+        raise FaceSwapError("give a source photo: --source PHOTO (or --source-map, or --swapper dfm)")
     for p in sources:
         if not Path(p).is_file():
             raise FaceSwapError(f"source photo not found: {p}")
@@ -150,4 +151,11 @@ def input_paths(options: FaceOptions, main: tuple[str, str]) -> dict[str, str]:
         paths[f"source photo {src}" if i else "source photo"] = src
     if options.reference_image.strip():
         paths["reference photo"] = options.reference_image
+    from obs_faceswap.vision.source_map import parse_source_map
+
+    for entry in parse_source_map(options.source_map):
+        if entry.index is None:
+            paths[f"source_map reference {entry.key}"] = entry.key
+        for photo in entry.photos:
+            paths[f"source_map photo {photo}"] = photo
     return paths

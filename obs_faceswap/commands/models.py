@@ -51,9 +51,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("ids", nargs="*", metavar="ID")
     p.set_defaults(func=cmd_verify)
 
-    p = msub.add_parser("import", help="install a model file you already have (its hash is checked)")
-    p.add_argument("id", metavar="ID")
-    p.add_argument("file", metavar="FILE")
+    p = msub.add_parser("import", help="install a model file you already have (its hash is checked); "
+                        "'import FILE.dfm' installs a DeepFaceLive model under its name")
+    p.add_argument("id", metavar="ID", help="manifest id, or the .dfm file to import")
+    p.add_argument("file", metavar="FILE", nargs="?", help="the file (not with a .dfm)")
     p.set_defaults(func=cmd_import)
 
     p = msub.add_parser("info", help="everything about one model: source, licence, signature, where it goes")
@@ -148,6 +149,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    if args.file is None:
+        if not args.id.lower().endswith(".dfm"):
+            raise ModelError("models import: give ID FILE (a manifest model), or one FILE.dfm (a DeepFaceLive model)")
+        from obs_faceswap.models.dfm_import import import_dfm
+
+        import_dfm(args.id, out=sys.stdout)
+        return 0
     import_model(args.id, args.file, out=sys.stdout)
     return 0
 

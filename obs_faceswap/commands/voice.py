@@ -25,9 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser(
         "voice",
         help="change a voice: an audio file, or live microphone -> speakers",
-        description="Convert a voice (pitch/formant DSP, or an RVC ONNX model) in an audio file, "
+        description="Convert a voice (embedded clone of a reference voice, pitch/formant DSP, or an RVC ONNX "
+                    "model) in an audio file, "
                     "or live from a microphone to speakers.",
         epilog="examples:\n  obs-faceswap voice --input me.wav --output high.wav --pitch 4\n"
+               "  obs-faceswap voice --input me.wav --output cloned.wav --reference-voice her.wav\n"
                "  obs-faceswap voice --live --pitch -3 --formant -2\n  obs-faceswap voice --list-devices",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -59,9 +61,10 @@ def run(args: argparse.Namespace) -> int:
         from obs_faceswap.voice.devices import run_live
 
         def announce(engine: Any) -> None:
-            print(f"live voice: backend {settings['backend']}, pitch {settings['pitch']:+g} st, formant "
-                  f"{settings['formant']:+g} st, latency {engine.latency_ms:.0f} ms (+ device buffers); "
-                  "Ctrl-C to stop", file=sys.stderr)
+            describe = getattr(engine.converter, "describe", None)
+            voice = describe() if describe else f"pitch {settings['pitch']:+g} st, formant {settings['formant']:+g} st"
+            print(f"live voice: backend {settings['backend']}, {voice}, latency {engine.latency_ms:.0f} ms "
+                  "(+ device buffers); Ctrl-C to stop", file=sys.stderr)
 
         counts = run_live(settings, input_device=args.input_device, output_device=args.output_device,
                           sample_rate=args.rate, duration=args.seconds, on_status=announce)
@@ -72,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     from obs_faceswap.media import refuse_overwriting_inputs
     from obs_faceswap.voice.files import convert_file
 
-    refuse_overwriting_inputs(args.output, {"input": args.input})
+    inputs = {"input": args.input, "reference voice": settings["reference_voice"], "own voice clip": settings["own_voice"]}
+    refuse_overwriting_inputs(args.output, {role: path for role, path in inputs.items() if path})
     bar = None
     progress = None
     if not args.quiet and sys.stderr.isatty():
@@ -89,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    print(f"wrote {args.output}: {info['seconds']:.2f} s at {info['sample_rate']} Hz, backend {info['backend']}, "
+    voice = f" ({info['voice']})" if info.get("voice") else ""
+    print(f"wrote {args.output}: {info['seconds']:.2f} s at {info['sample_rate']} Hz, backend {info['backend']}{voice}, "
           f"streamed latency {info['latency_ms']:.0f} ms (removed in the file)")
     return 0

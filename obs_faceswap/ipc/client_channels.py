@@ -453,8 +453,9 @@ class AudioChannel(_ChannelBase):
         return [self._ring.name] if self._ring is not None else []
 
     def _status_line(self, s: dict[str, Any]) -> str:
+        voice = f"; {s['voice']}" if s.get("voice") else ""
         return (f"{s.get('processor', self.processor)}: {float(s.get('latency_ms', 0)):.0f} ms latency, "
-                f"{float(s.get('proc_ms', 0)):.1f} ms/block, RTF {float(s.get('rtf', 0)):.2f}")
+                f"{float(s.get('proc_ms', 0)):.1f} ms/block, RTF {float(s.get('rtf', 0)):.2f}{voice}")
 
     def _close_segments(self) -> None:
         if self._ring is not None:

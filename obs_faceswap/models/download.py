@@ -292,7 +292,16 @@ def download_model(
 
 
 def _check_loads_as(entry: ModelEntry, path: Path, shown: Path) -> None:
-    """Refuse a file that is not an ONNX model with the I/O of ``entry``'s family."""
+    """Refuse a file that is not an ONNX model with the I/O of ``entry``'s family (or, for a torch
+    checkpoint family, that its own loader refuses)."""
+    if entry.family == "openvoice_converter":
+        from obs_faceswap.voice.openvoice import load_converter
+
+        try:
+            load_converter(path, "cpu")
+        except ModelError as exc:
+            raise ModelError(f"{shown} cannot be imported as {entry.id}: {exc}. Nothing was installed.") from None
+        return
     inputs, outputs = family_signature(entry.family)
     try:
         create_session(path, "cpu", threads=1, expect_inputs=inputs, expect_outputs=outputs, family=entry.family)

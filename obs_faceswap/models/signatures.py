@@ -24,7 +24,13 @@ Sources of the facts below:
   input and reads the first output, the 360-bin pitch salience f32[1,frames,360];
 - content encoder (ContentVec ``vec-768-layer-12.onnx``, as RVC's
   ``infer/lib/infer_pack/onnx_inference.py`` runs it): 16 kHz mono f32[1,1,samples] in, first
-  output f32[1,768,frames] (layer-12 features, 20 ms hop), both used by position;
+  output f32[1,frames,768] (layer-12 features, 20 ms hop), both used by position. RVC's
+  ``ContentVec.forward`` transposes that output to [1,768,frames], repeats each frame twice along
+  the last axis and transposes back to [1,2*frames,768], which only works when the file's own
+  layout is frames-first (so-vits-svc's ONNX encoder wrapper transposes the same way);
+- Wav2Lip: Rudrabha/Wav2Lip ``inference.py`` (96 px crop, ``img_masked[:, 96//2:] = 0``, masked and
+  reference concatenated on channels, /255; mel chunks of 16 frames) and ``hparams.py``; input names
+  ``source``/``target`` as the published ONNX exports use;
 - embedded mediapipe models: the project's converter (``tools/convert_mediapipe.py``) fixes the
   names; the shapes are mediapipe's: BlazeFace short-range 128x128 NHWC -> 896 anchors x 16
   regressors + 896 scores; face mesh 192x192 NHWC -> 468 landmarks x 3 (1404 values) + face flag.
@@ -109,17 +115,41 @@ _FAMILIES: dict[str, Signature] = {
         ],
         [_t("audio", F32, 1, 1, "samples")],
     ),
-    # ContentVec / HuBERT base (layer 12, 768-d): 16 kHz mono wave -> features every 20 ms,
-    # channels first (RVC transposes to [1, frames, 768] and repeats each frame twice).
+    # ContentVec / HuBERT base (layer 12; 768-d for RVC v2, 256-d for v1): 16 kHz mono wave ->
+    # features every 20 ms, frames first. Both axes may be dynamic in a file, so the layout is
+    # also proved at load: voice/rvc.py runs the encoder once and names a channels-first file.
     "content_encoder": (
         [_t("", F32, 1, 1, "samples")],
-        [_t("", F32, 1, 768, "frames")],
+        [_t("", F32, 1, "frames", "feature_dim")],
+    ),
+    # DeepFaceLive DFM (a .dfm file is ONNX, as DeepFaceLab exports it): BGR NHWC [0,1] at the
+    # model's resolution (224/320 for the public ones), AMP models add morph_value:0 f32[1];
+    # outputs in this order: face mask, celeb face (BGR [0,1]), celeb mask (both masks sigmoid).
+    "dfm": (
+        [_t("in_face:0", F32, None, "height", "width", 3)],
+        [_t("", F32, None, "height", "width", 1), _t("", F32, None, "height", "width", 3),
+         _t("", F32, None, "height", "width", 1)],
+    ),
+    # Embedding converter (facefusion's crossface_simswap): w600k_r50's RAW 512-d embedding ->
+    # the same identity in SimSwap's ArcFace space (L2-normalise the output).
+    "embedding_converter": (
+        [_t("input", F32, None, 512)],
+        [_t("", F32, None, 512)],
     ),
     # RMVPE: log-mel (128 bins, 16 kHz, hop 160) -> 360-bin pitch salience per frame.
     "rmvpe": (
         [_t("", F32, 1, 128, "frames")],
         [_t("", F32, 1, "frames", 360)],
     ),
+    # Wav2Lip (and Wav2Lip-GAN) ONNX exports: mel chunk (80 bands x 16 frames, [-4, 4]) and the 96x96
+    # BGR/255 face crop with its lower half zeroed, concatenated with the unmasked reference -> BGR [0,1].
+    "wav2lip": (
+        [_t("source", F32, 1, 1, 80, 16), _t("target", F32, 1, 6, 96, 96)],
+        [_t("", F32, 1, 3, 96, 96)],
+    ),
+    # OpenVoice v2 tone-colour converter: a torch checkpoint ({"model": state_dict}), not ONNX; its keys
+    # and shapes are checked by obs_faceswap/voice/openvoice_model.load_checkpoint instead.
+    "openvoice_converter": ([], []),
     # --- embedded (models/embedded/, converted by tools/convert_mediapipe.py) ---
     # mediapipe BlazeFace short range: RGB NHWC 128x128 in [-1,1] -> 896 anchors x (16 regressors, 1 score).
     # Names as written by tools/convert_mediapipe.py (checked against models/embedded/face_detector.onnx).
@@ -136,6 +166,8 @@ _FAMILIES: dict[str, Signature] = {
 }
 
 FAMILIES: tuple[str, ...] = tuple(_FAMILIES)
+# families whose files are torch checkpoints, not ONNX (loaded and checked by their own loaders)
+TORCH_FAMILIES: tuple[str, ...] = ("openvoice_converter",)
 
 
 def family_signature(family: str) -> Signature:

@@ -47,12 +47,16 @@ class ChannelFilter:
         self.channel = self.open_channel(client)
         return self.channel
 
+    def worker_settings(self) -> dict[str, Any]:
+        """The settings as the worker gets them (a filter kind may add derived values)."""
+        return dict(self.settings)
+
     def update(self, settings: dict[str, Any]) -> None:
         """Settings changed in the panel or over obs-websocket: hand them to the worker now."""
         self.settings = settings
         channel = self.channel
         if channel is not None and not channel.closed:
-            channel.update(dict(settings))
+            channel.update(self.worker_settings())
 
     def status_text(self) -> str:
         if not self.enabled:

@@ -16,7 +16,7 @@ from . import libobs
 STATUS_KEY = "status"
 
 IMAGE_FILTER = b"Images (*.png *.jpg *.jpeg *.webp *.bmp);;All files (*.*)"
-MODEL_FILTER = b"ONNX models (*.onnx);;All files (*.*)"
+MODEL_FILTER = b"Models (*.onnx *.pth);;All files (*.*)"  # RVC .onnx, OpenVoice checkpoint.pth
 AUDIO_FILTER = b"Audio (*.wav *.flac *.mp3 *.ogg);;All files (*.*)"
 
 
@@ -60,7 +60,8 @@ def add_setting(lib: libobs.LibObs, props: int, s: Setting) -> int:
         prop = lib.obs_properties_add_editable_list(props, name, label, libobs.OBS_EDITABLE_LIST_TYPE_FILES,
                                                     _file_filter(s), None)
     else:
-        prop = lib.obs_properties_add_text(props, name, label, libobs.OBS_TEXT_DEFAULT)
+        prop = lib.obs_properties_add_text(props, name, label,
+                                           libobs.OBS_TEXT_MULTILINE if s.multiline else libobs.OBS_TEXT_DEFAULT)
     if prop and s.help:
         lib.obs_property_set_long_description(prop, _b(s.help))
     return prop

@@ -40,9 +40,23 @@ class VoiceCloneFilter(ChannelFilter):
         self.stream = WetDryStream(self.rate, self.channels)
         self.stream.on_latency = lambda line: runtime.log(f"Voice Clone: {line}")
 
+    def profile_name(self) -> str:
+        """The name the worker keeps this filter's learned own-voice statistics under: the setting when
+        given, else '<source name>/<filter name>' (stable across restarts, one per filter)."""
+        chosen = str(self.settings.get("own_voice_profile", "") or "")
+        if chosen:
+            return chosen
+        lib = self.lib
+        parent = lib.obs_filter_get_parent(self.source) if self.source else None
+        names = [lib.obs_source_get_name(p) for p in (parent, self.source) if p]
+        return "/".join(n.decode("utf-8", "replace") for n in names if n) or "Voice Clone"
+
+    def worker_settings(self) -> dict[str, Any]:
+        return {**self.settings, "own_voice_profile": self.profile_name()}
+
     def open_channel(self, client: WorkerClient) -> AudioChannel:
         runtime.log(f"Voice Clone: channel opened, {self.rate} Hz x{self.channels}")
-        return client.open_audio(self.rate, self.channels, dict(self.settings), processor=AUDIO_PROCESSOR)
+        return client.open_audio(self.rate, self.channels, self.worker_settings(), processor=AUDIO_PROCESSOR)
 
     def status_text(self) -> str:
         channel = self.channel

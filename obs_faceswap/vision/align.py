@@ -52,12 +52,23 @@ TEMPLATES: dict[str, npt.NDArray[np.float64]] = {
 }
 
 
-def template_points(name: str, size: int) -> npt.NDArray[np.float64]:
-    """The 5 template points of ``name`` in pixels of a ``size`` x ``size`` crop."""
+def template_points(name: str, size: int, *, native: int = 0) -> npt.NDArray[np.float64]:
+    """The 5 template points of ``name`` in pixels of a ``size`` x ``size`` crop.
+
+    With ``native`` (the size the template was published for, e.g. 128 for ``arcface_128``) the
+    points are scaled pixel centre to pixel centre, ``(p + 0.5) * size / native - 0.5``, instead of
+    ``p * size / native``: +0.5 px at 2x, +1.5 px at 4x. ReSwapper aligns its 256 px crops this way
+    (its ``face_align.estimate_norm`` adds ``128 / 32768 * size - 0.5``, the same formula), and a
+    k x k polyphase split of such a crop (pixel boost) gives sub-images whose average lies exactly
+    on the native template.
+    """
     try:
-        return TEMPLATES[name] * float(size)
+        pts = TEMPLATES[name]
     except KeyError:
         raise ValueError(f"unknown alignment template {name!r}; use one of {', '.join(TEMPLATES)}") from None
+    if native and size != native:
+        return (pts * float(native) + 0.5) * (float(size) / native) - 0.5
+    return pts * float(size)
 
 
 def estimate_similarity(src: npt.ArrayLike, dst: npt.ArrayLike) -> Affine:
@@ -86,14 +97,15 @@ def estimate_similarity(src: npt.ArrayLike, dst: npt.ArrayLike) -> Affine:
     return m
 
 
-def face_transform(kps: Points, template: str, size: int) -> Affine:
-    """Frame -> crop transform that puts ``kps`` on ``template`` in a ``size`` px crop."""
-    return estimate_similarity(kps, template_points(template, size))
+def face_transform(kps: Points, template: str, size: int, *, native: int = 0) -> Affine:
+    """Frame -> crop transform that puts ``kps`` on ``template`` in a ``size`` px crop (``native``: see
+    :func:`template_points`)."""
+    return estimate_similarity(kps, template_points(template, size, native=native))
 
 
-def warp_face(frame: Frame, kps: Points, template: str, size: int) -> tuple[Frame, Affine]:
+def warp_face(frame: Frame, kps: Points, template: str, size: int, *, native: int = 0) -> tuple[Frame, Affine]:
     """Aligned ``size`` x ``size`` crop of the face with key points ``kps``, and its transform."""
-    m = face_transform(kps, template, size)
+    m = face_transform(kps, template, size, native=native)
     crop = cv2.warpAffine(frame, m, (size, size), borderValue=0.0)
     return crop, m
 

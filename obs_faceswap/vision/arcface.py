@@ -42,13 +42,17 @@ class ArcFace:
     def sessions(self) -> list[Session]:
         return [self.session]
 
-    def embed_faces(self, frame: Frame, faces: Sequence[Face]) -> list[Embedding]:
+    def embed_faces_raw(self, frame: Frame, faces: Sequence[Face]) -> list[Embedding]:
+        """The model's raw (not normalised) embeddings: what embedding converters take."""
         if not faces:
             return []
         crops = [warp_face(frame, f.kps, TEMPLATE, SIZE)[0] for f in faces]
         blob = cv2.dnn.blobFromImages(crops, 1.0 / 127.5, (SIZE, SIZE), (127.5, 127.5, 127.5), swapRB=True)
         raw = np.asarray(self.session.run({self._input: blob})[0], dtype=np.float32)
-        return [l2_normalize(r) for r in raw]
+        return list(raw)
+
+    def embed_faces(self, frame: Frame, faces: Sequence[Face]) -> list[Embedding]:
+        return [l2_normalize(r) for r in self.embed_faces_raw(frame, faces)]
 
     def embed(self, frame: Frame, face: Face) -> Embedding:
         return self.embed_faces(frame, [face])[0]
@@ -58,10 +62,10 @@ def largest_face(faces: Sequence[Face]) -> Face | None:
     return max(faces, key=lambda f: f.area) if faces else None
 
 
-def source_identity(
+def source_embeddings(
     images: Sequence[tuple[str, Frame]], detect: Callable[[Frame], list[Face]], embedder: ArcFace
-) -> Embedding:
-    """One identity from several photos: the normalised mean of each photo's largest-face embedding.
+) -> list[Embedding]:
+    """The raw embedding of each photo's largest face.
 
     ``images`` are (name, frame) pairs; a photo without a face raises ``NoFaceError`` naming it.
     """
@@ -72,5 +76,20 @@ def source_identity(
         face = largest_face(detect(img))
         if face is None:
             raise NoFaceError(f"no face found in the source photo {name}: use a clear, front-facing photo")
-        embs.append(embedder.embed(img, face))
-    return l2_normalize(np.mean(np.stack(embs), axis=0))
+        embs.append(embedder.embed_faces_raw(img, [face])[0])
+    return embs
+
+
+def mean_identity(raws: Sequence[Embedding]) -> Embedding:
+    """One identity from several raw embeddings: the normalised mean of the normalised ones."""
+    return l2_normalize(np.mean(np.stack([l2_normalize(r) for r in raws]), axis=0))
+
+
+def source_identity(
+    images: Sequence[tuple[str, Frame]], detect: Callable[[Frame], list[Face]], embedder: ArcFace
+) -> Embedding:
+    """One identity from several photos: the normalised mean of each photo's largest-face embedding.
+
+    ``images`` are (name, frame) pairs; a photo without a face raises ``NoFaceError`` naming it.
+    """
+    return mean_identity(source_embeddings(images, detect, embedder))

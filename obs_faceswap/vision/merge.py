@@ -12,7 +12,9 @@ after the quality stages) and owns, in this order:
    blending (``seamless``).
 
 :func:`swap_all` is the per-face loop that every caller uses (the pipeline, the bench, the
-tests): swap step -> enhancer -> model masks -> merge, per face.
+tests): swap step -> model masks -> merge per face, then the enhancer on each pasted face in the frame
+(at the enhancer's own resolution: a 512 px restoration keeps its detail even when the swap
+crop was 128 px, and its FFHQ window sees real frame pixels, not a crop's replicated border).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import cv2
 import numpy as np
 
 from obs_faceswap.vision.color import transfer_color
+from obs_faceswap.vision.lowres import correct_downscaled
 from obs_faceswap.vision.masks import combine
 from obs_faceswap.vision.options import FaceOptions
 from obs_faceswap.vision.paste import paste_back
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
     from obs_faceswap.vision.quality import QualityStages
     from obs_faceswap.vision.swappers.base import Swapper
 
+COLOUR_FACE_PX = 112  # colour and lighting of a bigger frame-space face are computed at this face size
 SEAMLESS_FROM = 0.05  # blend weight from which a pixel is inside the Poisson-blending region
 
 
@@ -51,20 +55,49 @@ def merge_face(out: Frame, record: FaceRecord, options: FaceOptions, *, seamless
     if colour.match_detail:
         swapped = match_sharpness(swapped, record.crop, mask)
     if options.color_method != "none" and options.color_strength > 0:
-        region = colour.mask if colour.mask is not None else mask
-        swapped = transfer_color(swapped, record.crop, options.color_method, options.color_strength, region,
-                                 gain_limits=colour.gain_limits)
-        if colour.relight and colour.mask is not None:
-            swapped = transfer_shading(swapped, record.crop, colour.mask, colour.face_size, options.color_strength)
+        swapped = _match_colour(swapped, record, mask, options)
     t1 = time.perf_counter()
     if seamless:
         swapped = seamless_clone(swapped, record.crop, mask * np.float32(options.blend))
+    if record.reshaped and record.in_frame:
+        _write_reshaped(out, record)
     paste_back(out, swapped, record.affine, mask, options.blend)
     if stats is not None:
         t2 = time.perf_counter()
         stats["color_ms"] = stats.get("color_ms", 0.0) + (t1 - t0) * 1000.0
         stats["paste_ms"] = stats.get("paste_ms", 0.0) + (t2 - t1) * 1000.0
     return out
+
+
+def _match_colour(swapped: Frame, record: FaceRecord, mask: Mask, options: FaceOptions) -> Frame:
+    """Colour transfer and (when the record asks) the target's lighting; on a big frame-space face
+    computed on the face scaled to ``COLOUR_FACE_PX`` and applied as a smooth difference."""
+    colour = record.colour
+
+    def correct(img: Frame, ref: Frame, masks: Sequence[Mask | None]) -> Frame:
+        region, skin = masks
+        out = transfer_color(img, ref, colour.method or options.color_method, options.color_strength,
+                             skin if skin is not None else region, gain_limits=colour.gain_limits)
+        if colour.relight and skin is not None:
+            out = transfer_shading(out, ref, skin, colour.face_size * img.shape[1] / swapped.shape[1],
+                                   options.color_strength)
+        return out
+
+    scale = COLOUR_FACE_PX / colour.face_size if colour.face_size > 0 else 1.0
+    return correct_downscaled(correct, swapped, record.crop, scale, (mask, colour.mask))
+
+
+def _write_reshaped(out: Frame, record: FaceRecord) -> None:
+    """The reshaped target under the swap, except where a mask other than "face" is 0 (the user keeps
+    the camera's own pixels there: own lips, occluders, excluded parser regions)."""
+    x0, y0, x1, y1 = record.roi
+    keeps = [m for name, m in record.masks.items() if name != "face"]
+    region = out[y0:y1, x0:x1]
+    if not keeps:
+        region[...] = record.crop
+        return
+    kept = combine(keeps)
+    np.copyto(region, record.crop, where=(kept > 0.0)[..., None])  # type: ignore[operator]
 
 
 def seamless_clone(swapped: Frame, target: Frame, alpha: Mask) -> Frame:
@@ -86,11 +119,13 @@ def seamless_clone(swapped: Frame, target: Frame, alpha: Mask) -> Frame:
 
 def swap_all(frame: Frame, faces: Sequence[Face], swapper: Swapper, source: object, options: FaceOptions, *,
              stages: QualityStages | None = None, stats: dict[str, float] | None = None,
-             seamless: bool = False) -> Frame:
-    """A copy of ``frame`` with each of ``faces`` swapped to ``source`` (``frame`` itself when none was).
+             seamless: bool = False, sources: Sequence[object] | None = None) -> Frame:
+    """A copy of ``frame`` with each of ``faces`` swapped to ``source`` (``frame`` itself when none was);
+    ``sources`` (one per face) gives each face its own prepared source instead (``source_map``).
 
     Per face: the swapper's swap step makes a record (None: that face is skipped), the quality
-    ``stages`` enhance it and add their masks, and :func:`merge_face` pastes it. ``stats``
+    ``stages`` add their masks and :func:`merge_face` pastes it; then the enhancer restores each
+    pasted face in the frame (``QualityStages.enhance_frame``). ``stats``
     receives per-stage milliseconds (``swap_ms``, ``enhance_ms``, ``mask_ms``, ``color_ms``,
     ``paste_ms``).
     """
@@ -102,28 +137,24 @@ def swap_all(frame: Frame, faces: Sequence[Face], swapper: Swapper, source: obje
         return now
 
     out: Frame | None = None
-    in_frame: list[Face] = []
-    for face in faces:
+    merged: list[Face] = []
+    for i, face in enumerate(faces):
         t = time.perf_counter()
-        record = swapper.swap_face(frame, face, source, options)
+        record = swapper.swap_face(frame, face, source if sources is None else sources[i], options)
         t = lap("swap_ms", t)
         if record is None:
             continue
         if stages is not None:
-            if not record.in_frame:
-                record.swapped = stages.enhance(frame, record.face, record.swapped, record.affine)
-                t = lap("enhance_ms", t)
             stages.add_masks(frame, record)
             lap("mask_ms", t)
         out = frame.copy() if out is None else out
         merge_face(out, record, options, seamless=seamless, stats=stats)
-        if record.in_frame:
-            in_frame.append(record.face)
+        merged.append(record.face)
     if out is None:
         return frame
-    if stages is not None and in_frame:  # frame-space records: the enhancer at frame resolution
+    if stages is not None:  # the enhancer on the pasted faces, at its own resolution in the frame
         t = time.perf_counter()
-        for face in in_frame:
+        for face in merged:
             out = stages.enhance_frame(out, face)
         lap("enhance_ms", t)
     return out

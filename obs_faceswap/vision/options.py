@@ -31,6 +31,11 @@ class FaceOptions:
     enabled: bool
     source_image: str
     swapper: str
+    pixel_boost: int
+    dfm_model: str
+    dfm_face_type: str
+    dfm_morph: float
+    source_map: str
     detector: str
     embedder: str
     face_selection: str
@@ -38,6 +43,7 @@ class FaceOptions:
     reference_image: str
     reference_threshold: float
     blend: float
+    shape_strength: float
     color_method: str
     color_strength: float
     mask_blur: float

@@ -1,4 +1,4 @@
-"""The face pipeline: detect -> select -> swap step -> enhance -> masks -> merge.
+"""The face pipeline: detect -> select (and ``source_map``) -> swap step -> masks -> merge -> enhance.
 
 ``FacePipeline(options, live=...)`` assembles the stages from a validated ``FaceOptions``
 (``FacePipeline.from_settings`` validates raw values: for callers at a boundary) and ``process``
@@ -37,6 +37,7 @@ from obs_faceswap.vision.pipeline_build import (
 )
 from obs_faceswap.vision.quality import ModelPaths, QualityStages
 from obs_faceswap.vision.select import select_faces
+from obs_faceswap.vision.source_map import MapEntry, MappedSource, assign_sources, parse_source_map
 from obs_faceswap.vision.swappers.base import PreparedSource, SourceTools, Swapper
 from obs_faceswap.vision.types import Face, FaceDetector, Frame
 
@@ -44,9 +45,10 @@ from obs_faceswap.vision.types import Face, FaceDetector, Frame
 _DETECTOR_KEYS = ("detector", "provider")
 _TRACK_KEYS = ("detect_every", "smoothing")
 _EMBEDDER_KEYS = ("embedder", "provider")
-_SWAPPER_KEYS = ("swapper", "provider")
+_SWAPPER_KEYS = ("swapper", "provider", "dfm_model")
 _SOURCE_KEYS = ("source_image",)
 _REFERENCE_KEYS = ("reference_image", "face_selection")
+_MAP_KEYS = ("source_map",)
 
 
 @runtime_checkable
@@ -65,6 +67,7 @@ class _Stages:
     quality: QualityStages | None = None
     source: PreparedSource | None = None
     reference: Embedding | None = None
+    mapped: list[MappedSource] = dataclasses.field(default_factory=list)  # source_map, parsed and prepared
 
 
 class FacePipeline:
@@ -122,19 +125,29 @@ class FacePipeline:
             assert s.base_detector is not None
             s.swapper = build_swapper(new, s.base_detector)
             s.source = None
+            s.mapped = []
         assert s.swapper is not None
         # reference mode loads ArcFace only once a reference photo is chosen (until then process()
         # says that the photo is missing, rather than that a model is not installed)
+        entries = parse_source_map(new.source_map)
         needs_embedder = s.swapper.needs_embedder or (new.face_selection == "reference"
-                                                      and bool(new.reference_image.strip()))
+                                                      and bool(new.reference_image.strip())) or any(
+            e.index is None for e in entries)
         if needs_embedder and (s.embedder is None or new.differs(old, _EMBEDDER_KEYS)):
             choice = new.embedder.strip() or "auto"
             s.embedder = ArcFace(load_family(DEFAULT_EMBEDDER_ID if choice == "auto" else choice, "arcface",
                                              new.provider))
             s.source = None
             s.reference = None
+            s.mapped = []
         if s.source is None or new.differs(old, _SOURCE_KEYS) or new.differs(old, _DETECTOR_KEYS):
             s.source = self._load_source(s, new)
+        if new.differs(old, _DETECTOR_KEYS):
+            s.mapped = []
+        if entries and (not s.mapped or new.differs(old, _MAP_KEYS)):
+            s.mapped = self._load_mapped(s, entries)
+        elif not entries:
+            s.mapped = []
         if new.face_selection != "reference":
             s.reference = None
         elif s.reference is None or new.differs(old, _REFERENCE_KEYS) or new.differs(old, _DETECTOR_KEYS):
@@ -145,22 +158,37 @@ class FacePipeline:
 
     def _load_source(self, s: _Stages, options: FaceOptions) -> PreparedSource | None:
         photos = [(Path(p).name, read_image(p)) for p in split_paths(options.source_image)]
-        if not photos:
-            return None
         assert s.base_detector is not None and s.swapper is not None
+        if not photos and s.swapper.needs_photos:
+            return None
         return s.swapper.prepare_source(photos, SourceTools(s.base_detector.detect, s.embedder))
+
+    def _load_mapped(self, s: _Stages, entries: list[MapEntry]) -> list[MappedSource]:
+        """Each ``source_map`` entry's prepared source (and reference person)."""
+        assert s.base_detector is not None and s.swapper is not None
+        tools = SourceTools(s.base_detector.detect, s.embedder)
+        out = []
+        for e in entries:
+            photos = [(Path(p).name, read_image(p)) for p in e.photos]
+            reference = None
+            if e.index is None:
+                reference = self._embed_reference(s, e.key, "source_map reference photo")
+            out.append(MappedSource(e, s.swapper.prepare_source(photos, tools).value, reference))
+        return out
+
+    def _embed_reference(self, s: _Stages, path: str, what: str) -> Embedding:
+        img = read_image(path)
+        assert s.base_detector is not None and s.embedder is not None
+        face = largest_face(s.base_detector.detect(img))
+        if face is None:
+            raise NoFaceError(f"no face found in the {what} {Path(path).name}: use a clear, front-facing photo")
+        return s.embedder.embed(img, face)
 
     def _load_reference(self, s: _Stages, options: FaceOptions) -> Embedding | None:
         path = options.reference_image.strip()
         if not path:
             return None
-        img = read_image(path)
-        assert s.base_detector is not None and s.embedder is not None
-        face = largest_face(s.base_detector.detect(img))
-        if face is None:
-            raise NoFaceError(f"no face found in the reference photo {Path(path).name}: use a clear, front-facing "
-                              "photo")
-        return s.embedder.embed(img, face)
+        return self._embed_reference(s, path, "reference photo")
 
     def provider_note(self) -> str:
         """'' when the models run where the ``provider`` option asked; else a line saying where they ran."""
@@ -193,7 +221,7 @@ class FacePipeline:
         s = self._s
         if not self.options.enabled:
             return frame
-        if s.source is None:
+        if s.source is None and not s.mapped:
             self.last_error = "no source face photo chosen"
             return frame
         if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] not in (3, 4) or min(frame.shape[:2]) < 8:
@@ -232,10 +260,17 @@ class FacePipeline:
             s.embedder.embed_faces if s.embedder is not None else None)
         chosen = select_faces(faces, o.face_selection, index=o.face_index, frame=frame, reference=s.reference,
                               threshold=o.reference_threshold, embed=embed)
+        default = s.source.value if s.source is not None else None
+        if s.mapped:
+            pairs = assign_sources(faces, chosen, s.mapped, default, frame=frame, threshold=o.reference_threshold,
+                                   embed=embed)
+        else:
+            pairs = [(f, default) for f in chosen] if default is not None else []
         stats["select_ms"] = (time.perf_counter() - t) * 1000.0
-        stats["faces"] = len(chosen)
+        stats["faces"] = len(pairs)
         stats["detected"] = len(faces)
-        if not chosen or s.source is None:
+        if not pairs:
             return frame
         assert s.swapper is not None
-        return swap_all(frame, chosen, s.swapper, s.source.value, o, stages=s.quality, stats=stats)
+        return swap_all(frame, [f for f, _ in pairs], s.swapper, default, o, stages=s.quality, stats=stats,
+                        sources=[src for _, src in pairs])

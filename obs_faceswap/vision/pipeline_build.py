@@ -19,6 +19,7 @@ from obs_faceswap.vision.options import FaceOptions
 from obs_faceswap.vision.scrfd import ScrfdDetector
 from obs_faceswap.vision.swappers.base import Swapper
 from obs_faceswap.vision.swappers.classical import ClassicalSwapper
+from obs_faceswap.vision.swappers.dfm import DfmSwapper
 from obs_faceswap.vision.swappers.neural import build_neural_swapper
 from obs_faceswap.vision.tracking import TrackedDetector
 from obs_faceswap.vision.types import FaceDetector
@@ -26,6 +27,7 @@ from obs_faceswap.vision.types import FaceDetector
 DEFAULT_DETECTOR_ID = "det_10g"
 DEFAULT_EMBEDDER_ID = "w600k_r50"
 EMBEDDED = "embedded"  # the swapper/detector setting value of the models that ship with the project
+DFM = "dfm"  # the swapper setting value that runs the DeepFaceLive model named by ``dfm_model``
 
 
 def is_installed(model_id: str) -> bool:
@@ -53,6 +55,9 @@ def build_swapper(options: FaceOptions, detector: FaceDetector) -> Swapper:
     choice = options.swapper.strip() or EMBEDDED
     if choice == EMBEDDED:
         return ClassicalSwapper(detector=detector if isinstance(detector, EmbeddedDetector) else None)
+    if choice == DFM:
+        return DfmSwapper(options.dfm_model, options.provider,
+                          detector=detector if isinstance(detector, EmbeddedDetector) else None)
     return build_neural_swapper(choice, options.provider)
 
 

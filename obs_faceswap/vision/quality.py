@@ -11,8 +11,9 @@ with the swapper's masks by element-wise minimum (and owns the colour transfer).
 The embedded (classical) swapper works in the face's ROI instead: ``stages.roi_mask(frame, face,
 roi)`` aligns the target face to a crop from its 5 key points, runs the parser/occlusion there
 and warps the crop mask back into the ROI (the swapper keeps the mouth itself, from the mesh).
-``enhance_frame(frame, face)`` is the same enhancer applied to the frame after paste-back (at
-frame resolution, better when the swap crop is small, e.g. 128 px). ``timings`` holds the
+``enhance_frame(frame, face)`` is the enhancer applied to the frame after paste-back, at the
+enhancer's own resolution: what the merge stage's ``swap_all`` runs for every swapper (the crop
+hook ``enhance`` stays for benches and callers that hold only a crop). ``timings`` holds the
 milliseconds of the last call of each stage (``bench/quality.py`` measures every stage).
 """
 

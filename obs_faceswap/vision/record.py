@@ -33,10 +33,12 @@ class ColourState:
     ``mask`` selects the pixels whose statistics count (None: the record's combined mask);
     ``gain_limits`` bounds the spread gain (``transfer_color``); ``relight`` adds the target's
     low-frequency lighting on the skin of ``mask`` (needs ``face_size`` in pixels);
-    ``match_detail`` sharpens the swap toward the target's detail level first.
+    ``match_detail`` sharpens the swap toward the target's detail level first; ``method`` is the
+    swapper's own colour transfer ('' = the ``color_method`` option; 'none' there still turns it off).
     """
 
     mask: Mask | None = None
+    method: str = ""
     gain_limits: GainLimits | None = None
     relight: bool = False
     match_detail: bool = False
@@ -54,6 +56,9 @@ class FaceRecord:
     masks: dict[str, Mask] = field(default_factory=dict)  # by name; combined by element-wise minimum
     colour: ColourState = field(default_factory=ColourState)
     in_frame: bool = False  # record space is the face's frame ROI (a whole-pixel translation)
+    # ``crop`` is the target reshaped (its surroundings morphed with a moved face outline): the merge
+    # writes it under the swap, except where a mask other than "face" keeps the camera's own pixels
+    reshaped: bool = False
 
     @property
     def roi(self) -> tuple[int, int, int, int]:

@@ -12,8 +12,8 @@ import numpy.typing as npt
 
 from obs_faceswap.vision.types import Frame, Mask
 
-SKIN_TINT_DAMP = 0.5  # share of the source's fine skin-tint variation removed by transfer_shading
-TINT_SIGMA_SHARE = 0.5  # the a/b (tint) low-pass is this share of the lighting low-pass
+SKIN_TINT_DAMP = 1.0  # share of the source's fine skin-tint variation removed by transfer_shading (all: no grey-green blotches)
+TINT_SIGMA_SHARE = 0.35  # the a/b (tint) low-pass is this share of the lighting low-pass
 SHADING_SIGMA = 0.05  # target lighting kept below this scale (share of the face size)
 SHARPEN_FROM = 1.3  # target/swap detail ratio (Laplacian variance) from which the swap is sharpened
 SHARPEN_MAX = 1.2  # strongest unsharp-mask amount
@@ -81,5 +81,5 @@ def transfer_shading(warped: Frame, target: Frame, skin: Mask, face_size: float,
     return np.clip(out * np.float32(255) + np.float32(0.5), 0, 255).astype(np.uint8)  # type: ignore[no-any-return]
 
 
-_DELTA_LO = np.float32([-40.0, -16.0, -16.0])  # bounds of the LAB shading/tone correction
-_DELTA_HI = np.float32([40.0, 16.0, 16.0])
+_DELTA_LO = np.float32([-40.0, -30.0, -30.0])  # bounds of the LAB shading/tone correction
+_DELTA_HI = np.float32([40.0, 30.0, 30.0])

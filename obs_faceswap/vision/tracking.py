@@ -226,19 +226,26 @@ class TrackedDetector:
         parts = [f.kps.astype(np.float64), f.bbox.reshape(2, 2).astype(np.float64)]
         if f.landmarks is not None:
             parts.append(f.landmarks.astype(np.float64))
+        depth = f.extra.get("mesh_z")  # the mesh's depth drives the embedded swap's shape transfer: steady it too
+        if depth is not None and f.landmarks is not None and len(depth) == len(f.landmarks) and len(depth) % 2 == 0:
+            parts.append(np.asarray(depth, np.float64).reshape(-1, 2))
         pts = np.concatenate(parts)
         size = float(track.extra.setdefault("scale", max(float(f.bbox[2] - f.bbox[0]),
                                                           float(f.bbox[3] - f.bbox[1]), 1.0)))
         sm = track.filt(pts / size, self.dt) * size
         kps, box = sm[:5].astype(np.float32), sm[5:7].reshape(4).astype(np.float32)
-        lm = sm[7:].astype(np.float32) if f.landmarks is not None else None
+        n = len(f.landmarks) if f.landmarks is not None else 0
+        lm = sm[7:7 + n].astype(np.float32) if f.landmarks is not None else None
+        extra = dict(f.extra)
+        if len(sm) > 7 + n:
+            extra["mesh_z"] = sm[7 + n:].reshape(-1).astype(np.float32)
         if lm is not None and len(lm) == 468:
             from obs_faceswap.vision.embedded import five_points
 
             kps = five_points(lm)
             lo, hi = lm.min(0), lm.max(0)
             box = np.float32([lo[0], lo[1], hi[0], hi[1]])
-        return Face(bbox=box, score=f.score, kps=kps, landmarks=lm, embedding=f.embedding, extra=dict(f.extra))
+        return Face(bbox=box, score=f.score, kps=kps, landmarks=lm, embedding=f.embedding, extra=extra)
 
 
 def _iou(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float:

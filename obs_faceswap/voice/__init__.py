@@ -6,6 +6,9 @@
   dry/wet mix, live settings;
 - ``backends``: the ``Converter`` interface and the backend factory;
 - ``dsp``: WORLD vocoder pitch and formant shift (no weights);
+- ``profile`` and ``clone``: the embedded voice clone (WORLD statistics of a reference voice, cached by
+  file hash; the statistical mapping toward it, your statistics learnt live);
+- ``openvoice`` and ``openvoice_model``: the OpenVoice v2 zero-shot converter (torch) and its loader;
 - ``rvc``: RVC ONNX adapter (content encoder + synthesizer); ``pitch``: F0 from RMVPE or WORLD dio;
 - ``files`` and ``devices``: audio files and sound devices (PortAudio via sounddevice).
 """

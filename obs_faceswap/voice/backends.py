@@ -64,16 +64,28 @@ class IdentityConverter:
         return True
 
 
-BACKENDS: tuple[str, ...] = ("dsp", "rvc")
+BACKENDS: tuple[str, ...] = ("dsp", "rvc", "openvoice")
 
 # settings whose change needs a new converter (a model reload); the rest apply live
-RELOAD_KEYS: tuple[str, ...] = ("backend", "voice_model", "content_encoder", "pitch_detector", "provider")
+RELOAD_KEYS: tuple[str, ...] = ("backend", "voice_model", "content_encoder", "pitch_detector", "provider",
+                                "reference_voice", "own_voice", "own_voice_profile")
 
 
-def make_converter(settings: Mapping[str, Any]) -> Converter:
+def make_converter(settings: Mapping[str, Any], *, recording: tuple[np.ndarray, int] | None = None) -> Converter:
     """Build the converter ``settings['backend']`` names. Raises ``FaceSwapError`` subclasses with
-    what to do when the backend cannot run (no model file, wrong file, missing extra)."""
+    what to do when the backend cannot run (no model file, wrong file, missing extra).
+
+    ``recording`` ((channels, n) audio, rate): the whole input when converting a file; the cloning
+    backends take your voice's statistics from it instead of learning them as they go."""
     backend = str(settings.get("backend", "dsp"))
+    if backend == "dsp" and settings.get("reference_voice"):
+        from obs_faceswap.voice.clone import CloneVoice, clone_for_file
+
+        return clone_for_file(settings, *recording) if recording is not None else CloneVoice.from_settings(settings)
+    if backend == "openvoice":
+        from obs_faceswap.voice.openvoice import OpenVoiceVoice
+
+        return OpenVoiceVoice.from_settings(settings, recording=recording)
     if backend == "dsp":
         from obs_faceswap.voice.dsp import WorldVoice
 

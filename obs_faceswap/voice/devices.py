@@ -145,6 +145,8 @@ def run_live(settings: Mapping[str, Any], *, input_device: str | int | None = No
                 pass
     except sd.PortAudioError as exc:
         raise DeviceError(f"the sound devices ({names()}) failed: {exc}") from None
+    finally:
+        engine.close()
     if failure:
         raise DeviceError(f"voice processing failed during live audio: {failure[0]}")
     if stopped_by_device:

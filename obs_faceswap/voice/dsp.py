@@ -113,6 +113,15 @@ class WorldVoice:
     def is_identity(self) -> bool:
         return self.pitch == 0.0 and self.formant == 0.0
 
+    def transform(self, f0: np.ndarray, sp: np.ndarray, ap: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The voice change on WORLD features (F0 per frame, envelope and aperiodicity frames x bins):
+        here the pitch and formant shift; the embedded clone (``clone.CloneVoice``) maps to a reference."""
+        pitch, formant = self.pitch, self.formant  # read once: update() may run on another thread
+        factor = 2.0 ** (formant / 12.0)
+        sp = warp_envelope(sp, factor)
+        ap = np.clip(warp_envelope(ap, factor), 0.0, 1.0)
+        return np.ascontiguousarray(f0 * 2.0 ** (pitch / 12.0)), sp, ap
+
     def convert(self, window: np.ndarray, keep_from: int) -> np.ndarray:
         n = len(window)
         x = np.ascontiguousarray(window, dtype=np.float64)
@@ -132,11 +141,7 @@ class WorldVoice:
             ap = pw.d4c(x, f0, times, RATE, fft_size=FFT_SIZE)
         else:
             ap = simple_aperiodicity(f0, sp.shape[1])
-        pitch, formant = self.pitch, self.formant  # read once: update() may run on another thread
-        factor = 2.0 ** (formant / 12.0)
-        sp = warp_envelope(sp, factor)
-        ap = np.clip(warp_envelope(ap, factor), 0.0, 1.0)
-        f0 = np.ascontiguousarray(f0 * 2.0 ** (pitch / 12.0))
+        f0, sp, ap = self.transform(f0, sp, ap)
         y = pw.synthesize(f0, np.ascontiguousarray(sp), np.ascontiguousarray(ap), RATE, FRAME_MS)
         begin = first * HOP
         m = min(len(y), n - begin)

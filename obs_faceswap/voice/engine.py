@@ -82,7 +82,8 @@ class VoiceEngine:
     def _build_stream(self) -> None:
         s = self.settings
         left_ms = max(float(s["context_ms"]), float(getattr(self.converter, "min_left_context_ms", 0.0)))
-        layout = StreamLayout.from_ms(self.sample_rate, s["block_ms"], s["crossfade_ms"], left_ms,
+        block_ms = max(float(s["block_ms"]), float(getattr(self.converter, "min_block_ms", 0.0)))
+        layout = StreamLayout.from_ms(self.sample_rate, block_ms, s["crossfade_ms"], left_ms,
                                       self.converter.right_context_ms)
         self.stream = BlockStream(self.converter, layout)
         self.layout = layout
@@ -138,6 +139,8 @@ class VoiceEngine:
         restream = reload or any(new[k] != self.settings[k] for k in STREAM_KEYS)
         converter = make_converter(new) if reload else self.converter
         converter.update(new)
+        if converter is not self.converter:
+            self.close()
         self.settings = new
         self.converter = converter
         if restream:
@@ -248,6 +251,12 @@ class VoiceEngine:
             out = ramp * wet_c + (1.0 - ramp) * dry
         return (out * gain[None, :]).astype(np.float32)
 
+    def close(self) -> None:
+        """Let the converter keep what it learned (the clone's live statistics of your voice)."""
+        save = getattr(self.converter, "save_state", None)
+        if save is not None:
+            save()
+
     def flush(self) -> np.ndarray:
         """Feed ``latency_samples`` of silence and return what comes out: the end of the converted
         signal (files use this so the output has the input's length after dropping the delay)."""
@@ -260,5 +269,5 @@ class VoiceEngine:
     @property
     def stats(self) -> dict[str, Any]:
         return {"backend": self.settings["backend"], "latency_ms": round(self.latency_ms, 2),
-                "block_ms": self.settings["block_ms"], "blocks": self.blocks, "gated_blocks": self.gated_blocks,
+                "block_ms": round(1000.0 * self.block_samples / self.sample_rate, 2), "blocks": self.blocks, "gated_blocks": self.gated_blocks,
                 "sola_offset": self.stream.last_offset}

@@ -88,6 +88,7 @@ class RvcVoice:
                 f"the voice model {synth.path.name} wants {self.feature_dim}-d features but the content encoder "
                 f"{encoder.path.name} gives {enc_dim}-d: use the encoder the model was trained with "
                 "(768-d ContentVec for RVC v2, 256-d for v1)")
+        self._check_encoder_layout()
         self.hop = self._probe_hop()
         self.output_rate = self.hop * 100
 
@@ -131,6 +132,30 @@ class RvcVoice:
         feeds = {k: v for k, v in feeds.items() if k in self._in_dtypes}
         audio = self.synth.run(feeds)[0]
         return np.asarray(audio, dtype=np.float32).reshape(-1)
+
+    def _check_encoder_layout(self) -> None:
+        """Refuse a channels-first content encoder ([1, D, frames]): RVC's layout is [1, frames, D].
+
+        A file may leave both axes dynamic, so the signature check cannot tell; one run on half a
+        second of silence (25 frames of 20 ms) does.
+        """
+        dims = {self.feature_dim} if self.feature_dim else {256, 768}
+        wav = np.zeros(RATE // 2, np.float32)
+        src = self.encoder.inputs[0]
+        x = wav[None, None, :] if len(src.shape) == 3 else wav[None, :]
+        try:
+            feats = np.asarray(self.encoder.run({src.name: x})[0])
+        except Exception as exc:  # ORT raises its own types for shape errors
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelSignatureError(f"{self.encoder.path.name} does not run as a content encoder ({first})") from None
+        if feats.ndim == 3 and feats.shape[1] in dims and feats.shape[2] not in dims:
+            raise ModelSignatureError(
+                f"content encoder {self.encoder.path.name} gives features channels first {list(feats.shape)}; RVC's "
+                "encoders give [1, frames, features] (ContentVec vec-768-layer-12: [1, frames, 768])")
+        if feats.ndim != 3 or feats.shape[2] not in dims:
+            raise ModelSignatureError(
+                f"content encoder {self.encoder.path.name} gave shape {list(feats.shape)} for half a second of audio; "
+                f"expected [1, frames, {'|'.join(str(d) for d in sorted(dims))}]")
 
     def _probe_hop(self) -> int:
         dim = self.feature_dim or 768

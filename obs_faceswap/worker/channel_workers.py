@@ -482,7 +482,7 @@ class AudioWorker(_ChannelWorker):
                 "rtf": round(self.proc_s / self.audio_s, 4) if self.audio_s else 0.0, "latency_ms": latency,
                 "out_overruns": self.out_overruns, "in_overruns": self.ring.overruns("in"),
                 "last_error": self.last_error, "passing_through": self.processor is None,
-                "settings_version": version}
+                "settings_version": version, "voice": str(getattr(self.processor, "voice", "") or "")}
 
     def _close(self) -> None:
         self.ring.close()

@@ -191,6 +191,12 @@ class VoiceProcessor:
     def latency_ms(self) -> float:
         return float(self.engine.latency_ms)
 
+    @property
+    def voice(self) -> str:
+        """What the converter does, for the filter's status (e.g. the clone's target, its warm-up)."""
+        describe = getattr(self.engine.converter, "describe", None)
+        return str(describe()) if describe is not None else ""
+
     def process(self, block: np.ndarray) -> np.ndarray:
         return self.engine.process(block)
 
@@ -200,7 +206,7 @@ class VoiceProcessor:
         self.engine.update(VOICE_SETTINGS.validate(settings, partial=True))
 
     def close(self) -> None:
-        pass
+        self.engine.close()
 
 
 def make_audio_processor(name: str, settings: Mapping[str, Any], sample_rate: int,

@@ -44,7 +44,8 @@ def obs(tmp_path_factory: pytest.TempPathFactory, astronaut_path: Path, speech_w
         {"id": "ffmpeg_source", "name": "Speech",
          "settings": {"local_file": str(speech_wav), "looping": True, "is_local_file": True}},
     ]
-    harness = HeadlessObs(work, sources, {"OBS_FACESWAP_CONFIG": str(cfg)})
+    # XDG_DATA_HOME: what the worker keeps (voice profiles, learned own voices) stays in the test's folder
+    harness = HeadlessObs(work, sources, {"OBS_FACESWAP_CONFIG": str(cfg), "XDG_DATA_HOME": str(work / "data")})
     workers: list[int] = []
     segments: list[str] = []
     try:

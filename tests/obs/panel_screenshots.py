@@ -69,18 +69,21 @@ def main(argv: list[str]) -> int:
         source_face = Path(insightface.__file__).parent / "data" / "images" / "t1.jpg"
         wav = work / "voice.wav"
         subprocess.run(["espeak-ng", "-w", str(wav), "Hello, this is my new voice."], check=True)
+        reference = work / "reference voice.wav"  # the voice to sound like (an espeak-ng female variant)
+        subprocess.run(["espeak-ng", "-v", "en-us+f3", "-w", str(reference), "When the sunlight strikes raindrops "
+                        "in the air, they act as a prism and form a rainbow of many beautiful colours."], check=True)
         cfg = work / "ofs.json"
         cfg.write_text(json.dumps({"python": sys.executable}))
         obs = HeadlessObs(work, [
             {"id": "image_source", "name": "Camera", "settings": {"file": str(photo)}},
             {"id": "ffmpeg_source", "name": "Microphone",
              "settings": {"local_file": str(wav), "looping": True, "is_local_file": True}},
-        ], {"OBS_FACESWAP_CONFIG": str(cfg)}, screen=f"{SIZE[0] + 200}x{SIZE[1] + 100}x24")
+        ], {"OBS_FACESWAP_CONFIG": str(cfg), "XDG_DATA_HOME": str(work / "data")}, screen=f"{SIZE[0] + 200}x{SIZE[1] + 100}x24")
         obs.start()
         try:
             obs.add_filter("Camera", "Face Swap", "obs_faceswap_video",
                            {"source_image": [{"value": str(source_face), "selected": False, "hidden": False}]})
-            obs.add_filter("Microphone", "Voice Clone", "obs_faceswap_audio", {"pitch": 4.0, "formant": 1.5})
+            obs.add_filter("Microphone", "Voice Clone", "obs_faceswap_audio", {"reference_voice": str(reference)})
             time.sleep(4)  # let the status lines fill in
             for source, name in (("Camera", "obs-face-swap-panel.png"), ("Microphone", "obs-voice-clone-panel.png")):
                 obs.call("OpenInputFiltersDialog", {"inputName": source})

@@ -45,11 +45,14 @@ def face_box(img: np.ndarray) -> tuple[int, int, int, int]:
 
 def changed(a: np.ndarray, b: np.ndarray, box: tuple[int, int, int, int]) -> tuple[float, float]:
     """(share of the face box's pixels that differ by more than 10 levels,
-        share of the pixels outside the box that differ by more than 4)."""
+        share of the pixels outside the box, widened by a fifth on each side, that differ by more than 4).
+    The embedded swap morphs the jaw line, neck and hair line around the face with the new outline, inside
+    its own region: that band may change, nothing beyond it."""
     d = np.abs(a.astype(np.int16) - b.astype(np.int16)).max(axis=2)
     x0, y0, x1, y1 = box
+    mx, my = (x1 - x0) // 5, (y1 - y0) // 5
     outside = np.ones(d.shape, bool)
-    outside[y0:y1, x0:x1] = False
+    outside[max(0, y0 - my):y1 + my, max(0, x0 - mx):x1 + mx] = False
     return float((d[y0:y1, x0:x1] > 10).mean()), float((d[outside] > 4).mean())
 
 

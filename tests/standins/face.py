@@ -14,6 +14,7 @@ from obs_faceswap.models.standins.face import (  # noqa: F401  (re-exported for 
     STRIDES,
     PlacedFace,
     build_arcface,
+    build_embedding_converter,
     build_inswapper,
     build_scrfd,
     build_simswap,

@@ -28,8 +28,10 @@ def _save(graph: onnx.GraphProto, path: Path) -> Path:
     return path
 
 
-def content_encoder(path: Path, dim: int = 768, *, rank2_input: bool = False, seed: int = 0) -> Path:
-    """ContentVec-like encoder. ``rank2_input`` makes the wrong f32[1,samples] input (for error tests)."""
+def content_encoder(path: Path, dim: int = 768, *, rank2_input: bool = False, channels_first: bool = False,
+                    seed: int = 0) -> Path:
+    """ContentVec-like encoder. ``rank2_input`` makes the wrong f32[1,samples] input, ``channels_first`` the wrong
+    f32[1,D,frames] output with both axes dynamic (for error tests)."""
     rng = np.random.default_rng(seed)
     w = (rng.standard_normal((dim, 1, 400)) * 0.05).astype(np.float32)
     nodes = []
@@ -45,10 +47,12 @@ def content_encoder(path: Path, dim: int = 768, *, rank2_input: bool = False, se
     inits.append(numpy_helper.from_array(w, "conv_w"))
     nodes += [
         helper.make_node("Conv", [x, "conv_w"], ["conv"], kernel_shape=[400], strides=[320]),
-        helper.make_node("Tanh", ["conv"], ["act"]),
-        helper.make_node("Transpose", ["act"], ["features"], perm=[0, 2, 1]),
+        helper.make_node("Tanh", ["conv"], ["act" if not channels_first else "features"]),
     ]
-    out = helper.make_tensor_value_info("features", TensorProto.FLOAT, [1, "frames", dim])
+    if not channels_first:
+        nodes.append(helper.make_node("Transpose", ["act"], ["features"], perm=[0, 2, 1]))
+    shape = [1, "frames", dim] if not channels_first else [1, "channels", "frames"]
+    out = helper.make_tensor_value_info("features", TensorProto.FLOAT, shape)
     return _save(helper.make_graph(nodes, "content_encoder_standin", [inp], [out], inits), path)
 
 

@@ -34,6 +34,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
         inswapper=sf.build_inswapper(d / "inswapper_128.onnx"),
         reswapper256=sf.build_inswapper(d / "reswapper_256.onnx", size=256),
         simswap=sf.build_simswap(d / "simswap_256.onnx"),
+        converter=sf.build_embedding_converter(d / "crossface_simswap.onnx"),
         arcface=sf.build_arcface(d / "w600k_r50.onnx"),
         det_astro=sf.build_scrfd(d / "det_astro.onnx", [ASTRO_FACE], (512, 512)),
         det_none=sf.build_scrfd(d / "det_none.onnx", [], (512, 512)),
@@ -83,9 +84,14 @@ def test_swap_crop_equals_insightface_inswapper(models: SimpleNamespace, astrona
     np.testing.assert_array_equal(same_m, their_crop)
     # our own float64 similarity fit vs skimage's (fed float32 points): transforms agree to 1e-5 px,
     # which flips bilinear rounding on a handful of pixels by one level at most
-    np.testing.assert_allclose(m, their_m, atol=2e-5)
-    diff = np.abs(mine.astype(int) - their_crop)
-    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
+    # (at 256 ours adds ReSwapper's own half pixel, see test_neural_defects.py; insightface has none)
+    expected_m = their_m.copy()
+    if ours.size != 128:
+        expected_m[:, 2] += 0.5
+    np.testing.assert_allclose(m, expected_m, atol=2e-5)
+    if ours.size == 128:
+        diff = np.abs(mine.astype(int) - their_crop)
+        assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
     # the swap really depends on the source identity and on the target pixels
     other = ours.swap_crop(crop, ours.source_latent(l2_normalize(np.random.default_rng(8).standard_normal(512))))
     assert np.abs(other.astype(int) - mine).mean() > 3
@@ -118,10 +124,10 @@ def test_identity_is_the_normalised_mean_of_several_photos(models: SimpleNamespa
 
 def test_simswap_output_is_a_face_crop_that_depends_on_both_inputs(models: SimpleNamespace,
                                                                    astronaut_bgr: np.ndarray) -> None:
-    sim = SimSwap(create_session(models.simswap, "cpu"))
+    sim = SimSwap(create_session(models.simswap, "cpu"), create_session(models.converter, "cpu"))
     crop, m = sim.align(astronaut_bgr, _face())
-    a = sim.swap_crop(crop, sim.source_latent(np.ones(512, np.float32)))
-    b = sim.swap_crop(crop, sim.source_latent(-np.ones(512, np.float32)))
+    a = sim.swap_crop(crop, sim.latent_from_raw([np.ones(512, np.float32)]))
+    b = sim.swap_crop(crop, sim.latent_from_raw([-np.ones(512, np.float32)]))
     assert a.shape == (256, 256, 3) and a.dtype == np.uint8
     assert np.abs(a.astype(int) - b).mean() > 3
     # the stand-in keeps half the target: the de-normalisation round trip brings the crop back

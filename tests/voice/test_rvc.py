@@ -27,6 +27,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "synth_v1": rvc_synth(d / "voice_v1.onnx", dim=256),
         "no_rnd": rvc_synth(d / "no_rnd.onnx", drop_input="rnd"),
         "encoder_rank2": content_encoder(d / "enc_rank2.onnx", rank2_input=True),
+        "encoder_chfirst": content_encoder(d / "enc_chfirst.onnx", channels_first=True),
     }
 
 
@@ -63,6 +64,13 @@ def test_rvc_signature_mismatch_is_clear(models: dict[str, Path]) -> None:
     # a content encoder passed as the voice model
     with pytest.raises(ModelSignatureError, match="rvc_synth"):
         VoiceEngine(settings(models, "encoder"), RATE)
+
+
+def test_channels_first_content_encoder_is_refused_at_load(models: dict[str, Path]) -> None:
+    """RVC's ContentVec gives [1, frames, 768]; a [1, 768, frames] file (both axes dynamic, so the
+    signature alone cannot tell) would feed the synthesizer garbage: refused, naming the layout."""
+    with pytest.raises(ModelSignatureError, match=r"channels first.*\[1, frames, 768\]"):
+        VoiceEngine(settings(models, encoder="encoder_chfirst"), RATE)
 
 
 def test_rvc_missing_model_says_what_to_do(tmp_path: Path, models: dict[str, Path]) -> None:

@@ -179,15 +179,39 @@ def build_inswapper(path: Path, size: int = 128, seed: int = 2, *, emap_name: st
     return _save(graph, path)
 
 
-def build_simswap(path: Path, seed: int = 3) -> Path:
-    """simswap_256 stand-in: ImageNet-normalised ``target`` f32[1,3,256,256] + ``source`` [1,512] -> [0,1]."""
-    nodes, inits = _swap_graph(256, seed, imagenet_input=True)
+def build_simswap(path: Path, seed: int = 3, *, size: int = 256) -> Path:
+    """SimSwap stand-in: ``target`` f32[1,3,S,S] + ``source`` [1,512] -> [0,1]. S = 256: ImageNet-normalised
+    input (simswap_256); S = 512: mean 0 / std 1 (simswap_unofficial_512)."""
+    nodes, inits = _swap_graph(size, seed, imagenet_input=size != 512)
     graph = helper.make_graph(
         nodes, "simswap_standin",
-        [helper.make_tensor_value_info("target", TensorProto.FLOAT, [1, 3, 256, 256]),
+        [helper.make_tensor_value_info("target", TensorProto.FLOAT, [1, 3, size, size]),
          helper.make_tensor_value_info("source", TensorProto.FLOAT, [1, 512])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 256, 256])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, size, size])],
         initializer=inits,
+    )
+    return _save(graph, path)
+
+
+def build_embedding_converter(path: Path, seed: int = 4) -> Path:
+    """crossface_simswap stand-in: ``input`` f32[N,512] -> ``output`` f32[N,512] = tanh(x W + b).
+
+    Affine plus a non-linearity like the real MLP, so a normalised input gives another direction
+    than the raw one (the real converter takes w600k_r50's raw embedding).
+    """
+    rng = np.random.default_rng(seed)
+    w = (rng.standard_normal((512, 512)) / np.sqrt(512)).astype(np.float32)
+    b = (rng.standard_normal(512) * 0.5).astype(np.float32)
+    nodes = [
+        helper.make_node("MatMul", ["input", "w"], ["xw"]),
+        helper.make_node("Add", ["xw", "b"], ["lin"]),
+        helper.make_node("Tanh", ["lin"], ["output"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "embedding_converter_standin",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 512])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 512])],
+        initializer=[_init("w", w), _init("b", b)],
     )
     return _save(graph, path)
 

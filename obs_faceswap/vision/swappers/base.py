@@ -43,6 +43,7 @@ class PreparedSource:
 class Swapper(Protocol):
     name: str
     needs_embedder: bool  # prepare_source needs ``SourceTools.embedder``
+    needs_photos: bool  # False: the identity is the model's own (DFM), prepare_source takes no photo
 
     def prepare_source(self, photos: Photos, tools: SourceTools) -> PreparedSource:
         """The source identity from one or more photos; raises ``NoFaceError`` naming a photo without a face."""

@@ -1,12 +1,16 @@
 """inswapper_128 and ReSwapper (128/256): one-shot identity swap on an aligned crop.
 
-Inputs: ``target`` float32 [1, 3, S, S] RGB x/255 of the crop aligned to ``arcface_128``;
+Inputs: ``target`` float32 [1, 3, S, S] RGB x/255 of the crop aligned to ``arcface_128``
+(S = 128; for ReSwapper-256 the template is scaled pixel centre to pixel centre, i.e. 2x + 0.5 px,
+as ReSwapper's own ``estimate_norm`` aligns its training and inference crops; insightface's
+``INSwapper`` scales by 2 without the half pixel, a 0.5 px shift of the whole face at 256);
 ``source`` float32 [1, 512] = L2-normalised (normalised ArcFace embedding @ ``emap``), where
 ``emap`` is the model's last initializer (512 x 512 float32). Output ``output`` RGB in [0, 1].
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -16,10 +20,11 @@ import numpy.typing as npt
 from obs_faceswap.errors import ModelSignatureError
 from obs_faceswap.models.session import Session, invalid_model_error
 from obs_faceswap.vision.align import Affine, warp_face
-from obs_faceswap.vision.arcface import Embedding, l2_normalize
+from obs_faceswap.vision.arcface import Embedding, l2_normalize, mean_identity
 from obs_faceswap.vision.types import Face, Frame
 
 TEMPLATE = "arcface_128"
+NATIVE = 128  # the size the arcface_128 template is published for
 
 
 def read_emap(path: str | Path, *, user_file: bool = True) -> npt.NDArray[np.float32]:
@@ -62,13 +67,18 @@ class InSwapper:
         self.emap = emap if emap is not None else read_emap(session.path, user_file=False)
         self.size = crop_size(session)
 
+    def latent_from_raw(self, raws: Sequence[Embedding]) -> npt.NDArray[np.float32]:
+        """The ``source`` input from one or more photos' raw ArcFace embeddings (averaged identity)."""
+        return self.source_latent(mean_identity(raws))
+
     def source_latent(self, embedding: Embedding) -> npt.NDArray[np.float32]:
         latent = np.dot(l2_normalize(embedding).reshape(1, -1), self.emap)
         latent /= np.linalg.norm(latent)
         return latent.astype(np.float32)
 
-    def align(self, frame: Frame, face: Face) -> tuple[Frame, Affine]:
-        return warp_face(frame, face.kps, TEMPLATE, self.size)
+    def align(self, frame: Frame, face: Face, size: int = 0) -> tuple[Frame, Affine]:
+        """The aligned crop (``size`` px, default the model's) and its transform."""
+        return warp_face(frame, face.kps, TEMPLATE, size or self.size, native=NATIVE)
 
     def swap_crop(self, crop: Frame, latent: npt.NDArray[np.float32]) -> Frame:
         """Swapped BGR uint8 crop from an aligned BGR crop."""

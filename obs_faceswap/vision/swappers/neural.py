@@ -2,6 +2,9 @@
 
 The swap step aligns the face to the model's template, runs the model on the crop and records
 the crop, its transform, the swapped crop and the box mask (``mask_blur`` / ``mask_padding``).
+With ``pixel_boost`` above the model's size (a multiple of it: inswapper/ReSwapper-128 at
+256/384/512) the crop is made at that size and swapped by polyphase sub-images
+(``vision/pixel_boost.py``).
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ from obs_faceswap.errors import FaceSwapError, ModelError, ModelSignatureError
 from obs_faceswap.models import registry
 from obs_faceswap.models.registry import load_family, looks_like_path
 from obs_faceswap.models.session import Session
-from obs_faceswap.vision.arcface import source_identity
+from obs_faceswap.vision import pixel_boost
+from obs_faceswap.vision.arcface import source_embeddings
 from obs_faceswap.vision.masks import box_mask
 from obs_faceswap.vision.options import FaceOptions
 from obs_faceswap.vision.record import FaceRecord
 from obs_faceswap.vision.swappers.base import Photos, PreparedSource, SourceTools
 from obs_faceswap.vision.swappers.inswapper import InSwapper, read_emap
-from obs_faceswap.vision.swappers.simswap import SimSwap
+from obs_faceswap.vision.swappers.simswap import CONVERTER_ID, SimSwap
 from obs_faceswap.vision.types import Face, Frame
 
 SWAPPER_FAMILIES = ("inswapper", "simswap")
@@ -31,6 +35,7 @@ class NeuralSwapper:
     """An identity-embedding swapper over its ONNX session (implements ``Swapper``)."""
 
     needs_embedder = True
+    needs_photos = True
 
     def __init__(self, model: InSwapper | SimSwap, name: str) -> None:
         self.model = model
@@ -42,16 +47,21 @@ class NeuralSwapper:
     def prepare_source(self, photos: Photos, tools: SourceTools) -> PreparedSource:
         """The photos' averaged identity as the model's latent (``source`` input)."""
         assert tools.embedder is not None, "a neural swapper needs the face recogniser"
-        identity = source_identity(photos, tools.detect, tools.embedder)
+        raws = source_embeddings(photos, tools.detect, tools.embedder)
         note = f"identity averaged over {len(photos)} source photos" if len(photos) > 1 else ""
-        return PreparedSource(self.model.source_latent(identity), note)
+        return PreparedSource(self.model.latent_from_raw(raws), note)
 
     def swap_face(self, frame: Frame, face: Face, source: object, options: FaceOptions) -> FaceRecord:
         latent: npt.NDArray[np.float32] = source  # type: ignore[assignment]
-        crop, m = self.model.align(frame, face)
-        swapped = self.model.swap_crop(crop, latent)
+        k = pixel_boost.factor(options.pixel_boost, self.size)
+        if k > 1 and isinstance(self.model, InSwapper):
+            crop, m = self.model.align(frame, face, self.size * k)
+        else:
+            k = 1
+            crop, m = self.model.align(frame, face)
+        swapped = pixel_boost.boosted(lambda c: self.model.swap_crop(c, latent), crop, k)
         pad = options.mask_padding
-        box = box_mask(self.size, (pad, pad, pad, pad), options.mask_blur)
+        box = box_mask(crop.shape[0], (pad, pad, pad, pad), options.mask_blur)
         return FaceRecord(face=face, crop=crop, affine=m, swapped=swapped, masks={"box": box})
 
     def sessions(self) -> list[Session]:
@@ -91,4 +101,16 @@ def build_neural_swapper(choice: str, provider: str) -> NeuralSwapper:
             f"its last initializer; a SimSwap file the same inputs/output without the emap. ({exc})") from None
     if family == "inswapper":
         return NeuralSwapper(InSwapper(session), Path(session.path).stem)
-    return NeuralSwapper(SimSwap(session), Path(session.path).stem)
+    return NeuralSwapper(SimSwap(session, load_converter(Path(session.path), provider)), Path(session.path).stem)
+
+
+def load_converter(swapper_file: Path, provider: str) -> Session:
+    """SimSwap's embedding converter: ``crossface_simswap.onnx`` beside the SimSwap file (where
+    facefusion keeps it), else the installed ``crossface_simswap`` model."""
+    beside = swapper_file.with_name(f"{CONVERTER_ID}.onnx")
+    try:
+        return load_family(str(beside) if beside.is_file() else CONVERTER_ID, "embedding_converter", provider)
+    except ModelSignatureError:
+        raise
+    except ModelError as exc:
+        raise ModelError(f"SimSwap needs its identity converter (w600k_r50 -> SimSwap's ArcFace space): {exc}") from None

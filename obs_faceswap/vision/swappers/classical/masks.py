@@ -22,7 +22,6 @@ BROW_RIGHT, BROW_LEFT = 105, 334  # mesh points on the upper brows (subject's ri
 RIGHT_BROW_PTS = np.array([70, 63, 105, 66, 107, 55, 65, 52, 53, 46])  # brow outlines (mediapipe mesh)
 LEFT_BROW_PTS = np.array([300, 293, 334, 296, 336, 285, 295, 282, 283, 276])
 EYE_LIDS = ((159, 145, 33, 133), (386, 374, 362, 263))  # (upper lid, lower lid, corner, corner) per eye
-EYE_MATCH = (0.55, 0.85)  # eye-openness ratio (smaller/larger) below which the target's own eye shows
 
 
 def _polygon_scaled(pts: Points, grow: float) -> Points:
@@ -62,16 +61,16 @@ def eye_openness(pts: Points) -> tuple[float, float]:
 
 
 def eye_keep(dst: Points, src: Points, size: tuple[int, int]) -> Mask | None:
-    """Soft (H, W) weight of the target's own eyes to keep, where the source eye is open unlike the target's.
+    """Soft (H, W) weight of the target's own eyes to keep, where the source eye cannot provide one.
 
-    A source photo with squinting or closed eyes warped onto open eyes (or the reverse) shows
-    smeared lids; such an eye is faded to the target's own one (None when both eyes match).
+    The source's eye is shown by default; a squinting or closed source eye stretched over a more
+    open target eye smears, so such an eye is the target's own (``feature_select.eye_choice``;
+    None when both eyes are the source's).
     """
-    keep = []
-    for o_t, o_s in zip(eye_openness(dst), eye_openness(src), strict=True):
-        r = min(o_t, o_s) / max(o_t, o_s, 1e-3)
-        lo, hi = EYE_MATCH
-        keep.append(float(np.clip((hi - r) / (hi - lo), 0.0, 1.0)))
+    from obs_faceswap.vision.feature_select import eye_choice
+
+    # one choice for both eyes (a source eye beside a target eye looks odd)
+    keep = [max(eye_choice(o_t, o_s) for o_t, o_s in zip(eye_openness(dst), eye_openness(src), strict=True))] * 2
     if max(keep) <= 0.0:
         return None
     h, w = size

@@ -17,13 +17,18 @@ and detail): the merge stage (``vision/merge.py``) blends it like any other swap
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 
 from obs_faceswap.errors import NoFaceError
-from obs_faceswap.vision.embedded import FACE_OVAL, EmbeddedDetector
+from obs_faceswap.vision.embedded import FACE_OVAL, OUTER_LIPS, EmbeddedDetector
+from obs_faceswap.vision.feature_select import mouth_seam_keep
 from obs_faceswap.vision.options import FaceOptions
 from obs_faceswap.vision.record import ColourState, FaceRecord, roi_affine
+from obs_faceswap.vision.shape_transfer import average_shape, hold_region, mesh3, transfer_shape, unfold
+from obs_faceswap.vision.surroundings import morph_surroundings, surround_margin
 from obs_faceswap.vision.swappers.base import Photos, PreparedSource, SourceTools
 from obs_faceswap.vision.swappers.classical.masks import eye_keep, face_mask, mouth_keep, skin_mask
 from obs_faceswap.vision.swappers.classical.warp import ClassicalSource, warp_source
@@ -47,6 +52,7 @@ class ClassicalSwapper:
 
     name = "embedded"
     needs_embedder = False
+    needs_photos = True
 
     def __init__(self, *, detector: EmbeddedDetector | None = None) -> None:
         self._detector = detector
@@ -62,28 +68,35 @@ class ClassicalSwapper:
 
     # -- source ------------------------------------------------------------------------------
     def prepare_source(self, photos: Photos, tools: SourceTools | None = None) -> PreparedSource:
-        """The best source face over all photos (largest and most frontal); ``NoFaceError`` when none has one.
+        """The source face over all photos; ``NoFaceError`` when none has one.
 
-        A classical warp cannot average several faces; with several photos the best one is used
-        (the note says which). ``tools`` is not needed: the mesh comes from this swapper's detector.
+        The skin is the best photo's (largest and most frontal; the note says which); with several
+        photos the face shape is the Procrustes mean of all of them (weighted by the same quality),
+        so one photo's expression or lens counts less. ``tools`` is not needed: the mesh comes from
+        this swapper's detector.
         """
         if not photos:
             raise NoFaceError("no source photo given: choose a photo with one clearly visible face")
-        best: tuple[float, int, Face] | None = None
+        found: list[tuple[float, int, Face]] = []
         for i, (_, img) in enumerate(photos):
             faces = [f for f in self.detector.detect(img) if f.landmarks is not None]
             if not faces:
                 continue
             face = max(faces, key=lambda f: f.area)
-            quality = min(float((face.bbox[2:] - face.bbox[:2]).max()), SOURCE_MAX_FACE) * _frontal(face)
-            if best is None or quality > best[0]:
-                best = (quality, i, face)
+            found.append((min(float((face.bbox[2:] - face.bbox[:2]).max()), SOURCE_MAX_FACE) * _frontal(face), i, face))
         names = [name for name, _ in photos]
-        if best is not None:
+        if found:
+            best = max(found, key=lambda q: q[0])
+            source = build_source(photos[best[1]][1], best[2], photo_index=best[1])
+            others = [q for q in found if q is not best]
+            if others and source.shape is not None:  # the shape: Procrustes mean over every photo
+                source.shape = average_shape([source.shape, *(mesh3(f.landmarks, f.extra.get("mesh_z"))
+                                                              for _, _, f in others)],
+                                             [best[0], *(q for q, _, _ in others)])
             note = "" if len(photos) == 1 else (
-                f"used source photo {names[best[1]]}, the best of {len(photos)} (the embedded swapper takes "
-                "one photo; neural swappers average them)")
-            return PreparedSource(build_source(photos[best[1]][1], best[2], photo_index=best[1]), note)
+                f"face shape averaged over {len(found)} of {len(photos)} source photos; skin from "
+                f"{names[best[1]]}, the best of them")
+            return PreparedSource(source, note)
         label = ", ".join(n for n in names if n) or ("the source photo" if len(photos) == 1 else "the source photos")
         raise NoFaceError(f"no face found in {label}: use a photo where one face is clearly visible, "
                           "front-facing and not too small")
@@ -100,25 +113,44 @@ class ClassicalSwapper:
                 return None
             meshed = found
         pts = meshed.landmarks.astype(np.float32)
-        roi = face_roi(pts, frame.shape)
+        # the source's proportions in the target's pose and expression (faded with the blend: blend 0
+        # is the untouched frame); with keep_mouth the user's own lips stay where they are
+        new = target_shape(pts, meshed.extra.get("mesh_z"), source, options.shape_strength * options.blend)
+        if options.keep_mouth and new is not pts:
+            new = hold_region(pts, new, OUTER_LIPS, 1.3 * options.mouth_size)
+        roi = face_roi(np.concatenate([pts, new]), frame.shape, surround_margin(pts, new) if new is not pts else 0.0)
         if roi is None:
             return None
         x0, y0, x1, y1 = roi
         size = (y1 - y0, x1 - x0)
-        local = pts - np.float32([x0, y0])
+        local = new - np.float32([x0, y0])
         warped, covered = warp_source(source, local, size)
         mask = face_mask(local, size, options) * covered
         keep = eye_keep(local, source.points, size)
-        if keep is not None:  # an eye open/closed unlike the target's: show the target's own eye
+        if keep is not None:  # a source eye much less open than the target's: show the target's own eyes
             mask *= np.float32(1.0) - keep
+        seam = mouth_seam_keep(local, source.points, size)
+        if seam is not None:  # a wide-open source mouth on a closed one: the target's own lip seam
+            mask *= np.float32(1.0) - seam
         masks = {"face": mask}
         if options.keep_mouth:  # the target's own lips, byte for byte
             masks["mouth"] = mouth_keep(local, size, options.mouth_size)
         face_size = float((local.max(0) - local.min(0)).max())
         colour = ColourState(mask=skin_mask(local, size), gain_limits=COLOR_GAIN_LIMITS, relight=True,
                              match_detail=True, face_size=face_size)
-        return FaceRecord(face=face, crop=np.ascontiguousarray(frame[y0:y1, x0:x1]), affine=roi_affine(x0, y0),
-                          swapped=warped, masks=masks, colour=colour, in_frame=True)
+        crop = np.ascontiguousarray(frame[y0:y1, x0:x1])
+        if new is not pts:  # the target's own skin, hair line and neck follow the moved outline
+            crop = morph_surroundings(crop, pts - np.float32([x0, y0]), local)
+        return FaceRecord(face=face, crop=crop, affine=roi_affine(x0, y0), swapped=warped, masks=masks, colour=colour,
+                          in_frame=True, reshaped=new is not pts)
+
+
+def target_shape(pts: Points, depth: Any, source: ClassicalSource, strength: float) -> Points:
+    """The target's mesh ``pts`` (with its ``depth`` when known) given the source's proportions at
+    ``strength``, folds pulled back; ``pts`` itself (the same object) at 0."""
+    if strength <= 0.0 or source.shape is None or len(pts) != len(source.shape):
+        return pts
+    return unfold(pts, transfer_shape(source.shape, mesh3(pts, depth), strength), source.triangles)
 
 
 def _frontal(face: Face) -> float:
@@ -149,7 +181,10 @@ def build_source(image: Frame, face: Face, photo_index: int = 0) -> ClassicalSou
                           interpolation=cv2.INTER_AREA)
         local = local * np.float32(scale)
     tri = Delaunay(local.astype(np.float64)).simplices.astype(np.int32)
-    return ClassicalSource(image=extend_skin(crop, local), points=local, triangles=tri, photo_index=photo_index)
+    depth = face.extra.get("mesh_z")
+    shape = mesh3(local, None if depth is None else np.asarray(depth, np.float32) * np.float32(scale))
+    return ClassicalSource(image=extend_skin(crop, local), points=local, triangles=tri, photo_index=photo_index,
+                           shape=shape)
 
 
 def extend_skin(crop: Frame, pts: Points) -> Frame:
@@ -183,10 +218,10 @@ def extend_skin(crop: Frame, pts: Points) -> Frame:
     return np.clip(out + np.float32(0.5), 0, 255).astype(np.uint8)  # type: ignore[no-any-return]
 
 
-def face_roi(pts: Points, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
-    """Integer ROI (x0, y0, x1, y1) holding the mesh, clipped to the frame; None when empty."""
+def face_roi(pts: Points, shape: tuple[int, ...], margin: float = 0.0) -> tuple[int, int, int, int] | None:
+    """Integer ROI (x0, y0, x1, y1) holding the mesh (plus ``margin`` pixels), clipped to the frame; None when empty."""
     h, w = shape[:2]
-    lo, hi = pts.min(0), pts.max(0)
+    lo, hi = pts.min(0) - np.float32(margin), pts.max(0) + np.float32(margin)
     x0, y0 = max(0, int(np.floor(lo[0])) - 2), max(0, int(np.floor(lo[1])) - 2)
     x1, y1 = min(w, int(np.ceil(hi[0])) + 3), min(h, int(np.ceil(hi[1])) + 3)
     if x1 - x0 < 4 or y1 - y0 < 4:

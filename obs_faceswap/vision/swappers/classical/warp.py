@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from obs_faceswap.vision.types import Frame, Mask, Points
 
+CUBIC_MAX_PIXELS = 200 * 200  # bigger ROIs are warped bilinearly
 HALF_RES_FROM = 96  # ROIs at least this big compute the warp maps at half resolution
 
 
@@ -29,6 +30,7 @@ class ClassicalSource:
     triangles: npt.NDArray[np.int32]  # (T, 3) Delaunay triangles over ``points``
     photo_index: int = 0
     cache: dict[str, Any] = field(default_factory=dict)
+    shape: npt.NDArray[np.float64] | None = None  # (468, 3) mesh with depth for shape transfer (crop pixels)
 
 
 def triangle_affines(dst: Points, src: Points, triangles: npt.NDArray[np.int32]) -> npt.NDArray[np.float32]:
@@ -114,7 +116,9 @@ def warp_source(source: ClassicalSource, dst: Points, size: tuple[int, int]) -> 
         e = max(1, int(round(0.015 * target_size)))
         inner = cv2.erode(cov, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * e + 1, 2 * e + 1)))
         cov = cv2.GaussianBlur(inner, (0, 0), e) * cov  # 0 wherever no triangle covers
-    interp = cv2.INTER_CUBIC if upscale > 1.0 else cv2.INTER_LINEAR
+    # bicubic where the face is enlarged, unless the region is big (4x the cost of bilinear there, and
+    # match_sharpness restores the detail a big, soft source lacks anyway)
+    interp = cv2.INTER_CUBIC if upscale > 1.0 and h * w <= CUBIC_MAX_PIXELS else cv2.INTER_LINEAR
     warped = cv2.remap(image, map_x, map_y, interp, borderMode=cv2.BORDER_REPLICATE)
     return warped, cov
 

@@ -1,0 +1,125 @@
+"""Shape transfer and the surroundings morph as pure functions (synthetic meshes, no model)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from obs_faceswap.vision import shape_transfer as st
+from obs_faceswap.vision.surroundings import morph_surroundings, ring_points
+
+
+def _rot(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    y, p, r = np.radians([yaw, pitch, roll])
+    ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
+    rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
+    rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
+    return rz @ rx @ ry
+
+
+def _face() -> np.ndarray:
+    """A face-like 3-D point cloud on the mesh's indices: an ellipsoid cap with the landmarks used placed."""
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(-1, 1, (468, 2)) * [0.8, 1.0]
+    z = -0.5 * (1 - pts[:, 0] ** 2 - 0.5 * pts[:, 1] ** 2)
+    m = np.column_stack([pts, z]) * 50 + [100, 100, 0]
+    fixed = {33: (-0.55, -0.3), 133: (-0.2, -0.3), 263: (0.55, -0.3), 362: (0.2, -0.3), 168: (0, -0.3),
+             2: (0, 0.2), 61: (-0.3, 0.45), 291: (0.3, 0.45), 13: (0, 0.44), 14: (0, 0.5), 78: (-0.25, 0.47),
+             308: (0.25, 0.47), 234: (-0.8, -0.1), 454: (0.8, -0.1), 152: (0, 1.0), 10: (0, -1.0)}
+    for i, (x, y) in fixed.items():
+        m[i] = [100 + 50 * x, 100 + 50 * y, -25 * (1 - x * x)]
+    return m
+
+
+def test_similarity_fit_recovers_a_pose() -> None:
+    a = _face()
+    r = _rot(20, -10, 5)
+    b = (a @ r.T) * 1.3 + [5, -7, 2]
+    s, r2, t = st.similarity_fit(a, b)
+    assert abs(s - 1.3) < 1e-6 and st.rotation_angle_deg(r2.T @ r) < 1e-4
+    assert st.procrustes_distance(a, b) < 1e-9
+
+
+def test_strength_zero_is_the_target_and_one_takes_the_source_proportions() -> None:
+    target = _face()
+    source = target.copy()
+    source[[263, 362], 0] += 6.0  # the source's left eye sits further out
+    source[[152], 1] += 8.0  # and its chin is longer
+    turned = (source - 100) @ _rot(25, 5, 0).T * 0.7 + 300  # another pose and size in its photo
+    same = st.transfer_shape(turned, target, 0.0)
+    assert np.array_equal(same, target[:, :2].astype(np.float32))
+    out = st.transfer_shape(turned, target, 1.0)
+    assert abs((out[263, 0] - out[33, 0]) - (source[263, 0] - source[33, 0])) < 1.0  # eye spacing: source
+    assert out[152, 1] - target[152, 1] > 6.0  # the longer chin
+    half = st.transfer_shape(turned, target, 0.5)
+    assert 2.0 < half[152, 1] - target[152, 1] < out[152, 1] - target[152, 1]
+
+
+def test_mouth_opening_stays_the_targets() -> None:
+    target = _face()
+    source = target.copy()
+    source[14, 1] += 10.0  # the source's mouth is wide open
+    source[152, 1] += 10.0  # and its jaw dropped with it
+    out = st.transfer_shape(source, target, 1.0)
+    assert abs(st.mouth_opening(out) - st.mouth_opening(target[:, :2])) < 0.15 * st.mouth_opening(target[:, :2])
+    assert abs(out[152, 1] - target[152, 1]) < 2.0  # the jaw drop is expression, not shape
+
+
+def test_average_shape_of_one_person_in_several_poses() -> None:
+    face = _face()
+    views = [face, (face - 100) @ _rot(15, 0, 0).T + 100, (face - 100) @ _rot(-10, 8, 3).T * 1.2 + 120]
+    mean = st.average_shape(views)
+    assert st.procrustes_distance(mean, face) < 1e-6
+
+
+def test_morph_moves_the_face_and_keeps_the_roi_edge() -> None:
+    h, w = 200, 200
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.dstack([(xx * 1.2) % 256, (yy * 1.2) % 256, (xx + yy) % 256]).astype(np.uint8)
+    old = _face()[:, :2].astype(np.float32)
+    new = old.copy()
+    new[:, 1] += 4.0 * (old[:, 1] > 120)  # the lower face moves down 4 px
+    out = morph_surroundings(img, old, new)
+    edge = np.ones((h, w), bool)
+    edge[1:-1, 1:-1] = False
+    assert np.array_equal(out[edge], img[edge])  # the ROI's border (the fixed ring): untouched
+    assert not np.array_equal(out, img)
+    # a pixel at the chin now shows what was 4 px higher
+    x, y = int(old[152, 0]), int(old[152, 1]) + 4
+    assert np.abs(out[y, x].astype(int) - img[y - 4, x]).max() <= 3
+    assert len(ring_points((h, w), 20)) >= 36
+
+
+def test_a_smooth_correction_computed_downscaled_matches_the_full_size_one() -> None:
+    from obs_faceswap.vision.lowres import correct_downscaled
+
+    rng = np.random.default_rng(1)
+    h, w = 400, 360
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    image = np.clip(np.dstack([xx / 2, yy / 2, (xx + yy) / 4]) + rng.normal(0, 12, (h, w, 3)), 0, 255).astype(np.uint8)
+    reference = np.zeros_like(image)
+    def relight(img: np.ndarray, ref: np.ndarray, masks: object) -> np.ndarray:
+        ramp = np.linspace(0.7, 1.2, img.shape[1], dtype=np.float32)[None, :, None]  # light from the right
+        return np.clip(img.astype(np.float32) * ramp + 10, 0, 255).astype(np.uint8)  # type: ignore[no-any-return]
+
+    full = relight(image, reference, ())
+    fast = correct_downscaled(relight, image, reference, 100 / 320)  # a 320 px face at 100 px
+    diff = np.abs(fast.astype(int) - full)
+    assert diff.mean() < 2.0 and np.percentile(diff, 99) < 12  # the lighting, and the noise (detail) kept
+    assert np.abs(fast.astype(int) - image).mean() > 10
+
+
+def test_unfold_pulls_back_a_fold_and_keeps_other_moves() -> None:
+    from scipy.spatial import Delaunay
+
+    g = np.mgrid[0:10, 0:10].reshape(2, -1).T.astype(np.float32) * 10  # a 10x10 grid, 10 px apart
+    tri = Delaunay(g).simplices.astype(np.int32)
+    new = g.copy()
+    new[:, 0] += 3.0  # everything slides right...
+    centre = 44  # ...and one point jumps past its neighbour: the mesh folds there
+    new[centre, 0] += 15.0
+    out = st.unfold(g, new, tri)
+    areas = st._signed_areas(out, tri) / st._signed_areas(g, tri)
+    assert areas.min() >= st.UNFOLD_MIN_AREA
+    far = np.linalg.norm(g - g[centre], axis=1) > 40
+    assert np.allclose(out[far], new[far], atol=0.05)  # moves far from the fold are kept
+    assert np.array_equal(st.unfold(g, g + 2.0, tri), g + 2.0)  # no fold: unchanged
