@@ -262,12 +262,14 @@ def _rotation(stream: Mapping[str, object]) -> int:
 
 
 _MP4_AUDIO = ("aac", "mp3", "ac3", "eac3", "opus", "alac")  # FLAC in MP4 is 'experimental' in ffmpeg 5
+_MOV_AUDIO = ("aac", "mp3", "ac3", "eac3", "alac", "pcm_s16le", "pcm_s24le")  # no Opus in QuickTime .mov
 
 
 def _audio_codec(info: VideoInfo, dest: Path) -> str:
     """'copy' when the input's audio fits the output container, else a codec that does."""
     ext = dest.suffix.lower()
-    if ext == ".mkv" or (ext in (".mp4", ".m4v", ".mov") and info.audio_codec in _MP4_AUDIO):
+    if ext == ".mkv" or (ext in (".mp4", ".m4v") and info.audio_codec in _MP4_AUDIO) or (
+            ext == ".mov" and info.audio_codec in _MOV_AUDIO):
         return "copy"
     if ext == ".webm":
         return "copy" if info.audio_codec in ("opus", "vorbis") else "libopus"

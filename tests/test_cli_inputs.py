@@ -90,6 +90,18 @@ def test_odd_frame_size_444_and_flac_audio_into_mp4(astronaut_path: Path, tmp_pa
     assert res.has_audio and res.audio_codec == "aac"  # FLAC cannot go into MP4 here: re-encoded
 
 
+def test_opus_audio_into_mov_is_re_encoded(astronaut_path: Path, tmp_path: Path) -> None:
+    clip = tmp_path / "opus.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-loop", "1", "-i", str(astronaut_path), "-f", "lavfi",
+                    "-i", "sine=frequency=440:duration=0.3", "-t", "0.3", "-r", "10", "-vf", "scale=256:256",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "libopus",
+                    str(clip)], check=True)
+    out = tmp_path / "out.mov"  # QuickTime cannot hold Opus: copying it failed with a BrokenPipeError
+    assert main(["swap-video", "-s", str(astronaut_path), "-i", str(clip), "-o", str(out), "-q"]) == 0
+    res = probe_video(out)
+    assert res.has_audio and res.audio_codec == "aac" and res.frames == 3
+
+
 def test_a_truncated_video_warns_how_many_frames_were_lost(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     full = tmp_path / "full.mp4"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=s=160x120:r=30:d=3",
