@@ -316,6 +316,15 @@ def ended_early(decoded: int, expected: int, decoder_log: str) -> bool:
     return (expected > 0 and decoded < expected - max(1, expected // 50)) or "partial file" in decoder_log
 
 
+_WRITE_ERRORS = ("Error writing", "Error closing", "No space left on device", "Disk quota exceeded")
+
+
+def encoder_failed(returncode: int, ffmpeg_log: str) -> bool:
+    """Whether an encoding ffmpeg failed. Its exit code alone does not say: ffmpeg 5 exits 0 after
+    "Error writing trailer ...: No space left on device", leaving a truncated file."""
+    return returncode != 0 or any(e in ffmpeg_log for e in _WRITE_ERRORS)
+
+
 def _pix_fmt(info: VideoInfo) -> str:
     """yuv420p (plays everywhere) for even sizes; 4:2:0 cannot hold an odd width or height, so
     those keep their exact size in yuv444p."""
@@ -375,7 +384,7 @@ def transform_video(
             frames.close()  # stops the decoder if we stopped early
             bar.close()
         err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        if proc.wait() != 0:
+        if encoder_failed(proc.wait(), err):
             raise FaceSwapError(f"ffmpeg could not write {out.name}: {_reason(err)}")
         if before_commit is not None:
             before_commit()
@@ -411,8 +420,8 @@ def encode_video(
             proc.wait()
             raise
         err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        if proc.wait() != 0:
-            raise FaceSwapError(f"ffmpeg could not write {out.name}: {err.strip()[-300:]}")
+        if encoder_failed(proc.wait(), err):
+            raise FaceSwapError(f"ffmpeg could not write {out.name}: {_reason(err)}")
         if before_commit is not None:
             before_commit()
     return out

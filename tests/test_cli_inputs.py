@@ -240,3 +240,27 @@ def test_an_unwritable_audio_output_is_refused_before_reading(tmp_path: Path,
     assert main(["voice", "-i", str(tmp_path / "ten_minutes.wav"), "-o", str(blocker / "out.wav")]) == 2
     err = capsys.readouterr().err
     assert "cannot write" in err and "is a file, not a folder" in err, err
+
+
+def test_a_full_disk_during_swap_video_is_an_error_not_a_truncated_file(astronaut_path: Path, tmp_path: Path) -> None:
+    """ffmpeg 5 exits 0 when the disk fills while it writes: the output must not appear as if complete.
+    Run in a private mount namespace whose output folder is a 16 KiB tmpfs (nothing else is filled)."""
+    import os
+    import shutil
+    import sys
+
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode:
+        pytest.skip("needs unshare and user namespaces for a private small file system")
+    clip = tmp_path / "clip.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-loop", "1", "-i", str(astronaut_path), "-t", "1", "-r", "10",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(clip)], check=True)
+    small = tmp_path / "small"
+    small.mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH", ""))
+                                                       if p)}
+    cmd = (f"mount -t tmpfs -o size=16k tmpfs {small} && {sys.executable} -m obs_faceswap swap-video "
+           f"-s {astronaut_path} -i {clip} -o {small}/out.mp4 -q; echo rc=$?; ls -A {small}")
+    res = subprocess.run(["unshare", "-rm", "sh", "-c", cmd], capture_output=True, text=True, timeout=120, env=env)
+    assert "rc=2" in res.stdout, (res.stdout, res.stderr[-1500:])
+    assert "No space left on device" in res.stderr and "Traceback" not in res.stderr, res.stderr[-1500:]
+    assert res.stdout.strip().endswith("rc=2"), res.stdout  # nothing left in the folder
