@@ -26,6 +26,17 @@ def time_ms(fn: Callable[[], Any], *, repeat: int = 50, warmup: int = 5) -> list
     return out
 
 
+def cpu_ms(fn: Callable[[], Any], *, repeat: int = 30, warmup: int = 3) -> float:
+    """Mean process CPU milliseconds (all threads) of ``fn()`` over ``repeat`` runs after ``warmup``:
+    steadier than wall clock on a machine shared with other jobs."""
+    for _ in range(warmup):
+        fn()
+    t0 = time.process_time()
+    for _ in range(repeat):
+        fn()
+    return (time.process_time() - t0) * 1000.0 / max(repeat, 1)
+
+
 def p50(samples: list[float]) -> float:
     return float(statistics.median(samples))
 

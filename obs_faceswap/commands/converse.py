@@ -16,10 +16,15 @@ def run(args: argparse.Namespace) -> int:
     from obs_faceswap.lipsync.speech import load_speech
     from obs_faceswap.lipsync.tts import make_tts
 
-    out = check_output(args, {"face input": args.face, "audio input": args.audio, "swap source": args.swap_source})
+    out = check_output(args, {"face input": args.face, "audio input": args.audio, "swap source": args.swap_source,
+                              "reference voice": args.reference_voice})
     chat = ChatClient.from_env(args.chat_url, args.chat_model, args.api_key_env, system=args.system,
                                timeout=args.timeout)
     tts = make_tts(args.voice, args.rate)  # a bad voice fails before the endpoint is asked
+    if args.reference_voice:
+        from obs_faceswap.lipsync.tts import ClonedTTS
+
+        tts = ClonedTTS(tts, args.reference_voice)
     speech = stt = None
     if args.audio:
         from obs_faceswap.lipsync.stt import FasterWhisperSTT

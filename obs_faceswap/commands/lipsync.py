@@ -12,13 +12,12 @@ from obs_faceswap.vision.types import Frame
 
 
 def speech_from_args(args: argparse.Namespace) -> object:
-    """The ``Speech`` that --audio or --text names (TTS for --text)."""
+    """The ``Speech`` that --audio or --text names (TTS for --text), in the --reference-voice when given."""
     from obs_faceswap.lipsync.speech import load_speech
-    from obs_faceswap.lipsync.tts import make_tts
+    from obs_faceswap.lipsync.tts import in_voice, make_tts
 
-    if args.audio:
-        return load_speech(args.audio)
-    return make_tts(args.voice, args.rate).speak(args.text)
+    speech = load_speech(args.audio) if args.audio else make_tts(args.voice, args.rate).speak(args.text)
+    return in_voice(speech, args.reference_voice) if args.reference_voice else speech
 
 
 def face_swap(source: str | None) -> Callable[[Frame], Frame] | None:
@@ -48,7 +47,8 @@ def check_output(args: argparse.Namespace, inputs: dict[str, str]) -> Path:
 def run(args: argparse.Namespace) -> int:
     from obs_faceswap.lipsync.render import lipsync_file
 
-    out = check_output(args, {"face input": args.face, "audio input": args.audio, "swap source": args.swap_source})
+    out = check_output(args, {"face input": args.face, "audio input": args.audio, "swap source": args.swap_source,
+                                   "reference voice": args.reference_voice})
     speech = speech_from_args(args)
     summary = lipsync_file(args.face, speech, out, model=args.model, fps=args.fps,  # type: ignore[arg-type]
                            provider=args.provider, crf=args.crf, progress=not args.quiet,
@@ -75,6 +75,9 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=None,
                         help="frame rate of the output for a photo (default: 25); a video keeps its own")
     parser.add_argument("--provider", default="auto", help="where a Wav2Lip model runs: auto, cuda, cpu, ...")
+    parser.add_argument("--reference-voice", metavar="CLIP",
+                        help="speak in this voice: the speech goes through Voice Clone's embedded clone of a "
+                             "5-60 s clip first (use only voices you have the right to use)")
     parser.add_argument("--swap-source", metavar="PHOTO",
                         help="first swap this photo's face onto --face (embedded face swap, default look), so the "
                              "swapped face speaks")

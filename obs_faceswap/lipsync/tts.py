@@ -229,3 +229,26 @@ def make_tts(voice: str | None = None, rate_wpm: int = DEFAULT_RATE_WPM) -> TTS:
     if v.lower().endswith(".onnx"):
         return PiperTTS(v)
     return EspeakTTS(v or DEFAULT_VOICE, rate_wpm)
+
+
+class ClonedTTS:
+    """A TTS whose speech takes a reference voice (Voice Clone's embedded clone) before it is returned."""
+
+    def __init__(self, inner: TTS, reference_voice: str) -> None:
+        self.inner = inner
+        self.reference_voice = reference_voice
+
+    def speak(self, text: str) -> Speech:
+        return in_voice(self.inner.speak(text), self.reference_voice)
+
+
+def in_voice(speech: Speech, reference_voice: str) -> Speech:
+    """``speech`` converted toward the voice of the ``reference_voice`` clip (timing and phonemes kept)."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from obs_faceswap.voice.files import convert_audio
+
+    cloned, _ = convert_audio(speech.audio[None, :], speech.rate, {"reference_voice": reference_voice})
+    return replace(speech, audio=np.ascontiguousarray(cloned[0], dtype=np.float32))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,12 +151,14 @@ def create_session(
     expect_outputs: Sequence[TensorSpec] | None = None,
     family: str = "",
     user_file: bool = False,
+    options: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Session:
     """Load an ONNX model with the preferred providers and check its signature.
 
     ``threads`` = 0 lets ORT choose. Raises ``ModelError`` for a missing or corrupt file and
     ``ModelSignatureError`` (naming the expected inputs/outputs) for a wrong signature.
     ``user_file`` marks a file the user named (the corrupt-file advice differs, see ``invalid_model_error``).
+    ``options``: extra provider options by ORT provider name, over the defaults (``models.device.device_options``).
     """
     p = Path(path)
     if not p.is_file():
@@ -164,8 +166,9 @@ def create_session(
                          "or pass the path of an existing .onnx file.")
     providers = resolve_providers(provider)
     st = p.stat()
-    key = (str(p.resolve()), st.st_size, st.st_mtime_ns, tuple(providers), threads)
-    sess = _cached_or_built(key, lambda: _new_session(p, providers, threads, user_file))
+    extra = tuple(sorted((n, tuple(sorted(o.items()))) for n, o in (options or {}).items() if o))
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns, tuple(providers), threads, extra)
+    sess = _cached_or_built(key, lambda: _new_session(p, providers, threads, user_file, options))
     if expect_inputs is not None or expect_outputs is not None:
         check_signature(sess, expect_inputs or [], expect_outputs or [], family=family)
     return sess
@@ -205,7 +208,8 @@ def sessions_created() -> int:
     return _created
 
 
-def _new_session(p: Path, providers: list[str], threads: int, user_file: bool) -> Session:
+def _new_session(p: Path, providers: list[str], threads: int, user_file: bool,
+                 options: Mapping[str, Mapping[str, str]] | None = None) -> Session:
     global _created
     import onnxruntime as ort
 
@@ -218,8 +222,9 @@ def _new_session(p: Path, providers: list[str], threads: int, user_file: bool) -
         if "TensorrtExecutionProvider" in providers:
             Path(provider_options(["TensorrtExecutionProvider"])[0]["trt_engine_cache_path"]).mkdir(
                 parents=True, exist_ok=True)
-        inner = ort.InferenceSession(str(p), sess_options=opts, providers=providers,
-                                     provider_options=provider_options(providers))
+        per_provider = [{**o, **(options or {}).get(n, {})} for n, o in zip(providers, provider_options(providers),
+                                                                             strict=True)]
+        inner = ort.InferenceSession(str(p), sess_options=opts, providers=providers, provider_options=per_provider)
     except Exception as exc:  # ORT raises several exception types for corrupt files
         raise invalid_model_error(p, exc, user_file=user_file) from None
     _created += 1

@@ -27,6 +27,7 @@ import numpy.typing as npt
 from obs_faceswap.models.manifest import data_dir
 from obs_faceswap.models.session import Session, create_session
 from obs_faceswap.models.signatures import family_signature
+from obs_faceswap.vision.lowres import shrink
 from obs_faceswap.vision.types import Face, Frame, Points
 
 EMBEDDED_DIR = data_dir() / "embedded"
@@ -196,10 +197,10 @@ class EmbeddedDetector:
         base = frame
         if tiled:  # one area-downscale of the frame serves the tiles and (downscaled again) the whole view
             scale = DET_SIZE / tile
-            base = _shrink(frame, (max(1, round(w * scale)), max(1, round(h * scale))))
+            base = shrink(frame, (max(1, round(w * scale)), max(1, round(h * scale))), 4.0)
         bh, bw = base.shape[:2]
         s_all = DET_SIZE / max(bh, bw)
-        small = _shrink(base, (max(1, round(bw * s_all)), max(1, round(bh * s_all))))
+        small = shrink(base, (max(1, round(bw * s_all)), max(1, round(bh * s_all))), 4.0)
         box = np.zeros((DET_SIZE, DET_SIZE, 3), np.uint8)
         box[: small.shape[0], : small.shape[1]] = small
         rgb_scale.append((box, 0.0, 0.0, float(max(h, w))))
@@ -306,14 +307,6 @@ class EmbeddedDetector:
                               extra={"presence": float(presence[i]),
                                      "mesh_z": (p[:, 2] / float(np.hypot(m[0, 0], m[0, 1]))).astype(np.float32)}))
         return faces
-
-
-def _shrink(img: Frame, size: tuple[int, int]) -> Frame:
-    """Downscale with little aliasing, fast: linear to twice the size, then an exact 2x area step."""
-    w, h = size
-    if img.shape[1] >= 4 * w and img.shape[0] >= 4 * h:
-        img = cv2.resize(img, (2 * w, 2 * h), interpolation=cv2.INTER_LINEAR)
-    return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
 
 
 def _dedupe(faces: list[Face], iou: float = 0.5) -> list[Face]:

@@ -26,10 +26,20 @@ def correct_downscaled(correct: Correction, image: Frame, reference: Frame, scal
         return correct(image, reference, masks)
     h, w = image.shape[:2]
     sw, sh = max(8, round(w * scale)), max(8, round(h * scale))
-    small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
-    ref = cv2.resize(reference, (sw, sh), interpolation=cv2.INTER_AREA)
-    small_masks = [None if m is None else cv2.resize(m, (sw, sh), interpolation=cv2.INTER_AREA) for m in masks]
+    small = shrink(image, (sw, sh))
+    ref = shrink(reference, (sw, sh))
+    small_masks = [None if m is None else shrink(m, (sw, sh)) for m in masks]
     fixed = correct(small, ref, small_masks)
     delta = cv2.subtract(fixed, small, dtype=cv2.CV_16S)
     up = cv2.resize(delta, (w, h), interpolation=cv2.INTER_LINEAR)
     return cv2.add(image, up, dtype=cv2.CV_8U)  # type: ignore[no-any-return]
+
+
+def shrink(img: Frame, size: tuple[int, int], linear_from: float = 2.0) -> Frame:
+    """``img`` downscaled to ``size`` (w, h) with little aliasing, fast: from ``linear_from`` x smaller on,
+    bilinear to twice the size first, then an exact 2x area step (``INTER_AREA`` at a fractional
+    factor costs several times more)."""
+    w, h = size
+    if img.shape[1] >= linear_from * w and img.shape[0] >= linear_from * h:
+        img = cv2.resize(img, (2 * w, 2 * h), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)  # type: ignore[no-any-return]

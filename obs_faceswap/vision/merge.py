@@ -88,16 +88,22 @@ def _match_colour(swapped: Frame, record: FaceRecord, mask: Mask, options: FaceO
 
 
 def _write_reshaped(out: Frame, record: FaceRecord) -> None:
-    """The reshaped target under the swap, except where a mask other than "face" is 0 (the user keeps
-    the camera's own pixels there: own lips, occluders, excluded parser regions)."""
-    x0, y0, x1, y1 = record.roi
+    """The reshaped target (``record.surroundings``) under the swap, except where a mask other than
+    "face" is 0 inside the record's ROI (the user keeps the camera's own pixels there: own lips,
+    occluders, excluded parser regions)."""
+    assert record.surroundings is not None
+    sx, sy, pixels = record.surroundings
+    region = out[sy:sy + pixels.shape[0], sx:sx + pixels.shape[1]]
     keeps = [m for name, m in record.masks.items() if name != "face"]
-    region = out[y0:y1, x0:x1]
     if not keeps:
-        region[...] = record.crop
+        region[...] = pixels
         return
+    x0, y0, x1, y1 = record.roi
+    inner = region[y0 - sy:y1 - sy, x0 - sx:x1 - sx]
+    camera = inner.copy()
+    region[...] = pixels
     kept = combine(keeps)
-    np.copyto(region, record.crop, where=(kept > 0.0)[..., None])  # type: ignore[operator]
+    np.copyto(inner, camera, where=(kept <= 0.0)[..., None])  # type: ignore[operator]
 
 
 def seamless_clone(swapped: Frame, target: Frame, alpha: Mask) -> Frame:
@@ -138,10 +144,20 @@ def swap_all(frame: Frame, faces: Sequence[Face], swapper: Swapper, source: obje
 
     out: Frame | None = None
     merged: list[Face] = []
+    # all faces in one model run (neural swappers); a per-face source map goes face by face
+    batched = getattr(swapper, "swap_faces", None) if sources is None else None
+    records: list[FaceRecord] | None = None
+    if batched is not None and len(faces) > 1:
+        t = time.perf_counter()
+        records = list(batched(frame, faces, source, options))
+        lap("swap_ms", t)
     for i, face in enumerate(faces):
         t = time.perf_counter()
-        record = swapper.swap_face(frame, face, source if sources is None else sources[i], options)
-        t = lap("swap_ms", t)
+        if records is not None:
+            record: FaceRecord | None = records[i]
+        else:
+            record = swapper.swap_face(frame, face, source if sources is None else sources[i], options)
+            t = lap("swap_ms", t)
         if record is None:
             continue
         if stages is not None:

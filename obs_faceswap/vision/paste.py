@@ -62,11 +62,9 @@ def paste_back(frame: Frame, crop: Frame, m: Affine, mask: Mask, amount: float =
         if amount < 1.0:
             alpha *= amount
     roi = frame[y0:y1, x0:x1]
-    a = alpha[:, :, None]
-    mixed = roi.astype(np.float32)
-    mixed += (back.astype(np.float32) - mixed) * a
-    np.rint(mixed, out=mixed)
-    roi[...] = mixed.astype(np.uint8)
+    a = np.ascontiguousarray(alpha, dtype=np.float32)
+    # one pass in OpenCV: back * a + roi * (1 - a), rounded (half the cost of the float32 blend in numpy)
+    roi[...] = cv2.blendLinear(np.ascontiguousarray(back), np.ascontiguousarray(roi), a, np.float32(1.0) - a)
     return frame
 
 

@@ -56,9 +56,15 @@ class FaceRecord:
     masks: dict[str, Mask] = field(default_factory=dict)  # by name; combined by element-wise minimum
     colour: ColourState = field(default_factory=ColourState)
     in_frame: bool = False  # record space is the face's frame ROI (a whole-pixel translation)
-    # ``crop`` is the target reshaped (its surroundings morphed with a moved face outline): the merge
+    # the target reshaped around a moved face outline (its skin, hair line and neck morphed): frame
+    # position (x0, y0) and pixels of a region holding ``roi``, which ``crop`` is a view of; the merge
     # writes it under the swap, except where a mask other than "face" keeps the camera's own pixels
-    reshaped: bool = False
+    surroundings: tuple[int, int, Frame] | None = None
+
+    @property
+    def reshaped(self) -> bool:
+        """True when the record carries morphed surroundings (``crop`` is the reshaped target)."""
+        return self.surroundings is not None
 
     @property
     def roi(self) -> tuple[int, int, int, int]:

@@ -250,9 +250,11 @@ def unfold(old: npt.NDArray[np.float32], new: npt.NDArray[np.float32], triangles
 
     A triangle whose area would shrink toward ``min_area`` of its old area, or flip over, warps a
     stretch of skin onto itself (doubled highlights, a nose pressed into the lip). Around each such
-    triangle the moves are reduced with a Gaussian falloff (``UNFOLD_RADIUS`` of the face size),
-    the more the closer it gets to ``min_area`` (continuous, so a tracked face's small changes do
-    not make it jump); after ``iterations`` rounds the moves are dropped where a fold is still left.
+    triangle the moves are pulled toward their local average (Gaussian over ``UNFOLD_RADIUS`` of the
+    face size: a locally uniform move cannot fold, and the region keeps its share of the new shape;
+    pulling toward no move instead left the nose at a third of it), the more the closer it gets to
+    ``min_area`` (continuous, so a tracked face's small changes do not make it jump); after
+    ``iterations`` rounds the moves are dropped where a fold is still left.
     """
     old = old.astype(np.float32)
     move = new.astype(np.float32) - old
@@ -270,8 +272,15 @@ def unfold(old: npt.NDArray[np.float32], new: npt.NDArray[np.float32], triangles
             return old + move  # type: ignore[no-any-return]
         centres = old[tri[hit]].mean(1)  # (B, 2)
         d2 = ((old[:, None, :] - centres[None, :, :]) ** 2).sum(-1)  # (N, B)
-        pull = (np.exp(-d2 / r2) * bad[hit][None, :]).max(1).astype(np.float32)
-        move *= (np.float32(1.0) - pull)[:, None]
+        near_w = np.exp(-d2 / r2).astype(np.float32)  # (N, B)
+        weight = near_w * bad[hit][None, :].astype(np.float32)
+        pull = weight.max(1)
+        # pulled toward the moves' average around the squashed triangles (Gaussian-weighted), not
+        # toward no move: a locally uniform move never folds a triangle, and the region keeps its
+        # share of the new shape
+        around = (near_w.T @ move) / np.maximum(near_w.sum(0), np.float32(1e-6))[:, None]  # (B, 2)
+        local = (weight @ around) / np.maximum(weight.sum(1), np.float32(1e-6))[:, None]
+        move += (local - move) * pull[:, None]
     folded = _signed_areas(old + move, tri) / a_old < min_area
     move[np.unique(tri[folded])] = 0.0
     return old + move  # type: ignore[no-any-return]

@@ -12,12 +12,15 @@ Pure functions on numpy arrays; one ``cv2.remap`` per face.
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from obs_faceswap.vision.types import Frame, Points
 
+MIN_TRIANGLE_AREA = 1e-3  # px²: a reused morph triangle smaller than this (or flipped) asks for a new triangulation
 STILL_PX = 0.25  # pixels the morph moves by less than this keep their exact value
 # mesh points that steer the surroundings: outline, brows, eyes, lips, nose (the rest follows them)
 MORPH_POINTS = np.unique(np.array([
@@ -66,14 +69,51 @@ def piecewise_maps(dst: Points, src: Points, triangles: npt.NDArray[np.int32], s
     return map_x, map_y
 
 
-def morph_surroundings(image: Frame, old: Points, new: Points) -> Frame:
-    """``image`` (the target's ROI) warped so its face mesh moves from ``old`` to ``new`` (ROI pixels).
+def _areas(pts: Points, tri: npt.NDArray[np.int32]) -> npt.NDArray[np.float32]:
+    t = pts[tri]
+    a, b = t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]
+    return a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]  # type: ignore[no-any-return]
 
-    The ROI's border stays fixed (a ring of control points on it), so the result meets the frame
-    around the ROI without a seam. Returns ``image`` itself when nothing moves.
+
+def morph_triangles(dst: Points, src: Points, fixed: int, key: object, cache: dict[str, Any] | None = None
+                    ) -> npt.NDArray[np.int32]:
+    """Triangles over the morph's control points (``dst`` -> ``src``; the last ``fixed`` are the ROI's ring).
+
+    The previous frame's from ``cache`` while every one of them still has some area and faces the
+    same way at both ends (then they still tile the ROI without overlap: the ring is its fixed convex
+    border), else a new Delaunay triangulation of ``dst`` (stored under ``key``). A control point of a
+    triangle that would flip over (a turned head's lip corner moved past its cheek: the target's dark
+    mouth would be drawn twice) is left out, so the morph is smoother there instead of folding.
     """
     from scipy.spatial import Delaunay
 
+    found = None if cache is None else cache.get("morph_triangles")
+    if found is not None and found[0] == key:
+        tri = found[1]
+        if (_areas(dst, tri) > MIN_TRIANGLE_AREA).all() and (_areas(src, tri) > 0).all():
+            return tri  # type: ignore[no-any-return]
+    keep = np.arange(len(dst))
+    for _ in range(4):
+        tri = keep[Delaunay(dst[keep].astype(np.float64)).simplices].astype(np.int32)
+        flip = _areas(dst, tri) < 0  # one orientation for all (positive in x/y)
+        tri[flip] = tri[flip][:, ::-1]
+        folded = _areas(src, tri) <= 0
+        if not folded.any():
+            break
+        bad = np.unique(tri[folded])
+        keep = np.setdiff1d(keep, bad[bad < len(dst) - fixed])
+    if cache is not None:
+        cache["morph_triangles"] = (key, tri)
+    return tri  # type: ignore[no-any-return]
+
+
+def morph_surroundings(image: Frame, old: Points, new: Points, cache: dict[str, Any] | None = None) -> Frame:
+    """``image`` (the target's ROI) warped so its face mesh moves from ``old`` to ``new`` (ROI pixels).
+
+    The ROI's border stays fixed (a ring of control points on it), so the result meets the frame
+    around the ROI without a seam. Returns ``image`` itself when nothing moves. ``cache`` (a dict
+    kept between frames, e.g. the source's) lets the next frame reuse the triangulation.
+    """
     h, w = image.shape[:2]
     if np.abs(new - old).max() < 0.05:
         return image
@@ -81,26 +121,32 @@ def morph_surroundings(image: Frame, old: Points, new: Points) -> Frame:
     ring = ring_points((h, w), max(8.0, face_size / 6.0))
     dst = np.concatenate([new[MORPH_POINTS], ring]).astype(np.float32)
     src = np.concatenate([old[MORPH_POINTS], ring]).astype(np.float32)
-    tri = Delaunay(dst.astype(np.float64)).simplices.astype(np.int32)
+    n_top = int((ring[:, 1] == 0.0).sum())  # the ring's layout: points along the top and in all
+    tri = morph_triangles(dst, src, len(ring), (n_top, len(ring)), cache)
     # the morph is smooth (piecewise affine over ~170 points): its displacement is computed on a coarse
     # grid and scaled up, which is exact inside each triangle and a fraction of a pixel off across edges
     step = max(1, min(4, int(min(h, w) // 48)))
     map_x, map_y = piecewise_maps(dst, src, tri, (h, w), step)
     mh, mw = map_x.shape
     gy, gx = np.mgrid[0:mh, 0:mw].astype(np.float32) * np.float32(step) + np.float32((step - 1) / 2)
-    still = ((np.abs(map_x - gx) < STILL_PX) & (np.abs(map_y - gy) < STILL_PX)).astype(np.uint8)
+    # where the morph barely moves (toward the ROI edge) the map is snapped to the identity, so those
+    # pixels keep their exact value (bilinear sampling at a whole pixel is that pixel)
+    still = (np.abs(map_x - gx) < STILL_PX) & (np.abs(map_y - gy) < STILL_PX)
+    map_x[still] = gx[still]
+    map_y[still] = gy[still]
     if step > 1:  # the maps are affine inside triangles: a linear resize of the coarse samples is exact there
         full = (mw * step, mh * step)
         map_x = cv2.resize(map_x, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
         map_y = cv2.resize(map_y, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
-        still = cv2.erode(still, np.ones((3, 3), np.uint8))  # a coarse sample near motion is not still
-        still = cv2.resize(still, full, interpolation=cv2.INTER_NEAREST)[:h, :w]
-    out = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    # where the map barely moves (toward the ROI edge), the pixels keep their exact value
-    still[0, :] = still[-1, :] = 1  # the fixed ring: exactly the identity there
-    still[:, 0] = still[:, -1] = 1
-    np.copyto(out, image, where=still[..., None].astype(bool))
-    return out  # type: ignore[no-any-return]
+    # the fixed ring: exactly the identity on the ROI's edge
+    xs, ys = np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)
+    map_x[0, :] = map_x[-1, :] = xs
+    map_y[0, :] = 0.0
+    map_y[-1, :] = h - 1.0
+    map_x[:, 0] = 0.0
+    map_x[:, -1] = w - 1.0
+    map_y[:, 0] = map_y[:, -1] = ys
+    return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # type: ignore[no-any-return]
 
 
 def surround_margin(old: Points, new: Points) -> float:

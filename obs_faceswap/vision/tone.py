@@ -26,12 +26,13 @@ def match_sharpness(warped: Frame, target: Frame, region: Mask) -> Frame:
     blurry face painted on a sharp frame. Detail is measured as the variance of the Laplacian
     inside ``region``; the gain is bounded, so camera noise in the target is not matched.
     """
-    sel = region > 0.5
-    if int(sel.sum()) < 64:
+    sel = (region > 0.5).astype(np.uint8)
+    if cv2.countNonZero(sel) < 64:
         return warped
     def detail(img: Frame) -> float:
         grey = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-        return float(cv2.Laplacian(grey, cv2.CV_32F)[sel].var())
+        _, std = cv2.meanStdDev(cv2.Laplacian(grey, cv2.CV_32F), mask=sel)
+        return float(std[0, 0]) ** 2
     ratio = detail(target) / max(detail(warped), 1e-3)
     if ratio < SHARPEN_FROM:
         return warped

@@ -142,8 +142,6 @@ def convert_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], setti
     """Convert ``src`` into ``dst`` with the live streaming engine; returns a small summary. The
     output (type and place) is checked before any work: its temporary file is made first."""
     from obs_faceswap.media import atomic_output
-    from obs_faceswap.settings import VOICE_SETTINGS
-    from obs_faceswap.voice.backends import make_converter
 
     out_path = Path(dst)
     check_audio_output(out_path)
@@ -151,12 +149,23 @@ def convert_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], setti
         audio, rate = read_audio(src)
         if rate < 8000:
             raise AudioFileError(f"{Path(src).name} is sampled at {rate} Hz; voice conversion needs at least 8000 Hz")
-        # the whole recording is known: a cloning backend takes your voice from it (not learnt as it goes)
-        converter = make_converter(VOICE_SETTINGS.validate(settings), recording=(audio, rate))
-        engine = VoiceEngine(settings, rate, audio.shape[0], converter=converter)
-        out = stream_through(engine, audio, progress=progress)
+        out, info = convert_audio(audio, rate, settings, progress=progress)
         _write_audio(tmp, out_path, out, rate, audio_subtype(src))
+    return info
+
+
+def convert_audio(audio: np.ndarray, rate: int, settings: Mapping[str, Any], *,
+                  progress: Progress | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Convert a whole (channels, n) recording with the live streaming engine (delay removed);
+    returns the converted audio and a small summary."""
+    from obs_faceswap.settings import VOICE_SETTINGS
+    from obs_faceswap.voice.backends import make_converter
+
+    # the whole recording is known: a cloning backend takes your voice from it (not learnt as it goes)
+    converter = make_converter(VOICE_SETTINGS.validate(settings), recording=(audio, rate))
+    engine = VoiceEngine(settings, rate, audio.shape[0], converter=converter)
+    out = stream_through(engine, audio, progress=progress)
     describe = getattr(engine.converter, "describe", None)
-    return {"seconds": audio.shape[1] / rate, "sample_rate": rate, "channels": audio.shape[0],
-            "latency_ms": round(engine.latency_ms, 2), "backend": engine.settings["backend"],
-            "voice": describe() if describe else ""}
+    return out, {"seconds": audio.shape[1] / rate, "sample_rate": rate, "channels": audio.shape[0],
+                 "latency_ms": round(engine.latency_ms, 2), "backend": engine.settings["backend"],
+                 "voice": describe() if describe else ""}

@@ -329,8 +329,11 @@ class Server:
         budget = control.MAX_MESSAGE // 2
         batch: dict[str, Any] = {}
         size = 0
+        gpu = _gpu_memory() if any(ch.kind == "video" for ch in self.channels.values()) else None
         for cid, ch in list(self.channels.items()):
             st = self._channel_stats(ch)
+            if gpu and st.get("kind") == "video":
+                st.update(gpu)  # gpu_memory_used_mb / gpu_memory_total_mb: the models share one GPU
             n = len(control.encode(st))
             if n > budget:
                 log(f"channel {cid}: stats of {n} bytes left out (over {budget})")
@@ -447,3 +450,10 @@ def main(argv: list[str] | None = None) -> int:
     log(f"connected (protocol {obs_faceswap.PROTOCOL_VERSION}) {connected_at - PROCESS_STARTED:.2f} s after "
         "the process started")
     return Server(conn, args.parent_pid, address=args.address).run()
+
+
+def _gpu_memory() -> dict[str, float] | None:
+    """GPU 0's used/total memory (MiB) for the stats; None without an NVIDIA GPU or the gpu extra."""
+    from obs_faceswap.models.device import gpu_memory
+
+    return gpu_memory()

@@ -221,7 +221,8 @@ def test_bench_pipeline_prints_one_json_object(capsys: pytest.CaptureFixture[str
     result = json.loads(capsys.readouterr().out)
     for key in ("detect_ms", "landmarks_ms", "swap_step_ms", "color_ms", "paste_ms", "total_ms", "fps",
                 "baseline_warp_per_triangle_ms", "baseline_seamless_swap_ms", "mask_keep_mouth_ms",
-                "mask_occlusion_roi_ms", "mask_parser_roi_ms", "swap_keep_mouth_ms", "jitter_ratio_smoothing_50"):
+                "mask_occlusion_roi_ms", "mask_parser_roi_ms", "swap_keep_mouth_ms", "jitter_ratio_smoothing_50",
+                "total_cpu_ms", "baseline_shape0_total_cpu_ms"):
         assert result[key] > 0
     assert result["face_px"] > 100 and result["frame"] == "1280x720"
 

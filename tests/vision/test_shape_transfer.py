@@ -123,3 +123,42 @@ def test_unfold_pulls_back_a_fold_and_keeps_other_moves() -> None:
     far = np.linalg.norm(g - g[centre], axis=1) > 40
     assert np.allclose(out[far], new[far], atol=0.05)  # moves far from the fold are kept
     assert np.array_equal(st.unfold(g, g + 2.0, tri), g + 2.0)  # no fold: unchanged
+
+
+def _areas(p: np.ndarray, tri: np.ndarray) -> np.ndarray:
+    t = p[tri]
+    a, b = t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]
+    return a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]  # type: ignore[no-any-return]
+
+
+def test_the_next_frame_reuses_the_morph_triangulation_and_looks_the_same() -> None:
+    h, w = 200, 200
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.dstack([xx, yy, (xx + yy) // 2]).astype(np.uint8)  # grey level = position: shows any shift
+    old = _face()[:, :2].astype(np.float32)
+    new = old.copy()
+    new[:, 0] += 3.0 * (old[:, 0] > 100)  # the right half of the face 3 px wider
+    cache: dict[str, object] = {}
+    morph_surroundings(img, old, new, cache)
+    first = cache["morph_triangles"][1]  # type: ignore[index]
+    # next frame: the head moved by a pixel; the triangulation still tiles the ROI and is reused
+    out = morph_surroundings(img, old + 1.0, new + 1.0, cache)
+    assert cache["morph_triangles"][1] is first  # type: ignore[index]
+    fresh = morph_surroundings(img, old + 1.0, new + 1.0)
+    diff = np.abs(out.astype(int) - fresh)
+    assert diff.mean() < 0.2 and diff.max() <= 3  # within the 3 px the moves differ by
+
+
+def test_the_morph_leaves_out_points_that_would_fold_it() -> None:
+    from obs_faceswap.vision.surroundings import MORPH_POINTS, morph_triangles
+
+    old = _face()[:, :2].astype(np.float32)[MORPH_POINTS]
+    ring = ring_points((200, 200), 30)
+    new = old.copy()
+    i = int(np.argmin(np.abs(old - [130, 120]).sum(1)))
+    new[i] += [-40.0, 5.0]  # one point dragged across its neighbours (a lip corner past the cheek)
+    dst = np.concatenate([new, ring]).astype(np.float32)
+    src = np.concatenate([old, ring]).astype(np.float32)
+    tri = morph_triangles(dst, src, len(ring), "k")
+    assert (_areas(dst, tri) > 0).all() and (_areas(src, tri) > 0).all()  # no triangle flips: no doubled skin
+    assert i not in np.unique(tri)  # the offending point is left out

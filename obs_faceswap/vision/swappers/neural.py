@@ -9,6 +9,7 @@ With ``pixel_boost`` above the model's size (a multiple of it: inswapper/ReSwapp
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy.typing as npt
 
 from obs_faceswap.errors import FaceSwapError, ModelError, ModelSignatureError
 from obs_faceswap.models import registry
+from obs_faceswap.models.device import BoundSession, session_device
 from obs_faceswap.models.registry import load_family, looks_like_path
 from obs_faceswap.models.session import Session
 from obs_faceswap.vision import pixel_boost
@@ -24,6 +26,7 @@ from obs_faceswap.vision.masks import box_mask
 from obs_faceswap.vision.options import FaceOptions
 from obs_faceswap.vision.record import FaceRecord
 from obs_faceswap.vision.swappers.base import Photos, PreparedSource, SourceTools
+from obs_faceswap.vision.swappers.batch import swap_crops
 from obs_faceswap.vision.swappers.inswapper import InSwapper, read_emap
 from obs_faceswap.vision.swappers.simswap import CONVERTER_ID, SimSwap
 from obs_faceswap.vision.types import Face, Frame
@@ -43,6 +46,8 @@ class NeuralSwapper:
         self.size: int = model.size
         self.template: str = model.template
         self.session: Session = model.session
+        # on a GPU the model runs through IO binding (device buffers reused frame after frame)
+        self._runner = BoundSession(model.session) if session_device(model.session) == "cuda" else None
 
     def prepare_source(self, photos: Photos, tools: SourceTools) -> PreparedSource:
         """The photos' averaged identity as the model's latent (``source`` input)."""
@@ -52,17 +57,27 @@ class NeuralSwapper:
         return PreparedSource(self.model.latent_from_raw(raws), note)
 
     def swap_face(self, frame: Frame, face: Face, source: object, options: FaceOptions) -> FaceRecord:
+        return self.swap_faces(frame, [face], source, options)[0]
+
+    def swap_faces(self, frame: Frame, faces: Sequence[Face], source: object, options: FaceOptions) -> list[FaceRecord]:
+        """One record per face; an inswapper-family model with a dynamic batch axis swaps them in one run
+        (``swappers.batch``), through IO binding when it runs on a GPU."""
         latent: npt.NDArray[np.float32] = source  # type: ignore[assignment]
         k = pixel_boost.factor(options.pixel_boost, self.size)
-        if k > 1 and isinstance(self.model, InSwapper):
-            crop, m = self.model.align(frame, face, self.size * k)
-        else:
+        if k <= 1 or not isinstance(self.model, InSwapper):
             k = 1
-            crop, m = self.model.align(frame, face)
-        swapped = pixel_boost.boosted(lambda c: self.model.swap_crop(c, latent), crop, k)
+        aligned = [self.model.align(frame, face, self.size * k) if k > 1 else self.model.align(frame, face)
+                   for face in faces]
+        if isinstance(self.model, InSwapper):  # every face's (pixel-boost) sub-images in one batch
+            parts = [part for crop, _ in aligned for part in pixel_boost.split(crop, k)]
+            done = swap_crops(self.model, parts, latent, runner=self._runner)
+            swapped = [pixel_boost.join(done[i * k * k:(i + 1) * k * k], k) for i in range(len(faces))]
+        else:
+            swapped = [self.model.swap_crop(crop, latent) for crop, _ in aligned]
         pad = options.mask_padding
-        box = box_mask(crop.shape[0], (pad, pad, pad, pad), options.mask_blur)
-        return FaceRecord(face=face, crop=crop, affine=m, swapped=swapped, masks={"box": box})
+        box = box_mask(self.size * k, (pad, pad, pad, pad), options.mask_blur)
+        return [FaceRecord(face=face, crop=crop, affine=m, swapped=out, masks={"box": box})
+                for face, (crop, m), out in zip(faces, aligned, swapped, strict=True)]
 
     def sessions(self) -> list[Session]:
         return [self.session]

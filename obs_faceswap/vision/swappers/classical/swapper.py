@@ -118,7 +118,7 @@ class ClassicalSwapper:
         new = target_shape(pts, meshed.extra.get("mesh_z"), source, options.shape_strength * options.blend)
         if options.keep_mouth and new is not pts:
             new = hold_region(pts, new, OUTER_LIPS, 1.3 * options.mouth_size)
-        roi = face_roi(np.concatenate([pts, new]), frame.shape, surround_margin(pts, new) if new is not pts else 0.0)
+        roi = face_roi(new, frame.shape)  # the swapped face: where the warp, masks and colour work
         if roi is None:
             return None
         x0, y0, x1, y1 = roi
@@ -138,11 +138,32 @@ class ClassicalSwapper:
         face_size = float((local.max(0) - local.min(0)).max())
         colour = ColourState(mask=skin_mask(local, size), gain_limits=COLOR_GAIN_LIMITS, relight=True,
                              match_detail=True, face_size=face_size)
-        crop = np.ascontiguousarray(frame[y0:y1, x0:x1])
+        surroundings = None
         if new is not pts:  # the target's own skin, hair line and neck follow the moved outline
-            crop = morph_surroundings(crop, pts - np.float32([x0, y0]), local)
+            surroundings = morph_region(frame, pts, new, roi, source.cache)
+            if surroundings is None:
+                return None
+            sx, sy, morphed = surroundings
+            crop = morphed[y0 - sy:y1 - sy, x0 - sx:x1 - sx]
+        else:
+            crop = np.ascontiguousarray(frame[y0:y1, x0:x1])
         return FaceRecord(face=face, crop=crop, affine=roi_affine(x0, y0), swapped=warped, masks=masks, colour=colour,
-                          in_frame=True, reshaped=new is not pts)
+                          in_frame=True, surroundings=surroundings)
+
+
+def morph_region(frame: Frame, pts: Points, new: Points, roi: Roi, cache: dict[str, Any] | None = None
+                 ) -> tuple[int, int, Frame] | None:
+    """The target's region around both meshes (with the morph's margin) morphed from ``pts`` to ``new``:
+    (x0, y0, pixels), a region that holds ``roi``; None when it is empty. ``cache``: see
+    ``morph_surroundings``."""
+    region = face_roi(np.concatenate([pts, new]), frame.shape, surround_margin(pts, new))
+    if region is None:
+        return None
+    x0, y0, x1, y1 = region
+    x0, y0 = min(x0, roi[0]), min(y0, roi[1])
+    x1, y1 = max(x1, roi[2]), max(y1, roi[3])
+    crop = np.ascontiguousarray(frame[y0:y1, x0:x1])
+    return x0, y0, morph_surroundings(crop, pts - np.float32([x0, y0]), new - np.float32([x0, y0]), cache)
 
 
 def target_shape(pts: Points, depth: Any, source: ClassicalSource, strength: float) -> Points:

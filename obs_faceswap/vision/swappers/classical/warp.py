@@ -37,11 +37,21 @@ def triangle_affines(dst: Points, src: Points, triangles: npt.NDArray[np.int32])
     """(T, 3, 2) matrices M with [x, y, 1] @ M = source point, for every triangle at once."""
     d = dst[triangles].astype(np.float64)  # (T, 3, 2)
     s = src[triangles].astype(np.float64)
-    a = np.concatenate([d, np.ones((*d.shape[:2], 1))], axis=2)  # (T, 3, 3)
-    det = np.linalg.det(a)
+    # closed form (Cramer's rule, relative to each triangle's first corner): M's linear part L solves
+    # [d1-d0; d2-d0] L = [s1-s0; s2-s0], and its last row is s0 - d0 L
+    e = d[:, 1:] - d[:, :1]  # (T, 2, 2)
+    f = s[:, 1:] - s[:, :1]
+    det = e[:, 0, 0] * e[:, 1, 1] - e[:, 0, 1] * e[:, 1, 0]
     ok = np.abs(det) > 1e-6
+    inv = np.empty_like(e)
+    safe = np.where(ok, det, 1.0)
+    inv[:, 0, 0], inv[:, 0, 1] = e[:, 1, 1] / safe, -e[:, 0, 1] / safe
+    inv[:, 1, 0], inv[:, 1, 1] = -e[:, 1, 0] / safe, e[:, 0, 0] / safe
+    lin = inv @ f  # (T, 2, 2)
     m = np.zeros((len(triangles), 3, 2))
-    m[ok] = np.linalg.solve(a[ok], s[ok])
+    m[:, :2] = lin
+    m[:, 2] = s[:, 0] - (d[:, 0, None, :] @ lin)[:, 0]
+    m[~ok] = 0.0
     return m.astype(np.float32)
 
 
@@ -106,16 +116,18 @@ def warp_source(source: ClassicalSource, dst: Points, size: tuple[int, int]) -> 
     map_x[~cover] = -1.0
     map_y[~cover] = -1.0
     cov = cover.astype(np.float32)
+    if len(triangles) < len(source.triangles):  # holes where folded triangles were left out: soft edges
+        # (on the map grid: the softening is wider than a grid cell)
+        e = max(1, int(round(0.015 * target_size / step)))
+        inner = cv2.erode(cov, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * e + 1, 2 * e + 1)))
+        cov = cv2.GaussianBlur(inner, (0, 0), e) * cov  # 0 wherever no triangle covers
     if step > 1:
         full = (mw * step, mh * step)  # exact factor, then crop: keeps pixel centres aligned
         map_x = cv2.resize(map_x, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
         map_y = cv2.resize(map_y, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
-        cov = cv2.resize(cov, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
-        cov = (cov > 0.999).astype(np.float32)  # only pixels whose every map sample was covered
-    if len(triangles) < len(source.triangles):  # holes where folded triangles were left out: soft edges
-        e = max(1, int(round(0.015 * target_size)))
-        inner = cv2.erode(cov, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * e + 1, 2 * e + 1)))
-        cov = cv2.GaussianBlur(inner, (0, 0), e) * cov  # 0 wherever no triangle covers
+        soft = cv2.resize(cov, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
+        inside = cv2.resize(cover.astype(np.float32), full, interpolation=cv2.INTER_LINEAR)[:h, :w] > 0.999
+        cov = soft * inside  # 0 on pixels where a map sample around them was not covered
     # bicubic where the face is enlarged, unless the region is big (4x the cost of bilinear there, and
     # match_sharpness restores the detail a big, soft source lacks anyway)
     interp = cv2.INTER_CUBIC if upscale > 1.0 and h * w <= CUBIC_MAX_PIXELS else cv2.INTER_LINEAR
