@@ -3,9 +3,9 @@
 Frames travel as raw ``bgr24`` through pipes, as in ``media`` (measured against PyAV in
 docs/video.md: the pipe decodes as fast and lets NVDEC/NVENC through unchanged). Colours: the
 decoder converts with the input's own matrix and range, the encoder converts back with the same
-ones and tags the stream, so a full-range or BT.709 video comes out as it went in. Rotation: the
-decoder does not rotate (frames keep the stored size) and the joined output carries the input's
-display rotation.
+ones and tags the stream, so a full-range or BT.709 video comes out as it went in. Rotation: as in
+``media``, the decoder turns a phone video upright (faces are found the way people see them), so
+the output is stored upright and needs no display rotation; ``info`` has the upright size.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from obs_faceswap.errors import FaceSwapError
-from obs_faceswap.media import _audio_codec, _tool
+from obs_faceswap.media import _audio_codec, _pix_fmt, _tool, encoder_failed
 from obs_faceswap.video.probe import StreamInfo
 from obs_faceswap.video.segments import Segment
 
@@ -63,7 +63,7 @@ def check_options(opts: EncodeOptions, output: Path) -> None:
 
 def decode_command(stream: StreamInfo, seg: Segment, opts: EncodeOptions) -> list[str]:
     """ffmpeg reading ``seg`` (warm-up frames included) as raw bgr24 on stdout."""
-    cmd = [_tool("ffmpeg"), "-v", "error", "-nostdin", "-noautorotate"]
+    cmd = [_tool("ffmpeg"), "-v", "error", "-nostdin"]
     if opts.hwaccel != "none":
         cmd += ["-hwaccel", opts.hwaccel]
     if seg.seek is not None:
@@ -83,7 +83,7 @@ def encode_command(stream: StreamInfo, dest: Path, opts: EncodeOptions, output: 
     cmd = [_tool("ffmpeg"), "-v", "error", "-nostdin", "-y",
            "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{info.width}x{info.height}", "-r", str(info.fps),
            "-i", "-", "-vf", f"scale=in_range=pc:out_range={rng}:out_color_matrix={stream.matrix}:{_SWS}",
-           "-c:v", codec, "-pix_fmt", "yuv420p", "-color_range", rng]
+           "-c:v", codec, "-pix_fmt", _pix_fmt(info), "-color_range", rng]
     for flag, value in (("-colorspace", stream.color_space), ("-color_primaries", stream.color_primaries),
                         ("-color_trc", stream.color_transfer)):
         if value:
@@ -116,13 +116,10 @@ def join_command(stream: StreamInfo, listing: Path, dest: Path, output: Path) ->
     cmd = [_tool("ffmpeg"), "-v", "error", "-nostdin", "-y", "-f", "concat", "-safe", "0", "-i", str(listing),
            "-i", str(stream.path), "-map", "0:v:0", "-map", "1:a?", "-c:v", "copy",
            "-c:a", _audio_codec(stream.info, output), "-shortest"]
-    if stream.rotation:
-        # ffmpeg 5.x writes the display matrix from this tag (the number ffprobe then reports back)
-        cmd += ["-metadata:s:v:0", f"rotate={stream.rotation}"]
     return [*cmd, str(dest)]
 
 
 def run_checked(cmd: list[str], what: str) -> None:
     res = subprocess.run(cmd, capture_output=True, text=True)
-    if res.returncode != 0:
+    if encoder_failed(res.returncode, res.stderr):  # ffmpeg 5 exits 0 when the disk fills as it writes
         raise FaceSwapError(f"ffmpeg could not {what}: {res.stderr.strip()[-300:]}")

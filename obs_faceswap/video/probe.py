@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from obs_faceswap.errors import ImageReadError
-from obs_faceswap.media import VideoInfo, _tool, probe_video
+from obs_faceswap.media import VideoInfo, _rotation, _tool, probe_video
 
 # ffprobe colour-space names -> swscale colour-matrix names (untagged video: swscale's default, bt601)
 _MATRIX = {"bt709": "bt709", "smpte170m": "bt601", "bt470bg": "bt601", "fcc": "fcc", "smpte240m": "smpte240m",
@@ -58,14 +58,6 @@ def _run_json(cmd: list[str], path: Path) -> dict:  # type: ignore[type-arg]
         last = res.stderr.strip().splitlines()[-1] if res.stderr.strip() else f"exit code {res.returncode}"
         raise ImageReadError(f"cannot read {path.name}: {last}")
     return json.loads(res.stdout or "{}")  # type: ignore[no-any-return]
-
-
-def _rotation(stream: dict) -> int:  # type: ignore[type-arg]
-    for side in stream.get("side_data_list", []) or []:
-        if "rotation" in side:
-            return int(round(float(side["rotation"]))) % 360
-    rotate = (stream.get("tags") or {}).get("rotate")
-    return int(rotate) % 360 if rotate else 0
 
 
 def _tag(stream: dict, key: str) -> str:  # type: ignore[type-arg]

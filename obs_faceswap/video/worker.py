@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from obs_faceswap.errors import FaceSwapError, ImageReadError
+from obs_faceswap.media import encoder_failed
 from obs_faceswap.video.codec import EncodeOptions, decode_command, encode_command
 from obs_faceswap.video.probe import StreamInfo
 from obs_faceswap.video.segments import Segment
@@ -94,7 +95,7 @@ class SegmentWorker:
                     progress(written)
             enc.stdin.close()
             err_text = enc.stderr.read().decode(errors="replace") if enc.stderr else ""
-            if enc.wait() != 0:
+            if encoder_failed(enc.wait(), err_text):  # ffmpeg 5 exits 0 on a full disk
                 raise FaceSwapError(f"ffmpeg could not encode {seg.name}: {err_text.strip()[-300:]}")
         finally:
             if enc.poll() is None:

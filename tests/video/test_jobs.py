@@ -32,24 +32,28 @@ def test_jobs_2_writes_the_frames_of_jobs_1(jobs1: Path, source_photo: Path, mov
 
 
 def test_colour_range_matrix_and_rotation_are_kept(astronaut_path: Path, source_photo: Path, tmp_path: Path) -> None:
+    # a phone held upright: the sensor stores the frames sideways and the display rotation turns them back
     clip = make_clip(astronaut_path, tmp_path / "phone.mp4", seconds=1.2,
-                     vf="scale=480:360:out_range=full:out_color_matrix=bt709,format=yuvj420p",
+                     vf="scale=480:360:out_range=full:out_color_matrix=bt709,format=yuvj420p,transpose=2",
                      extra=["-color_range", "pc", "-colorspace", "bt709", "-color_primaries", "bt709",
                             "-color_trc", "bt709"])
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-c", "copy", "-metadata:s:v:0", "rotate=90",
-                    str(tmp_path / "phone_rotated.mp4")], check=True)  # a phone held upright
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-c", "copy", "-metadata:s:v:0", "rotate=270",
+                    str(tmp_path / "phone_rotated.mp4")], check=True)
     clip = tmp_path / "phone_rotated.mp4"
     src = probe_stream(clip)
-    assert (src.rotation, src.color_range, src.color_space) == (90, "pc", "bt709")  # what a phone writes
+    assert (src.rotation, src.color_range, src.color_space) == (270, "pc", "bt709")  # what a phone writes
+    assert (src.info.width, src.info.height) == (480, 360)  # the size as shown
     out = tmp_path / "out.mp4"
     assert main(["swap-video", "-s", str(source_photo), "-i", str(clip), "-o", str(out), "--jobs", "1", "-q"]) == 0
     got = probe_stream(out)
+    # the face was found upright and swapped; the output is stored upright, so it needs no display rotation
     assert (got.rotation, got.color_range, got.color_space, got.color_primaries, got.color_transfer) == \
-        (90, "pc", "bt709", "bt709", "bt709")
+        (0, "pc", "bt709", "bt709", "bt709")
     a, b = frames(clip), frames(out)
-    assert a.shape == b.shape  # shown the same way up (the player rotates both)
+    assert a.shape == b.shape  # shown the same way up
     corner = (slice(None), slice(0, 60), slice(0, 60))
     assert np.abs(a[corner].astype(float).mean(axis=(0, 1, 2)) - b[corner].mean(axis=(0, 1, 2))).max() < 2.0
+    assert np.abs(a.astype(float) - b).mean(axis=(1, 2, 3)).min() > 1.0  # the face changed in every frame
 
 
 def test_a_folder_of_videos_resumes_and_sums_up(moving_clip: Path, source_photo: Path, tmp_path: Path,
