@@ -226,6 +226,11 @@ FACE_SETTINGS = Schema(
         Setting("provider", CHOICE, "auto", "Execution provider", "Where the neural models run.",
                 choices=(("auto", "Best available"), ("tensorrt", "TensorRT"), ("cuda", "CUDA"),
                          ("directml", "DirectML"), ("coreml", "CoreML"), ("cpu", "CPU")), group="Performance"),
+        Setting("lipsync", BOOL, False, "Lip sync", "Move the mouth with the sound of the audio source below; "
+                "the video is delayed by the look-ahead (shown in the status).", group="Lip sync"),
+        Setting("lipsync_audio_source", TEXT, "", "Lip sync audio source",
+                "Name of the OBS audio source whose sound drives the mouth (e.g. the microphone with Voice Clone).",
+                group="Lip sync"),
     )
 )
 

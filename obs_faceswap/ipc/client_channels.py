@@ -348,8 +348,9 @@ class VideoChannel(_ChannelBase):
 
     def _status_line(self, s: dict[str, Any]) -> str:
         prov = ",".join(str(p).replace("ExecutionProvider", "") for p in s.get("providers") or []) or "-"
+        lips = f"; lip sync {float(s['lipsync_delay_ms']):.0f} ms delay" if s.get("lipsync_delay_ms") else ""
         return (f"{s.get('processor', self.processor)}: {float(s.get('fps', 0)):.1f} fps, "
-                f"{float(s.get('proc_ms', 0)):.1f} ms/frame, {int(s.get('dropped', 0))} dropped, {prov}")
+                f"{float(s.get('proc_ms', 0)):.1f} ms/frame, {int(s.get('dropped', 0))} dropped, {prov}{lips}")
 
     def _close_segments(self) -> None:
         self.release()

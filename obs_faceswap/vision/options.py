@@ -59,6 +59,8 @@ class FaceOptions:
     smoothing: float
     detect_every: int
     provider: str
+    lipsync: bool
+    lipsync_audio_source: str
 
     @classmethod
     def from_settings(cls, values: Mapping[str, Any] | None = None, *, strict: bool = False) -> FaceOptions:

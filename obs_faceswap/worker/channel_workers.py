@@ -17,6 +17,7 @@ from obs_faceswap.ipc import wake as wakepipe
 from obs_faceswap.ipc.audio import AudioRings
 from obs_faceswap.ipc.frames import FrameChannel
 from obs_faceswap.worker import convert
+from obs_faceswap.worker.lipsync_feed import LipSyncFeed
 from obs_faceswap.worker.processors import (
     AudioProcessor,
     VideoProcessor,
@@ -149,7 +150,7 @@ class _ChannelWorker:
         """Set this channel's error from ``source`` ('settings', 'channel' or 'frame'); the reported
         ``last_error`` joins them, and each new text is reported once."""
         self._errors[source] = text
-        joined = "; ".join(t for t in (self._errors.get(k, "") for k in ("settings", "channel", "frame")) if t)
+        joined = "; ".join(t for t in (self._errors.get(k, "") for k in ("settings", "channel", "frame", "lipsync")) if t)
         if joined != self.last_error:
             self.last_error = joined
             if text:
@@ -301,6 +302,7 @@ class VideoWorker(_ChannelWorker):
         self.last_seq = -1
         self.dropped = 0
         self.queue_age_ms = 0.0
+        self.lipsync: LipSyncFeed | None = None  # the chosen audio source drives the mouth (settings)
 
     def remap(self, shm: str) -> None:
         if shm != self.chan.name:
@@ -327,6 +329,26 @@ class VideoWorker(_ChannelWorker):
                 old, self.chan = self.chan, new
                 old.close()
         super()._apply_pending()
+        self._follow_lipsync()
+
+    def _follow_lipsync(self) -> None:
+        """Attach (or drop) the lip-sync audio ring the settings name (``lipsync`` on, ``lipsync_shm``)."""
+        name = self.settings.get("lipsync_shm") if self.settings.get("lipsync") else None
+        name = name if isinstance(name, str) and name else None
+        if self.lipsync is not None and self.lipsync.name == name:
+            return
+        if self.lipsync is not None:
+            self.lipsync.close()
+            self.lipsync = None
+        if name is None:
+            self._error("", "lipsync")
+            return
+        try:
+            self.lipsync = LipSyncFeed(name)
+        except (OSError, ValueError) as exc:
+            self._error(f"lip sync audio unavailable: {exc}", "lipsync")
+        else:
+            self._error("", "lipsync")
 
     def _step(self) -> bool:
         chan = self.chan
@@ -363,6 +385,8 @@ class VideoWorker(_ChannelWorker):
             try:
                 bgr = convert.to_bgr(flat, hdr)  # always a copy: processors may keep it (tracking)
                 result = self.processor.process(bgr)
+                if self.lipsync is not None:
+                    result = self.lipsync.process(result, hdr.timestamp)
                 convert.from_bgr(result, hdr, flat, flat)
                 self._error(self.processor.last_error, "frame")
             except Exception as exc:
@@ -404,6 +428,8 @@ class VideoWorker(_ChannelWorker):
                 extra = dict(self.processor.stats())
             except Exception:
                 extra = {}
+        if self.lipsync is not None:
+            extra.update(self.lipsync.stats())
         version = self.settings_version  # read first: last_error is at least as new as it
         return {"kind": "video", "processor": self.processor_name, "fps": round(fps, 2), "proc_ms": round(ms, 3),
                 "frames": self.frames, "dropped": self.dropped, "queue_age_ms": round(self.queue_age_ms, 3),
@@ -411,6 +437,8 @@ class VideoWorker(_ChannelWorker):
                 "passing_through": self.processor is None, "settings_version": version, **extra}
 
     def _close(self) -> None:
+        if self.lipsync is not None:
+            self.lipsync.close()
         self.chan.close()
 
 
