@@ -195,6 +195,10 @@ class LibObs:
         "obs_source_default_render": (None, (vp,)),
         "obs_source_get_settings": (vp, (vp,)),
         "obs_source_enabled": (C.c_bool, (vp,)),
+        "obs_get_source_by_name": (vp, (C.c_char_p,)),
+        "obs_source_release": (None, (vp,)),
+        "obs_source_add_audio_capture_callback": (None, (vp, vp, vp)),
+        "obs_source_remove_audio_capture_callback": (None, (vp, vp, vp)),
         # graphics
         "gs_texrender_create": (vp, (C.c_int, C.c_int)),
         "gs_texrender_destroy": (None, (vp,)),

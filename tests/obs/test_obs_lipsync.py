@@ -1,0 +1,49 @@
+"""Lip sync inside a real OBS Studio: the Face Swap filter's mouth follows the sound of another OBS source."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from obs_faceswap.lipsync.embedded import EmbeddedLipSync
+from obs_faceswap.lipsync.mesh_motion import mouth_opening
+
+from .harness import HeadlessObs
+from .test_obs_filters import FACE, SPEECH, SWAP, face_swap, wait_for  # noqa: F401  (fixture)
+
+pytestmark = [pytest.mark.obs, pytest.mark.slow]
+DELAY = re.compile(r"lip sync (\d+) ms delay")
+
+
+def _openings(obs: HeadlessObs, sync: EmbeddedLipSync, n: int) -> np.ndarray:
+    out = []
+    for _ in range(n):
+        face = sync.face(obs.screenshot(FACE))
+        assert face is not None, "no face in OBS's picture"
+        out.append(mouth_opening(face.landmarks))
+    return np.array(out)
+
+
+def test_lip_sync_follows_the_audio_of_an_obs_source(obs: HeadlessObs, face_swap: str) -> None:  # noqa: F811
+    try:
+        # a source that does not exist: said in the status, the swap goes on
+        obs.set_filter_settings(FACE, SWAP, {"lipsync": True, "lipsync_audio_source": "No Such Mic"})
+        obs.wait_status(FACE, SWAP, lambda s: "lip sync off: no OBS source named 'No Such Mic'" in s)
+        # the looping speech drives the mouth; the delay (the look-ahead in whole frames) is shown
+        obs.set_filter_settings(FACE, SWAP, {"lipsync_audio_source": SPEECH})
+        status = obs.wait_status(FACE, SWAP, lambda s: DELAY.search(s) is not None and "lip sync off" not in s, 60)
+        delay = int(DELAY.search(status).group(1))
+        print(f"lip sync status: {status}")
+        assert 70 <= delay <= 150, status  # 72.5 ms look-ahead rounded up to whole frames (OBS at 30 fps: 100 ms)
+        sync = EmbeddedLipSync()
+        talking = _openings(obs, sync, 16)
+        obs.set_filter_settings(FACE, SWAP, {"lipsync": False})
+        obs.wait_status(FACE, SWAP, lambda s: "lip sync" not in s)
+        still = _openings(obs, sync, 8)
+        msg = f"mouth opening with lip sync {talking.round(3)}, without {still.round(3)}"
+        print(msg)
+        assert np.ptp(talking) > 3 * np.ptp(still) + 0.01, msg  # the mouth moves with the speech, not by itself
+    finally:
+        obs.set_filter_settings(FACE, SWAP, {"lipsync": False, "lipsync_audio_source": ""})
