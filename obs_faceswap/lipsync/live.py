@@ -7,8 +7,12 @@ rounded up to whole frames): ``push_frame`` returns the frame from ``delay_frame
 drawn with its own mouth shape. When the audio falls behind (a gap in the feed), the newest shape
 is used and the frame is counted as ``late``; no frame is ever held longer than the delay.
 
-This is the engine a live filter runs (an OBS "Lip Sync" filter feeding it the audio of a chosen
-source and showing ``delay_ms``); it does not know where frames and audio come from.
+A live source whose frames arrive unevenly (a worker that drops frames while busy) uses
+``push_frame_at`` instead: each frame carries its own time, is drawn with the shape of that time
+once it is known, and the measured hold (``held_ms``) is the delay to show.
+
+This is the engine a live filter runs (the OBS Face Swap filter's "Lip sync", through the worker's
+``lipsync_feed``); it does not know where frames and audio come from.
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ class LiveLipSync:
         self.delay_frames = max(1, math.ceil(self.mouth.latency_s * self.fps - 1e-9))
         self.shapes: dict[int, MouthShape] = {}
         self.frames: deque[tuple[int, Frame]] = deque()
+        self.timed: deque[tuple[float, Frame]] = deque()  # push_frame_at's queue: (time s, frame)
+        self.held_ms = 0.0  # push_frame_at: how long the last frame shown was held back
+        self.skipped = 0  # push_frame_at: frames passed over for a newer ready one
         self.next_in = 0  # index of the next frame pushed
         self.late = 0  # frames drawn with an older shape than their own (audio behind)
         self.no_face = 0
@@ -64,6 +71,26 @@ class LiveLipSync:
             return None
         j, old = self.frames.popleft()
         return self._draw(j, old)
+
+    def push_frame_at(self, frame: Frame, t: float) -> Frame | None:
+        """Queue ``frame`` taken at ``t`` seconds (the audio's clock); return the newest queued frame
+        whose mouth shape is known, drawn with it (older ready ones are skipped), or None while none
+        is. A frame is never held longer than the look-ahead plus one frame: if the audio is that far
+        behind, it is drawn with the newest shape (counted in ``late``)."""
+        self.timed.append((float(t), frame))
+        ready: tuple[float, Frame] | None = None
+        while self.timed and round(self.timed[0][0] * self.fps) < self.mouth.emitted:
+            if ready is not None:
+                self.skipped += 1
+            ready = self.timed.popleft()
+        while self.timed and t - self.timed[0][0] > self.mouth.latency_s + 1.0 / self.fps:
+            if ready is not None:
+                self.skipped += 1
+            ready = self.timed.popleft()
+        if ready is None:
+            return None
+        self.held_ms = 1000.0 * (t - ready[0])
+        return self._draw(max(0, round(ready[0] * self.fps)), ready[1])
 
     def _shape(self, j: int) -> MouthShape:
         shape = self.shapes.get(j)

@@ -2,13 +2,15 @@
 
 The OBS side copies the chosen audio source's samples (with their OBS timestamps) into the ``in``
 ring of an ``AudioRings`` segment and names it in the face channel's settings (``lipsync_shm``).
-After the swap, each frame goes through ``LiveLipSync``: the frame shown is the one from
-``delay_frames`` ago with the mouth of its own audio, so picture and sound line up when the audio
-is delayed by nothing and the picture by ``delay_ms`` (reported in the channel's stats).
+After the swap, each frame goes through ``LiveLipSync.push_frame_at`` with its own timestamp: the
+frame shown is the newest one whose mouth shape (``SHAPE_FPS`` shapes a second, known
+``latency_s`` after their time) is ready, drawn with that shape. So the picture is held back by the
+look-ahead (about one frame more, as frames arrive); the measured hold is ``delay_ms`` in the
+channel's stats and the filter's status line. Frames the worker drops while busy do not matter:
+every frame is placed by its timestamp.
 
-The two streams are put on one clock by their timestamps: the first frame's timestamp is time 0
-and audio before it is dropped (a gap before the first audio is filled with silence). The frame
-rate is measured from the first frames' timestamps; until then frames pass through unchanged.
+The two streams are put on one clock by their timestamps: the first frame's timestamp is time 0,
+audio before it is dropped and a gap in the audio is filled with silence (mouth closed).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import numpy as np
 from obs_faceswap.ipc.audio import AudioRings
 from obs_faceswap.vision.types import Frame
 
-FPS_PROBE = 5  # frame intervals measured before the lip sync starts
+SHAPE_FPS = 30.0  # mouth shapes per second of audio (each frame takes the one nearest its time)
+MAX_GAP_S = 2.0  # a jump in the audio timestamps longer than this restarts the clocks
 
 
 class LipSyncFeed:
@@ -28,8 +31,8 @@ class LipSyncFeed:
 
     def __init__(self, shm: str) -> None:
         self.ring = AudioRings.attach(shm)
-        self.live: Any = None  # LiveLipSync, built once the frame rate is known
-        self._stamps: list[int] = []
+        self.live: Any = None  # LiveLipSync, built at the first frame
+        self.delay_ms = 0.0  # how long frames are held back (moving average): the delay to show
         self._t0 = 0  # timestamp (ns) of the first lip-synced frame: time 0 of both streams
         self._fed = 0  # audio samples fed so far (on that clock)
 
@@ -37,41 +40,29 @@ class LipSyncFeed:
     def name(self) -> str:
         return self.ring.name
 
-    @property
-    def delay_ms(self) -> float:
-        return float(self.live.delay_ms) if self.live is not None else 0.0
-
     def stats(self) -> dict[str, Any]:
         live = self.live
         return {"lipsync_delay_ms": round(self.delay_ms, 1), "lipsync_late": live.late if live else 0,
+                "lipsync_look_ahead_ms": round(1000.0 * live.mouth.latency_s, 1) if live else 0.0,
                 "lipsync_no_face": live.no_face if live else 0, "lipsync_audio_overruns": self.ring.overruns("in")}
 
     def process(self, frame: Frame, timestamp_ns: int) -> Frame:
-        """The frame to show now (the one from ``delay_ms`` ago, lip-synced)."""
-        if self.live is None and not self._start(timestamp_ns):
-            self._drain(feed=False)  # keep the ring from filling while the frame rate is measured
+        """The frame to show now: the newest one whose mouth is known, lip-synced (this one while none is)."""
+        if self.live is None:
+            from obs_faceswap.lipsync.live import LiveLipSync
+
+            self.live = LiveLipSync(self.ring.sample_rate, SHAPE_FPS)
+            self._t0, self._fed = int(timestamp_ns), 0
+        self._drain()
+        if self.live is None:  # the audio's clock jumped: start again at the next frame
             return frame
-        self._drain(feed=True)
-        out = self.live.push_frame(frame)
-        return frame if out is None else out  # while the delay fills, the newest frame is shown
+        out = self.live.push_frame_at(frame, (int(timestamp_ns) - self._t0) / 1e9)
+        if out is None:  # nothing ready yet (the first frames, or audio behind): show this one as it is
+            return frame
+        self.delay_ms += 0.1 * (self.live.held_ms - self.delay_ms) if self.delay_ms else self.live.held_ms
+        return out
 
-    def _start(self, timestamp_ns: int) -> bool:
-        self._stamps.append(int(timestamp_ns))
-        if len(self._stamps) <= FPS_PROBE:
-            return False
-        steps = np.diff(self._stamps)
-        step = float(np.median(steps))
-        if step <= 0:  # no usable timestamps: measure again
-            self._stamps = self._stamps[-1:]
-            return False
-        from obs_faceswap.lipsync.live import LiveLipSync
-
-        self.live = LiveLipSync(self.ring.sample_rate, round(1e9 / step, 3))
-        self._t0 = int(timestamp_ns)
-        self._fed = 0
-        return True
-
-    def _drain(self, *, feed: bool) -> None:
+    def _drain(self) -> None:
         ring = self.ring
         rd, runs = ring.read_views("in")
         n = sum(c for _, c in runs)
@@ -87,13 +78,15 @@ class LipSyncFeed:
         mono /= ring.channels
         ts = ring.timestamp_of("in", rd)
         ring.advance("in", n)
-        if feed:
-            self._feed(mono, ts)
+        self._feed(mono, ts)
 
     def _feed(self, mono: np.ndarray, ts: int | None) -> None:
         rate = self.ring.sample_rate
         if ts is not None:  # where this block belongs on the frames' clock
             at = round((ts - self._t0) * rate / 1e9)
+            if at - self._fed > MAX_GAP_S * rate or 0 <= at < self._fed - MAX_GAP_S * rate:
+                self.live = None  # the source restarted or jumped (a seek, a clock change): start again
+                return
             if at > self._fed:  # a gap (or audio that starts late): silence keeps the clock
                 self.live.push_audio(np.zeros(at - self._fed, np.float32))
                 self._fed = at

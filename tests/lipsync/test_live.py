@@ -40,3 +40,28 @@ def test_audio_gap_uses_the_newest_shape_and_counts_late_frames(astronaut_bgr) -
     for _ in range(10):  # no audio at all: frames still come out after the delay, marked late
         live.push_frame(astronaut_bgr)
     assert live.late == 10 - live.delay_frames
+
+
+def test_frames_with_their_own_times_stay_in_sync_when_some_are_dropped(astronaut_bgr, speech_wav) -> None:
+    """A busy worker sees every frame only now and then: each is placed by its time, not its count."""
+    speech = load_speech(speech_wav).resampled(48000)
+    live = LiveLipSync(48000, 30.0, still=True)  # 30 mouth shapes a second for 25 fps video
+    per_frame = int(48000 / FPS)
+    n = len(speech.audio) // per_frame
+    shown, times = [], []
+    for j in range(n):
+        live.push_audio(speech.audio[j * per_frame:(j + 1) * per_frame])
+        if j % 3 == 1:  # dropped before the lip sync saw it
+            continue
+        frame = live.push_frame_at(astronaut_bgr, j / FPS)
+        if frame is not None:
+            shown.append(frame)
+            times.append(j / FPS - live.held_ms / 1000)
+    assert live.late == 0 and len(shown) > n // 2
+    assert 0 < live.held_ms <= 1000 * live.mouth.latency_s + 1000 / FPS
+    sync = EmbeddedLipSync()
+    opening = np.array([mouth_opening(sync.face(f).landmarks) for f in shown])
+    loud_all = frame_rms(speech.audio, speech.rate, FPS, n)
+    loud = loud_all[np.round(np.array(times) * FPS).astype(int)]  # each shown frame's own time
+    r = float(np.corrcoef(loud, opening)[0, 1])
+    assert r >= 0.6, r
