@@ -349,6 +349,9 @@ class VideoChannel(_ChannelBase):
     def _status_line(self, s: dict[str, Any]) -> str:
         prov = ",".join(str(p).replace("ExecutionProvider", "") for p in s.get("providers") or []) or "-"
         lips = f"; lip sync {float(s['lipsync_delay_ms']):.0f} ms delay" if s.get("lipsync_delay_ms") else ""
+        if lips and int(s.get("lipsync_late", 0)):  # frames shown before their sound arrived (audio behind)
+            lips += (f", {100.0 * int(s['lipsync_late']) / max(1, int(s.get('frames', 0))):.0f} % without their sound"
+                     f" (audio {float(s.get('lipsync_audio_lag_ms', 0)):.0f} ms behind)")
         return (f"{s.get('processor', self.processor)}: {float(s.get('fps', 0)):.1f} fps, "
                 f"{float(s.get('proc_ms', 0)):.1f} ms/frame, {int(s.get('dropped', 0))} dropped, {prov}{lips}")
 

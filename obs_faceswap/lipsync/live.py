@@ -72,18 +72,20 @@ class LiveLipSync:
         j, old = self.frames.popleft()
         return self._draw(j, old)
 
-    def push_frame_at(self, frame: Frame, t: float) -> Frame | None:
+    def push_frame_at(self, frame: Frame, t: float, max_hold_s: float | None = None) -> Frame | None:
         """Queue ``frame`` taken at ``t`` seconds (the audio's clock); return the newest queued frame
         whose mouth shape is known, drawn with it (older ready ones are skipped), or None while none
-        is. A frame is never held longer than the look-ahead plus one frame: if the audio is that far
-        behind, it is drawn with the newest shape (counted in ``late``)."""
+        is. A frame is never held longer than ``max_hold_s`` (default: the look-ahead plus one frame;
+        more where the audio itself arrives late, as OBS's does): if the audio is that far behind, it
+        is drawn with the newest shape (counted in ``late``)."""
+        hold = self.mouth.latency_s + 1.0 / self.fps if max_hold_s is None else max_hold_s
         self.timed.append((float(t), frame))
         ready: tuple[float, Frame] | None = None
         while self.timed and round(self.timed[0][0] * self.fps) < self.mouth.emitted:
             if ready is not None:
                 self.skipped += 1
             ready = self.timed.popleft()
-        while self.timed and t - self.timed[0][0] > self.mouth.latency_s + 1.0 / self.fps:
+        while self.timed and t - self.timed[0][0] > hold:
             if ready is not None:
                 self.skipped += 1
             ready = self.timed.popleft()

@@ -5,7 +5,8 @@ ring of an ``AudioRings`` segment and names it in the face channel's settings (`
 After the swap, each frame goes through ``LiveLipSync.push_frame_at`` with its own timestamp: the
 frame shown is the newest one whose mouth shape (``SHAPE_FPS`` shapes a second, known
 ``latency_s`` after their time) is ready, drawn with that shape. So the picture is held back by the
-look-ahead (about one frame more, as frames arrive); the measured hold is ``delay_ms`` in the
+look-ahead plus however late the audio arrives (OBS hands a source's audio over after its own
+buffering), at most ``MAX_HOLD_S``, in whole frames as they arrive; the measured hold is ``delay_ms`` in the
 channel's stats and the filter's status line. Frames the worker drops while busy do not matter:
 every frame is placed by its timestamp.
 
@@ -23,6 +24,7 @@ from obs_faceswap.ipc.audio import AudioRings
 from obs_faceswap.vision.types import Frame
 
 SHAPE_FPS = 30.0  # mouth shapes per second of audio (each frame takes the one nearest its time)
+MAX_HOLD_S = 1.5  # frames wait this long at most for their sound (OBS hands a media source's audio over ~1.1 s late)
 MAX_GAP_S = 2.0  # a jump in the audio timestamps longer than this restarts the clocks
 
 
@@ -33,6 +35,8 @@ class LipSyncFeed:
         self.ring = AudioRings.attach(shm)
         self.live: Any = None  # LiveLipSync, built at the first frame
         self.delay_ms = 0.0  # how long frames are held back (moving average): the delay to show
+        self._shown: Frame | None = None  # the last lip-synced frame (shown again while none is ready)
+        self.audio_lag_ms = 0.0  # how far the audio's end is behind each frame's time as it arrives (average)
         self._t0 = 0  # timestamp (ns) of the first lip-synced frame: time 0 of both streams
         self._fed = 0  # audio samples fed so far (on that clock)
 
@@ -43,11 +47,13 @@ class LipSyncFeed:
     def stats(self) -> dict[str, Any]:
         live = self.live
         return {"lipsync_delay_ms": round(self.delay_ms, 1), "lipsync_late": live.late if live else 0,
+                "lipsync_audio_lag_ms": round(self.audio_lag_ms, 1),
                 "lipsync_look_ahead_ms": round(1000.0 * live.mouth.latency_s, 1) if live else 0.0,
                 "lipsync_no_face": live.no_face if live else 0, "lipsync_audio_overruns": self.ring.overruns("in")}
 
     def process(self, frame: Frame, timestamp_ns: int) -> Frame:
-        """The frame to show now: the newest one whose mouth is known, lip-synced (this one while none is)."""
+        """The frame to show now: the newest one whose mouth is known, lip-synced (the last one shown
+        while none is; this one before the first)."""
         if self.live is None:
             from obs_faceswap.lipsync.live import LiveLipSync
 
@@ -55,10 +61,14 @@ class LipSyncFeed:
             self._t0, self._fed = int(timestamp_ns), 0
         self._drain()
         if self.live is None:  # the audio's clock jumped: start again at the next frame
+            self._shown = None
             return frame
-        out = self.live.push_frame_at(frame, (int(timestamp_ns) - self._t0) / 1e9)
-        if out is None:  # nothing ready yet (the first frames, or audio behind): show this one as it is
-            return frame
+        lag = (int(timestamp_ns) - self._t0) / 1e6 - 1000.0 * self._fed / self.ring.sample_rate
+        self.audio_lag_ms += 0.1 * (lag - self.audio_lag_ms)
+        out = self.live.push_frame_at(frame, (int(timestamp_ns) - self._t0) / 1e9, MAX_HOLD_S)
+        if out is None:  # nothing ready: the last one again (never a newer, unsynced frame in between)
+            return frame if self._shown is None else self._shown.copy()
+        self._shown = out
         self.delay_ms += 0.1 * (self.live.held_ms - self.delay_ms) if self.delay_ms else self.live.held_ms
         return out
 

@@ -53,7 +53,7 @@ def test_face_channel_mouth_follows_the_audio_ring_delayed_by_the_look_ahead(ast
         opening = np.array([mouth_opening(sync.face(o).landmarks) for o in outs[hold:]])
         loud = frame_rms(speech, RATE, FPS, n)[:n - hold]  # output k: input frame k - hold, with its own mouth
         r0 = lagged_r(loud, opening, 0)
-        print(f"lip sync channel: delay {delay} ms ({hold} frames), r(lag 0) = {r0:.3f}")
+        print(f"lip sync channel: delay {delay} ms ({hold} frames), r(lag 0) = {r0:.3f}, opening {opening.min():.3f}..{opening.max():.3f}")
         assert r0 >= 0.6, r0
         assert r0 >= max(lagged_r(loud, opening, k) for k in (-2, -1, 1, 2))
 
