@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -29,21 +30,61 @@ from obs_faceswap.vision.types import Frame
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
-def read_image(path: str | os.PathLike[str]) -> Frame:
-    """Read an image file as a uint8 BGR frame; raise ``ImageReadError`` saying why it failed."""
-    p = Path(path)
+_MAGIC = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG", "PNG"), (b"RIFF", "WebP"), (b"BM", "BMP"),
+          (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
+MAX_IMAGE_BYTES = 512 * 2**20  # far beyond any face photo; a bigger file is refused unread
+ALPHA_SUFFIXES = (".png", ".webp", ".tif", ".tiff")  # image types that can carry an alpha channel
+
+
+def _image_bytes(p: Path) -> np.ndarray:
+    if p.is_dir():
+        raise ImageReadError(f"{p} is a folder, not an image: give the path of a photo file")
     if not p.is_file():
         raise ImageReadError(f"image not found: {p}")
-    data = np.fromfile(str(p), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    size = p.stat().st_size
+    if size > MAX_IMAGE_BYTES:  # never read gigabytes to find out (OBS retries settings on every change)
+        raise ImageReadError(f"{p} is {size / 2**30:.1f} GiB: too big for a photo (at most "
+                             f"{MAX_IMAGE_BYTES // 2**20} MiB); choose a photo file")
+    return np.fromfile(str(p), dtype=np.uint8)
+
+
+def _undecodable(p: Path, data: np.ndarray) -> ImageReadError:
+    head = data[:4].tobytes()
+    kind = next((name for magic, name in _MAGIC if head.startswith(magic)), None)
+    if kind is not None:
+        return ImageReadError(f"cannot read {p}: the {kind} file is damaged or truncated (an incomplete "
+                              "download or copy?); open it in an image viewer or get the file again")
+    return ImageReadError(f"cannot read {p}: not an image file OpenCV can decode (use JPEG, PNG, BMP or WebP)")
+
+
+def read_image_with_alpha(path: str | os.PathLike[str]) -> tuple[Frame, np.ndarray | None]:
+    """Read an image file as an upright uint8 BGR frame (EXIF orientation applied) and its alpha
+    channel (uint8, or None when the image has none); raise ``ImageReadError`` saying why it failed."""
+    p = Path(path)
+    data = _image_bytes(p)
+    # IMREAD_COLOR applies the EXIF orientation (phone photos) and brings 16-bit/grey/palette to BGR8
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if img is None:
-        raise ImageReadError(f"cannot read {p}: not an image file OpenCV can decode (use JPEG, PNG, BMP or WebP)")
-    if img.dtype != np.uint8:
-        img = cv2.convertScaleAbs(img, alpha=255.0 / max(1.0, float(img.max())))
-    if img.ndim == 2:
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
-    elif img.shape[2] == 4:
-        img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+        raise _undecodable(p, data)
+    alpha = None
+    if p.suffix.lower() in ALPHA_SUFFIXES:
+        full = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        if full is not None and full.ndim == 3 and full.shape[2] == 4 and full.shape[:2] == img.shape[:2]:
+            a = full[:, :, 3]
+            if a.dtype != np.uint8:
+                a = (a.astype(np.float32) * (255.0 / float(np.iinfo(a.dtype).max))).round().astype(np.uint8)
+            alpha = np.ascontiguousarray(a)
+    return np.ascontiguousarray(img), alpha
+
+
+def read_image(path: str | os.PathLike[str]) -> Frame:
+    """Read an image file as an upright uint8 BGR frame (EXIF orientation applied); raise
+    ``ImageReadError`` saying why it failed (missing, a folder, damaged or truncated, not an image)."""
+    p = Path(path)
+    data = _image_bytes(p)
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if img is None:
+        raise _undecodable(p, data)
     return np.ascontiguousarray(img)
 
 
@@ -197,17 +238,38 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
         frames = int(round(dur * float(fps))) if dur > 0 else 0
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
     still = container == "image2" or container.endswith("_pipe") or p.suffix.lower() in IMAGE_SUFFIXES
-    return VideoInfo(int(video["width"]), int(video["height"]), fps, frames, audio is not None,
+    width, height = int(video["width"]), int(video["height"])
+    if _rotation(video) % 180 == 90:  # phone videos: ffmpeg decodes them upright, i.e. turned
+        width, height = height, width
+    return VideoInfo(width, height, fps, frames, audio is not None,
                      str(audio.get("codec_name", "")) if audio else "", still)
 
 
-_MP4_AUDIO = ("aac", "mp3", "ac3", "eac3", "opus", "alac", "flac")
+def _rotation(stream: Mapping[str, object]) -> int:
+    """The display rotation of a video stream in degrees (0, 90, 180, 270): the display matrix of
+    ffmpeg ≥ 5 or the older ``rotate`` tag."""
+    for side in stream.get("side_data_list", []) or []:  # type: ignore[union-attr]
+        if isinstance(side, dict) and "rotation" in side:
+            try:
+                return int(round(float(side["rotation"]))) % 360
+            except (TypeError, ValueError):
+                pass
+    tags = stream.get("tags") or {}
+    try:
+        return int(round(float(tags.get("rotate", 0)))) % 360  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        return 0
+
+
+_MP4_AUDIO = ("aac", "mp3", "ac3", "eac3", "opus", "alac")  # FLAC in MP4 is 'experimental' in ffmpeg 5
+_MOV_AUDIO = ("aac", "mp3", "ac3", "eac3", "alac", "pcm_s16le", "pcm_s24le")  # no Opus in QuickTime .mov
 
 
 def _audio_codec(info: VideoInfo, dest: Path) -> str:
     """'copy' when the input's audio fits the output container, else a codec that does."""
     ext = dest.suffix.lower()
-    if ext in (".mkv", ".mov") or (ext in (".mp4", ".m4v") and info.audio_codec in _MP4_AUDIO):
+    if ext == ".mkv" or (ext in (".mp4", ".m4v") and info.audio_codec in _MP4_AUDIO) or (
+            ext == ".mov" and info.audio_codec in _MOV_AUDIO):
         return "copy"
     if ext == ".webm":
         return "copy" if info.audio_codec in ("opus", "vorbis") else "libopus"
@@ -224,11 +286,15 @@ def read_video_frames(path: str | os.PathLike[str], info: VideoInfo | None = Non
     # would otherwise die mid-frame and look like a broken file; closing the pipe still stops it
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     assert proc.stdout is not None
+    count = 0
+    ended = False
     try:
         while True:
             buf = proc.stdout.read(size)
             if len(buf) < size:
+                ended = True
                 break
+            count += 1
             yield np.frombuffer(buf, np.uint8).reshape(info.height, info.width, 3).copy()
     finally:
         proc.stdout.close()
@@ -239,6 +305,37 @@ def read_video_frames(path: str | os.PathLike[str], info: VideoInfo | None = Non
     if proc.returncode not in (0, None):
         last = err.strip().splitlines()[-1] if err.strip() else f"exit code {proc.returncode}"
         raise ImageReadError(f"ffmpeg could not decode {Path(path).name}: {last}")
+    if ended and ended_early(count, info.frames, err):
+        print(f"obs-faceswap: warning: {Path(path).name} ends early: {count} of {info.frames} frames could be "
+              "decoded (a truncated or damaged file?)", file=sys.stderr)
+
+
+def ended_early(decoded: int, expected: int, decoder_log: str) -> bool:
+    """Whether a decode that stopped after ``decoded`` of ``expected`` frames lost frames (a truncated
+    file): fewer frames than the container announced beyond rounding, or ffmpeg saw a partial file."""
+    return (expected > 0 and decoded < expected - max(1, expected // 50)) or "partial file" in decoder_log
+
+
+_WRITE_ERRORS = ("Error writing", "Error closing", "No space left on device", "Disk quota exceeded")
+
+
+def encoder_failed(returncode: int, ffmpeg_log: str) -> bool:
+    """Whether an encoding ffmpeg failed. Its exit code alone does not say: ffmpeg 5 exits 0 after
+    "Error writing trailer ...: No space left on device", leaving a truncated file."""
+    return returncode != 0 or any(e in ffmpeg_log for e in _WRITE_ERRORS)
+
+
+def _pix_fmt(info: VideoInfo) -> str:
+    """yuv420p (plays everywhere) for even sizes; 4:2:0 cannot hold an odd width or height, so
+    those keep their exact size in yuv444p."""
+    return "yuv420p" if info.width % 2 == 0 and info.height % 2 == 0 else "yuv444p"
+
+
+def _reason(ffmpeg_log: str) -> str:
+    """ffmpeg's own words for a failure, on one line (its last few meaningful lines)."""
+    lines = [ln.strip() for ln in ffmpeg_log.strip().splitlines() if ln.strip()]
+    text = " / ".join(lines[-3:]) if lines else "it exited early without saying why"
+    return text[-400:]
 
 
 def transform_video(
@@ -260,7 +357,7 @@ def transform_video(
                "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{info.width}x{info.height}",
                "-r", str(info.fps), "-i", "-", "-i", str(src),
                "-map", "0:v:0", "-map", "1:a?", "-c:a", _audio_codec(info, out),
-               "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p",
+               "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", _pix_fmt(info),
                "-shortest", str(tmp)]
         if out.suffix.lower() == ".webm":
             cmd[cmd.index("libx264")] = "libvpx-vp9"
@@ -274,6 +371,11 @@ def transform_video(
                 proc.stdin.write(np.ascontiguousarray(result, dtype=np.uint8).tobytes())
                 bar.update(1)
             proc.stdin.close()
+        except BrokenPipeError:  # the encoder stopped: say why, in ffmpeg's words
+            proc.kill()
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            proc.wait()
+            raise FaceSwapError(f"ffmpeg could not write {out.name}: {_reason(err)}") from None
         except BaseException:
             proc.kill()
             proc.wait()
@@ -282,8 +384,8 @@ def transform_video(
             frames.close()  # stops the decoder if we stopped early
             bar.close()
         err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        if proc.wait() != 0:
-            raise FaceSwapError(f"ffmpeg could not write {out.name}: {err.strip()[-300:]}")
+        if encoder_failed(proc.wait(), err):
+            raise FaceSwapError(f"ffmpeg could not write {out.name}: {_reason(err)}")
         if before_commit is not None:
             before_commit()
     return info
@@ -318,8 +420,8 @@ def encode_video(
             proc.wait()
             raise
         err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        if proc.wait() != 0:
-            raise FaceSwapError(f"ffmpeg could not write {out.name}: {err.strip()[-300:]}")
+        if encoder_failed(proc.wait(), err):
+            raise FaceSwapError(f"ffmpeg could not write {out.name}: {_reason(err)}")
         if before_commit is not None:
             before_commit()
     return out

@@ -36,10 +36,11 @@ class Setting:
     group: str = ""
     multiline: bool = False  # TEXT: a multi-line box in the OBS panel (entries one per line)
 
-    def coerce(self, value: Any) -> Any:
+    def coerce(self, value: Any, *, strict: bool = False) -> Any:
         """Return ``value`` converted to this setting's type and clamped to its range.
 
-        Raises ``ValueError`` with a readable message when it cannot be converted.
+        Raises ``ValueError`` with a readable message when it cannot be converted, and with
+        ``strict`` (what a user typed, e.g. a CLI flag) when it is outside the range, naming it.
         """
         if value is None:
             return self.default
@@ -73,11 +74,22 @@ class Setting:
                 return str(value)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"setting {self.name!r}: cannot use {value!r} ({exc})") from None
+        if strict and ((self.minimum is not None and out < self.minimum)
+                       or (self.maximum is not None and out > self.maximum)):
+            raise ValueError(f"setting {self.name!r}: {value!r} is outside its range "
+                             f"{self.range_text()}") from None
         if self.minimum is not None and out < self.minimum:
             out = type(out)(self.minimum)
         if self.maximum is not None and out > self.maximum:
             out = type(out)(self.maximum)
         return out
+
+
+    def range_text(self) -> str:
+        """The valid range as shown to users, e.g. '0..100 %' or '-24..24'."""
+        lo = "" if self.minimum is None else f"{self.minimum:g}"
+        hi = "" if self.maximum is None else f"{self.maximum:g}"
+        return f"{lo}..{hi}{self.suffix}"
 
 
 @dataclass(frozen=True)
@@ -91,16 +103,17 @@ class Schema:
     def defaults(self) -> dict[str, Any]:
         return {s.name: s.default for s in self.settings}
 
-    def validate(self, values: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
+    def validate(self, values: Mapping[str, Any], *, partial: bool = False, strict: bool = False) -> dict[str, Any]:
         """Coerce and clamp ``values``; unknown names are ignored (newer clients may send more).
 
-        With ``partial=False`` the result has every setting (defaults filled in).
+        With ``partial=False`` the result has every setting (defaults filled in); with ``strict``
+        a value outside its range is refused (``ValueError`` naming the range) instead of clamped.
         """
         out: dict[str, Any] = {} if partial else self.defaults()
         for name, value in values.items():
             s = self.by_name.get(name)
             if s is not None:
-                out[name] = s.coerce(value)
+                out[name] = s.coerce(value, strict=strict)
         return out
 
     def __iter__(self) -> Iterable[Setting]:  # type: ignore[override]

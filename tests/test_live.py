@@ -304,8 +304,11 @@ def test_every_face_setting_is_a_flag_and_reaches_the_settings() -> None:
         face_options_from_args(args)
     photo = str(Path(__file__).parent / "conftest.py")  # any existing file: only its presence is checked here
     args.source = [f"{photo};{photo}"]
+    with pytest.raises(FaceSwapError, match="'blend': 250 is outside its range 0..100 %"):  # refused, not clamped
+        face_options_from_args(args)
+    args.setting_blend = 100
     options = face_options_from_args(args)
-    assert options.source_image == f"{photo};{photo}" and options.blend == 1.0  # clamped by the schema, a fraction
+    assert options.source_image == f"{photo};{photo}" and options.blend == 1.0  # a fraction
     assert options.color_method == "mkl" and options.enabled is False and options.detect_every == 3
     assert options.occlusion_mask is True and options.reference_threshold == 0.5
     assert options.mask_blur == FACE_SETTINGS.by_name["mask_blur"].default / 100

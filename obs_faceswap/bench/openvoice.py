@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from obs_faceswap.bench import p50, p99, report
-from obs_faceswap.bench.voice import REFERENCE_TEXT, speech
+from obs_faceswap.bench.voice import REFERENCE_TEXT, speech, time_blocks
 
 RATE = 48000
 TARGET_LATENCY_MS = 350.0
@@ -46,20 +46,12 @@ def measure(seconds: float = 2.0) -> dict[str, Any]:
     b = engine.block_samples
     engine.process(audio[None, :b])  # warm-up (first-call allocations)
     engine.reset()
-    times: list[float] = []
-    cpu0 = time.process_time()
-    t_all = time.perf_counter()
-    for i in range(0, len(audio) - b + 1, b):
-        t0 = time.perf_counter()
-        engine.process(audio[None, i: i + b])
-        times.append((time.perf_counter() - t0) * 1000.0)
-    wall = time.perf_counter() - t_all
-    cpu = time.process_time() - cpu0
-    streamed = len(times) * b / RATE
+    timed = time_blocks(engine, audio)
+    times, streamed = timed["times"], timed["seconds"]
     t0 = time.perf_counter()
     engine.convert_whole(audio)
     base = (time.perf_counter() - t0) / (len(audio) / RATE)
-    rtf = wall / streamed
+    rtf = timed["rtf"]
     end_to_end = engine.latency_ms + p50(times)
     return {
         "bench": "openvoice",
@@ -73,7 +65,7 @@ def measure(seconds: float = 2.0) -> dict[str, Any]:
         "latency_ms": round(engine.latency_ms, 2),
         "end_to_end_latency_ms": round(end_to_end, 2),
         "rtf": round(rtf, 4),
-        "rtf_cpu": round(cpu / streamed, 4),
+        "rtf_cpu": round(timed["rtf_cpu"], 4),
         "block_p50_ms": round(p50(times), 3),
         "block_p99_ms": round(p99(times), 3),
         "baseline": "whole-file conversion (same network, one call, no streaming)",

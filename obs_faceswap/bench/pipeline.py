@@ -40,7 +40,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -48,6 +48,10 @@ import numpy as np
 from obs_faceswap.bench import cpu_ms, p50, report, time_ms
 from obs_faceswap.bench.photos import ASTRONAUT_KPS, astronaut_bgr, astronaut_frame
 from obs_faceswap.vision.types import Face, Frame
+
+if TYPE_CHECKING:
+    from obs_faceswap.vision.embedded import EmbeddedDetector
+    from obs_faceswap.vision.swappers.classical import ClassicalSource, ClassicalSwapper
 
 FRAME_W, FRAME_H = 1280, 720
 ASTRONAUT_FACE_PX = 93.0  # her face mesh's width in the 512 px photo
@@ -179,7 +183,7 @@ def measure(repeat: int = 30, threads: int = 1, quality: bool = True, frame_size
     out["total_cpu_ms"] = out["tracked_detect_cpu_ms"] + out["swap_cpu_ms"]
     out["baseline_shape0_swap_cpu_ms"] = cpu_ms(lambda: swap_all(frame, [face], swapper, source, flat), repeat=repeat)
     out["baseline_shape0_total_cpu_ms"] = out["tracked_detect_cpu_ms"] + out["baseline_shape0_swap_cpu_ms"]
-    out.update(measure_masks(frame, face, source, swapper, det, repeat=max(5, repeat // 3)))
+    out.update(measure_masks(frame, face, source, swapper, repeat=max(5, repeat // 3)))
     out.update(measure_jitter(frame, det))
     for name, fn in EXTRA_STAGES.items():
         out[f"{name}_ms"] = p50(time_ms(lambda fn=fn: fn(frame, face), repeat=max(5, repeat // 3)))  # type: ignore[misc]
@@ -208,7 +212,8 @@ def _morph(frame: Frame, face: Face, source: Any, options: Any) -> Frame:
     return morph_surroundings(frame[y0:y1, x0:x1], pts - np.float32([x0, y0]), new - np.float32([x0, y0]))  # type: ignore[operator]
 
 
-def measure_masks(frame: Frame, face: Face, source: Any, swapper: Any, det: Any, *, repeat: int) -> dict[str, float]:
+def measure_masks(frame: Frame, face: Face, source: ClassicalSource, swapper: ClassicalSwapper, *,
+                  repeat: int) -> dict[str, float]:
     """Cost of the masks with the embedded swapper: each mask alone, and the swap with it on."""
     import tempfile
 
@@ -252,7 +257,7 @@ def measure_masks(frame: Frame, face: Face, source: Any, swapper: Any, det: Any,
     return out
 
 
-def measure_jitter(frame: Frame, det: Any, frames: int = 30) -> dict[str, float]:
+def measure_jitter(frame: Frame, det: EmbeddedDetector, frames: int = 30) -> dict[str, float]:
     """Still-face landmark jitter (px, std over ``frames`` noisy copies of ``frame``) with tracking at
     smoothing 0 and the ratio to smoothing 0.5 (the default) and 0.7 (what the tracking test uses)."""
     from obs_faceswap.vision.tracking import TrackedDetector

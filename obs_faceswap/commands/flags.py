@@ -131,15 +131,15 @@ def face_options_from_args(args: argparse.Namespace) -> FaceOptions:
         if not Path(ref).is_file():
             raise FaceSwapError(f"reference photo not found: {ref}")
     try:
-        return FaceOptions.from_settings(values)
+        return FaceOptions.from_settings(values, strict=True)  # a typed value outside the range is refused
     except ValueError as exc:
         raise FaceSwapError(str(exc)) from None
 
 
 def validated(schema: Schema, values: dict[str, Any]) -> dict[str, Any]:
-    """``schema.validate(values)`` with a bad value as a one-line ``FaceSwapError``."""
+    """``schema.validate(values)`` with a bad or out-of-range value as a one-line ``FaceSwapError``."""
     try:
-        return schema.validate(values)
+        return schema.validate(values, strict=True)
     except ValueError as exc:
         raise FaceSwapError(str(exc)) from None
 

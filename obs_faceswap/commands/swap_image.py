@@ -15,6 +15,7 @@ from obs_faceswap.commands.flags import add_face_options, face_options_from_args
 from obs_faceswap.errors import FaceSwapError, NoFaceError
 
 if TYPE_CHECKING:
+    from obs_faceswap.vision.options import FaceOptions
     from obs_faceswap.vision.pipeline import FacePipeline
 
 
@@ -25,8 +26,29 @@ def report_notes(pipeline: FacePipeline) -> None:
             print(f"obs-faceswap: {note if note.startswith('note:') else 'note: ' + note}", file=sys.stderr)
 
 
+def no_face_reason(pipeline: FacePipeline, options: FaceOptions) -> str:
+    """Why no face was swapped: how many faces the detector found and what the selection kept."""
+    found = int(pipeline.stats.get("detected", 0))
+    if not found:
+        return "the detector found no face"
+    what = f"{found} face(s) found, none selected by face selection '{options.face_selection}'"
+    if options.face_selection == "index":
+        what += f" (--face-index {options.face_index}; this photo has 0..{found - 1})"
+    elif options.face_selection == "reference":
+        what += " (none looks like the reference photo; raise --reference-threshold to be less strict)"
+    return what
+
+
 def run(args: argparse.Namespace) -> int:
-    from obs_faceswap.media import IMAGE_SUFFIXES, read_image, refuse_overwriting_inputs, write_image
+    import numpy as np
+
+    from obs_faceswap.media import (
+        ALPHA_SUFFIXES,
+        IMAGE_SUFFIXES,
+        read_image_with_alpha,
+        refuse_overwriting_inputs,
+        write_image,
+    )
     from obs_faceswap.vision.pipeline import FacePipeline
 
     out = Path(args.output)
@@ -34,14 +56,16 @@ def run(args: argparse.Namespace) -> int:
         raise FaceSwapError(f"output {out.name}: unknown image type; use one of {', '.join(IMAGE_SUFFIXES)}")
     options = face_options_from_args(args)
     refuse_overwriting_inputs(out, input_paths(options, ("target photo", args.target)))
-    target = read_image(args.target)
+    target, alpha = read_image_with_alpha(args.target)
+    if alpha is not None and out.suffix.lower() in ALPHA_SUFFIXES:  # keep the transparency
+        target = np.dstack([target, alpha])
     pipeline = FacePipeline(options)
     result = pipeline.process(target)
     if pipeline.last_error:
         raise FaceSwapError(pipeline.last_error)
     if not pipeline.stats.get("faces"):
-        raise NoFaceError(f"no face to swap in {Path(args.target).name} (face selection "
-                          f"'{options.face_selection}'); nothing written")
+        raise NoFaceError(f"no face to swap in {Path(args.target).name}: {no_face_reason(pipeline, options)}; "
+                          "nothing written")
     write_image(out, result)
     if not args.quiet:
         report_notes(pipeline)

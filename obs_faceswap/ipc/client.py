@@ -32,6 +32,8 @@ class WorkerClient:
 
     ``python``: the interpreter that has obs_faceswap and its dependencies (the installer's venv).
     ``log``: called with one line per event (start, crash, restart, errors), from a background thread.
+    ``warm_spare``: keep a second worker process started (interpreter up, engines imported) that takes
+    over at once when the worker dies (OBS: the picture is swapped again within about a second).
     ``env``: environment for the worker (default: ours). ``max_result_age``: seconds after which a
     result is too old to show.
     """
@@ -39,7 +41,7 @@ class WorkerClient:
     def __init__(self, python: str, *, log: LogFn | None = None, env: Mapping[str, str] | None = None,
                  startup_timeout: float = 30.0, heartbeat_interval: float = 0.5, hang_timeout: float = 10.0,
                  max_result_age: float = 0.5, log_path: str | None = None,
-                 worker_args: Sequence[str] = ()) -> None:
+                 worker_args: Sequence[str] = (), warm_spare: bool = False) -> None:
         self.max_result_age = max_result_age
         self._channels: dict[int, _ChannelBase] = {}
         self._ids = itertools.count(1)
@@ -48,7 +50,7 @@ class WorkerClient:
         self._supervisor = Supervisor(
             python, on_connected=self._on_connected, on_message=self._on_message, on_lost=self._on_lost,
             log=log, env=env, startup_timeout=startup_timeout, heartbeat_interval=heartbeat_interval,
-            hang_timeout=hang_timeout, log_path=log_path, worker_args=tuple(worker_args))
+            hang_timeout=hang_timeout, log_path=log_path, worker_args=tuple(worker_args), warm_spare=warm_spare)
         self.log: Callable[[str], None] = self._supervisor.log
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -120,7 +122,8 @@ class WorkerClient:
         ch = AudioChannel(self, next(self._ids), sample_rate, channels, settings or {}, processor, capacity_ms)
         with self._lock:
             self._channels[ch.id] = ch
-        self._post(ch._open_message())
+        if ch._ring is not None:  # else it passes through until shared memory has room (see push)
+            self._post(ch._open_message())
         return ch
 
     @property
@@ -142,7 +145,8 @@ class WorkerClient:
         # thread drops those of the previous connection by itself; this covers ones queued during set-up)
         self._supervisor.drop_queued_messages()
         for ch in list(self._channels.values()):
-            if isinstance(ch, VideoChannel) and ch._chan is None:
+            if (isinstance(ch, VideoChannel) and ch._chan is None) or (isinstance(ch, AudioChannel)
+                                                                         and ch._ring is None):
                 continue
             self._supervisor.post(ch._open_message())
 

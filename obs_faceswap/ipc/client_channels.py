@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from obs_faceswap.ipc import audio as audio_ring
 from obs_faceswap.ipc import frames, wake
 from obs_faceswap.ipc.frames import FrameChannel, FrameView
+from obs_faceswap.ipc.shm import SharedMemoryFull
 
 if TYPE_CHECKING:
     from obs_faceswap.ipc.client import WorkerClient
@@ -148,7 +149,11 @@ class VideoChannel(_ChannelBase):
         super().__init__(client, channel_id, settings, processor)
         self._slots = slots
         self._lock = threading.Lock()
-        self._chan: FrameChannel | None = FrameChannel.create(capacity, slots=slots) if capacity else None
+        self._retry_alloc_at = 0.0  # after a failed segment creation (full /dev/shm): when to try again
+        self._settings_gen = 0  # +1 per update(); the frames after it wait for it in the worker
+        self._chan: FrameChannel | None = None
+        if capacity:
+            self._chan = self._new_segment(capacity)
         self._old: list[FrameChannel] = []
         self._seq = 0
         self._last_result_seq = -1
@@ -188,6 +193,9 @@ class VideoChannel(_ChannelBase):
         chan = self._chan
         if chan is None or nbytes > chan.capacity:
             chan = self._reallocate(nbytes)
+            if chan is None:  # no room for the segment: pass through, the status says why
+                self.counters["bypassed"] += 1
+                return False
         self._seq += 1
         try:
             chan.write_frame("in", data, width, height, stride, code, seq=self._seq, timestamp=int(timestamp),
@@ -218,6 +226,10 @@ class VideoChannel(_ChannelBase):
             self.release()
             return None
         got = chan.claim("out", self._last_result_seq)
+        if got is not None and got[1].seq > self._seq:  # the result of an input never sent: forged
+            chan.release("out")  # (taking its number would refuse every real result after it)
+            self.counters["rejected"] += 1
+            got = None
         if got is not None:
             index, hdr = got
             self._last_result_seq = hdr.seq
@@ -273,11 +285,41 @@ class VideoChannel(_ChannelBase):
             chan.release("out")
 
     # -- management -----------------------------------------------------------------------------
-    def _reallocate(self, nbytes: int) -> FrameChannel:
-        """A bigger frame than the segment holds: make a new segment, announce it, drop the old."""
+    def update(self, settings: Mapping[str, Any]) -> None:
+        """Change settings live (partial dict). The next frame submitted is processed with them:
+        the message carries a generation number that the channel header announces too, and the
+        worker does not process a frame announced after a change it has not received yet."""
+        changed = _jsonable(settings)
+        self.settings.update(changed)
+        self._settings_gen = (self._settings_gen + 1) & 0xFFFFFFFF
+        self.client._post({"type": "settings", "channel": self.id, "settings": changed, "gen": self._settings_gen})
+        chan = self._chan
+        if chan is not None:
+            chan.set_settings_gen(self._settings_gen)
+
+    def _new_segment(self, nbytes: int) -> FrameChannel | None:
+        """A new frame segment, or None (and ``client_error`` says why) when shared memory has no
+        room for it; then no new try for a second (a full /dev/shm is not freed frame by frame)."""
+        if time.monotonic() < self._retry_alloc_at:
+            return None
+        try:
+            chan = FrameChannel.create(nbytes, slots=self._slots)
+            chan.set_settings_gen(self._settings_gen)
+            return chan
+        except OSError as exc:
+            self._retry_alloc_at = time.monotonic() + 1.0
+            self.client_error = str(exc) if isinstance(exc, SharedMemoryFull) else f"cannot create shared memory: {exc}"
+            return None
+
+    def _reallocate(self, nbytes: int) -> FrameChannel | None:
+        """A bigger frame than the segment holds: make a new segment, announce it, drop the old.
+        None when there is no room for it (the old segment stays as it was)."""
         with self._lock:
             old = self._chan
-            self._chan = FrameChannel.create(nbytes, slots=self._slots)
+            new = self._new_segment(nbytes)
+            if new is None:
+                return None
+            self._chan = new
             self._view = None
             self._last_result_seq = -1 if old is None else self._last_result_seq
             if old is not None:
@@ -292,7 +334,7 @@ class VideoChannel(_ChannelBase):
     def _open_message(self) -> dict[str, Any]:
         return {"type": "open_channel", "channel": self.id, "kind": "video",
                 "shm": self._chan.name if self._chan else "", "settings": self.settings,
-                "processor": self.processor, "wake": self._wake_paths()}
+                "processor": self.processor, "wake": self._wake_paths(), "gen": self._settings_gen}
 
     def _worker_lost(self) -> None:
         chan = self._chan
@@ -332,9 +374,27 @@ class AudioChannel(_ChannelBase):
                  settings: Mapping[str, Any], processor: str, capacity_ms: int = 2000) -> None:
         super().__init__(client, channel_id, settings, processor)
         self.sample_rate, self.channels = int(sample_rate), int(channels)
-        self._ring = audio_ring.AudioRings.create(self.sample_rate, self.channels,
-                                                    self.sample_rate * capacity_ms // 1000)
+        self._capacity_frames = self.sample_rate * capacity_ms // 1000
+        self._retry_alloc_at = 0.0
+        self._ring: audio_ring.AudioRings | None = None
+        self._make_ring()
         self.counters = {"pushed": 0, "bypassed": 0, "overruns": 0, "pulled": 0, "underruns": 0}
+
+    def _make_ring(self) -> bool:
+        """Create the rings; False (``client_error`` says why, next try in a second) when shared
+        memory has no room: the channel then passes its input through instead of failing."""
+        if self._ring is not None:
+            return True
+        if time.monotonic() < self._retry_alloc_at:
+            return False
+        try:  # bad parameters (ValueError) are the caller's mistake and raise
+            self._ring = audio_ring.AudioRings.create(self.sample_rate, self.channels, self._capacity_frames)
+        except OSError as exc:
+            self._retry_alloc_at = time.monotonic() + 1.0
+            self.client_error = str(exc) if isinstance(exc, SharedMemoryFull) else f"cannot create shared memory: {exc}"
+            return False
+        self.client_error = ""
+        return True
 
     def push(self, planes: Sequence[Any], frames_: int, timestamp: int = 0) -> bool:
         """Queue ``frames_`` frames (one float32 plane per channel: address or buffer). False when not
@@ -342,6 +402,11 @@ class AudioChannel(_ChannelBase):
         if self.closed or not self.client.running:
             self.counters["bypassed"] += 1
             return False
+        if self._ring is None:
+            if not self._make_ring():
+                self.counters["bypassed"] += 1
+                return False
+            self.client._post(self._open_message())  # room again: the worker can start now
         if not self._ring.push("in", planes, frames_, timestamp):
             self.counters["overruns"] += 1
             return False
@@ -354,7 +419,7 @@ class AudioChannel(_ChannelBase):
         """Exactly ``frames_`` processed frames, or None (underrun / no worker). With ``out`` (one
         address per channel) they are copied there; else returned as one ``bytes`` per channel.
         The second element is the timestamp (ns) of the input the first frame came from."""
-        if self.closed:
+        if self.closed or self._ring is None:
             return None
         got = self._ring.pull("out", frames_, out)
         if got is None:
@@ -365,7 +430,7 @@ class AudioChannel(_ChannelBase):
 
     def available(self) -> int:
         """Processed frames ready to pull."""
-        return self._ring.available("out")
+        return self._ring.available("out") if self._ring is not None else 0
 
     @property
     def latency_ms(self) -> float:
@@ -373,18 +438,19 @@ class AudioChannel(_ChannelBase):
         return float(self.worker_stats.get("latency_ms", 0.0))
 
     def _open_message(self) -> dict[str, Any]:
-        return {"type": "open_channel", "channel": self.id, "kind": "audio", "shm": self._ring.name,
+        return {"type": "open_channel", "channel": self.id, "kind": "audio", "shm": self._ring.name if self._ring else "",
                 "settings": self.settings, "processor": self.processor, "sample_rate": self.sample_rate,
                 "channels": self.channels, "wake": self._wake_paths()}
 
     def _worker_lost(self) -> None:
         # the consumer of 'in' died: drop what it left unread (a new worker starts fresh)
-        self._ring.reset("in")
-        self._ring.set_waiting("worker", False)
+        if self._ring is not None:
+            self._ring.reset("in")
+            self._ring.set_waiting("worker", False)
 
     @property
     def segment_names(self) -> list[str]:
-        return [self._ring.name]
+        return [self._ring.name] if self._ring is not None else []
 
     def _status_line(self, s: dict[str, Any]) -> str:
         voice = f"; {s['voice']}" if s.get("voice") else ""
@@ -392,5 +458,6 @@ class AudioChannel(_ChannelBase):
                 f"{float(s.get('proc_ms', 0)):.1f} ms/block, RTF {float(s.get('rtf', 0)):.2f}{voice}")
 
     def _close_segments(self) -> None:
-        self._ring.segment.unlink()
-        self._ring.close()
+        if self._ring is not None:
+            self._ring.segment.unlink()
+            self._ring.close()

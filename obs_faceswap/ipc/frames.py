@@ -64,6 +64,7 @@ _OFF_OUT_LATEST = 72  # i32, written by the worker
 _OFF_OUT_HELD = 76  # i32, written by the client
 _OFF_WORKER_WAITING = 80  # u32: worker sleeps waiting for input
 _OFF_CLIENT_WAITING = 84  # u32: client sleeps waiting for a result
+_OFF_SETTINGS_GEN = 88  # u32, written by the client: its settings generation (see VideoChannel.update)
 # slot header: version, seq, timestamp, width, height, fmt, nplanes, stride0..2, offset1, offset2, nbytes,
 # submit_ns (the client's time.monotonic_ns() at submit; the worker copies it into the result),
 # color flags (bit 0: a colour matrix follows), then 12 float32: rows R, G, B of the YUV->RGB matrix
@@ -198,7 +199,10 @@ class FrameChannel(SegmentView):
             raise ValueError(f"segment {segment.name} is not a frame channel of layout {LAYOUT_VERSION}")
         if segment.size < CHANNEL_HEADER + n_slots * slot_size or n_slots < MIN_SLOTS:
             raise ValueError(f"segment {segment.name} is truncated")
+        if slot_size < SLOT_HEADER + capacity:
+            raise ValueError(f"segment {segment.name} has slots smaller than its capacity")
         self.n_slots, self.capacity, self.slot_size = n_slots, capacity, slot_size
+        self.refused_headers = 0  # slots whose header did not fit the segment (see ``header_problem``)
 
     # -- creation -----------------------------------------------------------------------------
     @classmethod
@@ -246,6 +250,13 @@ class FrameChannel(SegmentView):
 
     def held(self, direction: str) -> int:
         return self._i32(_HELD[direction])
+
+    def settings_gen(self) -> int:
+        """The client's settings generation: frames written after it need those settings applied."""
+        return struct.unpack_from("<I", self.segment.buf, _OFF_SETTINGS_GEN)[0]
+
+    def set_settings_gen(self, gen: int) -> None:
+        struct.pack_into("<I", self.segment.buf, _OFF_SETTINGS_GEN, gen & 0xFFFFFFFF)
 
     def _busy(self) -> set[int]:
         return {self._i32(off) for off in _ALL_WORDS}
@@ -343,19 +354,46 @@ class FrameChannel(SegmentView):
         self.segment.buf[offset:offset + n] = mv[:n]
 
     # -- reader -------------------------------------------------------------------------------
+    def header_problem(self, hdr: SlotHeader) -> str:
+        """Why a slot header read back from shared memory cannot be used, or "" when it fits: every
+        plane (offset + stride x rows) inside ``nbytes``, ``nbytes`` inside the slot, strides no
+        smaller than a row. The other side may be broken or hostile; nothing it writes may make us
+        read or write outside the segment."""
+        try:
+            _, rows, _ = plane_layout(hdr.fmt, hdr.width, hdr.height, hdr.strides)
+        except (ValueError, KeyError, TypeError) as exc:
+            return str(exc)
+        if hdr.width <= 0 or hdr.height <= 0:
+            return f"empty frame {hdr.width}x{hdr.height}"
+        if not 0 <= hdr.nbytes <= self.capacity:
+            return f"frame of {hdr.nbytes} bytes in a slot of {self.capacity}"
+        for o, st, r in zip(hdr.offsets, hdr.strides, rows, strict=True):
+            if o < 0 or o + st * r > hdr.nbytes:
+                return f"plane at {o} with stride {st} x {r} rows runs past the frame's {hdr.nbytes} bytes"
+        return ""
+
     def claim(self, direction: str, after_seq: int = -1) -> tuple[int, SlotHeader] | None:
         """Take the newest finished slot whose sequence is > ``after_seq``; None when there is none.
-        The slot stays ours (no writer touches it) until the next ``claim`` or ``release``."""
+        The slot stays ours (no writer touches it) until the next ``claim`` or ``release``. A slot
+        index outside the pool or a header that does not fit the segment is never taken (counted
+        in ``refused_headers``): the writer's next good frame replaces it."""
         held_off = _HELD[direction]
         for _ in range(4):
             i = self.latest(direction)
             if i < 0:
+                return None
+            if i >= self.n_slots:
+                self.refused_headers += 1
                 return None
             hdr = self.header(direction, i)
             if hdr.version & 1 or hdr.seq <= after_seq:
                 return None
             self._set_i32(held_off, i)
             if self._version(direction, i) == hdr.version and self.latest(direction) == i:
+                if self.header_problem(hdr):
+                    self._set_i32(held_off, -1)
+                    self.refused_headers += 1
+                    return None
                 return i, hdr
             self._set_i32(held_off, -1)
         return None

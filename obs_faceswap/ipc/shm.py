@@ -14,6 +14,7 @@ survivor that knows the name unlinks it (``unlink_name``).
 from __future__ import annotations
 
 import ctypes
+import errno
 import mmap
 import os
 import secrets
@@ -25,6 +26,30 @@ _POSIX = os.name == "posix"
 
 if _POSIX:
     import _posixshmem  # type: ignore[import-not-found]
+
+
+class SharedMemoryFull(OSError):
+    """No room for a new segment: the shared-memory file system (``/dev/shm``) is full or too small."""
+
+
+def _reserve(fd: int, size: int) -> None:
+    """Take the segment's memory now (``posix_fallocate``): a sparse segment on a full or small
+    ``/dev/shm`` maps fine and then kills the process with SIGBUS at the first write to a page
+    without room. Raises ``SharedMemoryFull`` when the room is not there."""
+    if not hasattr(os, "posix_fallocate"):  # macOS: no such call (and no /dev/shm size limit)
+        return
+    while True:
+        try:
+            os.posix_fallocate(fd, 0, size)
+            return
+        except InterruptedError:
+            continue
+        except OSError as exc:
+            if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP):  # a file system without fallocate
+                return
+            raise SharedMemoryFull(
+                exc.errno, f"no room for {size / 2**20:.1f} MiB of shared memory ({exc.strerror}): /dev/shm "
+                "is full or too small; free it or make it bigger (Docker: --shm-size=1g)") from None
 
 
 def random_name() -> str:
@@ -47,6 +72,7 @@ class Segment:
             try:
                 if create:
                     os.ftruncate(fd, size)
+                    _reserve(fd, size)
                 else:
                     size = os.fstat(fd).st_size
                 self._mmap = mmap.mmap(fd, size)
@@ -129,7 +155,7 @@ def segment_exists(name: str) -> bool:
     return True
 
 
-__all__ = ["NAME_PREFIX", "Segment", "random_name", "segment_exists", "unlink_name"]
+__all__ = ["NAME_PREFIX", "Segment", "SharedMemoryFull", "random_name", "segment_exists", "unlink_name"]
 
 
 def align(n: int, a: int = 64) -> int:

@@ -36,6 +36,8 @@ from obs_faceswap.ipc import control
 LogFn = Callable[[str], None]
 PACKAGE_ROOT = str(Path(obs_faceswap.__file__).resolve().parents[1])
 HANDSHAKE_TIMEOUT_S = 5.0  # a peer that connects and says nothing is dropped after this
+RAN_WELL_S = 10.0  # a worker that served this long before dying was not crash-looping
+SPARE_DELAY_S = 5.0  # the warm spare starts this long after a worker connected (after its model loads)
 
 
 def _abort(conn: Connection) -> None:
@@ -73,6 +75,7 @@ class Supervisor:
         backoff: tuple[float, float] = (0.2, 10.0),
         log_path: str | None = None,
         worker_args: tuple[str, ...] = (),
+        warm_spare: bool = False,
     ) -> None:
         self.python = python
         self._log_fn = log or _default_log
@@ -82,6 +85,10 @@ class Supervisor:
         self.hang_timeout = hang_timeout
         self.backoff = backoff
         self.worker_args = worker_args
+        # a second worker process started ahead of need: interpreter up and heavy modules imported,
+        # waiting for the authkey on stdin; a crash then costs no interpreter start (see _take_worker)
+        self.warm_spare = warm_spare
+        self._spare: subprocess.Popen[bytes] | None = None
         self._on_connected, self._on_message, self._on_lost = on_connected, on_message, on_lost
         self._authkey = control.new_authkey()
         self._address, self._family, self._dir = control.new_address()
@@ -166,6 +173,7 @@ class Supervisor:
                 self._accepted.get_nowait().close()
             except (queue.Empty, OSError):
                 break
+        self._drop_spare()
         if self._dir:
             shutil.rmtree(self._dir, ignore_errors=True)
         self.state, self.status, self.connected = "stopped", "worker stopped", False
@@ -280,13 +288,43 @@ class Supervisor:
                 if done is not None:
                     done.set()
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
+    def _take_worker(self) -> subprocess.Popen[bytes]:
+        """The warm spare, handed the authkey now, when one is waiting; else a new process."""
+        spare, self._spare = self._spare, None
+        if spare is not None and spare.poll() is None and spare.stdin is not None:
+            try:
+                spare.stdin.write(self._authkey.hex().encode("ascii") + b"\n")
+                spare.stdin.close()
+                return spare
+            except OSError:
+                self._kill(spare)
+        return self._spawn()
+
+    def _start_spare(self) -> None:
+        if not self.warm_spare or self._stop.is_set() or (self._spare is not None and self._spare.poll() is None):
+            return
+        try:
+            self._spare = self._spawn(hold_key=True)
+        except OSError:
+            self._spare = None
+
+    def _drop_spare(self) -> None:
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            self._kill(spare)
+            if spare.stdin is not None:
+                try:
+                    spare.stdin.close()
+                except OSError:
+                    pass
+
+    def _spawn(self, hold_key: bool = False) -> subprocess.Popen[bytes]:
         env = dict(os.environ if self.env is None else self.env)
         env.pop("PYTHONHOME", None)  # OBS' embedded interpreter settings must not leak into the venv
         env["PYTHONPATH"] = PACKAGE_ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env.pop(control.AUTHKEY_ENV, None)
         args = [self.python, "-m", "obs_faceswap.worker", "--address", self._address, "--family", self._family,
-                "--parent-pid", str(os.getpid()), *self.worker_args]
+                "--parent-pid", str(os.getpid()), *self.worker_args, *(["--spare"] if hold_key else [])]
         try:
             logf = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         except OSError as exc:  # a full or read-only temp folder must not stop the worker
@@ -299,6 +337,8 @@ class Supervisor:
         finally:
             logf.close()
         assert proc.stdin is not None
+        if hold_key:  # a warm spare: it imports its modules, then waits for the key (_take_worker)
+            return proc
         try:
             proc.stdin.write(self._authkey.hex().encode("ascii") + b"\n")
             proc.stdin.close()
@@ -368,10 +408,12 @@ class Supervisor:
             if self._stop.is_set():
                 break
             self.restarts += 1
-            if time.monotonic() - started > 30.0:
+            if time.monotonic() - started > RAN_WELL_S:
                 attempt = 0
             fatal = reason.startswith("fatal:")
-            delay = 30.0 if fatal else min(self.backoff[1], self.backoff[0] * (2 ** attempt))
+            # a worker that ran well and then died is replaced at once; a crash loop backs off
+            delay = 30.0 if fatal else 0.0 if attempt == 0 else min(self.backoff[1],
+                                                                    self.backoff[0] * (2 ** (attempt - 1)))
             attempt += 1
             self.state = "failed" if fatal else "restarting"
             self.status = f"{reason.removeprefix('fatal: ')}; restarting in {delay:.1f} s"
@@ -381,7 +423,7 @@ class Supervisor:
     def _run_once(self) -> str:
         self.state, self.status = "starting", "starting worker"
         try:
-            proc = self._spawn()
+            proc = self._take_worker()
         except OSError as exc:
             return f"cannot start the worker with {self.python!r}: {exc}"
         self.proc = proc
@@ -403,7 +445,7 @@ class Supervisor:
             try:
                 self._on_connected()
                 self._live.set()
-                return self._serve(proc, conn)
+                return self._serve(proc, conn, spare_at=time.monotonic() + SPARE_DELAY_S)
             finally:
                 self._live.clear()
                 self.connected = False
@@ -417,10 +459,13 @@ class Supervisor:
                 self.last_exit = self._kill(proc)
                 self._on_lost("worker gone")
 
-    def _serve(self, proc: subprocess.Popen[bytes], conn: Connection) -> str:
+    def _serve(self, proc: subprocess.Popen[bytes], conn: Connection, spare_at: float = 0.0) -> str:
         last_heard = last_beat = time.monotonic()
         while not self._stop.is_set():
             now = time.monotonic()
+            if spare_at and now >= spare_at:  # once the worker has loaded its models: not to slow it
+                spare_at = 0.0
+                self._start_spare()
             if now - last_beat >= self.heartbeat_interval:
                 last_beat = now
                 self.post({"type": "heartbeat", "t": now})

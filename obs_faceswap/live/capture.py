@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -227,12 +227,17 @@ class _FileGrabber:
         self._path = path
         self._loop = loop
         self.info = media.probe_video(path)
+        self._still: Frame | None = None
+        if self.info.still:  # a photo: read as the photo commands do (EXIF orientation honoured)
+            self._still = media.read_image(path)
+            self.info = replace(self.info, width=self._still.shape[1], height=self._still.shape[0])
         self._it: Iterator[Frame] | None = None
 
     def grab(self) -> Frame | None:
         for _attempt in range(2):
             if self._it is None:
-                self._it = self._media.read_video_frames(self._path, self.info)
+                self._it = (iter([self._still.copy()]) if self._still is not None
+                            else self._media.read_video_frames(self._path, self.info))
             frame = next(self._it, None)
             if frame is not None:
                 return frame
@@ -243,8 +248,9 @@ class _FileGrabber:
 
     def close(self) -> None:
         it, self._it = self._it, None
-        if it is not None:
-            it.close()  # type: ignore[attr-defined]
+        close = getattr(it, "close", None)  # the decoder's generator (a photo's iterator has none)
+        if close is not None:
+            close()
 
 
 class FileSource:

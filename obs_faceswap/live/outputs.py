@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from obs_faceswap.errors import DeviceError, FaceSwapError
+from obs_faceswap.media import encoder_failed
 from obs_faceswap.vision.types import Frame
 
 WINDOW = "obs-faceswap live"
@@ -167,7 +168,7 @@ class VideoRecorder:
         rc = self._proc.wait()
         if self._proc.stderr:
             self._proc.stderr.close()
-        if keep and rc != 0:
+        if keep and encoder_failed(rc, err):  # (ffmpeg 5 exits 0 on a full disk)
             raise FaceSwapError(f"ffmpeg could not write {self.name}: {err.strip()[-300:]}")
         return self.frames
 

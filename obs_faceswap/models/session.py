@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,18 +168,38 @@ def create_session(
     st = p.stat()
     extra = tuple(sorted((n, tuple(sorted(o.items()))) for n, o in (options or {}).items() if o))
     key = (str(p.resolve()), st.st_size, st.st_mtime_ns, tuple(providers), threads, extra)
-    with _CACHE_LOCK:
-        sess = _CACHE.get(key)
-        if sess is None:
-            sess = _new_session(p, providers, threads, user_file, options)
-            _CACHE[key] = sess
+    sess = _cached_or_built(key, lambda: _new_session(p, providers, threads, user_file, options))
     if expect_inputs is not None or expect_outputs is not None:
         check_signature(sess, expect_inputs or [], expect_outputs or [], family=family)
     return sess
 
 
 _CACHE: weakref.WeakValueDictionary[tuple[Any, ...], Session] = weakref.WeakValueDictionary()
-_CACHE_LOCK = threading.Lock()
+_CACHE_LOCK = threading.Lock()  # guards the dictionaries only, never held while a session is built
+_BUILDING: dict[tuple[Any, ...], threading.Lock] = {}  # one lock per key being built
+
+
+def _cached_or_built(key: tuple[Any, ...], build: Callable[[], Session]) -> Session:
+    """The cached session for ``key``, or one built now. Two channels asking for the same model
+    build it once; a channel asking for another (or a cached) model never waits for a build."""
+    with _CACHE_LOCK:
+        sess = _CACHE.get(key)
+        if sess is not None:
+            return sess
+        building = _BUILDING.setdefault(key, threading.Lock())
+    with building:
+        with _CACHE_LOCK:
+            sess = _CACHE.get(key)
+        if sess is None:
+            try:
+                sess = build()
+                with _CACHE_LOCK:
+                    _CACHE[key] = sess
+            finally:
+                with _CACHE_LOCK:
+                    if _BUILDING.get(key) is building:
+                        del _BUILDING[key]
+    return sess
 _created = 0
 
 

@@ -107,7 +107,7 @@ class WorkerLink:
             runtime.log(f"starting worker with {python} (from {where})")
             self.python = python
             self.error = ""
-            self._client_obj = WorkerClient(python, log=runtime.log).start()
+            self._client_obj = WorkerClient(python, log=runtime.log, warm_spare=True).start()
             return self._client_obj
 
     def client(self) -> Any | None:

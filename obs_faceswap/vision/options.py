@@ -61,12 +61,13 @@ class FaceOptions:
     provider: str
 
     @classmethod
-    def from_settings(cls, values: Mapping[str, Any] | None = None) -> FaceOptions:
+    def from_settings(cls, values: Mapping[str, Any] | None = None, *, strict: bool = False) -> FaceOptions:
         """Validate raw setting values (defaults filled in, coerced, clamped) into options.
 
-        Raises ``ValueError`` with a readable message for a value that cannot be used.
+        Raises ``ValueError`` with a readable message for a value that cannot be used (with
+        ``strict``, also for one outside its range).
         """
-        checked = FACE_SETTINGS.validate(values or {})
+        checked = FACE_SETTINGS.validate(values or {}, strict=strict)
         return cls(**{name: value / 100.0 if _is_percent(name) else value for name, value in checked.items()})
 
     def with_changes(self, values: Mapping[str, Any]) -> FaceOptions:

@@ -268,6 +268,7 @@ class FacePipeline:
             pairs = [(f, default) for f in chosen] if default is not None else []
         stats["select_ms"] = (time.perf_counter() - t) * 1000.0
         stats["faces"] = len(pairs)
+        stats["detected"] = len(faces)
         if not pairs:
             return frame
         assert s.swapper is not None

@@ -29,6 +29,9 @@ Report = Callable[[int, str], None]
 # An idle channel sleeps until the client wakes it (FIFO or control connection); this timeout only
 # bounds a lost wake-up. Short timeouts cost CPU with many channels (64 channels x 20 Hz = 1280 wakes/s).
 IDLE_WAIT_S = 0.25
+# A frame announced after a settings change (the client's settings generation in the channel header)
+# waits this long at most for that change's message, so a look change shows on the next frame
+SETTINGS_WAIT_S = 0.1
 
 
 class _Rate:
@@ -77,15 +80,22 @@ class _ChannelWorker:
         self.last_error = ""
         self._errors: dict[str, str] = {}
         self._good: dict[str, Any] = {}  # the settings the running processor was last updated with
+        self._refused: dict[str, Any] = {}  # values a running processor refused (shown in the error)
         self.processor: VideoProcessor | AudioProcessor | None = None
         self._failed = False
         self._pending_settings: dict[str, Any] | None = None
         self._pending_processor: str | None = None
+        self.gen_received: int | None = None  # the client's settings generation last received (None: an
+        self._gen_given_up = -1  # older client); a generation announced but never received is not waited for again
         self._received = 1  # the opening settings, then one per update() (settings / re-open message)
         self.settings_version = 0  # how many of those were applied (or refused) so far: in the stats
         self._lock = threading.Lock()
         self.rate = _Rate()
         self.frames = 0
+        # start-up timing (monotonic seconds): opened, processor built, first frame done; the server logs it
+        self.opened_at = time.monotonic()
+        self.build_s: float | None = None
+        self.first_frame_at: float | None = None
         self.last_fps = 0.0
         self.last_ms = 0.0
         self.thread = threading.Thread(target=self._run, name=f"{self.kind}-channel-{cid}", daemon=True)
@@ -125,8 +135,10 @@ class _ChannelWorker:
         if not self.thread.is_alive():
             self._close_pipes()
 
-    def update(self, settings: Mapping[str, Any], processor: str | None = None) -> None:
+    def update(self, settings: Mapping[str, Any], processor: str | None = None, gen: Any = None) -> None:
         with self._lock:
+            if isinstance(gen, int) and not isinstance(gen, bool):
+                self.gen_received = gen & 0xFFFFFFFF
             self._received += 1
             self._pending_settings = {**(self._pending_settings or {}), **settings}
             if processor and processor != self.processor_name:
@@ -166,6 +178,7 @@ class _ChannelWorker:
         if self.processor is None:
             if proc_name:
                 self.processor_name = proc_name
+            t0 = time.monotonic()
             try:
                 self.processor = self._make_processor()
             except Exception as exc:  # never had usable settings: report it, keep the channel alive (bypass)
@@ -174,6 +187,9 @@ class _ChannelWorker:
                 return
             self._failed = False
             self._good = dict(self.settings)
+            self._refused = {}
+            if self.build_s is None:
+                self.build_s = time.monotonic() - t0
             self._error("")
             return
         if proc_name:
@@ -190,18 +206,39 @@ class _ChannelWorker:
             return
         missing = object()
         changed = {k: v for k, v in self.settings.items() if self._good.get(k, missing) != v}
-        if not changed:
+        if not changed:  # e.g. reverted to the running values: nothing is refused any more
+            self._refused = {}
+            self._error("")
             return
+        stale = {k: v for k, v in changed.items() if self._refused.get(k, missing) == v}
+        fresh = {k: v for k, v in changed.items() if k not in stale}
+        if not fresh:  # only values already refused: not tried again (a photo may be huge, a model slow)
+            return
+        # refused values are tried again only beside a new value of a related setting (same schema
+        # group: backend + voice model, photo + swapper), which may be what they needed
+        groups = {self._group(k) for k in fresh}
+        attempt = {**fresh, **{k: v for k, v in stale.items() if self._group(k) in groups}}
         try:
-            self.processor.update(changed)
+            self.processor.update(attempt)
         except Exception as exc:
-            failed = {next(iter(changed)): exc} if len(changed) == 1 else self._update_one_by_one(changed)
+            failed = set(attempt) if len(attempt) == 1 else set(self._update_one_by_one(attempt))
             if failed:
-                err = next(iter(failed.values()))
-                self._error(f"kept previous settings ({', '.join(failed)}): {str(err) or type(err).__name__}")
+                # the whole change's reason: a key tried alone may fail for another (its partner missing)
+                self._refused = {k: self.settings[k] for k in (failed | set(stale))}
+                self._error(f"kept previous settings ({', '.join(sorted(self._refused))}): "
+                            f"{str(exc) or type(exc).__name__}")
                 return
-        self._good = dict(self.settings)
-        self._error("")
+        for k, v in attempt.items():
+            self._good[k] = v
+        self._refused = {k: v for k, v in stale.items() if k not in attempt}
+        if not self._refused:
+            self._error("")
+
+    def _group(self, key: str) -> str:
+        from obs_faceswap.settings import FACE_SETTINGS, VOICE_SETTINGS
+
+        s = (VOICE_SETTINGS if self.kind == "audio" else FACE_SETTINGS).by_name.get(key)
+        return s.group if s is not None else key
 
     def _update_one_by_one(self, changed: Mapping[str, Any]) -> dict[str, Exception]:
         """Apply what can be applied of a change that failed as a whole; the keys that still fail."""
@@ -294,11 +331,17 @@ class VideoWorker(_ChannelWorker):
     def _step(self) -> bool:
         chan = self.chan
         chan.set_waiting("worker", True)
-        got = chan.claim("in", self.last_seq)
+        # any input other than the one processed last is new: the client's counter only grows, so
+        # "greater than" would let one forged number (2**64 - 1) stop this channel for good
+        got = chan.claim("in")
+        if got is not None and got[1].seq == self.last_seq:  # our own result, still 'in' latest
+            chan.release("in")
+            got = None
         if got is None:
             return False
         chan.set_waiting("worker", False)
         index, hdr = got
+        self._await_settings(chan.settings_gen())
         t0 = time.perf_counter()
         if self.last_seq >= 0 and hdr.seq > self.last_seq + 1:
             self.dropped += hdr.seq - self.last_seq - 1
@@ -334,9 +377,24 @@ class VideoWorker(_ChannelWorker):
                           submit_ns=hdr.submit_ns, color=hdr.color)
         if chan.take_waiting("client"):
             self._notify_client()
+        if self.first_frame_at is None:
+            self.first_frame_at = time.monotonic()
         self.frames += 1
         self.rate.add((time.perf_counter() - t0) * 1000.0)
         return True
+
+    def _await_settings(self, announced: int) -> None:
+        """The client changed settings before this frame: wait (briefly) for the message and apply
+        it, so the frame shows the change (a look slider shows on the very next frame)."""
+        if self.gen_received is None or announced in (self.gen_received, self._gen_given_up):
+            return
+        deadline = time.monotonic() + SETTINGS_WAIT_S
+        while self.gen_received != announced and time.monotonic() < deadline and not self.stop_flag:
+            self.event.wait(0.002)
+            self.event.clear()
+        if self.gen_received != announced:
+            self._gen_given_up = announced  # a lost or forged announcement: never wait for it again
+        _ChannelWorker._apply_pending(self)  # settings only: the segment stays (we hold a slot of it)
 
     def stats(self) -> dict[str, Any]:
         fps, ms = self.rate.snapshot()

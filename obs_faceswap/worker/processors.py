@@ -181,10 +181,9 @@ class VoiceProcessor:
     name = "voice"
 
     def __init__(self, settings: Mapping[str, Any], sample_rate: int, channels: int) -> None:
-        from obs_faceswap.settings import VOICE_SETTINGS
         from obs_faceswap.voice.engine import VoiceEngine
 
-        self.engine = VoiceEngine(VOICE_SETTINGS.validate(settings), sample_rate, channels)
+        self.engine = VoiceEngine(settings, sample_rate, channels)  # the engine validates them, once
         self.last_error = ""
 
     @property
@@ -201,9 +200,7 @@ class VoiceProcessor:
         return self.engine.process(block)
 
     def update(self, settings: Mapping[str, Any]) -> None:
-        from obs_faceswap.settings import VOICE_SETTINGS
-
-        self.engine.update(VOICE_SETTINGS.validate(settings, partial=True))
+        self.engine.update(settings)
 
     def close(self) -> None:
         self.engine.close()

@@ -34,6 +34,24 @@ REVIVE_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 log_failure = ""  # why the worker log could not be written (e.g. a full disk), once it could not
 
 
+def _process_started() -> float:
+    """When this process started, on the ``time.monotonic()`` clock (Linux: from /proc, so the
+    interpreter's own start-up counts; elsewhere: when this module was imported)."""
+    try:
+        with open("/proc/self/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return time.monotonic() - (uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return time.monotonic()
+
+
+PROCESS_STARTED = _process_started()
+connected_at = PROCESS_STARTED  # set when the handshake is done
+was_spare = False  # started as a warm spare (then PROCESS_STARTED is when it was promoted)
+
+
 def log(msg: str) -> None:
     """One line in the worker log (the client points stderr at it). Never raises: a full disk or a
     closed stderr must not kill a channel thread or the worker; the first failure is remembered
@@ -62,6 +80,7 @@ class Server:
         self._opened: dict[int, tuple[str, str, str, list[str]]] = {}  # id -> kind, shm, processor, wake paths
         self._deaths: dict[int, tuple[int, float]] = {}  # id -> revivals so far, when the next one may run
         self._log_failure_sent = False
+        self._ready_logged: set[int] = set()
 
     # -- sending (any thread) -----------------------------------------------------------------
     def send(self, msg: dict[str, Any]) -> None:
@@ -139,6 +158,7 @@ class Server:
                 if now - last_stats >= self.stats_interval:
                     last_stats = now
                     self.revive_dead_channels(now)
+                    self.log_ready_channels()
                     self.send_stats()
                     self.send({"type": "heartbeat", "t": now})
                     if log_failure and not self._log_failure_sent:
@@ -172,7 +192,7 @@ class Server:
                     raise KeyError(f"no channel {cid}")
                 if not ch.thread.is_alive() and not ch.stop_flag:
                     ch = self._revive(cid, ch)  # a settings change revives a channel whose thread died
-                ch.update(dict(settings))
+                ch.update(dict(settings), gen=msg.get("gen"))
             elif kind == "shutdown":
                 return "shutdown"
             elif kind in ("heartbeat", "hello", "stats", "log"):
@@ -206,12 +226,15 @@ class Server:
                 ch = self._revive(cid, ch)
             if isinstance(ch, VideoWorker):
                 ch.remap(name)
-            ch.update(settings, processor)
+            ch.update(settings, processor, gen=msg.get("gen"))
             return
         if ch is None and len(self.channels) >= MAX_CHANNELS:
             raise ValueError(f"cannot open channel {cid}: this worker already serves {MAX_CHANNELS} channels "
                              "(the most one client may open)")
         new = self._new_channel(cid, kind, name, dict(settings), processor, wake_paths)
+        gen = msg.get("gen")
+        if isinstance(gen, int) and not isinstance(gen, bool):
+            new.gen_received = gen & 0xFFFFFFFF
         if ch is not None:
             self.channels.pop(cid).stop()
         self.known_segments.add(name)
@@ -255,6 +278,7 @@ class Server:
         except ValueError as exc:
             self.report(cid, f"channel restart failed: {exc}")
             return dead
+        new.gen_received = dead.gen_received
         self.channels[cid] = new
         new.start()
         log(f"channel {cid} restarted after its thread stopped ({dead.last_error or 'no reason given'})")
@@ -269,6 +293,24 @@ class Server:
                 self._revive(cid, ch)
 
     # -- stats -------------------------------------------------------------------------------
+    def log_ready_channels(self) -> None:
+        """Once per channel, where its start-up time went (also sent to the client's log): what a
+        restart after a crash costs before the picture is swapped again."""
+        for cid, ch in list(self.channels.items()):
+            if cid in self._ready_logged or ch.first_frame_at is None:
+                continue
+            self._ready_logged.add(cid)
+            base = PROCESS_STARTED
+            spare = was_spare
+            text = (f"channel {cid} ready {ch.first_frame_at - base:.2f} s after the worker was started "
+                    f"({'a warm spare, from its promotion' if spare else 'a new process'}): "
+                    f"{'key to connection' if spare else 'interpreter and imports'} {connected_at - base:.2f} s, "
+                    "channel opened at "
+                    f"{ch.opened_at - base:.2f} s, processor built in {ch.build_s or 0.0:.2f} s, first frame "
+                    f"done at {ch.first_frame_at - base:.2f} s")
+            log(text)
+            self.send({"type": "log", "message": text})
+
     def _channel_stats(self, ch: VideoWorker | AudioWorker) -> dict[str, Any]:
         try:
             st = ch.stats() if ch.thread.is_alive() or not ch.thread.ident else {}
@@ -332,6 +374,17 @@ class Server:
         shutil.rmtree(d, ignore_errors=True)  # socket, wake-up FIFOs, log
 
 
+def _preload() -> None:
+    """Import what the face and voice channels need (a warm spare does it while it waits)."""
+    import importlib
+
+    for name in ("cv2", "onnxruntime", "obs_faceswap.vision.pipeline", "obs_faceswap.voice.engine"):
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - reported when a channel needs it, as without a spare
+            log(f"warm spare: {name} not imported ({exc})")
+
+
 def _read_authkey() -> bytes:
     line = sys.stdin.readline().strip() if sys.stdin is not None else ""
     key = line or os.environ.get(control.AUTHKEY_ENV, "")
@@ -349,8 +402,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--family", default="AF_PIPE" if sys.platform == "win32" else "AF_UNIX")
     ap.add_argument("--parent-pid", type=int, default=None, help="exit when this process is gone")
     ap.add_argument("--hello-timeout", type=float, default=10.0)
+    ap.add_argument("--spare", action="store_true",
+                    help="a warm spare: import the engines first, then wait for the authkey")
     args = ap.parse_args(argv)
+    global PROCESS_STARTED, was_spare
+    was_spare = bool(args.spare)
+    if args.spare:
+        _preload()
     authkey = _read_authkey()
+    if args.spare:  # its start-up is counted from its promotion: the time a crash actually costs
+        PROCESS_STARTED = time.monotonic()
     if not authkey:
         log("no authkey on stdin; refusing to start")
         return EXIT_CONNECT
@@ -384,7 +445,10 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, EOFError) as exc:
         log(f"the client went away during the handshake: {exc}")
         return EXIT_CONNECT
-    log(f"connected (protocol {obs_faceswap.PROTOCOL_VERSION})")
+    global connected_at
+    connected_at = time.monotonic()
+    log(f"connected (protocol {obs_faceswap.PROTOCOL_VERSION}) {connected_at - PROCESS_STARTED:.2f} s after "
+        "the process started")
     return Server(conn, args.parent_pid, address=args.address).run()
 
 

@@ -53,3 +53,52 @@ def test_missing_corrupt_and_wrong_signature_models_are_clear_errors(tmp_path: P
     with pytest.raises(ModelSignatureError, match=r"expected input target float32\[1,3,128,128\]"):
         create_session(_double_model(tmp_path / "m.onnx"), "cpu", family="inswapper",
                        expect_inputs=[TensorSpec("target", "float32", (1, 3, 128, 128))])
+
+
+def _chain_model(path: Path, nodes: int) -> Path:
+    """A valid model that takes ORT a while to build (a long chain of Add nodes)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph_nodes, prev = [], "x"
+    for i in range(nodes):
+        graph_nodes.append(helper.make_node("Add", [prev, "one"], [f"t{i}"]))
+        prev = f"t{i}"
+    graph_nodes.append(helper.make_node("Identity", [prev], ["y"]))
+    graph = helper.make_graph(graph_nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_a_slow_build_does_not_hold_up_other_models(tmp_path: Path) -> None:
+    """One channel loading a big model must not delay another channel's (cached or small) model."""
+    import threading
+    import time
+
+    from obs_faceswap.models.session import create_session
+
+    small = _chain_model(tmp_path / "small.onnx", 2)
+    slow = _chain_model(tmp_path / "slow.onnx", 12000)
+    kept = create_session(small, "cpu")  # cached: held by this test
+    done: dict[str, float] = {}
+    started = threading.Event()
+
+    def build_slow() -> None:
+        started.set()
+        sessions = [create_session(slow, "cpu")]
+        done["slow"] = time.perf_counter()
+        sessions.clear()
+
+    t = threading.Thread(target=build_slow)
+    t.start()
+    started.wait()
+    time.sleep(0.2)  # the slow build is under way
+    again = create_session(small, "cpu")
+    done["small"] = time.perf_counter()
+    t.join(60)
+    assert again is kept
+    assert done["small"] < done["slow"], "a cached model waited for another model's build"

@@ -51,7 +51,7 @@ def obs(tmp_path_factory: pytest.TempPathFactory, astronaut_path: Path, speech_w
     try:
         harness.start()
         yield harness
-        workers, segments = harness.worker_pids(), harness.shared_memory()
+        workers, segments = harness.worker_pids(spares=True), harness.shared_memory()
     finally:
         harness.stop()
     log = harness.log_text()

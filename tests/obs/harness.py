@@ -135,8 +135,9 @@ class HeadlessObs:
                 proc.kill()
                 proc.wait(5)
 
-    def worker_pids(self) -> list[int]:
-        """Processes started by OBS whose command line runs the obs-faceswap worker."""
+    def worker_pids(self, *, spares: bool = False) -> list[int]:
+        """Processes started by OBS whose command line runs the obs-faceswap worker: the serving ones
+        (connected: they hold a socket), with ``spares`` also the warm spare waiting for its key."""
         assert self.obs is not None
         out = []
         for d in Path("/proc").iterdir():
@@ -147,7 +148,7 @@ class HeadlessObs:
                 cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except (OSError, ValueError, IndexError):
                 continue
-            if ppid == self.obs.pid and "obs_faceswap.worker" in cmd:
+            if ppid == self.obs.pid and "obs_faceswap.worker" in cmd and (spares or _has_socket(d)):
                 out.append(int(d.name))
         return out
 
@@ -225,6 +226,13 @@ class HeadlessObs:
                 return status
             time.sleep(0.3)
         raise AssertionError(f"filter {name!r} status never matched; last: {status!r}")
+
+
+def _has_socket(proc_dir: Path) -> bool:
+    try:
+        return any(os.readlink(fd).startswith("socket:") for fd in (proc_dir / "fd").iterdir())
+    except OSError:
+        return False
 
 
 def have_tools() -> str:

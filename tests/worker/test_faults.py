@@ -199,3 +199,41 @@ def test_a_failing_log_callback_does_not_stop_supervision() -> None:
         assert wait_for(lambda: client.running and client.worker_pid not in (None, old), 10), client.status
     finally:
         client.stop()
+
+
+def test_a_warm_spare_takes_over_a_killed_worker_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OBS keeps a warm spare worker (interpreter up, engines imported): after a crash it is handed
+    the key and serves in a fraction of a new process's start-up; nothing is left after stop()."""
+    from obs_faceswap.ipc import supervisor
+
+    monkeypatch.setattr(supervisor, "SPARE_DELAY_S", 0.5)  # OBS waits 5 s: after the first model loads
+    lines: list[str] = []
+    c = WorkerClient(PYTHON, log=lines.append, max_result_age=5.0, warm_spare=True).start()
+    try:
+        assert c.wait_ready(30), c.status
+        video = c.open_video(processor="invert")
+        frame = np.full((32, 48, 4), 10, np.uint8)
+        assert video.submit(frame, 48, 32, 48 * 4, "BGRA", 0) and video.wait_result(10, video.submitted_seq)
+        sup = c._supervisor
+        assert wait_for(lambda: sup._spare is not None and sup._spare.poll() is None, 15), "no spare started"
+        spare = sup._spare
+        old = c.worker_pid
+        assert old is not None
+        os.kill(old, signal.SIGKILL)
+        killed = time.monotonic()
+        assert wait_for(lambda: c.running and c.worker_pid not in (None, old), 10)
+        took = time.monotonic() - killed
+        assert c.worker_pid == spare.pid  # the spare took over ...
+        view = None
+        while view is None and time.monotonic() - killed < 10:
+            assert video.submit(frame, 48, 32, 48 * 4, "BGRA", 0)
+            view = video.wait_result(0.2, video.submitted_seq)
+        assert view is not None and view.tobytes()[0] == 245
+        print(f"warm spare serving {took:.2f} s after the kill")  # speed: bench transport's restart_ms
+        assert any("after the worker was started (a warm spare" in ln for ln in lines) or wait_for(
+            lambda: any("a warm spare" in ln for ln in lines), 5), lines[-5:]
+        assert wait_for(lambda: sup._spare is not None, 15), "no new spare after the takeover"
+        pids = [spare.pid, sup._spare.pid]
+    finally:
+        c.stop()
+    assert wait_for(lambda: not any(pid_alive(p) for p in pids), 5), "a worker or spare outlived stop()"
