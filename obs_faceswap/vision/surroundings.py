@@ -134,7 +134,7 @@ def morph_surroundings(image: Frame, old: Points, new: Points, cache: dict[str, 
     still = (np.abs(map_x - gx) < STILL_PX) & (np.abs(map_y - gy) < STILL_PX)
     map_x[still] = gx[still]
     map_y[still] = gy[still]
-    maps = cv2.merge([map_x, map_y])  # one two-channel map: one resize pass instead of two (~4x cheaper)
+    maps = cv2.merge([map_x, map_y])  # one two-channel map: one resize pass instead of two
     if step > 1:  # the maps are affine inside triangles: a linear resize of the coarse samples is exact there
         full = (mw * step, mh * step)
         maps = cv2.resize(maps, full, interpolation=cv2.INTER_LINEAR)[:h, :w]

@@ -111,7 +111,7 @@ def warp_source(source: ClassicalSource, dst: Points, size: tuple[int, int]) -> 
     ys, xs = np.mgrid[0:mh, 0:mw].astype(np.float32)
     xs = xs * np.float32(step) + np.float32((step - 1) / 2)
     ys = ys * np.float32(step) + np.float32((step - 1) / 2)
-    # one two-channel map (x, y): resized in one pass (two one-channel float resizes cost ~4x as much)
+    # one two-channel map (x, y), resized in one pass and handed to remap whole
     maps = np.empty((mh, mw, 2), np.float32)
     maps[..., 0] = xs * m[..., 0, 0] + ys * m[..., 1, 0] + m[..., 2, 0]
     maps[..., 1] = xs * m[..., 0, 1] + ys * m[..., 1, 1] + m[..., 2, 1]
