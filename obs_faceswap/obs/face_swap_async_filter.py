@@ -10,12 +10,13 @@ async sources; the render-path "Face Swap" works everywhere.
 from __future__ import annotations
 
 import ctypes as C
+import time
 from typing import TYPE_CHECKING, Any
 
 from ..settings import FACE_SETTINGS
 from . import callbacks, libobs, runtime
 from .face_swap_filter import VIDEO_PROCESSOR
-from .filter_base import ChannelFilter
+from .lipsync_option import LipSyncOption
 from .worker_link import link
 
 if TYPE_CHECKING:
@@ -31,12 +32,12 @@ FORMATS: dict[int, tuple[str, int]] = {1: ("I420", 3), 2: ("NV12", 2), 4: ("YUY2
 YUV_FORMATS = ("I420", "NV12", "YUY2")
 
 
-class AsyncFaceSwapFilter(ChannelFilter):
+class AsyncFaceSwapFilter(LipSyncOption):
     label = "Face Swap (camera)"
     off_text = "off (passing video through)"
 
     def open_channel(self, client: WorkerClient) -> VideoChannel:
-        return client.open_video(dict(self.settings), processor=VIDEO_PROCESSOR)
+        return client.open_video(self.worker_settings(), processor=VIDEO_PROCESSOR)
 
     def filter(self, frame: Any) -> None:
         """Swap in place (the caller returns the same frame)."""
@@ -60,10 +61,12 @@ class AsyncFaceSwapFilter(ChannelFilter):
         # YUV: the frame's own YUV->RGB matrix (BT.601/709, full or limited range: MJPEG webcams
         # are full range), so the worker converts both ways exactly as OBS will draw it
         matrix = list(f.color_matrix) if fmt in YUV_FORMATS else None
+        # lip sync: stamped on arrival, the clock its audio is stamped on (OBS's own may be far off)
+        ts = time.monotonic_ns() if self.lipsync is not None else int(f.timestamp)
         if nplanes == 1:
-            channel.submit(planes[0], w, h, strides[0], fmt, int(f.timestamp), color_matrix=matrix)
+            channel.submit(planes[0], w, h, strides[0], fmt, ts, color_matrix=matrix)
         else:
-            channel.submit(planes, w, h, strides, fmt, int(f.timestamp), color_matrix=matrix)
+            channel.submit(planes, w, h, strides, fmt, ts, color_matrix=matrix)
         view = channel.result()  # None: nothing fresh of this size/format -> frame unchanged
         if view is not None:
             view.copy_to(planes, strides)

@@ -19,9 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..settings import FACE_SETTINGS
 from . import callbacks, libobs, runtime
-from .filter_base import ChannelFilter
-from .lipsync_capture import LipSyncCapture
-from .worker_link import RateLimit, link
+from .lipsync_option import LipSyncOption
+from .worker_link import link
 
 if TYPE_CHECKING:
     from ..ipc.client import WorkerClient
@@ -35,12 +34,12 @@ PIXEL_FORMAT = "BGRA"
 VIDEO_PROCESSOR = os.environ.get("OBS_FACESWAP_VIDEO_PROCESSOR", "face")
 
 
-class FaceSwapFilter(ChannelFilter):
+class FaceSwapFilter(LipSyncOption):
     label = "Face Swap"
     off_text = "off (passing video through)"
 
     def __init__(self, lib: libobs.LibObs, source: int, settings: dict[str, Any]) -> None:
-        super().__init__(lib, source, settings)
+        super().__init__(lib, source, settings)  # LipSyncOption: starts the capture the settings ask for
         self.size = (0, 0)
         self.texrender: int | None = None
         self.stages: list[int | None] = [None, None]
@@ -49,59 +48,10 @@ class FaceSwapFilter(ChannelFilter):
         self.texture: int | None = None
         self.uploaded = False  # the dynamic texture holds a result of the current size
         self.render_ms = 0.0  # moving average of video_render's own cost
-        self.lipsync: LipSyncCapture | None = None  # the chosen audio source, streamed to the worker
-        self.lipsync_error = ""
-        self.lipsync_retry = RateLimit(1.0)
         self.stage_ns = [0, 0]  # when each staged frame was rendered: its timestamp (lip sync aligns by it)
-        self._follow_lipsync()
 
     def open_channel(self, client: WorkerClient) -> VideoChannel:
         return client.open_video(self.worker_settings(), processor=VIDEO_PROCESSOR)
-
-    # ---------------------------------------------------------------- lip sync
-    def worker_settings(self) -> dict[str, Any]:
-        """The settings plus the lip-sync audio ring's name while the chosen source is captured."""
-        capture = self.lipsync
-        return {**self.settings, "lipsync_shm": capture.shm if capture is not None else ""}
-
-    def _wanted_lipsync(self) -> str:
-        return str(self.settings.get("lipsync_audio_source", "") or "").strip() if self.settings.get("lipsync") else ""
-
-    def _follow_lipsync(self) -> bool:
-        """Capture the chosen source's audio (or stop); True when that changed what the worker gets."""
-        name = self._wanted_lipsync()
-        capture = self.lipsync
-        if capture is not None and capture.source_name == name:
-            return False
-        if capture is not None:
-            self.lipsync = None
-            capture.close()
-        self.lipsync_error = ""
-        if name:
-            audio = self.lib.obs_get_audio()
-            rate = int(self.lib.audio_output_get_sample_rate(audio)) if audio else 48000
-            channels = int(self.lib.audio_output_get_channels(audio)) if audio else 2
-            try:
-                self.lipsync = LipSyncCapture(self.lib, name, rate, channels)
-                runtime.log(f"Face Swap: lip sync follows the audio of {name!r}")
-            except (LookupError, OSError, ValueError) as exc:
-                self.lipsync_error = str(exc)
-        elif self.settings.get("lipsync"):
-            self.lipsync_error = "choose the audio source"
-        return capture is not None or self.lipsync is not None
-
-    def update(self, settings: dict[str, Any]) -> None:
-        self.settings = settings
-        self._follow_lipsync()
-        super().update(settings)
-
-    def tick(self) -> None:
-        # a source named before it exists (scene loading, a typo fixed later): tried again each second
-        if self.lipsync is None and self._wanted_lipsync() and self.lipsync_retry() and self._follow_lipsync():
-            channel = self.channel
-            if channel is not None and not channel.closed:
-                channel.update(self.worker_settings())
-        super().tick()
 
     # ---------------------------------------------------------------- graphics
     def _free_graphics(self) -> None:
@@ -210,15 +160,10 @@ class FaceSwapFilter(ChannelFilter):
         text = super().status_text()
         if self.enabled and self.render_ms:  # what the filter costs OBS's graphics thread
             text += f"; OBS side {self.render_ms:.1f} ms/frame"
-        if self.enabled and self.lipsync_error:
-            text += f"; lip sync off: {self.lipsync_error}"
         return text
 
     def destroy(self) -> None:
         super().destroy()
-        capture, self.lipsync = self.lipsync, None
-        if capture is not None:
-            capture.close()
         if self.texrender or self.texture or any(self.stages):
             self.lib.obs_enter_graphics()
             try:

@@ -2,8 +2,8 @@
 
 ``obs_source_add_audio_capture_callback`` hands us every block the named source outputs (after its
 own filters, so the microphone after Voice Clone gives the converted voice), as planar float32 at
-OBS's output rate with the block's OBS timestamp. The callback runs on OBS's audio thread and only
-copies the block into the ``in`` ring of an ``AudioRings`` segment (never blocks: a full ring drops
+OBS's output rate. The callback runs on OBS's audio thread and only
+copies the block, stamped with the time it arrived, into the ``in`` ring of an ``AudioRings`` segment (never blocks: a full ring drops
 the block); the worker's face channel reads it (``worker/lipsync_feed.py``). A muted source gives
 silence (mouth closed). The ring is ours: made here, unlinked on ``close``.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes as C
 import itertools
 import threading
+import time
 from typing import Any
 
 from ..ipc.audio import AudioRings
@@ -57,6 +58,7 @@ class LipSyncCapture:
             raise LookupError(f"no OBS source named {source_name!r}")
         self.source: int | None = source
         self.channels = max(1, min(8, int(channels)))
+        self.rate = int(rate)
         self.ring = AudioRings.create(int(rate), self.channels, int(rate) * RING_SECONDS)
         self._silence = (C.c_float * 4096)()
         with _LOCK:
@@ -79,7 +81,9 @@ class LipSyncCapture:
             planes = [C.cast(ad.data[c], C.c_void_p).value for c in range(self.channels)]
         if len(planes) != self.channels or not all(planes):
             return
-        self.ring.push("in", planes, n, int(ad.timestamp))
+        # stamped with its arrival (less its length), on the frames' clock: OBS's own audio timestamps
+        # proved unusable here (a looping media source's were 1 s, then 88 s, behind the render time)
+        self.ring.push("in", planes, n, time.monotonic_ns() - n * 1_000_000_000 // self.rate)
         self.blocks += 1
 
     def close(self) -> None:

@@ -1,13 +1,12 @@
 """Lip sync on a face channel: the audio of a chosen source drives the mouth of the channel's output.
 
-The OBS side copies the chosen audio source's samples (with their OBS timestamps) into the ``in``
+The OBS side copies the chosen audio source's samples (stamped as they arrive) into the ``in``
 ring of an ``AudioRings`` segment and names it in the face channel's settings (``lipsync_shm``).
 After the swap, each frame goes through ``LiveLipSync.push_frame_at`` with its own timestamp: the
 frame shown is the newest one whose mouth shape (``SHAPE_FPS`` shapes a second, known
 ``latency_s`` after their time) is ready, drawn with that shape. So the picture is held back by the
-look-ahead plus however late the audio arrives (OBS hands a source's audio over after its own
-buffering), at most ``MAX_HOLD_S``, in whole frames as they arrive; the measured hold is ``delay_ms`` in the
-channel's stats and the filter's status line. Frames the worker drops while busy do not matter:
+look-ahead plus however late the audio arrives, at most ``MAX_HOLD_S``, in whole frames as they
+arrive; the measured hold is ``delay_ms`` in the channel's stats and the filter's status line. Frames the worker drops while busy do not matter:
 every frame is placed by its timestamp.
 
 The two streams are put on one clock by their timestamps: the first frame's timestamp is time 0,
@@ -24,7 +23,7 @@ from obs_faceswap.ipc.audio import AudioRings
 from obs_faceswap.vision.types import Frame
 
 SHAPE_FPS = 30.0  # mouth shapes per second of audio (each frame takes the one nearest its time)
-MAX_HOLD_S = 1.5  # frames wait this long at most for their sound (OBS hands a media source's audio over ~1.1 s late)
+MAX_HOLD_S = 0.5  # frames wait this long at most for their sound (a busy audio thread, a slow worker)
 MAX_GAP_S = 2.0  # a jump in the audio timestamps longer than this restarts the clocks
 
 
@@ -94,8 +93,10 @@ class LipSyncFeed:
         rate = self.ring.sample_rate
         if ts is not None:  # where this block belongs on the frames' clock
             at = round((ts - self._t0) * rate / 1e9)
-            if at - self._fed > MAX_GAP_S * rate or 0 <= at < self._fed - MAX_GAP_S * rate:
-                self.live = None  # the source restarted or jumped (a seek, a clock change): start again
+            gap = MAX_GAP_S * rate
+            if at - self._fed > gap or at + len(mono) < self._fed - gap:
+                # the source's clock jumped (a media source looping or seeking, a restart): start again
+                self.live = None
                 return
             if at > self._fed:  # a gap (or audio that starts late): silence keeps the clock
                 self.live.push_audio(np.zeros(at - self._fed, np.float32))

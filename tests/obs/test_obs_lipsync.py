@@ -44,7 +44,7 @@ def test_lip_sync_follows_the_audio_of_an_obs_source(obs: HeadlessObs, face_swap
         status = obs.wait_status(FACE, SWAP, _steady, 90)
         delay = int(DELAY.search(status).group(1))
         print(f"lip sync status: {status}")
-        assert 0 < delay <= 1600, status  # the look-ahead plus how late OBS hands the audio over
+        assert 0 < delay <= 500, status  # the look-ahead, less the audio block's lead, in frames as they come
         sync = EmbeddedLipSync()
         talking = _openings(obs, sync, 16)
         obs.set_filter_settings(FACE, SWAP, {"lipsync": False})
@@ -52,9 +52,7 @@ def test_lip_sync_follows_the_audio_of_an_obs_source(obs: HeadlessObs, face_swap
         still = _openings(obs, sync, 8)
         msg = f"mouth opening with lip sync {talking.round(3)}, without {still.round(3)}"
         print(msg)
-        # the mouth moves with the speech, not by itself (in OBS it moves less than in the worker test: see
-        # docs/lipsync.md "Not yet")
-        assert np.ptp(talking) > max(0.01, 3 * np.ptp(still)), msg
-        assert abs(np.median(talking) - np.median(still)) > 0.02, msg
+        # the mouth moves with the speech (the worker test's openings span 0.03..0.40), not by itself
+        assert np.ptp(talking) > max(0.1, 3 * np.ptp(still)), msg
     finally:
         obs.set_filter_settings(FACE, SWAP, {"lipsync": False, "lipsync_audio_source": ""})
