@@ -81,6 +81,22 @@ def test_a_voice_change_on_a_worker_channel_is_validated_once(channel: AudioWork
     assert len(validations) == 1  # the audio path validates nothing
 
 
+def test_a_bad_value_from_the_panel_is_reported_by_the_worker(channel: AudioWorker,
+                                                              validations: list[dict[str, Any]]) -> None:
+    """The OBS side passes values on as OBS holds them; the worker judges them (once) and says why."""
+    processor = channel.processor
+    assert isinstance(processor, VoiceProcessor)
+    before = processor.engine.options
+    channel.update({"backend": "seedvc"})  # e.g. a scene collection from another version, over obs-websocket
+    channel._apply_pending()
+    assert "kept previous settings (backend)" in channel.last_error
+    assert "not one of dsp, rvc, openvoice" in channel.last_error
+    assert validations == [{"backend": "seedvc"}] and processor.engine.options is before
+    channel.update({"backend": "dsp"})  # a good value clears it
+    channel._apply_pending()
+    assert channel.last_error == ""
+
+
 def test_the_voice_command_validates_its_flags_once(tmp_path: Path, validations: list[dict[str, Any]],
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     src, dst = tmp_path / "me.wav", tmp_path / "high.wav"
