@@ -134,11 +134,12 @@ def morph_surroundings(image: Frame, old: Points, new: Points, cache: dict[str, 
     still = (np.abs(map_x - gx) < STILL_PX) & (np.abs(map_y - gy) < STILL_PX)
     map_x[still] = gx[still]
     map_y[still] = gy[still]
+    maps = cv2.merge([map_x, map_y])  # one two-channel map: one resize pass instead of two
     if step > 1:  # the maps are affine inside triangles: a linear resize of the coarse samples is exact there
         full = (mw * step, mh * step)
-        map_x = cv2.resize(map_x, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
-        map_y = cv2.resize(map_y, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
+        maps = cv2.resize(maps, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
     # the fixed ring: exactly the identity on the ROI's edge
+    map_x, map_y = maps[..., 0], maps[..., 1]  # views
     xs, ys = np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)
     map_x[0, :] = map_x[-1, :] = xs
     map_y[0, :] = 0.0
@@ -146,7 +147,7 @@ def morph_surroundings(image: Frame, old: Points, new: Points, cache: dict[str, 
     map_x[:, 0] = 0.0
     map_x[:, -1] = w - 1.0
     map_y[:, 0] = map_y[:, -1] = ys
-    return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # type: ignore[no-any-return]
+    return cv2.remap(image, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # type: ignore[no-any-return]
 
 
 def surround_margin(old: Points, new: Points) -> float:

@@ -111,10 +111,11 @@ def warp_source(source: ClassicalSource, dst: Points, size: tuple[int, int]) -> 
     ys, xs = np.mgrid[0:mh, 0:mw].astype(np.float32)
     xs = xs * np.float32(step) + np.float32((step - 1) / 2)
     ys = ys * np.float32(step) + np.float32((step - 1) / 2)
-    map_x = xs * m[..., 0, 0] + ys * m[..., 1, 0] + m[..., 2, 0]
-    map_y = xs * m[..., 0, 1] + ys * m[..., 1, 1] + m[..., 2, 1]
-    map_x[~cover] = -1.0
-    map_y[~cover] = -1.0
+    # one two-channel map (x, y), resized in one pass and handed to remap whole
+    maps = np.empty((mh, mw, 2), np.float32)
+    maps[..., 0] = xs * m[..., 0, 0] + ys * m[..., 1, 0] + m[..., 2, 0]
+    maps[..., 1] = xs * m[..., 0, 1] + ys * m[..., 1, 1] + m[..., 2, 1]
+    maps[~cover] = -1.0
     cov = cover.astype(np.float32)
     if len(triangles) < len(source.triangles):  # holes where folded triangles were left out: soft edges
         # (on the map grid: the softening is wider than a grid cell)
@@ -123,15 +124,13 @@ def warp_source(source: ClassicalSource, dst: Points, size: tuple[int, int]) -> 
         cov = cv2.GaussianBlur(inner, (0, 0), e) * cov  # 0 wherever no triangle covers
     if step > 1:
         full = (mw * step, mh * step)  # exact factor, then crop: keeps pixel centres aligned
-        map_x = cv2.resize(map_x, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
-        map_y = cv2.resize(map_y, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
-        soft = cv2.resize(cov, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
-        inside = cv2.resize(cover.astype(np.float32), full, interpolation=cv2.INTER_LINEAR)[:h, :w] > 0.999
-        cov = soft * inside  # 0 on pixels where a map sample around them was not covered
+        maps = cv2.resize(maps, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
+        both = cv2.resize(cv2.merge([cov, cover.astype(np.float32)]), full, interpolation=cv2.INTER_LINEAR)[:h, :w]
+        cov = both[..., 0] * (both[..., 1] > 0.999)  # 0 on pixels where a map sample around them was not covered
     # bicubic where the face is enlarged, unless the region is big (4x the cost of bilinear there, and
     # match_sharpness restores the detail a big, soft source lacks anyway)
     interp = cv2.INTER_CUBIC if upscale > 1.0 and h * w <= CUBIC_MAX_PIXELS else cv2.INTER_LINEAR
-    warped = cv2.remap(image, map_x, map_y, interp, borderMode=cv2.BORDER_REPLICATE)
+    warped = cv2.remap(image, maps, None, interp, borderMode=cv2.BORDER_REPLICATE)
     return warped, cov
 
 
