@@ -42,7 +42,7 @@ def measure(seconds: float = 2.0) -> dict[str, Any]:
     audio, source_name = speech(seconds)
     ref, _ = speech(4.0, voice="en-us+f3", text=REFERENCE_TEXT)
     conv = OpenVoiceVoice(model, embedding_of(model, ref, RATE), embedding_of(model, audio, RATE))
-    engine = VoiceEngine({"gate_db": -100.0}, RATE, converter=conv)
+    engine = VoiceEngine.from_settings({"gate_db": -100.0}, RATE, converter=conv)
     b = engine.block_samples
     engine.process(audio[None, :b])  # warm-up (first-call allocations)
     engine.reset()

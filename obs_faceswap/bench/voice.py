@@ -74,7 +74,7 @@ def stream_rtf(audio: np.ndarray, block_ms: int) -> dict[str, Any]:
     """The engine fed one block per call: wall-clock and CPU real-time factors, per-block times (ms)."""
     from obs_faceswap.voice.engine import VoiceEngine
 
-    engine = VoiceEngine({**SETTINGS, "block_ms": block_ms}, RATE)
+    engine = VoiceEngine.from_settings({**SETTINGS, "block_ms": block_ms}, RATE)
     b = engine.block_samples
     engine.process(audio[None, : b * 10])  # warm-up
     out = time_blocks(engine, audio)
@@ -104,7 +104,7 @@ def whole_rtf(audio: np.ndarray) -> float:
     """Wall-clock RTF of the same converter on the whole recording in one call."""
     from obs_faceswap.voice.engine import VoiceEngine
 
-    engine = VoiceEngine(SETTINGS, RATE)
+    engine = VoiceEngine.from_settings(SETTINGS, RATE)
     t0 = time.perf_counter()
     engine.convert_whole(audio)
     return (time.perf_counter() - t0) / (len(audio) / RATE)
@@ -125,7 +125,7 @@ def clone_rtf(audio: np.ndarray, block_ms: int = 20) -> dict[str, Any]:
 
         # live_name None: starts from the reference (warm-up) and saves nothing
         converter = CloneVoice(clip_profile(clip), live_name=None, aperiodicity="simple", block_ms=block_ms)
-        engine = VoiceEngine({"gate_db": -100.0, "block_ms": block_ms}, RATE, converter=converter)
+        engine = VoiceEngine.from_settings({"gate_db": -100.0, "block_ms": block_ms}, RATE, converter=converter)
         b = engine.block_samples
         engine.process(audio[None, : b * 10])
         return time_blocks(engine, audio)

@@ -136,14 +136,6 @@ def face_options_from_args(args: argparse.Namespace) -> FaceOptions:
         raise FaceSwapError(str(exc)) from None
 
 
-def validated(schema: Schema, values: dict[str, Any]) -> dict[str, Any]:
-    """``schema.validate(values)`` with a bad or out-of-range value as a one-line ``FaceSwapError``."""
-    try:
-        return schema.validate(values, strict=True)
-    except ValueError as exc:
-        raise FaceSwapError(str(exc)) from None
-
-
 def input_paths(options: FaceOptions, main: tuple[str, str]) -> dict[str, str]:
     """Every file the command reads (role -> path): the main input, the source photo(s), the reference."""
     paths = {main[0]: main[1]}

@@ -14,11 +14,15 @@ from typing import Any
 from obs_faceswap.commands import flags
 from obs_faceswap.errors import FaceSwapError
 from obs_faceswap.settings import VOICE_SETTINGS
+from obs_faceswap.voice.options import VoiceOptions
 
 
-def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The voice settings of a command line, validated (a bad value: a one-line error)."""
-    return flags.validated(VOICE_SETTINGS, flags.values_from_args(VOICE_SETTINGS, args))
+def options_from_args(args: argparse.Namespace) -> VoiceOptions:
+    """The voice settings of a command line, validated once (a bad value: a one-line error)."""
+    try:
+        return VoiceOptions.from_settings(flags.values_from_args(VOICE_SETTINGS, args), strict=True)
+    except ValueError as exc:
+        raise FaceSwapError(str(exc)) from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -56,17 +60,17 @@ def run(args: argparse.Namespace) -> int:
 
         print(format_devices(list_devices()))
         return 0
-    settings = settings_from_args(args)
+    options = options_from_args(args)
     if args.live:
         from obs_faceswap.voice.devices import run_live
 
         def announce(engine: Any) -> None:
             describe = getattr(engine.converter, "describe", None)
-            voice = describe() if describe else f"pitch {settings['pitch']:+g} st, formant {settings['formant']:+g} st"
-            print(f"live voice: backend {settings['backend']}, {voice}, latency {engine.latency_ms:.0f} ms "
+            voice = describe() if describe else f"pitch {options.pitch:+g} st, formant {options.formant:+g} st"
+            print(f"live voice: backend {options.backend}, {voice}, latency {engine.latency_ms:.0f} ms "
                   "(+ device buffers); Ctrl-C to stop", file=sys.stderr)
 
-        counts = run_live(settings, input_device=args.input_device, output_device=args.output_device,
+        counts = run_live(options, input_device=args.input_device, output_device=args.output_device,
                           sample_rate=args.rate, duration=args.seconds, on_status=announce)
         print(f"stopped after {counts['seconds']} s, {counts['callbacks']} blocks, {counts['xruns']} over/underruns")
         return 0
@@ -75,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from obs_faceswap.media import refuse_overwriting_inputs
     from obs_faceswap.voice.files import convert_file
 
-    inputs = {"input": args.input, "reference voice": settings["reference_voice"], "own voice clip": settings["own_voice"]}
+    inputs = {"input": args.input, "reference voice": options.reference_voice, "own voice clip": options.own_voice}
     refuse_overwriting_inputs(args.output, {role: path for role, path in inputs.items() if path})
     bar = None
     progress = None
@@ -89,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             bar.refresh()
 
     try:
-        info = convert_file(args.input, args.output, settings, progress=progress)
+        info = convert_file(args.input, args.output, options, progress=progress)
     finally:
         if bar is not None:
             bar.close()

@@ -249,6 +249,8 @@ def in_voice(speech: Speech, reference_voice: str) -> Speech:
     import numpy as np
 
     from obs_faceswap.voice.files import convert_audio
+    from obs_faceswap.voice.options import VoiceOptions
 
-    cloned, _ = convert_audio(speech.audio[None, :], speech.rate, {"reference_voice": reference_voice})
+    cloned, _ = convert_audio(speech.audio[None, :], speech.rate,
+                              VoiceOptions.from_settings({"reference_voice": reference_voice}))
     return replace(speech, audio=np.ascontiguousarray(cloned[0], dtype=np.float32))

@@ -32,21 +32,26 @@ def _file_filter(setting: Setting) -> bytes:
     return IMAGE_FILTER
 
 
+def _slider(s: Setting) -> tuple[float, float, float]:
+    """A numeric setting's slider: its range and step as the schema declares them (the one place)."""
+    if s.minimum is None or s.maximum is None or s.step is None:
+        raise ValueError(f"setting {s.name!r} needs a minimum, maximum and step for its slider")
+    return float(s.minimum), float(s.maximum), float(s.step)
+
+
 def add_setting(lib: libobs.LibObs, props: int, s: Setting) -> int:
     """Add the widget for one setting to ``props``; returns the obs_property_t pointer."""
     name, label = _b(s.name), _b(s.label)
     if s.kind == BOOL:
         prop = lib.obs_properties_add_bool(props, name, label)
     elif s.kind == INT:
-        prop = lib.obs_properties_add_int_slider(props, name, label, int(s.minimum or 0),
-                                                 int(s.maximum if s.maximum is not None else 100),
-                                                 int(s.step or 1))
+        lo, hi, step = _slider(s)
+        prop = lib.obs_properties_add_int_slider(props, name, label, int(lo), int(hi), int(step))
         if s.suffix:
             lib.obs_property_int_set_suffix(prop, _b(s.suffix))
     elif s.kind == FLOAT:
-        prop = lib.obs_properties_add_float_slider(props, name, label, float(s.minimum or 0.0),
-                                                   float(s.maximum if s.maximum is not None else 1.0),
-                                                   float(s.step or 0.01))
+        lo, hi, step = _slider(s)
+        prop = lib.obs_properties_add_float_slider(props, name, label, lo, hi, step)
         if s.suffix:
             lib.obs_property_float_set_suffix(prop, _b(s.suffix))
     elif s.kind == CHOICE:
@@ -127,7 +132,10 @@ def _get_paths(lib: libobs.LibObs, data: int, name: bytes) -> str:
 
 
 def read(lib: libobs.LibObs, data: int, schema: Schema) -> dict[str, Any]:
-    """Every schema setting from an obs_data_t (defaults apply where unset), validated."""
+    """Every schema setting from an obs_data_t as OBS's typed getters give it (defaults apply where unset).
+
+    Not validated here: the worker validates every change once and reports a bad value in this
+    panel's status line (its channel keeps running with the previous settings)."""
     raw: dict[str, Any] = {}
     for s in schema.settings:
         name = _b(s.name)
@@ -141,13 +149,7 @@ def read(lib: libobs.LibObs, data: int, schema: Schema) -> dict[str, Any]:
             raw[s.name] = _get_paths(lib, data, name)
         else:
             raw[s.name] = (lib.obs_data_get_string(data, name) or b"").decode("utf-8", "replace")
-    out: dict[str, Any] = {}
-    for s in schema.settings:  # one bad value must not lose the others
-        try:
-            out[s.name] = s.coerce(raw[s.name])
-        except ValueError:
-            out[s.name] = s.default
-    return out
+    return raw
 
 
 def write_status(lib: libobs.LibObs, source: int, text: str) -> None:

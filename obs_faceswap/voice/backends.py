@@ -7,12 +7,14 @@ be stateless: the streaming layer (``stream.BlockStream``) cuts, aligns and cros
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from obs_faceswap.errors import FaceSwapError
+
+if TYPE_CHECKING:
+    from obs_faceswap.voice.options import VoiceOptions
 
 
 @runtime_checkable
@@ -36,8 +38,8 @@ class Converter(Protocol):
         caller, so a converter may skip work there (it must still return the full length)."""
         ...
 
-    def update(self, settings: Mapping[str, Any]) -> None:
-        """Apply live settings (pitch, formant ...) without reloading anything."""
+    def update(self, options: VoiceOptions) -> None:
+        """Apply live options (pitch, formant ...) without reloading anything."""
         ...
 
     def is_identity(self) -> bool:
@@ -57,7 +59,7 @@ class IdentityConverter:
     def convert(self, window: np.ndarray, keep_from: int) -> np.ndarray:
         return np.asarray(window, dtype=np.float32)
 
-    def update(self, settings: Mapping[str, Any]) -> None:
+    def update(self, options: VoiceOptions) -> None:
         return None
 
     def is_identity(self) -> bool:
@@ -71,27 +73,27 @@ RELOAD_KEYS: tuple[str, ...] = ("backend", "voice_model", "content_encoder", "pi
                                 "reference_voice", "own_voice", "own_voice_profile")
 
 
-def make_converter(settings: Mapping[str, Any], *, recording: tuple[np.ndarray, int] | None = None) -> Converter:
-    """Build the converter ``settings['backend']`` names. Raises ``FaceSwapError`` subclasses with
+def make_converter(options: VoiceOptions, *, recording: tuple[np.ndarray, int] | None = None) -> Converter:
+    """Build the converter ``options.backend`` names. Raises ``FaceSwapError`` subclasses with
     what to do when the backend cannot run (no model file, wrong file, missing extra).
 
     ``recording`` ((channels, n) audio, rate): the whole input when converting a file; the cloning
     backends take your voice's statistics from it instead of learning them as they go."""
-    backend = str(settings.get("backend", "dsp"))
-    if backend == "dsp" and settings.get("reference_voice"):
+    backend = options.backend
+    if backend == "dsp" and options.reference_voice:
         from obs_faceswap.voice.clone import CloneVoice, clone_for_file
 
-        return clone_for_file(settings, *recording) if recording is not None else CloneVoice.from_settings(settings)
+        return clone_for_file(options, *recording) if recording is not None else CloneVoice.from_options(options)
     if backend == "openvoice":
         from obs_faceswap.voice.openvoice import OpenVoiceVoice
 
-        return OpenVoiceVoice.from_settings(settings, recording=recording)
+        return OpenVoiceVoice.from_options(options, recording=recording)
     if backend == "dsp":
         from obs_faceswap.voice.dsp import WorldVoice
 
-        return WorldVoice.from_settings(settings)
+        return WorldVoice.from_options(options)
     if backend == "rvc":
         from obs_faceswap.voice.rvc import RvcVoice
 
-        return RvcVoice.from_settings(settings)
+        return RvcVoice.from_options(options)
     raise FaceSwapError(f"unknown voice backend {backend!r}; choose one of {', '.join(BACKENDS)}")

@@ -33,11 +33,10 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -50,6 +49,9 @@ from obs_faceswap.voice.profile import (
     mel_basis,
     profiles_dir,
 )
+
+if TYPE_CHECKING:
+    from obs_faceswap.voice.options import VoiceOptions
 
 WARP_GRID = 2.0 ** (np.arange(-32, 33) / 48.0)  # +-8 semitones in quarter semitones
 MAX_EQ = 15.0 / 10.0 * np.log(10.0)  # +-15 dB in natural log of power
@@ -192,16 +194,14 @@ class CloneVoice(WorldVoice):
         return prof
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any], *, source: VoiceProfile | None = None) -> CloneVoice:
+    def from_options(cls, options: VoiceOptions, *, source: VoiceProfile | None = None) -> CloneVoice:
         """Raises ``VoiceProfileError`` for a reference or own-voice clip that cannot be used."""
-        target = clip_profile(str(settings["reference_voice"]))
-        own_path = str(settings.get("own_voice", "") or "")
-        own = clip_profile(own_path) if own_path and source is None else None
-        name = str(settings.get("own_voice_profile", "") or "") or "default"
-        ap = "d4c" if float(settings.get("block_ms", 20)) >= D4C_MIN_BLOCK_MS else "simple"
-        return cls(target, source=source, own=own, live_name=name, pitch=float(settings.get("pitch", 0.0)),
-                   formant=float(settings.get("formant", 0.0)), aperiodicity=ap,
-                   block_ms=float(settings.get("block_ms", 20)))
+        target = clip_profile(options.reference_voice)
+        own = clip_profile(options.own_voice) if options.own_voice and source is None else None
+        name = options.own_voice_profile or "default"
+        ap = "d4c" if options.block_ms >= D4C_MIN_BLOCK_MS else "simple"
+        return cls(target, source=source, own=own, live_name=name, pitch=options.pitch, formant=options.formant,
+                   aperiodicity=ap, block_ms=float(options.block_ms))
 
     def is_identity(self) -> bool:
         return False
@@ -252,20 +252,18 @@ class CloneVoice(WorldVoice):
                 + (" (learning your voice)" if self.warming_up else ""))
 
 
-def clone_for_file(settings: Mapping[str, Any], audio: np.ndarray, rate: int) -> CloneVoice:
+def clone_for_file(options: VoiceOptions, audio: np.ndarray, rate: int) -> CloneVoice:
     """The embedded clone for converting the (channels, n) recording ``audio``, with your statistics taken
     from the recording itself (or the ``own_voice`` clip when the recording has too little speech)."""
-    from obs_faceswap.settings import VOICE_SETTINGS
     from obs_faceswap.voice.profile import VoiceProfileError, analyze
 
-    s = VOICE_SETTINGS.validate(settings)
     try:
         source = analyze(np.asarray(audio, dtype=np.float32).mean(axis=0), rate)
     except VoiceProfileError as exc:
-        if not s["own_voice"]:
+        if not options.own_voice:
             raise VoiceProfileError(f"the input: {exc}; or give --own-voice CLIP") from None
-        source = clip_profile(s["own_voice"])
-    return CloneVoice.from_settings(s, source=source)
+        source = clip_profile(options.own_voice)
+    return CloneVoice.from_options(options, source=source)
 
 
 __all__ = ["CloneMap", "CloneVoice", "MCEP_ORDER", "apply_mapping", "clone_for_file", "fit_mapping", "own_state_path"]

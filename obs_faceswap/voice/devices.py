@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from obs_faceswap.errors import DeviceError
 from obs_faceswap.voice.engine import VoiceEngine
+from obs_faceswap.voice.options import VoiceOptions
 
 MIN_RATE, MAX_RATE = 8000, 384000
 
@@ -86,7 +86,7 @@ def resolve_device(spec: str | int | None, kind: str) -> int | None:
                       "give its number from 'obs-faceswap voice --list-devices'")
 
 
-def run_live(settings: Mapping[str, Any], *, input_device: str | int | None = None,
+def run_live(options: VoiceOptions, *, input_device: str | int | None = None,
              output_device: str | int | None = None, sample_rate: int = 48000, duration: float | None = None,
              on_status: Any = None) -> dict[str, Any]:
     """Microphone -> ``VoiceEngine`` -> speakers until Ctrl-C (or ``duration`` seconds).
@@ -100,7 +100,7 @@ def run_live(settings: Mapping[str, Any], *, input_device: str | int | None = No
     sd = _sounddevice()
     dev_in = resolve_device(input_device, "input")
     dev_out = resolve_device(output_device, "output")
-    engine = VoiceEngine(settings, sample_rate, 1)
+    engine = VoiceEngine(options, sample_rate, 1)
     counts = {"callbacks": 0, "xruns": 0, "errors": 0, "latency_ms": round(engine.latency_ms, 2)}
     failure: list[BaseException] = []
 

@@ -10,11 +10,13 @@ F0 alone. ``synthesize`` rebuilds the waveform.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyworld as pw
+
+if TYPE_CHECKING:
+    from obs_faceswap.voice.options import VoiceOptions
 
 RATE = 16000
 FRAME_MS = 5.0
@@ -95,20 +97,20 @@ class WorldVoice:
         self.set_shift(pitch, formant)
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> WorldVoice:
+    def from_options(cls, options: VoiceOptions) -> WorldVoice:
         # D4C aperiodicity costs as much as the rest of the analysis: small (live) blocks use a voicing-based
         # model instead, blocks of 40 ms and more can afford it
-        ap = "d4c" if float(settings.get("block_ms", 20)) >= D4C_MIN_BLOCK_MS else "simple"
-        return cls(float(settings.get("pitch", 0.0)), float(settings.get("formant", 0.0)), aperiodicity=ap)
+        ap = "d4c" if options.block_ms >= D4C_MIN_BLOCK_MS else "simple"
+        return cls(options.pitch, options.formant, aperiodicity=ap)
 
     def set_shift(self, pitch: float, formant: float) -> None:
         self.pitch = float(pitch)
         self.formant = float(formant)
 
-    def update(self, settings: Mapping[str, Any]) -> None:
+    def update(self, options: VoiceOptions) -> None:
         """Live change, used from the next window on; the stream's SOLA crossfade (sin², ``crossfade_ms``)
         joins the last window at the old shift to the first at the new one, so the change does not click."""
-        self.set_shift(float(settings.get("pitch", self.pitch)), float(settings.get("formant", self.formant)))
+        self.set_shift(options.pitch, options.formant)
 
     def is_identity(self) -> bool:
         return self.pitch == 0.0 and self.formant == 0.0

@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from obs_faceswap.settings import VOICE_SETTINGS
 from obs_faceswap.voice.backends import RELOAD_KEYS, Converter, make_converter
+from obs_faceswap.voice.options import VoiceOptions
 from obs_faceswap.voice.stream import BlockStream, StreamLayout, ms_to_samples, sin2_ramps
 
 STREAM_KEYS: tuple[str, ...] = ("block_ms", "crossfade_ms", "context_ms")
@@ -65,8 +65,10 @@ class _Fifo:
 class VoiceEngine:
     """Streaming voice conversion with a fixed delay (see the module docstring)."""
 
-    def __init__(self, settings: Mapping[str, Any], sample_rate: int, channels: int = 1, *,
+    def __init__(self, options: VoiceOptions, sample_rate: int, channels: int = 1, *,
                  converter: Converter | None = None) -> None:
+        """``options`` come validated from a boundary (``VoiceOptions.from_settings``); nothing here checks them
+        again. ``converter``: a fixed converter (a file's, or a test's) that setting changes never replace."""
         if sample_rate < 8000 or sample_rate > 384000:
             raise ValueError(f"unsupported sample rate {sample_rate}")
         if channels < 1:
@@ -74,16 +76,27 @@ class VoiceEngine:
         self.sample_rate = int(sample_rate)
         self.channels = int(channels)
         self._fixed_converter = converter
-        self.settings = VOICE_SETTINGS.validate(settings)
-        self.converter = converter if converter is not None else make_converter(self.settings)
+        self.options = options
+        self.converter = converter if converter is not None else make_converter(options)
         self._build_stream()
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], sample_rate: int, channels: int = 1, *,
+                      converter: Converter | None = None) -> VoiceEngine:
+        """Validate raw setting values (a boundary: scripts, benches, tests) and build the engine."""
+        return cls(VoiceOptions.from_settings(settings), sample_rate, channels, converter=converter)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The current options as raw setting values (percent as shown in panels and flags)."""
+        return self.options.as_settings()
 
     # ------------------------------------------------------------------ configuration
     def _build_stream(self) -> None:
-        s = self.settings
-        left_ms = max(float(s["context_ms"]), float(getattr(self.converter, "min_left_context_ms", 0.0)))
-        block_ms = max(float(s["block_ms"]), float(getattr(self.converter, "min_block_ms", 0.0)))
-        layout = StreamLayout.from_ms(self.sample_rate, block_ms, s["crossfade_ms"], left_ms,
+        o = self.options
+        left_ms = max(float(o.context_ms), float(getattr(self.converter, "min_left_context_ms", 0.0)))
+        block_ms = max(float(o.block_ms), float(getattr(self.converter, "min_block_ms", 0.0)))
+        layout = StreamLayout.from_ms(self.sample_rate, block_ms, o.crossfade_ms, left_ms,
                                       self.converter.right_context_ms)
         self.stream = BlockStream(self.converter, layout)
         self.layout = layout
@@ -103,7 +116,7 @@ class VoiceEngine:
         return 1000.0 * self.latency_samples / self.sample_rate
 
     def _wet_target(self) -> float:
-        return float(self.settings["mix"]) / 100.0 if self.settings["enabled"] else 0.0
+        return self.options.mix if self.options.enabled else 0.0
 
     def reset(self) -> None:
         """Forget all audio (warm-up silence again); settings stay."""
@@ -127,21 +140,20 @@ class VoiceEngine:
         self.blocks = 0
         self.gated_blocks = 0
 
-    def update(self, settings: Mapping[str, Any]) -> None:
-        """Apply changed settings: live ones at the next block, structural ones by rebuilding the stream.
+    def update(self, new: VoiceOptions) -> None:
+        """Apply changed options: live ones at the next block, structural ones by rebuilding the stream.
 
         A new converter is built before anything is replaced, so a bad setting (e.g. a missing model)
         raises and leaves the engine running as it was.
         """
-        new = VOICE_SETTINGS.validate({**self.settings, **dict(settings)})
-        keys = RELOAD_KEYS + (("block_ms",) if new["backend"] == "dsp" else ())  # DSP picks its analysis by block
-        reload = self._fixed_converter is None and any(new[k] != self.settings[k] for k in keys if k in new)
-        restream = reload or any(new[k] != self.settings[k] for k in STREAM_KEYS)
+        keys = RELOAD_KEYS + (("block_ms",) if new.backend == "dsp" else ())  # DSP picks its analysis by block
+        reload = self._fixed_converter is None and new.differs(self.options, keys)
+        restream = reload or new.differs(self.options, STREAM_KEYS)
         converter = make_converter(new) if reload else self.converter
         converter.update(new)
         if converter is not self.converter:
             self.close()
-        self.settings = new
+        self.options = new
         self.converter = converter
         if restream:
             self._build_stream()
@@ -169,7 +181,7 @@ class VoiceEngine:
         b = len(mono)
         rms = float(np.sqrt(np.mean(mono.astype(np.float64) ** 2)))
         level_db = 20.0 * np.log10(max(rms, 1e-10))
-        threshold = float(self.settings["gate_db"])
+        threshold = self.options.gate_db
         if threshold <= GATE_OFF_DB or level_db >= threshold:
             self._gate_open_for = int(GATE_HOLD_MS * self.sample_rate / 1000.0)
         else:
@@ -268,6 +280,6 @@ class VoiceEngine:
 
     @property
     def stats(self) -> dict[str, Any]:
-        return {"backend": self.settings["backend"], "latency_ms": round(self.latency_ms, 2),
+        return {"backend": self.options.backend, "latency_ms": round(self.latency_ms, 2),
                 "block_ms": round(1000.0 * self.block_samples / self.sample_rate, 2), "blocks": self.blocks, "gated_blocks": self.gated_blocks,
                 "sola_offset": self.stream.last_offset}

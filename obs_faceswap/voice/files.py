@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import numpy as np
 
 from obs_faceswap.errors import FaceSwapError
 from obs_faceswap.voice.engine import VoiceEngine
+from obs_faceswap.voice.options import VoiceOptions
 
 Progress = Callable[[int, int], None]  # (samples done, samples total)
 
@@ -137,7 +138,7 @@ def stream_through(engine: VoiceEngine, audio: np.ndarray, *, chunk: int | None 
     return np.ascontiguousarray(out[:, lat: lat + n])
 
 
-def convert_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], settings: Mapping[str, Any], *,
+def convert_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], options: VoiceOptions, *,
                  progress: Progress | None = None) -> dict[str, Any]:
     """Convert ``src`` into ``dst`` with the live streaming engine; returns a small summary. The
     output (type and place) is checked before any work: its temporary file is made first."""
@@ -149,23 +150,22 @@ def convert_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], setti
         audio, rate = read_audio(src)
         if rate < 8000:
             raise AudioFileError(f"{Path(src).name} is sampled at {rate} Hz; voice conversion needs at least 8000 Hz")
-        out, info = convert_audio(audio, rate, settings, progress=progress)
+        out, info = convert_audio(audio, rate, options, progress=progress)
         _write_audio(tmp, out_path, out, rate, audio_subtype(src))
     return info
 
 
-def convert_audio(audio: np.ndarray, rate: int, settings: Mapping[str, Any], *,
+def convert_audio(audio: np.ndarray, rate: int, options: VoiceOptions, *,
                   progress: Progress | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """Convert a whole (channels, n) recording with the live streaming engine (delay removed);
     returns the converted audio and a small summary."""
-    from obs_faceswap.settings import VOICE_SETTINGS
     from obs_faceswap.voice.backends import make_converter
 
     # the whole recording is known: a cloning backend takes your voice from it (not learnt as it goes)
-    converter = make_converter(VOICE_SETTINGS.validate(settings), recording=(audio, rate))
-    engine = VoiceEngine(settings, rate, audio.shape[0], converter=converter)
+    converter = make_converter(options, recording=(audio, rate))
+    engine = VoiceEngine(options, rate, audio.shape[0], converter=converter)
     out = stream_through(engine, audio, progress=progress)
     describe = getattr(engine.converter, "describe", None)
     return out, {"seconds": audio.shape[1] / rate, "sample_rate": rate, "channels": audio.shape[0],
-                 "latency_ms": round(engine.latency_ms, 2), "backend": engine.settings["backend"],
+                 "latency_ms": round(engine.latency_ms, 2), "backend": options.backend,
                  "voice": describe() if describe else ""}

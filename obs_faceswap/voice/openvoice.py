@@ -19,14 +19,16 @@ CUDA is used when this torch has it (``provider`` 'auto' or 'cuda'), else the CP
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from obs_faceswap.errors import FaceSwapError, ModelError
+
+if TYPE_CHECKING:
+    from obs_faceswap.voice.options import VoiceOptions
 
 RATE = 22050
 HOP = 256
@@ -52,12 +54,12 @@ def pick_device(provider: str) -> str:
     return "cpu"
 
 
-def checkpoint_path(settings: Mapping[str, Any]) -> Path:
+def checkpoint_path(options: VoiceOptions) -> Path:
     """The converter checkpoint: the ``voice_model`` setting when it names a .pth file, else the installed
     ``openvoice_v2`` (checked against its recorded SHA-256)."""
     from obs_faceswap.models.registry import ensure_intact, get_entry, resolve_model
 
-    chosen = str(settings.get("voice_model", "") or "").strip()
+    chosen = options.voice_model.strip()
     if chosen and chosen.lower().endswith((".pth", ".pt")):
         p = Path(chosen).expanduser()
         if not p.is_file():
@@ -156,22 +158,22 @@ class OpenVoiceVoice:
         self.reach = DECODER_REACH
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any], *, recording: tuple[np.ndarray, int] | None = None
-                      ) -> OpenVoiceVoice:
-        ref = str(settings.get("reference_voice", "") or "")
+    def from_options(cls, options: VoiceOptions, *, recording: tuple[np.ndarray, int] | None = None
+                     ) -> OpenVoiceVoice:
+        ref = options.reference_voice
         if not ref:
             raise FaceSwapError("backend 'openvoice' clones a reference voice: set 'reference_voice' to a 5-60 s clip")
-        path = checkpoint_path(settings)
-        model = load_converter(path, pick_device(str(settings.get("provider", "auto"))))
+        path = checkpoint_path(options)
+        model = load_converter(path, pick_device(options.provider))
         target = clip_embedding(model, ref, path)
-        own = str(settings.get("own_voice", "") or "")
+        own = options.own_voice
         if recording is not None:
             source: np.ndarray | None = embedding_of(model, *recording)
         else:
             source = clip_embedding(model, own, path) if own else None
         return cls(model, target, source)
 
-    def update(self, settings: Mapping[str, Any]) -> None:
+    def update(self, options: VoiceOptions) -> None:
         return None
 
     def is_identity(self) -> bool:

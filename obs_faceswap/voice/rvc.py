@@ -13,8 +13,7 @@ Per window (16 kHz mono):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +21,9 @@ from obs_faceswap.errors import ModelError, ModelSignatureError
 from obs_faceswap.models.registry import is_installed, load_model
 from obs_faceswap.models.session import Session
 from obs_faceswap.voice.pitch import PitchEstimator, RmvpeF0, WorldF0
+
+if TYPE_CHECKING:
+    from obs_faceswap.voice.options import VoiceOptions
 
 RATE = 16000
 FRAME = 160  # samples per 10 ms synthesizer frame at 16 kHz
@@ -93,21 +95,20 @@ class RvcVoice:
         self.output_rate = self.hop * 100
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> RvcVoice:
-        provider = str(settings.get("provider", "auto"))
-        model = str(settings.get("voice_model", "")).strip()
+    def from_options(cls, options: VoiceOptions) -> RvcVoice:
+        provider = options.provider
+        model = options.voice_model.strip()
         if not model:
             raise ModelError("backend 'rvc' needs a voice model: set 'voice_model' to your RVC .onnx file "
                              "(export a .pth with RVC's 'Export Onnx' tab)")
         synth = _load(model, "rvc_synth", provider, "a voice model ('voice_model')")
-        encoder = _load(str(settings.get("content_encoder", "contentvec")), "content_encoder", provider,
+        encoder = _load(options.content_encoder, "content_encoder", provider,
                         "a content encoder ('content_encoder')")
-        return cls(synth, encoder, pitch=float(settings.get("pitch", 0.0)),
-                   f0=pitch_estimator(str(settings.get("pitch_detector", "auto")), provider))
+        return cls(synth, encoder, pitch=options.pitch, f0=pitch_estimator(options.pitch_detector, provider))
 
     # ------------------------------------------------------------------ Converter
-    def update(self, settings: Mapping[str, Any]) -> None:
-        self.pitch = float(settings.get("pitch", self.pitch))
+    def update(self, options: VoiceOptions) -> None:
+        self.pitch = options.pitch
 
     def is_identity(self) -> bool:
         return False

@@ -178,12 +178,16 @@ class NoopAudio:
 
 
 class VoiceProcessor:
+    """One audio channel's voice engine. Settings from OBS are validated here, once, into ``VoiceOptions``;
+    the engine and its converter take those as they are."""
+
     name = "voice"
 
     def __init__(self, settings: Mapping[str, Any], sample_rate: int, channels: int) -> None:
         from obs_faceswap.voice.engine import VoiceEngine
+        from obs_faceswap.voice.options import VoiceOptions
 
-        self.engine = VoiceEngine(settings, sample_rate, channels)  # the engine validates them, once
+        self.engine = VoiceEngine(VoiceOptions.from_settings(settings), sample_rate, channels)
         self.last_error = ""
 
     @property
@@ -200,7 +204,7 @@ class VoiceProcessor:
         return self.engine.process(block)
 
     def update(self, settings: Mapping[str, Any]) -> None:
-        self.engine.update(settings)
+        self.engine.update(self.engine.options.with_changes(settings))
 
     def close(self) -> None:
         self.engine.close()

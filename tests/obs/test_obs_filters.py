@@ -379,7 +379,7 @@ def test_voice_clone_shifts_pitch_and_reports_latency(obs: HeadlessObs, voice_cl
         settled, 90, lambda: f"the status never showed the logged latency; status {status()!r}, log:\n"
         + "\n".join(obs.our_log()[-10:]))
     settings = {k: v for k, v in obs.filter_settings(SPEECH, VOICE).items() if k != "status"}
-    engine_ms = VoiceEngine(settings, RATE, 1).latency_ms
+    engine_ms = VoiceEngine.from_settings(settings, RATE, 1).latency_ms
     block = int(block_s)
     base_ms, block_ms = 1000.0 * margin_frames(RATE, block) / RATE, 1000.0 * block / RATE
     growths = round((float(margin_ms) - base_ms) / block_ms)

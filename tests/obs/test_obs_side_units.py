@@ -84,6 +84,15 @@ def test_docs_list_every_public_setting_key() -> None:
     assert not missing, f"docs/obs.md lacks {missing}: python -m obs_faceswap.obs.settings_table docs/obs.md"
 
 
+def test_every_slider_takes_its_range_from_the_schema() -> None:
+    from obs_faceswap.obs.properties import _slider
+    from obs_faceswap.settings import FACE_SETTINGS, FLOAT, INT, VOICE_SETTINGS
+
+    sliders = {s.name: _slider(s) for schema in (FACE_SETTINGS, VOICE_SETTINGS) for s in schema.settings
+               if s.kind in (INT, FLOAT)}
+    assert sliders["blend"] == (0.0, 100.0, 1.0) and sliders["pitch"] == (-24.0, 24.0, 0.5)
+
+
 def test_delay_line_longer_delay_keeps_history() -> None:
     line = DelayLine(1, 2, capacity=8)
     a = np.arange(1, 7, dtype=np.float32)

@@ -50,7 +50,7 @@ def test_voice_stereo_output_formats(speech: np.ndarray, tmp_path: Path, suffix:
     assert sf.info(str(out)).format == container
     y, sr = sf.read(str(out), always_2d=True, dtype="float32")
     assert y.shape == (RATE * 2, 2) and sr == RATE
-    engine = VoiceEngine({"pitch": 4}, RATE, 2)  # the same conversion, in memory
+    engine = VoiceEngine.from_settings({"pitch": 4}, RATE, 2)  # the same conversion, in memory
     want = stream_through(engine, np.stack([speech, speech * 0.5])[:, : RATE * 2]).T
     assert np.abs(y - want).max() < 1e-3 if container == "FLAC" else \
         np.corrcoef(y[:, 0], want[:, 0])[0, 1] > 0.95  # lossy Vorbis: the same sound

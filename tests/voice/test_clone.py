@@ -23,6 +23,7 @@ from obs_faceswap.cli import main
 from obs_faceswap.voice.clone import CloneVoice, fit_mapping, own_state_path
 from obs_faceswap.voice.engine import VoiceEngine
 from obs_faceswap.voice.files import convert_file, read_audio, stream_through
+from obs_faceswap.voice.options import VoiceOptions
 from obs_faceswap.voice.profile import VoiceProfileError, analyze, clip_profile, file_sha256, profiles_dir
 
 from .conftest import RATE, envelope, f0_track, spectral_centroid
@@ -138,7 +139,8 @@ def cloned(clips: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> 
     out = {}
     for src, ref in (("male", "female"), ("female", "male")):
         dst = d / f"{src}_to_{ref}.wav"
-        info = convert_file(clips[f"{src}_in"], dst, {"reference_voice": str(clips[f"{ref}_ref"]), "block_ms": 20})
+        info = convert_file(clips[f"{src}_in"], dst,
+                            VoiceOptions.from_settings({"reference_voice": str(clips[f"{ref}_ref"]), "block_ms": 20}))
         assert info["voice"].startswith("clone toward")
         out[f"{src}_to_{ref}"] = dst
     return out
@@ -180,8 +182,8 @@ def test_clone_keeps_the_timing_of_the_words(clips: dict[str, Path], cloned: dic
 def test_streamed_equals_whole_file_and_block_joins_are_continuous(clips: dict[str, Path]) -> None:
     x = load(clips["male_in"])
     settings = {"reference_voice": str(clips["female_ref"]), "block_ms": 20, "gate_db": -100}
-    conv = CloneVoice.from_settings(settings, source=analyze(x, RATE))
-    engine = VoiceEngine(settings, RATE, converter=conv)
+    conv = CloneVoice.from_options(VoiceOptions.from_settings(settings), source=analyze(x, RATE))
+    engine = VoiceEngine.from_settings(settings, RATE, converter=conv)
     y = stream_through(engine, x[None])[0]
     w = engine.convert_whole(x)
     # the engine's contract for a vocoder (see test_dsp): the streamed F0 contour follows the whole-file one
@@ -210,10 +212,10 @@ def test_pitch_and_formant_are_offsets_on_top_of_the_clone(clips: dict[str, Path
     x = load(clips["male_in"])
     source = analyze(x, RATE)
     base = {"reference_voice": str(clips["female_ref"]), "block_ms": 40}
-    plain = CloneVoice.from_settings(base, source=source)
-    up = CloneVoice.from_settings({**base, "pitch": 3.0, "formant": 2.0}, source=source)
-    yp = VoiceEngine(base, RATE, converter=plain).convert_whole(x)
-    yu = VoiceEngine(base, RATE, converter=up).convert_whole(x)
+    plain = CloneVoice.from_options(VoiceOptions.from_settings(base), source=source)
+    up = CloneVoice.from_options(VoiceOptions.from_settings({**base, "pitch": 3.0, "formant": 2.0}), source=source)
+    yp = VoiceEngine.from_settings(base, RATE, converter=plain).convert_whole(x)
+    yu = VoiceEngine.from_settings(base, RATE, converter=up).convert_whole(x)
     assert f0_stats(yu)[0] / f0_stats(yp)[0] == pytest.approx(2 ** (3 / 12), rel=0.04)
     # +2 st of formant: the envelope moves up (spectral centroid ~ +12 %; LPC F2 is unreliable this high)
     assert spectral_centroid(yu) > 1.05 * spectral_centroid(yp), (spectral_centroid(yu), spectral_centroid(yp))
@@ -227,7 +229,7 @@ def test_live_clone_learns_your_voice_and_keeps_it_across_restarts(clips: dict[s
     file_fit = CloneVoice(target, source=analyze(x, RATE)).map
     conv = CloneVoice(target, live_name="test mic/Voice Clone", aperiodicity="simple")
     assert conv.warming_up and conv.map.f0_scale == pytest.approx(1.0)
-    engine = VoiceEngine({"block_ms": 20, "gate_db": -100}, RATE, converter=conv)
+    engine = VoiceEngine.from_settings({"block_ms": 20, "gate_db": -100}, RATE, converter=conv)
     stream_through(engine, x[None])
     assert not conv.warming_up
     learned = conv.map

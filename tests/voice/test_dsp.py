@@ -17,7 +17,7 @@ def shifted(speech: np.ndarray) -> dict[str, np.ndarray]:
     """Streamed (20 ms blocks) and whole-file outputs for a few settings, computed once."""
     out: dict[str, np.ndarray] = {}
     for name, settings in {"pitch+4": {"pitch": 4}, "formant+4": {"formant": 4}, "formant-4": {"formant": -4}}.items():
-        engine = VoiceEngine({**settings, "block_ms": 20}, RATE)
+        engine = VoiceEngine.from_settings({**settings, "block_ms": 20}, RATE)
         out[name] = stream_through(engine, speech[None])[0]
         out[name + ":whole"] = engine.convert_whole(speech)
     return out

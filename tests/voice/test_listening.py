@@ -34,7 +34,7 @@ def burst() -> tuple[np.ndarray, int, int]:
 @pytest.mark.parametrize("settings", [{"pitch": 4}, {"formant": 4}, {"formant": -4}, {"pitch": -5, "formant": -3}])
 def test_converted_voice_is_as_loud_as_the_input(speech: np.ndarray, settings: dict) -> None:
     """WORLD alone made the voice up to 1.6 dB louder (formants up) or 0.6 dB quieter (formants down)."""
-    y = stream_through(VoiceEngine(settings, RATE), speech[None])[0]
+    y = stream_through(VoiceEngine.from_settings(settings, RATE), speech[None])[0]
     assert abs(level_db(y) - level_db(speech)) < 0.5
 
 
@@ -44,9 +44,9 @@ def test_gate_keeps_word_onsets_and_endings(burst: tuple[np.ndarray, int, int], 
     from the onset to 100 ms after the end the output is the same as with the gate off. The hiss around
     it is removed (exactly zero, apart from the opening ramp just before the word)."""
     x, onset, end = burst
-    gated_engine = VoiceEngine({"pitch": 4, "mix": mix, "gate_db": -60}, RATE)
+    gated_engine = VoiceEngine.from_settings({"pitch": 4, "mix": mix, "gate_db": -60}, RATE)
     gated = gated_engine.process(x[None])[0]
-    open_ = VoiceEngine({"pitch": 4, "mix": mix, "gate_db": -100}, RATE).process(x[None])[0]
+    open_ = VoiceEngine.from_settings({"pitch": 4, "mix": mix, "gate_db": -100}, RATE).process(x[None])[0]
     lat = gated_engine.latency_samples
     word = slice(onset + lat, end + lat + int(0.1 * RATE))
     np.testing.assert_allclose(gated[word], open_[word], atol=1e-6)
@@ -57,7 +57,7 @@ def test_gate_keeps_word_onsets_and_endings(burst: tuple[np.ndarray, int, int], 
 
 
 def test_silence_stays_silent_and_costs_no_conversion(speech: np.ndarray) -> None:
-    engine = VoiceEngine({"pitch": 4}, RATE)
+    engine = VoiceEngine.from_settings({"pitch": 4}, RATE)
     assert np.all(engine.process(np.zeros((1, RATE // 2), np.float32)) == 0.0)
     assert engine.gated_blocks == engine.blocks, "closed-gate blocks skip the converter"
     x = np.concatenate([speech[:RATE], np.zeros(RATE, np.float32)])
@@ -73,11 +73,11 @@ def test_clipping_microphone_does_not_clip_the_output(speech: np.ndarray) -> Non
     """A microphone driven into clipping (flat tops at full scale) came out of the vocoder with peaks
     2-3x over full scale; the limiter keeps the converted voice under -1 dBFS."""
     hot = np.clip(speech[: 2 * RATE] * 4.0, -1.0, 1.0)
-    y = stream_through(VoiceEngine({"pitch": 4}, RATE), hot[None])[0]
+    y = stream_through(VoiceEngine.from_settings({"pitch": 4}, RATE), hot[None])[0]
     assert np.isfinite(y).all()
     assert float(np.abs(y).max()) <= MINUS_1_DBFS + 1e-6
     assert level_db(y) > level_db(hot) - 6.0, "limited, not muted"
-    normal = stream_through(VoiceEngine({"pitch": 4}, RATE), speech[None, : 2 * RATE])[0]
+    normal = stream_through(VoiceEngine.from_settings({"pitch": 4}, RATE), speech[None, : 2 * RATE])[0]
     assert float(np.abs(normal).max()) < MINUS_1_DBFS, "a normal level never reaches the limiter"
 
 
@@ -85,10 +85,10 @@ def test_stereo_sources_keep_each_channel_level(speech: np.ndarray) -> None:
     """A microphone on the left channel only (common with audio interfaces) stays on the left at its level
     (the mono downmix alone halved it and spread it to both sides); identical channels stay identical."""
     x = speech[: 2 * RATE]
-    left_only = stream_through(VoiceEngine({"pitch": 4}, RATE, channels=2), np.stack([x, np.zeros_like(x)]))
+    left_only = stream_through(VoiceEngine.from_settings({"pitch": 4}, RATE, channels=2), np.stack([x, np.zeros_like(x)]))
     assert level_db(left_only[0]) == pytest.approx(level_db(x), abs=1.0)
     assert level_db(left_only[1]) < level_db(x) - 40.0
-    both = stream_through(VoiceEngine({"pitch": 4}, RATE, channels=2), np.stack([x, x]))
+    both = stream_through(VoiceEngine.from_settings({"pitch": 4}, RATE, channels=2), np.stack([x, x]))
     assert np.array_equal(both[0], both[1])
     assert level_db(both[0]) == pytest.approx(level_db(x), abs=0.5)
 
@@ -97,7 +97,7 @@ def test_stereo_sources_keep_each_channel_level(speech: np.ndarray) -> None:
 def test_other_sample_rates(speech: np.ndarray, rate: int) -> None:
     """OBS runs at 44.1 or 48 kHz, files come at any rate: same pitch shift, length, delay and loudness."""
     x = resample_poly(speech[: 3 * RATE].astype(np.float64), rate, RATE).astype(np.float32)
-    engine = VoiceEngine({"pitch": 4}, rate)
+    engine = VoiceEngine.from_settings({"pitch": 4}, rate)
     y = stream_through(engine, x[None])[0]
     assert len(y) == len(x) and engine.latency_ms == pytest.approx(65.0, abs=0.1)
     assert median_f0(y, rate) / median_f0(x, rate) == pytest.approx(2 ** (4 / 12), rel=0.05)
@@ -111,12 +111,12 @@ def test_live_slider_move_does_not_click(change: dict) -> None:
     t = np.arange(2 * RATE) / RATE
     phase = 2 * np.pi * 140.0 * t
     x = (0.15 * sum(np.sin(k * phase) / k for k in range(1, 25))).astype(np.float32)
-    engine = VoiceEngine({"pitch": 0.5}, RATE)
+    engine = VoiceEngine.from_settings({"pitch": 0.5}, RATE)
     b, lat = engine.block_samples, engine.latency_samples
     out = []
     for i in range(0, len(x), b):
         if i == RATE:
-            engine.update(change)
+            engine.update(engine.options.with_changes(change))
         out.append(engine.process(x[None, i: i + b])[0])
     y = np.concatenate(out).astype(np.float64)
     d2 = np.abs(np.diff(y, 2))

@@ -74,7 +74,7 @@ def test_live_microphone_to_speakers_raises_the_pitch(alsa: dict[str, object]) -
     played = np.fromfile(alsa["played"], dtype="<f4")  # type: ignore[call-overload]
     # what the speakers got is exactly the engine's output for the microphone's audio (no block lost,
     # repeated or reordered), after PortAudio's own output priming (a few blocks of silence)
-    engine = VoiceEngine({"pitch": 4}, RATE)
+    engine = VoiceEngine.from_settings({"pitch": 4}, RATE)
     ref = engine.process(np.concatenate([mic, np.zeros(RATE // 2, np.float32)])[None])[0]
     lat = engine.latency_samples
     assert len(played) > len(mic) // 2, f"only {len(played) / RATE:.2f} s played"

@@ -112,7 +112,7 @@ def test_backend_without_the_download_says_how_to_get_it(tmp_path: Path, monkeyp
     ref = tmp_path / "her.wav"
     sf.write(str(ref), np.zeros(RATE, dtype=np.float32), RATE)
     with pytest.raises(ModelError, match="obs-faceswap models download openvoice_v2"):
-        VoiceEngine({"backend": "openvoice", "reference_voice": str(ref)}, RATE)
+        VoiceEngine.from_settings({"backend": "openvoice", "reference_voice": str(ref)}, RATE)
 
 
 def test_imported_checkpoint_runs_as_the_openvoice_backend(official: tuple[Path, ToneColorConverter], tmp_path: Path,
@@ -130,7 +130,7 @@ def test_imported_checkpoint_runs_as_the_openvoice_backend(official: tuple[Path,
     assert main(["models", "import", "openvoice_v2", str(official[0])]) == 0
     ref = tmp_path / "her.wav"
     sf.write(str(ref), (0.1 * np.random.default_rng(0).standard_normal(RATE)).astype(np.float32), RATE)
-    engine = VoiceEngine({"backend": "openvoice", "reference_voice": str(ref)}, RATE)
+    engine = VoiceEngine.from_settings({"backend": "openvoice", "reference_voice": str(ref)}, RATE)
     assert isinstance(engine.converter, OpenVoiceVoice) and engine.converter.target.shape == (1, 256, 1)
     assert engine.latency_ms == pytest.approx(161.4, abs=0.5)
     assert engine.converter.describe().startswith("OpenVoice v2 on cpu (learning your voice)")
@@ -147,14 +147,14 @@ def test_streams_through_sola_with_a_fixed_delay(small_model: ToneColorConverter
     target = embedding_of(small_model, speech[RATE:], RATE)
     source = embedding_of(small_model, speech[:RATE], RATE)
     conv = OpenVoiceVoice(small_model, target, source)
-    engine = VoiceEngine({"block_ms": 20, "gate_db": -100}, RATE, converter=conv)
+    engine = VoiceEngine.from_settings({"block_ms": 20, "gate_db": -100}, RATE, converter=conv)
     # the backend's floor: 100 ms blocks, 400 ms of history, 46 ms of look-ahead
     assert engine.block_samples == RATE // 10 and engine.layout.left == int(0.4 * RATE)
     assert engine.latency_ms == pytest.approx(100 + 10 + 5 + 46.4, abs=0.5)
     y = stream_through(engine, x[None])[0]
     assert len(y) == len(x) and np.isfinite(y).all()
     assert float(np.sqrt(np.mean(y[RATE // 5:] ** 2))) > 1e-4, "the network's output comes through"
-    again = stream_through(VoiceEngine({"block_ms": 20, "gate_db": -100}, RATE,
+    again = stream_through(VoiceEngine.from_settings({"block_ms": 20, "gate_db": -100}, RATE,
                                        converter=OpenVoiceVoice(small_model, target, source)), x[None])[0]
     np.testing.assert_array_equal(y, again)  # same input, same output (fixed sampling noise)
     # block joins: the SOLA crossfade leaves no step larger than the signal's own
@@ -197,7 +197,7 @@ def test_live_learns_your_embedding(small_model: ToneColorConverter, speech: np.
     target = embedding_of(small_model, speech[RATE:], RATE)
     conv = OpenVoiceVoice(small_model, target)  # no source: starts from the reference's embedding
     assert conv.live and np.array_equal(conv.source, target)
-    engine = VoiceEngine({"block_ms": 100, "gate_db": -100}, RATE, converter=conv)
+    engine = VoiceEngine.from_settings({"block_ms": 100, "gate_db": -100}, RATE, converter=conv)
     stream_through(engine, speech[None, : int(1.5 * RATE)])
     # the input's embedding as the stream sees it: windows of ~0.6 s
     win = int(0.6 * RATE)

@@ -37,7 +37,7 @@ def settings(models: dict[str, Path], synth: str = "synth", encoder: str = "enco
 
 def test_rvc_stream_follows_pitch_and_keeps_length(models: dict[str, Path], speech: np.ndarray) -> None:
     x = speech[: RATE * 3]
-    engine = VoiceEngine(settings(models, pitch=4), RATE)
+    engine = VoiceEngine.from_settings(settings(models, pitch=4), RATE)
     assert isinstance(engine.converter, RvcVoice)
     assert engine.converter.output_rate == 40000
     assert engine.latency_ms <= 80
@@ -48,7 +48,7 @@ def test_rvc_stream_follows_pitch_and_keeps_length(models: dict[str, Path], spee
 
 
 def test_rvc_output_rate_is_read_from_the_model(models: dict[str, Path], speech: np.ndarray) -> None:
-    engine = VoiceEngine(settings(models, "synth48"), RATE)
+    engine = VoiceEngine.from_settings(settings(models, "synth48"), RATE)
     assert engine.converter.output_rate == 48000
     out = engine.process(speech[None, :5000])
     assert out.shape == (1, 5000)
@@ -56,48 +56,48 @@ def test_rvc_output_rate_is_read_from_the_model(models: dict[str, Path], speech:
 
 def test_rvc_signature_mismatch_is_clear(models: dict[str, Path]) -> None:
     with pytest.raises(ModelSignatureError, match="rnd"):
-        VoiceEngine(settings(models, "no_rnd"), RATE)
+        VoiceEngine.from_settings(settings(models, "no_rnd"), RATE)
     with pytest.raises(ModelSignatureError, match="content_encoder"):
-        VoiceEngine(settings(models, encoder="encoder_rank2"), RATE)
+        VoiceEngine.from_settings(settings(models, encoder="encoder_rank2"), RATE)
     with pytest.raises(ModelSignatureError, match="768-d"):
-        VoiceEngine(settings(models, "synth_v1"), RATE)
+        VoiceEngine.from_settings(settings(models, "synth_v1"), RATE)
     # a content encoder passed as the voice model
     with pytest.raises(ModelSignatureError, match="rvc_synth"):
-        VoiceEngine(settings(models, "encoder"), RATE)
+        VoiceEngine.from_settings(settings(models, "encoder"), RATE)
 
 
 def test_channels_first_content_encoder_is_refused_at_load(models: dict[str, Path]) -> None:
     """RVC's ContentVec gives [1, frames, 768]; a [1, 768, frames] file (both axes dynamic, so the
     signature alone cannot tell) would feed the synthesizer garbage: refused, naming the layout."""
     with pytest.raises(ModelSignatureError, match=r"channels first.*\[1, frames, 768\]"):
-        VoiceEngine(settings(models, encoder="encoder_chfirst"), RATE)
+        VoiceEngine.from_settings(settings(models, encoder="encoder_chfirst"), RATE)
 
 
 def test_rvc_missing_model_says_what_to_do(tmp_path: Path, models: dict[str, Path]) -> None:
     with pytest.raises(ModelError, match="voice_model"):
-        VoiceEngine({"backend": "rvc"}, RATE)
+        VoiceEngine.from_settings({"backend": "rvc"}, RATE)
     with pytest.raises(ModelError, match="not found"):
-        VoiceEngine({"backend": "rvc", "voice_model": str(tmp_path / "nope.onnx"),
+        VoiceEngine.from_settings({"backend": "rvc", "voice_model": str(tmp_path / "nope.onnx"),
                      "content_encoder": str(models["encoder"])}, RATE)
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"not an onnx file")
     with pytest.raises(ModelError, match="corrupt"):
-        VoiceEngine({"backend": "rvc", "voice_model": str(broken), "content_encoder": str(models["encoder"])}, RATE)
+        VoiceEngine.from_settings({"backend": "rvc", "voice_model": str(broken), "content_encoder": str(models["encoder"])}, RATE)
 
 
 def test_failed_update_keeps_the_running_engine(models: dict[str, Path], tmp_path: Path) -> None:
-    engine = VoiceEngine({"pitch": 2}, RATE)
+    engine = VoiceEngine.from_settings({"pitch": 2}, RATE)
     with pytest.raises(ModelError):
-        engine.update({"backend": "rvc", "voice_model": str(tmp_path / "missing.onnx")})
+        engine.update(engine.options.with_changes({"backend": "rvc", "voice_model": str(tmp_path / "missing.onnx")}))
     assert engine.settings["backend"] == "dsp"
     assert engine.process(np.zeros((1, 100), np.float32)).shape == (1, 100)
-    engine.update(settings(models))
+    engine.update(engine.options.with_changes(settings(models)))
     assert isinstance(engine.converter, RvcVoice)
 
 
 def test_unknown_backend_is_refused_with_the_choices() -> None:
     with pytest.raises(ValueError, match="'seedvc' is not one of dsp, rvc"):
-        VoiceEngine({"backend": "seedvc"}, RATE)
+        VoiceEngine.from_settings({"backend": "seedvc"}, RATE)
 
 
 def test_coarse_pitch_matches_rvc_bins() -> None:
@@ -109,7 +109,7 @@ def test_rmvpe_pitch_detector_feeds_the_synthesizer(models: dict[str, Path], tmp
                                                     speech: np.ndarray) -> None:
     """RMVPE path: log-mel -> ONNX -> salience decoding -> pitchf; the stand-in's salience peaks at bin 130."""
     detector = rmvpe(tmp_path / "rmvpe.onnx", peak_bin=130)
-    engine = VoiceEngine(settings(models, pitch=4, pitch_detector=str(detector)), RATE)
+    engine = VoiceEngine.from_settings(settings(models, pitch=4, pitch_detector=str(detector)), RATE)
     assert isinstance(engine.converter.f0_estimator, RmvpeF0)
     y = stream_through(engine, speech[None, : RATE * 2])[0]
     expected = 10 * 2 ** ((20 * 130 + 1997.3794084376191) / 1200) * 2 ** (4 / 12)
@@ -132,6 +132,6 @@ def test_rmvpe_shapes_and_decoding(tmp_path: Path, speech: np.ndarray) -> None:
     assert f[0] == pytest.approx(10 * 2 ** ((20 * 100 + 1997.3794084376191) / 1200))
     assert f[1] == pytest.approx(10 * 2 ** ((20 * 51 + 1997.3794084376191) / 1200)) and f[2] == 0.0
     with pytest.raises(ModelSignatureError, match="rmvpe"):
-        VoiceEngine({"backend": "rvc", "voice_model": str(rvc_synth(tmp_path / "v.onnx")),
+        VoiceEngine.from_settings({"backend": "rvc", "voice_model": str(rvc_synth(tmp_path / "v.onnx")),
                      "content_encoder": str(content_encoder(tmp_path / "e.onnx")),
                      "pitch_detector": str(content_encoder(tmp_path / "not_rmvpe.onnx"))}, RATE)

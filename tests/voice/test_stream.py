@@ -57,7 +57,7 @@ def test_sola_finds_the_shift() -> None:
 
 def test_fixed_delay_with_random_block_sizes(speech: np.ndarray) -> None:
     """Whatever the call sizes, output = whole-recording conversion delayed by latency_samples."""
-    engine = VoiceEngine({"block_ms": 20, "crossfade_ms": 10, "context_ms": 60, "gate_db": -100}, RATE,
+    engine = VoiceEngine.from_settings({"block_ms": 20, "crossfade_ms": 10, "context_ms": 60, "gate_db": -100}, RATE,
                          converter=LinearConverter())
     lat = engine.latency_samples
     assert engine.latency_ms == pytest.approx(1000 * lat / RATE)
@@ -79,7 +79,7 @@ def test_fixed_delay_with_random_block_sizes(speech: np.ndarray) -> None:
 
 
 def test_stereo_channels_keep_the_delay(speech: np.ndarray) -> None:
-    engine = VoiceEngine({"mix": 0, "gate_db": -100}, RATE, channels=2, converter=LinearConverter())
+    engine = VoiceEngine.from_settings({"mix": 0, "gate_db": -100}, RATE, channels=2, converter=LinearConverter())
     x = np.stack([speech[:RATE], -0.5 * speech[:RATE]])
     y = engine.process(x)
     lat = engine.latency_samples
@@ -90,14 +90,14 @@ def test_stereo_channels_keep_the_delay(speech: np.ndarray) -> None:
 def test_dry_mix_and_disabled_are_the_input_delayed(speech: np.ndarray) -> None:
     x = speech[: RATE]
     for settings in ({"mix": 0, "pitch": 5, "gate_db": -100}, {"enabled": False, "pitch": 5, "gate_db": -100}):
-        engine = VoiceEngine(settings, RATE)
+        engine = VoiceEngine.from_settings(settings, RATE)
         y = engine.process(x[None])[0]
         lat = engine.latency_samples
         np.testing.assert_allclose(y[lat:], x[: len(x) - lat], atol=1e-6)
 
 
 def test_pitch_zero_dsp_is_exactly_the_input_delayed(speech: np.ndarray) -> None:
-    engine = VoiceEngine({"pitch": 0, "formant": 0, "gate_db": -100}, RATE)
+    engine = VoiceEngine.from_settings({"pitch": 0, "formant": 0, "gate_db": -100}, RATE)
     x = speech[: RATE]
     y = stream_through(engine, x[None], chunk=512)[0]
     np.testing.assert_allclose(y, x, atol=1e-6)
@@ -106,7 +106,7 @@ def test_pitch_zero_dsp_is_exactly_the_input_delayed(speech: np.ndarray) -> None
 def test_block_edges_have_no_clicks() -> None:
     """A pure tone through the vocoder (+3 st): the largest step between neighbouring samples near block
     joins is no larger than elsewhere, and the tone is really shifted."""
-    engine = VoiceEngine({"pitch": 3, "block_ms": 20, "crossfade_ms": 10}, RATE)
+    engine = VoiceEngine.from_settings({"pitch": 3, "block_ms": 20, "crossfade_ms": 10}, RATE)
     t = np.arange(RATE * 2) / RATE
     x = (0.5 * np.sin(2 * np.pi * 220.0 * t)).astype(np.float32)
     y = engine.process(x[None])[0]
@@ -127,8 +127,8 @@ def test_block_edges_have_no_clicks() -> None:
 
 def test_chunking_does_not_change_the_output(speech: np.ndarray) -> None:
     x = speech[: RATE]
-    a = VoiceEngine({"pitch": 4}, RATE)
-    b = VoiceEngine({"pitch": 4}, RATE)
+    a = VoiceEngine.from_settings({"pitch": 4}, RATE)
+    b = VoiceEngine.from_settings({"pitch": 4}, RATE)
     ya = stream_through(a, x[None], chunk=a.block_samples)
     yb = stream_through(b, x[None], chunk=1234)
     np.testing.assert_allclose(ya, yb, atol=1e-6)
@@ -137,24 +137,24 @@ def test_chunking_does_not_change_the_output(speech: np.ndarray) -> None:
 def test_noise_gate_silences_quiet_input(speech: np.ndarray) -> None:
     rng = np.random.default_rng(0)
     hiss = (rng.standard_normal(RATE) * 10 ** (-75 / 20)).astype(np.float32)  # about -75 dBFS
-    engine = VoiceEngine({"gate_db": -60, "mix": 0}, RATE)
+    engine = VoiceEngine.from_settings({"gate_db": -60, "mix": 0}, RATE)
     y = engine.process(hiss[None])[0]
     assert np.all(y[RATE // 4:] == 0.0)
     loud = engine.process(speech[None, : RATE])[0]
     assert np.abs(loud).max() > 0.1, "speech above the gate passes"
-    open_gate = VoiceEngine({"gate_db": -100, "mix": 0}, RATE).process(hiss[None])[0]
+    open_gate = VoiceEngine.from_settings({"gate_db": -100, "mix": 0}, RATE).process(hiss[None])[0]
     assert np.abs(open_gate[RATE // 4:]).max() > 0
 
 
 def test_live_update_keeps_or_announces_the_delay(speech: np.ndarray) -> None:
-    engine = VoiceEngine({"pitch": 2}, RATE)
+    engine = VoiceEngine.from_settings({"pitch": 2}, RATE)
     lat = engine.latency_samples
     engine.process(speech[None, : RATE // 2])
-    engine.update({"pitch": -3, "formant": 2, "mix": 80})
+    engine.update(engine.options.with_changes({"pitch": -3, "formant": 2, "mix": 80}))
     assert engine.latency_samples == lat and engine.converter.pitch == -3
     out = engine.process(speech[None, RATE // 2: RATE])
     assert out.shape == (1, RATE // 2) and np.abs(out).max() > 0.05
-    engine.update({"block_ms": 40})
+    engine.update(engine.options.with_changes({"block_ms": 40}))
     assert engine.latency_samples == lat + ms(20)
     assert engine.converter.aperiodicity == "d4c" and engine.converter.pitch == -3  # 40 ms blocks afford D4C
     assert np.all(engine.process(speech[None, :1000]) == 0.0), "a new layout starts with warm-up silence"
@@ -165,13 +165,13 @@ def ms(v: float) -> int:
 
 
 def test_latency_budget_at_20ms_blocks() -> None:
-    engine = VoiceEngine({"block_ms": 20}, RATE)
+    engine = VoiceEngine.from_settings({"block_ms": 20}, RATE)
     assert engine.latency_ms <= 80.0
     assert engine.latency_samples == engine.block_samples + engine.layout.nominal_delay
 
 
 def test_non_finite_input_does_not_poison_the_stream(speech: np.ndarray) -> None:
-    engine = VoiceEngine({"pitch": 4}, RATE)
+    engine = VoiceEngine.from_settings({"pitch": 4}, RATE)
     bad = speech[: RATE // 2].copy()
     bad[1000:1100] = np.nan
     bad[2000] = np.inf
