@@ -95,6 +95,16 @@ def grad_scaler(device: torch.device, enabled: bool = True) -> torch.amp.GradSca
     return torch.amp.GradScaler(device.type, enabled=enabled and device.type == "cuda")
 
 
+def optimise(opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+             losses: Mapping[str, torch.Tensor]) -> dict[str, float]:
+    """One optimiser step on ``losses["loss"]`` (scaled for mixed precision); the losses as floats."""
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(losses["loss"]).backward()
+    scaler.step(opt)
+    scaler.update()
+    return {k: float(v.detach()) for k, v in losses.items()}
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy's legacy global and torch (CPU and CUDA)."""
     random.seed(seed)

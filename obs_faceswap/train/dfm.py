@@ -24,7 +24,7 @@ from torch import nn
 from obs_faceswap.errors import FaceSwapError
 from obs_faceswap.media import read_image
 from obs_faceswap.train import augment
-from obs_faceswap.train.common import autocast, dssim, grad_scaler, seed_everything
+from obs_faceswap.train.common import autocast, dssim, grad_scaler, optimise, seed_everything
 from obs_faceswap.train.dfm_model import DfmGraph, DfmModel, DfmShape
 from obs_faceswap.train.extract import FaceRecord
 
@@ -154,11 +154,7 @@ class DfmTrainer:
     def train_step(self, batch: Mapping[str, torch.Tensor]) -> dict[str, float]:
         self.model.train()
         _, losses = self._losses(batch)
-        self.opt.zero_grad(set_to_none=True)
-        self.scaler.scale(losses["loss"]).backward()
-        self.scaler.step(self.opt)
-        self.scaler.update()
-        return {k: float(v.detach()) for k, v in losses.items()}
+        return optimise(self.opt, self.scaler, losses)
 
     def preview(self, batch: Mapping[str, Any]) -> list[list[torch.Tensor]]:
         self.model.eval()

@@ -35,7 +35,7 @@ from obs_faceswap.media import read_image
 from obs_faceswap.models.registry import load_family, resolve_model
 from obs_faceswap.models.session import create_session
 from obs_faceswap.models.signatures import family_signature
-from obs_faceswap.train.common import autocast, dssim, grad_scaler, seed_everything
+from obs_faceswap.train.common import autocast, dssim, grad_scaler, optimise, seed_everything
 from obs_faceswap.train.extract import FaceRecord
 from obs_faceswap.train.onnx_torch import OnnxModule
 from obs_faceswap.vision import arcface as arcface_mod
@@ -245,11 +245,7 @@ class ReswapperTrainer:
     def train_step(self, batch: Mapping[str, torch.Tensor]) -> dict[str, float]:
         self.generator.train()
         _, losses = self._forward(batch)
-        self.opt.zero_grad(set_to_none=True)
-        self.scaler.scale(losses["loss"]).backward()
-        self.scaler.step(self.opt)
-        self.scaler.update()
-        return {k: float(v.detach()) for k, v in losses.items()}
+        return optimise(self.opt, self.scaler, losses)
 
     def preview(self, batch: Mapping[str, Any]) -> list[list[torch.Tensor]]:
         self.generator.eval()
