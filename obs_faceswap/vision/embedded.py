@@ -317,3 +317,16 @@ def _dedupe(faces: list[Face], iou: float = 0.5) -> list[Face]:
         if all(_iou(k.bbox, f.bbox[None])[0] <= iou for k in kept):
             kept.append(f)
     return kept
+
+
+class UsesEmbeddedDetector:
+    """For a swapper that finds landmarks itself: the ``EmbeddedDetector`` it was given, or one made on
+    first use (loading the mesh models only when a photo or frame really needs them)."""
+
+    _detector: EmbeddedDetector | None = None
+
+    @property
+    def detector(self) -> EmbeddedDetector:
+        if self._detector is None:
+            self._detector = EmbeddedDetector()
+        return self._detector

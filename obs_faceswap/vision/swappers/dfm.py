@@ -28,7 +28,7 @@ from obs_faceswap.errors import ModelError
 from obs_faceswap.models.dfm_import import dfm_dir
 from obs_faceswap.models.registry import load_family
 from obs_faceswap.models.session import Session
-from obs_faceswap.vision.embedded import EmbeddedDetector
+from obs_faceswap.vision.embedded import EmbeddedDetector, UsesEmbeddedDetector
 from obs_faceswap.vision.face_types import cut_face
 from obs_faceswap.vision.options import FaceOptions
 from obs_faceswap.vision.record import ColourState, FaceRecord
@@ -60,7 +60,7 @@ def resolve_dfm(choice: str) -> Path:
                      f"FILE.dfm').{listed}")
 
 
-class DfmSwapper:
+class DfmSwapper(UsesEmbeddedDetector):
     """One DeepFaceLive model (implements ``Swapper``); the identity is the model's own."""
 
     needs_embedder = False
@@ -77,12 +77,6 @@ class DfmSwapper:
             raise ModelError(f"{path.name}: a DFM model's input must be square, this one is {w}x{h}")
         self.amp = any(t.name == MORPH for t in self.session.inputs)
         self._detector = detector
-
-    @property
-    def detector(self) -> EmbeddedDetector:
-        if self._detector is None:
-            self._detector = EmbeddedDetector()
-        return self._detector
 
     def sessions(self) -> list[Session]:
         return [self.session]

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from obs_faceswap.errors import NoFaceError
-from obs_faceswap.vision.embedded import FACE_OVAL, OUTER_LIPS, EmbeddedDetector
+from obs_faceswap.vision.embedded import FACE_OVAL, OUTER_LIPS, EmbeddedDetector, UsesEmbeddedDetector
 from obs_faceswap.vision.feature_select import mouth_seam_keep
 from obs_faceswap.vision.options import FaceOptions
 from obs_faceswap.vision.record import ColourState, FaceRecord, roi_affine
@@ -42,7 +42,7 @@ COLOR_GAIN_LIMITS = ((0.8, 0.3, 0.3), (1.25, 1.6, 1.6))
 Roi = tuple[int, int, int, int]  # x0, y0, x1, y1 in frame pixels
 
 
-class ClassicalSwapper:
+class ClassicalSwapper(UsesEmbeddedDetector):
     """Landmark-warp face swap that needs no download (implements ``Swapper``).
 
     ``detector`` finds the source face (an ``EmbeddedDetector`` is made when omitted); target
@@ -56,12 +56,6 @@ class ClassicalSwapper:
 
     def __init__(self, *, detector: EmbeddedDetector | None = None) -> None:
         self._detector = detector
-
-    @property
-    def detector(self) -> EmbeddedDetector:
-        if self._detector is None:
-            self._detector = EmbeddedDetector()
-        return self._detector
 
     def sessions(self) -> list[object]:
         return []
