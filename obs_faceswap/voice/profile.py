@@ -42,6 +42,17 @@ class VoiceProfileError(FaceSwapError):
     """A reference or own-voice clip cannot be used."""
 
 
+def _interp_matrix(pos: np.ndarray, n: int) -> np.ndarray:
+    """(len(pos), n) matrix of linear interpolation at fractional indices ``pos`` into an n-point axis."""
+    m = np.zeros((len(pos), n))
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, n - 1)
+    frac = pos - lo
+    m[np.arange(len(pos)), lo] += 1.0 - frac
+    m[np.arange(len(pos)), hi] += frac
+    return m
+
+
 @lru_cache(maxsize=1)
 def mel_basis() -> tuple[np.ndarray, np.ndarray]:
     """(forward [MCEP_ORDER, BINS], inverse [BINS, MCEP_ORDER]): log envelope <-> mel-cepstrum.
@@ -54,20 +65,8 @@ def mel_basis() -> tuple[np.ndarray, np.ndarray]:
     mel = 1127.0 * np.log1p(freqs / 700.0)
     grid = np.linspace(0.0, mel[-1], MEL_POINTS)
     # interpolation matrices between the bins and the mel grid
-    to_mel = np.zeros((MEL_POINTS, BINS))
-    pos = np.interp(grid, mel, np.arange(BINS, dtype=np.float64))
-    lo = np.floor(pos).astype(int)
-    hi = np.minimum(lo + 1, BINS - 1)
-    frac = pos - lo
-    to_mel[np.arange(MEL_POINTS), lo] += 1.0 - frac
-    to_mel[np.arange(MEL_POINTS), hi] += frac
-    from_mel = np.zeros((BINS, MEL_POINTS))
-    pos = np.interp(mel, grid, np.arange(MEL_POINTS, dtype=np.float64))
-    lo = np.floor(pos).astype(int)
-    hi = np.minimum(lo + 1, MEL_POINTS - 1)
-    frac = pos - lo
-    from_mel[np.arange(BINS), lo] += 1.0 - frac
-    from_mel[np.arange(BINS), hi] += frac
+    to_mel = _interp_matrix(np.interp(grid, mel, np.arange(BINS, dtype=np.float64)), BINS)
+    from_mel = _interp_matrix(np.interp(mel, grid, np.arange(MEL_POINTS, dtype=np.float64)), MEL_POINTS)
     k = np.arange(MCEP_ORDER)[:, None]
     n = np.arange(MEL_POINTS)[None, :]
     dct = np.sqrt(2.0 / MEL_POINTS) * np.cos(np.pi * k * (n + 0.5) / MEL_POINTS)
