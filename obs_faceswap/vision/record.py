@@ -34,7 +34,8 @@ class ColourState:
     ``gain_limits`` bounds the spread gain (``transfer_color``); ``relight`` adds the target's
     low-frequency lighting on the skin of ``mask`` (needs ``face_size`` in pixels);
     ``match_detail`` sharpens the swap toward the target's detail level first; ``method`` is the
-    swapper's own colour transfer ('' = the ``color_method`` option; 'none' there still turns it off).
+    swapper's own colour transfer ('' = the ``color_method`` option; 'none' there still turns it off);
+    ``relief`` (0..1) marks where the relighting follows the target's finer shading (the nose).
     """
 
     mask: Mask | None = None
@@ -43,6 +44,7 @@ class ColourState:
     relight: bool = False
     match_detail: bool = False
     face_size: float = 0.0
+    relief: Mask | None = None
 
 
 @dataclass

@@ -31,6 +31,7 @@ from obs_faceswap.vision.shape_transfer import average_shape, hold_region, mesh3
 from obs_faceswap.vision.surroundings import morph_surroundings, surround_margin
 from obs_faceswap.vision.swappers.base import Photos, PreparedSource, SourceTools
 from obs_faceswap.vision.swappers.classical.masks import eye_keep, face_mask, mouth_keep, skin_mask
+from obs_faceswap.vision.swappers.classical.regions import nose_relief
 from obs_faceswap.vision.swappers.classical.warp import ClassicalSource, warp_source
 from obs_faceswap.vision.types import Face, Frame, Points
 
@@ -131,7 +132,7 @@ class ClassicalSwapper(UsesEmbeddedDetector):
             masks["mouth"] = mouth_keep(local, size, options.mouth_size)
         face_size = float((local.max(0) - local.min(0)).max())
         colour = ColourState(mask=skin_mask(local, size), gain_limits=COLOR_GAIN_LIMITS, relight=True,
-                             match_detail=True, face_size=face_size)
+                             match_detail=True, face_size=face_size, relief=nose_relief(local, size))
         surroundings = None
         if new is not pts:  # the target's own skin, hair line and neck follow the moved outline
             surroundings = morph_region(frame, pts, new, roi, source.cache)
