@@ -32,6 +32,12 @@ from obs_faceswap.vision.surroundings import morph_surroundings, surround_margin
 from obs_faceswap.vision.swappers.base import Photos, PreparedSource, SourceTools
 from obs_faceswap.vision.swappers.classical.masks import eye_keep, face_mask, mouth_keep, skin_mask
 from obs_faceswap.vision.swappers.classical.regions import nose_relief
+from obs_faceswap.vision.swappers.classical.source_texture import (
+    Photo,
+    choose_regions,
+    compose_source,
+    describe,
+)
 from obs_faceswap.vision.swappers.classical.warp import ClassicalSource, warp_source
 from obs_faceswap.vision.types import Face, Frame, Points
 
@@ -88,9 +94,21 @@ class ClassicalSwapper(UsesEmbeddedDetector):
                 source.shape = average_shape([source.shape, *(mesh3(f.landmarks, f.extra.get("mesh_z"))
                                                               for _, _, f in others)],
                                              [best[0], *(q for q, _, _ in others)])
-            note = "" if len(photos) == 1 else (
-                f"face shape averaged over {len(found)} of {len(photos)} source photos; skin from "
-                f"{names[best[1]]}, the best of them")
+            note = ""
+            if others:  # each region's texture from the photo that shows it best
+                order = [best, *others]
+                sources = [source, *(build_source(photos[i][1], f, photo_index=i) for _, i, f in others)]
+                taken = [Photo(s, _frontal(f)) for s, (_, _, f) in zip(sources, order, strict=True)]
+                winners = choose_regions(taken, 0)
+                shape = source.shape
+                source = compose_source(taken, 0, winners)
+                source.shape = shape
+                mixed = describe(winners, [names[i] for _, i, _ in order], 0)
+                note = (f"face shape averaged over {len(found)} of {len(photos)} source photos; skin from "
+                        f"{names[best[1]]}, the best of them" + (f"; {mixed}" if mixed else ""))
+            elif len(photos) > 1:
+                note = (f"face shape averaged over {len(found)} of {len(photos)} source photos; skin from "
+                        f"{names[best[1]]}, the best of them")
             return PreparedSource(source, note)
         label = ", ".join(n for n in names if n) or ("the source photo" if len(photos) == 1 else "the source photos")
         raise NoFaceError(f"no face found in {label}: use a photo where one face is clearly visible, "
