@@ -6,7 +6,9 @@ piecewise-affine warp each) and each region (eyes, brows, nose, mouth, the rest 
 scored per photo in it:
 
 * visibility: how frontal the photo's face is and how much of the region its warp covers;
-* sharpness: the Laplacian's spread in the region (same layout, so comparable across photos);
+* sharpness: the photo's focus over the whole face (the Laplacian's spread over the squared mean
+  grey level; same layout, so comparable across photos; a dim photo is not a blurred one). Per
+  region it would mostly measure the content (a closed lid's lash line is sharper than an eye);
 * exposure: the share of the region that is neither clipped white nor crushed black;
 * eyes: lid opening (mesh) times the eye's contrast (an open eye shows a dark iris on white, a
   closed one skin); mouth: closed counts more (the lips without teeth between them).
@@ -49,6 +51,7 @@ MOUTH_OPEN = 0.3  # inner-lip gap / mouth width at which a mouth counts as fully
 INCUMBENT = 1.15  # the best photo keeps a region unless another scores this much more
 FEATHER = 0.03  # region mask feathering, share of the face size
 TONE_SIGMA = 0.08  # scale of the tone matching between regions, share of the face size
+GAIN_LIMITS = (np.float32(0.4), np.float32(2.5))  # bounds of that tone matching's per-channel gain
 
 
 @dataclass(frozen=True)
@@ -92,8 +95,12 @@ def _grey(img: Frame) -> npt.NDArray[np.float32]:
 
 
 def _sharpness(img: Frame, sel: npt.NDArray[np.bool_]) -> float:
-    lap = cv2.Laplacian(_grey(img), cv2.CV_32F)
-    return float(lap[sel].var()) if sel.any() else 0.0
+    """Focus: the Laplacian's variance over the squared mean grey level in ``sel`` (a dimmer photo
+    has less of both, a blurred one less Laplacian only)."""
+    if not sel.any():
+        return 0.0
+    g = _grey(img)
+    return float(cv2.Laplacian(g, cv2.CV_32F)[sel].var() / (float(g[sel].mean()) ** 2 + 1e-6))
 
 
 def _exposure(img: Frame, sel: npt.NDArray[np.bool_]) -> float:
@@ -148,13 +155,13 @@ def _with_moved(base: Points, aligned: Points, names: Sequence[str]) -> Points:
     return out
 
 
-def choose_regions(photos: Sequence[Photo], best: int) -> dict[str, int]:
-    """The photo index whose texture each region (``REGIONS`` and ``SKIN``) takes."""
+def region_scores(photos: Sequence[Photo], best: int) -> dict[str, list[float]]:
+    """Each region's (``REGIONS`` and ``SKIN``) score per photo, the best photo's with its ``INCUMBENT`` bonus."""
     base = photos[best].source
     size = base.image.shape[:2]
     names = [*REGIONS, SKIN]
     raw: dict[str, list[float]] = {n: [] for n in names}
-    sharp: dict[str, list[float]] = {n: [] for n in names}
+    focus: list[float] = []
     all_regions = np.zeros(size, np.float32)
     for region in REGIONS.values():
         np.maximum(all_regions, region_mask(base.points, region, size, 1.0, 0.0), out=all_regions)
@@ -164,31 +171,40 @@ def choose_regions(photos: Sequence[Photo], best: int) -> dict[str, int]:
         else:
             pts = _with_moved(base.points, _aligned_points(photo.source, base.points), list(REGIONS))
             img, cov = warp_source(photo.source, pts, size)
-        bare = (hull_mask(pts, np.arange(len(pts)), size, 0.9, 0.0) > 0.5) & (all_regions < 0.5)
+        inside = (hull_mask(pts, np.arange(len(pts)), size, 0.9, 0.0) > 0.5)
+        focus.append(_sharpness(img, inside & (cov > 0.99)))
+        bare = inside & (all_regions < 0.5)
         skin = np.median(_lab(img)[bare & (cov > 0.99)], 0) if (bare & (cov > 0.99)).any() else np.zeros(3)
         for name in names:
             sel = bare if name == SKIN else region_mask(pts, REGIONS[name], size, 1.0, 0.0) > 0.5
             covered = float(cov[sel].mean()) if sel.any() else 0.0
             sel = sel & (cov > 0.99)
             raw[name].append(photo.frontal * covered * _exposure(img, sel) * _feature(name, img, pts, skin))
-            sharp[name].append(_sharpness(img, sel))
-    winners: dict[str, int] = {}
+    top = max(max(focus), 1e-9)
+    sharp = [float(np.sqrt(f / top)) for f in focus]
+    out: dict[str, list[float]] = {}
     for name in names:
-        top = max(max(sharp[name]), 1e-9)
-        scores = [q * float(np.sqrt(s / top)) for q, s in zip(raw[name], sharp[name], strict=True)]
-        scores[best] *= INCUMBENT
-        winners[name] = int(np.argmax(scores))
-    return winners
+        out[name] = [q * f for q, f in zip(raw[name], sharp, strict=True)]
+        out[name][best] *= INCUMBENT
+    return out
+
+
+def choose_regions(photos: Sequence[Photo], best: int) -> dict[str, int]:
+    """The photo index whose texture each region (``REGIONS`` and ``SKIN``) takes: the highest score."""
+    return {name: int(np.argmax(scores)) for name, scores in region_scores(photos, best).items()}
 
 
 def _tone_matched(img: Frame, base: Frame, band: Mask, sigma: float) -> npt.NDArray[np.float32]:
-    """``img`` (float) plus the low-pass difference base - img measured on ``band`` only and
-    interpolated across it (normalised convolution): its surroundings' tone becomes the base's."""
+    """``img`` (float) times the low-pass ratio base / img per channel, measured on ``band`` only and
+    interpolated across it (normalised convolution): its surroundings' tone becomes the base's. A
+    gain, not an offset: light and white balance scale the colours, so the whites of an eye from a
+    darker or bluer photo come out as white as the base's skin says they should."""
     w = cv2.GaussianBlur(band, (0, 0), sigma) + np.float32(1e-4)
-    a, b = base.astype(np.float32), img.astype(np.float32)
+    a, b = base.astype(np.float32) + np.float32(1.0), img.astype(np.float32) + np.float32(1.0)
     low_a = cv2.GaussianBlur(a * band[..., None], (0, 0), sigma) / w[..., None]
     low_b = cv2.GaussianBlur(b * band[..., None], (0, 0), sigma) / w[..., None]
-    return b + (low_a - low_b)  # type: ignore[no-any-return]
+    gain = np.clip(low_a / np.maximum(low_b, np.float32(1.0)), GAIN_LIMITS[0], GAIN_LIMITS[1])
+    return b * gain - np.float32(1.0)  # type: ignore[no-any-return]
 
 
 def compose_source(photos: Sequence[Photo], best: int, winners: dict[str, int]) -> ClassicalSource:
@@ -232,6 +248,13 @@ def compose_source(photos: Sequence[Photo], best: int, winners: dict[str, int]) 
 
 
 def describe(winners: dict[str, int], names: Sequence[str], best: int) -> str:
-    """'eyes from b.jpg' for the regions that are not the best photo's ('' when none)."""
-    others = [f"{region} from {names[k] or f'photo {k + 1}'}" for region, k in winners.items() if k != best]
-    return ", ".join(others)
+    """The note: where the skin comes from and, after it, every other region that is not from there,
+    e.g. 'skin from a.jpg, the best of them; eyes from b.jpg'."""
+    def name(k: int) -> str:
+        return names[k] or f"photo {k + 1}"
+
+    skin = winners[SKIN]
+    head = f"skin from {name(skin)}" + (", the best of them" if skin == best else
+                                        f" (on the layout of {name(best)}, the best of them)")
+    others = [f"{region} from {name(k)}" for region, k in winners.items() if region != SKIN and k != skin]
+    return "; ".join([head, *others])

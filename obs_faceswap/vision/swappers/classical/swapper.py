@@ -100,12 +100,13 @@ class ClassicalSwapper(UsesEmbeddedDetector):
                 sources = [source, *(build_source(photos[i][1], f, photo_index=i) for _, i, f in others)]
                 taken = [Photo(s, _frontal(f)) for s, (_, _, f) in zip(sources, order, strict=True)]
                 winners = choose_regions(taken, 0)
-                shape = source.shape
-                source = compose_source(taken, 0, winners)
-                source.shape = shape
-                mixed = describe(winners, [names[i] for _, i, _ in order], 0)
-                note = (f"face shape averaged over {len(found)} of {len(photos)} source photos; skin from "
-                        f"{names[best[1]]}, the best of them" + (f"; {mixed}" if mixed else ""))
+                composed = compose_source(taken, 0, winners)
+                if composed is not source:  # the skin past the outline again, from the composed face
+                    composed.image = extend_skin(composed.image, composed.points)
+                    composed.shape = source.shape
+                    source = composed
+                note = (f"face shape averaged over {len(found)} of {len(photos)} source photos; "
+                        + describe(winners, [names[i] for _, i, _ in order], 0))
             elif len(photos) > 1:
                 note = (f"face shape averaged over {len(found)} of {len(photos)} source photos; skin from "
                         f"{names[best[1]]}, the best of them")
