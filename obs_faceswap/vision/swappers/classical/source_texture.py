@@ -10,14 +10,15 @@ scored per photo in it:
   grey level; same layout, so comparable across photos; a dim photo is not a blurred one). Per
   region it would mostly measure the content (a closed lid's lash line is sharper than an eye);
 * exposure: the share of the region that is neither clipped white nor crushed black;
-* eyes: lid opening (mesh) times the eye's contrast (an open eye shows a dark iris on white, a
-  closed one skin); mouth: closed counts more (the lips without teeth between them).
+* eyes: lid opening (mesh) times the share of the lid opening that is not skin-coloured (an open
+  eye shows white, iris and pupil, a closed one skin); mouth: closed counts more (the lips without
+  teeth between them).
 
 The region goes to the photo with the highest score (the best photo wins ties). A winner's eyes
 and lips keep their own shape: those mesh points (lids, lips) are taken from the winner, aligned
 by a similarity, so an open eye is not squeezed into a closed lid. Each winner's texture is
-tone-matched to its surroundings in the base (its low-pass difference over a band around the
-region, interpolated across the region: no step between regions, and no patchwork of photos lit
+tone-matched to its surroundings in the base (one gain per channel that gives the bare skin around
+the region the base's mean colour: no step between regions, and no patchwork of photos lit
 differently) and blended in with a feathered region mask. All of it runs once per source; the
 per-frame swap sees one crop, one mesh.
 """
@@ -50,7 +51,7 @@ EYE_OPEN = 0.3  # lid gap / eye width from which an eye counts as fully open
 MOUTH_OPEN = 0.3  # inner-lip gap / mouth width at which a mouth counts as fully open
 INCUMBENT = 1.15  # the best photo keeps a region unless another scores this much more
 FEATHER = 0.03  # region mask feathering, share of the face size
-TONE_SIGMA = 0.08  # scale of the tone matching between regions, share of the face size
+TONE_REACH = 2.0  # the tone is measured on the bare skin within the region's hull grown this much
 GAIN_LIMITS = (np.float32(0.4), np.float32(2.5))  # bounds of that tone matching's per-channel gain
 
 
@@ -194,17 +195,21 @@ def choose_regions(photos: Sequence[Photo], best: int) -> dict[str, int]:
     return {name: int(np.argmax(scores)) for name, scores in region_scores(photos, best).items()}
 
 
-def _tone_matched(img: Frame, base: Frame, band: Mask, sigma: float) -> npt.NDArray[np.float32]:
-    """``img`` (float) times the low-pass ratio base / img per channel, measured on ``band`` only and
-    interpolated across it (normalised convolution): its surroundings' tone becomes the base's. A
-    gain, not an offset: light and white balance scale the colours, so the whites of an eye from a
-    darker or bluer photo come out as white as the base's skin says they should."""
-    w = cv2.GaussianBlur(band, (0, 0), sigma) + np.float32(1e-4)
-    a, b = base.astype(np.float32) + np.float32(1.0), img.astype(np.float32) + np.float32(1.0)
-    low_a = cv2.GaussianBlur(a * band[..., None], (0, 0), sigma) / w[..., None]
-    low_b = cv2.GaussianBlur(b * band[..., None], (0, 0), sigma) / w[..., None]
-    gain = np.clip(low_a / np.maximum(low_b, np.float32(1.0)), GAIN_LIMITS[0], GAIN_LIMITS[1])
-    return b * gain - np.float32(1.0)  # type: ignore[no-any-return]
+def _tone_matched(img: Frame, base: Frame, band: Mask) -> npt.NDArray[np.float32]:
+    """``img`` (float) times the per-channel gain that gives it the base's mean colour over ``band``
+    (the bare skin around the region: no brows or eyes that the two meshes may place a little
+    differently): its tone becomes the base's there. One gain per region and channel,
+    not a field: light is even across one feature, and a field follows every small misalignment of
+    hair or brows between the photos. A gain, not an offset: light and white balance scale the
+    colours, so the whites of an eye from a darker or bluer photo come out as white as the base's
+    skin says they should."""
+    total = float(band.sum())
+    if total < 1.0:
+        return img.astype(np.float32)  # type: ignore[no-any-return]
+    a = (base.astype(np.float32) * band[..., None]).reshape(-1, 3).sum(0) / total
+    b = (img.astype(np.float32) * band[..., None]).reshape(-1, 3).sum(0) / total
+    gain = np.clip(a / np.maximum(b, np.float32(1.0)), GAIN_LIMITS[0], GAIN_LIMITS[1]).astype(np.float32)
+    return img.astype(np.float32) * gain  # type: ignore[no-any-return]
 
 
 def compose_source(photos: Sequence[Photo], best: int, winners: dict[str, int]) -> ClassicalSource:
@@ -233,14 +238,18 @@ def compose_source(photos: Sequence[Photo], best: int, winners: dict[str, int]) 
         canvas = np.clip(canvas * c + base.image * (np.float32(1.0) - c) + np.float32(0.5), 0, 255).astype(np.uint8)
     out = canvas.astype(np.float32)
     soft = FEATHER * face
+    features = np.zeros(size, np.float32)
+    for region in REGIONS.values():
+        np.maximum(features, region_mask(pts, region, size, 1.1, 0.0), out=features)
+    bare = ((hull_mask(pts, np.arange(len(pts)), size, 0.9, 0.0) > 0.5) & (features < 0.5)).astype(np.float32)
     for name, region in REGIONS.items():
         k = winners[name]
         if k == winners[SKIN]:  # already the canvas's (warped onto the same mesh)
             continue
         img, cov = warped(k)
         alpha = region_mask(pts, region, size, 1.0, soft) * cov
-        band = (region_mask(pts, region, size, 1.5, 0.0) - region_mask(pts, region, size, 1.15, 0.0)) * cov
-        matched = _tone_matched(img, canvas, band, TONE_SIGMA * face)
+        band = bare * region_mask(pts, region, size, TONE_REACH, 0.0) * (cov > 0.99)
+        matched = _tone_matched(img, canvas, band)
         out = out * (1.0 - alpha[..., None]) + matched * alpha[..., None]
     image = np.clip(out + np.float32(0.5), 0, 255).astype(np.uint8)
     tri = Delaunay(pts.astype(np.float64)).simplices.astype(np.int32)
