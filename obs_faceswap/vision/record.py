@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from obs_faceswap.vision.align import Affine
-from obs_faceswap.vision.types import Face, Frame, Mask
+from obs_faceswap.vision.types import Face, Frame, Mask, Points
 
 # per LAB channel (low, high) bounds of the colour transfer's spread gain
 GainLimits = tuple[tuple[float, float, float], tuple[float, float, float]]
@@ -35,7 +35,8 @@ class ColourState:
     low-frequency lighting on the skin of ``mask`` (needs ``face_size`` in pixels);
     ``match_detail`` sharpens the swap toward the target's detail level first; ``method`` is the
     swapper's own colour transfer ('' = the ``color_method`` option; 'none' there still turns it off);
-    ``relief`` (0..1) marks where the relighting follows the target's finer shading (the nose).
+    ``relief`` is a convex polygon (record pixels) where the relighting follows the target's finer
+    shading (the nose).
     """
 
     mask: Mask | None = None
@@ -44,7 +45,7 @@ class ColourState:
     relight: bool = False
     match_detail: bool = False
     face_size: float = 0.0
-    relief: Mask | None = None
+    relief: Points | None = None
 
 
 @dataclass

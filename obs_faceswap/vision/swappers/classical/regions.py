@@ -42,7 +42,8 @@ def hull_mask(pts: Points, index: npt.ArrayLike, size: tuple[int, int], grow: fl
     return m
 
 
-def nose_relief(pts: Points, size: tuple[int, int]) -> Mask:
-    """Soft (H, W) weight of the nose and the shadows beside its wings, 0 elsewhere."""
-    nose_w = float(np.linalg.norm(pts[49] - pts[279]))
-    return hull_mask(pts, NOSE, size, RELIEF_GROW, 0.25 * nose_w)
+def nose_relief(pts: Points) -> Points:
+    """The convex polygon of the nose and the skin just beside its wings (``RELIEF_GROW`` x its hull)."""
+    p = pts[NOSE].astype(np.float32)
+    c = p.mean(0)
+    return cv2.convexHull((p - c) * np.float32(RELIEF_GROW) + c)[:, 0]  # type: ignore[no-any-return]

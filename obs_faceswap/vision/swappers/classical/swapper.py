@@ -151,7 +151,7 @@ class ClassicalSwapper(UsesEmbeddedDetector):
             masks["mouth"] = mouth_keep(local, size, options.mouth_size)
         face_size = float((local.max(0) - local.min(0)).max())
         colour = ColourState(mask=skin_mask(local, size), gain_limits=COLOR_GAIN_LIMITS, relight=True,
-                             match_detail=True, face_size=face_size, relief=nose_relief(local, size))
+                             match_detail=True, face_size=face_size, relief=nose_relief(local))
         surroundings = None
         if new is not pts:  # the target's own skin, hair line and neck follow the moved outline
             surroundings = morph_region(frame, pts, new, roi, source.cache)
