@@ -220,9 +220,25 @@ class TrackedDetector:
                 track = _Track(face=f, filt=OneEuro(mc, beta))
             track.filt.min_cutoff, track.filt.beta = mc, beta
             new_tracks.append(track)
-            out.append(self._filtered(track) if self.smoothing > 0 else f)
+            out.append(self._with_neutral(track, self._filtered(track) if self.smoothing > 0 else f))
         self.tracks = new_tracks
         return out
+
+    def _with_neutral(self, track: _Track, face: Face) -> Face:
+        """``face`` with its track's running neutral mesh (``extra["mesh_neutral"]``, 3-D, in the neutral's
+        own pose; ``shape_transfer.update_neutral``): the mean over the first ``NEUTRAL_SECONDS``, then
+        an exponential average with that time constant. The embedded swap's shape transfer keeps the
+        face's expression change from it (a brow raise)."""
+        depth = face.extra.get("mesh_z")
+        if face.landmarks is None or len(face.landmarks) != 468 or depth is None:
+            return face
+        from obs_faceswap.vision.shape_transfer import NEUTRAL_SECONDS, mesh3, update_neutral
+
+        weight = max(self.dt / NEUTRAL_SECONDS, 1.0 / (track.age + 1))
+        neutral = update_neutral(track.extra.get("neutral"), mesh3(face.landmarks, depth), weight)  # type: ignore[arg-type]
+        track.extra["neutral"] = neutral
+        return Face(bbox=face.bbox, score=face.score, kps=face.kps, landmarks=face.landmarks,
+                    embedding=face.embedding, extra={**face.extra, "mesh_neutral": neutral})
 
     def _filtered(self, track: _Track) -> Face:
         f = track.face
