@@ -88,9 +88,15 @@ def test_thirty_six_pairs_both_proxies(pairs) -> None:  # type: ignore[no-untype
     assert len(pairs[100]) == 36
     assert not any(p.moved or p.inner_moved for _, _, p in pairs[0])
     whole, inner = (sum(p.moved for _, _, p in pairs[100]), sum(p.inner_moved for _, _, p in pairs[100]))
-    print(f"closer to the source: whole mesh {whole}/36, inner features {inner}/36")
+    drift = [p.pose_deg for _, _, p in pairs[100]]
+    mouth = [p.mouth_error for _, _, p in pairs[100]]
+    print(f"closer to the source: whole mesh {whole}/36, inner features {inner}/36; re-detected pose drift "
+          f"mean {np.mean(drift):.1f} max {np.max(drift):.1f} deg; mouth opening error median {np.median(mouth):.2f}")
     assert whole >= 13
     assert inner >= 17
+    # the re-detected pose is not within the 3 degrees (that is asserted on the drawn mesh): a
+    # guard against it growing (4.6 mean measured; 2.2 at 0 %, where the source's texture alone moves it)
+    assert np.mean(drift) < 5.5
 
 
 def test_the_mesh_model_reads_the_inner_features_not_the_outline(detector: EmbeddedDetector,  # type: ignore[no-untyped-def]
