@@ -21,7 +21,7 @@ SHADING_SIGMA = 0.05  # target lighting kept below this scale (share of the face
 # ...and on the ``relief`` region (the nose) below this finer scale: the shading of its 3-D relief
 # (nose sides, wings, nostrils) is the target's light; the source's own, kept at the broad scale,
 # read as a bright or dark ring around the nose when the source was lit from another side
-RELIEF_SIGMA = 0.012
+RELIEF_SIGMA = 0.02
 RELIEF_FEATHER = 0.06  # the relief polygon's feathering, share of the face size
 SHARPEN_FROM = 1.3  # target/swap detail ratio (Laplacian variance) from which the swap is sharpened
 SHARPEN_MAX = 1.2  # strongest unsharp-mask amount

@@ -18,7 +18,7 @@ NOSE = np.array([168, 193, 417, 122, 351, 196, 419, 3, 248, 236, 456, 198, 420, 
                  64, 294, 98, 327, 97, 326, 2])
 RIGHT_BROW = np.array([70, 63, 105, 66, 107, 55, 65, 52, 53, 46])
 LEFT_BROW = np.array([300, 293, 334, 296, 336, 285, 295, 282, 283, 276])
-RELIEF_GROW = 1.35  # the nose's relief region: its hull grown this much (its wings and the skin just beside them)
+RELIEF_GROW = 1.5  # the nose's relief region: its hull grown this much (its wings and the skin just beside them)
 
 
 MASK_FACE_PX = 64  # soft region masks are drawn at this face size and scaled up (they are smooth)
