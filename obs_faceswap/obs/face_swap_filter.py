@@ -1,25 +1,30 @@
 """The "Face Swap" video filter (render path: works on every synchronous and async source).
 
-Per frame, on the graphics thread, in ``video_render``:
-  1. render the filter's input into a texrender (BGRA);
-  2. ``gs_stage_texture`` into one of two staging surfaces and map the *other* one (last frame's),
-     so a real GPU never stalls on the readback; one ``submit`` copies it into the worker's
-     shared memory (non-blocking, latest wins);
-  3. if the worker has a finished result for a recent frame, upload the newest one once with
-     ``gs_texture_set_image`` into a ``GS_DYNAMIC`` texture and draw it; otherwise draw the input
-     unchanged (bypass), so a slow, crashed or missing worker never freezes the picture.
+Per frame, on the graphics thread, in ``video_render`` (issue 19: what OBS pays must not grow
+with the frame size):
+  1. read back *region frames* (``obs_faceswap/ipc/regions.py``): the whole input downscaled to at
+     most ``SMALL_SIDE`` px (the worker detects and tracks faces on it) and, once the worker tracks
+     a face, the rectangle around it that the worker asked for, at full resolution. Each is drawn
+     into a texrender of its own small size (an orthographic projection over the rectangle) and
+     staged; last frame's staging surfaces are mapped and copied into shared memory (``submit_region``,
+     non-blocking, latest wins);
+  2. draw the input unchanged (``obs_source_skip_video_filter``), then, if the worker has a fresh
+     result, the swapped rectangle over it at its place: uploaded once into a ``GS_DYNAMIC`` texture
+     of the rectangle's size. Without a fresh result (no face, first frames, worker slow, crashed
+     or restarting) nothing is drawn over the input: OBS never waits and never shows a frozen face.
 """
 
 from __future__ import annotations
 
-import ctypes as C
 import os
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..ipc.regions import NO_RECT, Rect, clamp, small_size
 from ..settings import FACE_SETTINGS
 from . import callbacks, libobs, runtime
 from .lipsync_option import LipSyncOption
+from .readback import Readback, Staged, draw_texture
 from .worker_link import link
 
 if TYPE_CHECKING:
@@ -32,6 +37,7 @@ PIXEL_FORMAT = "BGRA"
 # 'face' is the real pipeline; the worker's test processors ('invert', 'noop') check the
 # transport without any model (diagnosis: docs/obs.md)
 VIDEO_PROCESSOR = os.environ.get("OBS_FACESWAP_VIDEO_PROCESSOR", "face")
+AVERAGE = 0.05  # weight of a new frame in the moving averages of the status line
 
 
 class FaceSwapFilter(LipSyncOption):
@@ -40,97 +46,91 @@ class FaceSwapFilter(LipSyncOption):
 
     def __init__(self, lib: libobs.LibObs, source: int, settings: dict[str, Any]) -> None:
         super().__init__(lib, source, settings)  # LipSyncOption: starts the capture the settings ask for
-        self.size = (0, 0)
-        self.texrender: int | None = None
-        self.stages: list[int | None] = [None, None]
-        self.staged = [False, False]
-        self.index = 0
-        self.texture: int | None = None
-        self.uploaded = False  # the dynamic texture holds a result of the current size
+        self.small = Readback(lib)  # the whole input, downscaled
+        self.crop = Readback(lib)  # the rectangle the worker asked for, full resolution
+        self.want = NO_RECT  # that rectangle (from the newest result; empty: no track)
+        self.frame = (0, 0)
+        self.texture: int | None = None  # the swapped rectangle, uploaded
+        self.texture_size = (0, 0)
+        self.uploaded = False  # the texture holds the current result
         self.render_ms = 0.0  # moving average of video_render's own cost
-        self.stage_ns = [0, 0]  # when each staged frame was rendered: its timestamp (lip sync aligns by it)
+        self.read_bytes = 0.0  # moving average of the bytes read back from the GPU per frame
+        self.upload_bytes = 0.0  # ... and uploaded to it
 
     def open_channel(self, client: WorkerClient) -> VideoChannel:
         return client.open_video(self.worker_settings(), processor=VIDEO_PROCESSOR)
 
     # ---------------------------------------------------------------- graphics
     def _free_graphics(self) -> None:
-        lib = self.lib
-        if self.texrender:
-            lib.gs_texrender_destroy(self.texrender)
-        for stage in self.stages:
-            if stage:
-                lib.gs_stagesurface_destroy(stage)
+        self.small.free()
+        self.crop.free()
         if self.texture:
-            lib.gs_texture_destroy(self.texture)
-        self.texrender, self.stages, self.texture = None, [None, None], None
-        self.staged = [False, False]
-        self.size = (0, 0)
+            self.lib.gs_texture_destroy(self.texture)
+        self.texture, self.texture_size, self.uploaded = None, (0, 0), False
 
-    def _ensure_graphics(self, w: int, h: int) -> None:
-        if self.size == (w, h) and self.texrender:
-            return
-        self._free_graphics()  # already inside the graphics context (video_render)
+    def _draw_input(self, target: int, parent: int) -> None:
         lib = self.lib
-        self.texrender = lib.gs_texrender_create(libobs.GS_BGRA, libobs.GS_ZS_NONE)
-        self.stages = [lib.gs_stagesurface_create(w, h, libobs.GS_BGRA) for _ in range(2)]
-        self.texture = lib.gs_texture_create(w, h, libobs.GS_BGRA, 1, None, libobs.GS_DYNAMIC)
-        self.size = (w, h)
-        self.uploaded = False
-
-    def _render_input(self, target: int, parent: int, w: int, h: int) -> bool:
-        lib = self.lib
-        lib.gs_texrender_reset(self.texrender)
-        if not lib.gs_texrender_begin(self.texrender, w, h):
-            return False
-        clear = (C.c_float * 4)(0.0, 0.0, 0.0, 0.0)
-        lib.gs_clear(libobs.GS_CLEAR_COLOR, C.addressof(clear), 0.0, 0)
-        lib.gs_ortho(0.0, float(w), 0.0, float(h), -100.0, 100.0)
-        lib.gs_blend_state_push()
-        lib.gs_blend_function(libobs.GS_BLEND_ONE, libobs.GS_BLEND_ZERO)
         flags = lib.obs_source_get_output_flags(parent)
         if target == parent and not flags & (libobs.OBS_SOURCE_CUSTOM_DRAW | libobs.OBS_SOURCE_ASYNC):
             lib.obs_source_default_render(target)
         else:
             lib.obs_source_video_render(target)
-        lib.gs_blend_state_pop()
-        lib.gs_texrender_end(self.texrender)
-        return True
 
-    def _draw(self, texture: int, w: int, h: int) -> None:
-        lib = self.lib
-        effect = lib.obs_get_base_effect(libobs.OBS_EFFECT_DEFAULT)
-        lib.gs_effect_set_texture(lib.gs_effect_get_param_by_name(effect, b"image"), texture)
-        while lib.gs_effect_loop(effect, b"Draw"):
-            lib.gs_draw_sprite(texture, 0, w, h)
+    def _read_back(self, channel: VideoChannel, target: int, parent: int, w: int, h: int) -> None:
+        """Render and stage this frame's region frame; hand last frame's to the worker."""
+        def draw() -> None:
+            self._draw_input(target, parent)
 
-    def _submit_previous(self, channel: VideoChannel, w: int, h: int) -> None:
-        """Stage this frame, map last frame's surface and hand it to the worker (one memmove)."""
-        lib = self.lib
-        cur, prev = self.index, self.index ^ 1
-        lib.gs_stage_texture(self.stages[cur], lib.gs_texrender_get_texture(self.texrender))
-        self.staged[cur] = True
-        self.stage_ns[cur] = time.monotonic_ns()
-        self.index = prev
-        if not self.staged[prev]:
-            return
-        ptr, linesize = C.c_void_p(), C.c_uint32()
-        if not lib.gs_stagesurface_map(self.stages[prev], C.byref(ptr), C.byref(linesize)):
-            return
+        sw, sh = small_size(w, h)
+        stamp = time.monotonic_ns()
+        want = NO_RECT if (sw, sh) == (w, h) else clamp(self.want, w, h)  # a small frame is sent whole
+        if self.small.render(draw, Rect(0, 0, w, h), sw, sh):
+            self.small.stage(Staged(Rect(0, 0, w, h), sw, sh, (w, h), stamp))
+        else:
+            self.small.skip()
+        if not want.empty and self.crop.render(draw, want, want.w, want.h):
+            self.crop.stage(Staged(want, want.w, want.h, (w, h), stamp))
+        else:
+            self.crop.skip()
+        read = 0
         try:
-            channel.submit(ptr.value, w, h, linesize.value, PIXEL_FORMAT, self.stage_ns[prev])
+            with self.small.mapped() as small, self.crop.mapped() as crop:
+                if small is not None:
+                    address, linesize, info = small
+                    kw: dict[str, Any] = {}
+                    if crop is not None and crop[2].frame == info.frame:
+                        kw = {"crop": crop[0], "crop_rect": crop[2].rect, "crop_stride": crop[1]}
+                        read += crop[1] * crop[2].height
+                    channel.submit_region(address, info.width, info.height, linesize, *info.frame, PIXEL_FORMAT,
+                                          info.stamp, **kw)
+                    read += linesize * info.height
         finally:
-            lib.gs_stagesurface_unmap(self.stages[prev])
+            self.small.flip()
+            self.crop.flip()
+        self.read_bytes += AVERAGE * (read - self.read_bytes)
 
-    def _fresh_result(self, channel: VideoChannel) -> bool:
-        """Upload the newest result once; True when the texture holds a fresh one to draw."""
+    def _draw_result(self, channel: VideoChannel, w: int, h: int) -> None:
+        """Draw the newest swapped rectangle over the input (uploaded once); follow its track."""
         view = channel.result()  # None: nothing fresh (worker slow, restarting, gone, other size)
-        if view is None:
-            return False
-        if view.is_new or not self.uploaded:
-            self.lib.gs_texture_set_image(self.texture, view.address, int(view.stride), False)
-            self.uploaded = True
-        return True
+        upload = 0
+        region = view.region if view is not None else None
+        if region is not None and (region.frame_w, region.frame_h) == (w, h):
+            self.want = region.next
+            r = region.crop
+            if not r.empty:
+                lib = self.lib
+                if self.texture_size != (r.w, r.h) or not self.texture:
+                    if self.texture:
+                        lib.gs_texture_destroy(self.texture)
+                    self.texture = lib.gs_texture_create(r.w, r.h, libobs.GS_BGRA, 1, None, libobs.GS_DYNAMIC)
+                    self.texture_size, self.uploaded = (r.w, r.h), False
+                if view.is_new or not self.uploaded:
+                    lib.gs_texture_set_image(self.texture, view.address + region.crop_offset, region.crop_stride,
+                                             False)
+                    self.uploaded = True
+                    upload = r.w * r.h * 4
+                draw_texture(lib, self.texture, r.w, r.h, r.x, r.y)
+        self.upload_bytes += AVERAGE * (upload - self.upload_bytes)
 
     def render(self) -> None:
         start = time.perf_counter()
@@ -143,28 +143,31 @@ class FaceSwapFilter(LipSyncOption):
         if not target or not parent or not w or not h or channel is None or not link().running():
             lib.obs_source_skip_video_filter(self.source)  # bypass, no readback
             return
-        self._ensure_graphics(w, h)
-        if not self._render_input(target, parent, w, h):
-            lib.obs_source_skip_video_filter(self.source)
-            return
-        fresh = False
+        if self.frame != (w, h):  # a new size: nothing of the old one is valid
+            self._free_graphics()
+            self.frame, self.want = (w, h), NO_RECT
         try:
-            self._submit_previous(channel, w, h)
-            fresh = self._fresh_result(channel)
+            self._read_back(channel, target, parent, w, h)
         except Exception as exc:  # noqa: BLE001  (a broken channel must not break the picture)
             self.log_once("worker channel", exc)
-        self._draw(self.texture if fresh else lib.gs_texrender_get_texture(self.texrender), w, h)
-        self.render_ms += 0.05 * (1000.0 * (time.perf_counter() - start) - self.render_ms)
+        lib.obs_source_skip_video_filter(self.source)  # the input, unchanged
+        try:
+            self._draw_result(channel, w, h)
+        except Exception as exc:  # noqa: BLE001
+            self.log_once("worker channel", exc)
+        self.render_ms += AVERAGE * (1000.0 * (time.perf_counter() - start) - self.render_ms)
 
     def status_text(self) -> str:
         text = super().status_text()
         if self.enabled and self.render_ms:  # what the filter costs OBS's graphics thread
-            text += f"; OBS side {self.render_ms:.1f} ms/frame"
+            w, h = self.frame
+            text += (f"; OBS side {self.render_ms:.1f} ms/frame, read back {self.read_bytes / 1024:.0f} KB/frame"
+                     f" of {w * h * 4 / 1024:.0f} KB, uploaded {self.upload_bytes / 1024:.0f} KB/frame")
         return text
 
     def destroy(self) -> None:
         super().destroy()
-        if self.texrender or self.texture or any(self.stages):
+        if self.small.texrender or self.crop.texrender or self.texture:
             self.lib.obs_enter_graphics()
             try:
                 self._free_graphics()
