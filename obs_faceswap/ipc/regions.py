@@ -32,9 +32,9 @@ IS_REGION = 1  # flags bit 0: the slot is a region frame
 MAX_SIDE = 16384  # larger than any texture OBS can make
 PIXEL_BYTES = 4  # region frames are packed 4-byte formats (BGRA, RGBA, BGRX)
 
-MARGIN = 0.6  # around the tracked faces, in face sizes (the swap's own surroundings, plus motion)
+MARGIN = 0.5  # around the tracked faces, in face sizes (the swap's own surroundings, plus motion)
 STEP = 32  # region sizes are multiples of this, so the OBS textures keep their size while a face moves
-SMALL_SIDE = 640  # the downscaled whole frame's longest side (see docs/bench.md, issue 19)
+SMALL_SIDE = 480  # the downscaled whole frame's longest side (see docs/bench.md, issue 19)
 
 
 @dataclass(frozen=True)
