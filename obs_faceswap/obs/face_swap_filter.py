@@ -38,6 +38,9 @@ PIXEL_FORMAT = "BGRA"
 # transport without any model (diagnosis: docs/obs.md)
 VIDEO_PROCESSOR = os.environ.get("OBS_FACESWAP_VIDEO_PROCESSOR", "face")
 AVERAGE = 0.05  # weight of a new frame in the moving averages of the status line
+# OBS_FACESWAP_RENDER_PROFILE=1: log where video_render's time goes, every PROFILE_FRAMES frames
+PROFILE = os.environ.get("OBS_FACESWAP_RENDER_PROFILE") == "1"
+PROFILE_FRAMES = 150
 
 
 class FaceSwapFilter(LipSyncOption):
@@ -56,6 +59,9 @@ class FaceSwapFilter(LipSyncOption):
         self.render_ms = 0.0  # moving average of video_render's own cost
         self.read_bytes = 0.0  # moving average of the bytes read back from the GPU per frame
         self.upload_bytes = 0.0  # ... and uploaded to it
+        self.phases: dict[str, float] = {}  # PROFILE: milliseconds per phase, summed
+        self.profiled = 0
+        self._t = 0.0
 
     def open_channel(self, client: WorkerClient) -> VideoChannel:
         return client.open_video(self.worker_settings(), processor=VIDEO_PROCESSOR)
@@ -85,11 +91,15 @@ class FaceSwapFilter(LipSyncOption):
         stamp = time.monotonic_ns()
         want = NO_RECT if (sw, sh) == (w, h) else clamp(self.want, w, h)  # a small frame is sent whole
         if self.small.render(draw, Rect(0, 0, w, h), sw, sh):
+            self._lap("render small")
             self.small.stage(Staged(Rect(0, 0, w, h), sw, sh, (w, h), stamp))
+            self._lap("stage small")
         else:
             self.small.skip()
         if not want.empty and self.crop.render(draw, want, want.w, want.h):
+            self._lap("render crop")
             self.crop.stage(Staged(want, want.w, want.h, (w, h), stamp))
+            self._lap("stage crop")
         else:
             self.crop.skip()
         read = 0
@@ -101,9 +111,11 @@ class FaceSwapFilter(LipSyncOption):
                     if crop is not None and crop[2].frame == info.frame:
                         kw = {"crop": crop[0], "crop_rect": crop[2].rect, "crop_stride": crop[1]}
                         read += crop[1] * crop[2].height
+                    self._lap("map")
                     channel.submit_region(address, info.width, info.height, linesize, *info.frame, PIXEL_FORMAT,
                                           info.stamp, **kw)
                     read += linesize * info.height
+                    self._lap("copy to shm")
         finally:
             self.small.flip()
             self.crop.flip()
@@ -129,11 +141,26 @@ class FaceSwapFilter(LipSyncOption):
                                              False)
                     self.uploaded = True
                     upload = r.w * r.h * 4
+                    self._lap("upload")
                 draw_texture(lib, self.texture, r.w, r.h, r.x, r.y)
+                self._lap("draw region")
         self.upload_bytes += AVERAGE * (upload - self.upload_bytes)
 
+    def _lap(self, phase: str) -> None:
+        if PROFILE:
+            now = time.perf_counter()
+            self.phases[phase] = self.phases.get(phase, 0.0) + 1000.0 * (now - self._t)
+            self._t = now
+
+    def _log_profile(self) -> None:
+        self.profiled += 1
+        if self.profiled % PROFILE_FRAMES == 0:
+            runtime.log(f"{self.label}: video_render ms/frame by phase: " + ", ".join(
+                f"{k} {v / PROFILE_FRAMES:.2f}" for k, v in self.phases.items()))
+            self.phases = {}
+
     def render(self) -> None:
-        start = time.perf_counter()
+        start = self._t = time.perf_counter()
         lib = self.lib
         target = lib.obs_filter_get_target(self.source)
         parent = lib.obs_filter_get_parent(self.source)
@@ -150,12 +177,17 @@ class FaceSwapFilter(LipSyncOption):
             self._read_back(channel, target, parent, w, h)
         except Exception as exc:  # noqa: BLE001  (a broken channel must not break the picture)
             self.log_once("worker channel", exc)
+        self._lap("read back")
         lib.obs_source_skip_video_filter(self.source)  # the input, unchanged
+        self._lap("draw input")
         try:
             self._draw_result(channel, w, h)
         except Exception as exc:  # noqa: BLE001
             self.log_once("worker channel", exc)
+        self._lap("rest")
         self.render_ms += AVERAGE * (1000.0 * (time.perf_counter() - start) - self.render_ms)
+        if PROFILE:
+            self._log_profile()
 
     def status_text(self) -> str:
         text = super().status_text()
