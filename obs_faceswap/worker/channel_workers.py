@@ -18,6 +18,7 @@ from obs_faceswap.ipc.audio import AudioRings
 from obs_faceswap.ipc.frames import FrameChannel, SlotHeader
 from obs_faceswap.worker import convert
 from obs_faceswap.worker.lipsync_feed import LipSyncFeed
+from obs_faceswap.worker.priority import lower_this_thread
 from obs_faceswap.worker.processors import (
     AudioProcessor,
     VideoProcessor,
@@ -305,6 +306,7 @@ class VideoWorker(_ChannelWorker):
         self.queue_age_ms = 0.0
         self.lipsync: LipSyncFeed | None = None  # the chosen audio source drives the mouth (settings)
         self.regions = RegionState()  # region frames: the last rectangles (steady sizes)
+        self.yielded = False  # this thread's priority was lowered (once, before its first frame)
 
     def remap(self, shm: str) -> None:
         if shm != self.chan.name:
@@ -365,6 +367,8 @@ class VideoWorker(_ChannelWorker):
             return False
         chan.set_waiting("worker", False)
         index, hdr = got
+        if not self.yielded:  # models loaded at full speed; frames yield the CPU to OBS (worker/priority.py)
+            self.yielded = lower_this_thread() or True
         self._await_settings(chan.settings_gen())
         t0 = time.perf_counter()
         if self.last_seq >= 0 and hdr.seq > self.last_seq + 1:
