@@ -218,13 +218,14 @@ class VideoChannel(_ChannelBase):
         """Hand one *region frame* to the worker (``ipc/regions.py``): the whole ``frame_w`` x ``frame_h``
         frame downscaled to ``width`` x ``height`` at address ``small``, and, unless ``crop_rect`` is
         empty, that rectangle of the frame at full resolution at address ``crop``. The result's
-        ``region`` says what the worker swapped and which rectangle to send next. False when it was
-        not sent (bypass). Never blocks; never raises for a missing worker."""
+        ``region`` says what the worker swapped and which rectangle to send next. The downscaled frame
+        may be left out (``width`` = ``height`` = 0) when a crop is sent. False when it was not sent
+        (bypass). Never blocks; never raises for a missing worker."""
         if self.closed:
             return False
         try:
             code = frames.format_code(fmt)
-            if width <= 0 or height <= 0:
+            if (width <= 0 or height <= 0) and (width or height or crop_rect.empty):
                 raise ValueError(f"empty frame {width}x{height}")
             small_bytes = frames.frame_nbytes(code, width, height, stride)
             nbytes = small_bytes if crop_rect.empty else frames.align(small_bytes) + crop_stride * crop_rect.h
@@ -251,7 +252,7 @@ class VideoChannel(_ChannelBase):
             self.client_error = f"frame refused: {exc}"
             return False
         self.client_error = ""
-        self._geometry = (width, height, code, frame_w, frame_h)
+        self._geometry = (0, 0, code, frame_w, frame_h)  # a region result is used whatever was sent with it
         self.counters["submitted"] += 1
         if chan.take_waiting("worker"):
             self._wake_worker()
@@ -293,8 +294,9 @@ class VideoChannel(_ChannelBase):
         view = self._view
         if view is None or view._channel is not chan:
             return None
-        frame = (view.region.frame_w, view.region.frame_h) if view.region is not None else (0, 0)
-        if (view.width, view.height, view.fmt, *frame) != self._geometry or (
+        size = (0, 0, view.region.frame_w, view.region.frame_h) if view.region is not None else (
+            view.width, view.height, 0, 0)
+        if (size[0], size[1], view.fmt, size[2], size[3]) != self._geometry or (
                 check_age and time.monotonic_ns() - view.submit_ns > self.max_age_s * 1e9):
             if view.is_new:
                 self.counters["stale"] += 1

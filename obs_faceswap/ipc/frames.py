@@ -325,14 +325,17 @@ class FrameChannel(SegmentView):
                            frame_h: int, seq: int, timestamp: int = 0, crop: int = 0, crop_rect: Rect = NO_RECT,
                            crop_stride: int = 0) -> int:
         """Copy one region frame in and publish it (client): the whole frame downscaled to ``width`` x
-        ``height`` (address ``small``, ``stride`` bytes per row) and, when ``crop_rect`` is not empty,
-        that rectangle of the ``frame_w`` x ``frame_h`` frame at full resolution (address ``crop``,
-        ``crop_stride`` bytes per row) stored after it. Returns the slot index."""
+        ``height`` (address ``small``, ``stride`` bytes per row; 0 x 0: not sent this time) and, when
+        ``crop_rect`` is not empty, that rectangle of the ``frame_w`` x ``frame_h`` frame at full
+        resolution (address ``crop``, ``crop_stride`` bytes per row) stored after it. Returns the
+        slot index."""
         if fmt not in (BGRA, RGBA, BGRX):
             raise ValueError(f"region frames are BGRA, RGBA or BGRX, not {FORMAT_NAMES.get(fmt, fmt)}")
+        if (width <= 0 or height <= 0) and (width or height or crop_rect.empty):
+            raise ValueError(f"a region frame needs a downscaled frame or a crop, got {width}x{height} and none")
         st, rows, offs = plane_layout(fmt, width, height, stride)
         small_bytes = st[0] * rows[0]
-        crop_offset = align(small_bytes) if not crop_rect.empty else 0
+        crop_offset = align(small_bytes) if not crop_rect.empty and small_bytes else 0
         nbytes = crop_offset + crop_stride * crop_rect.h if not crop_rect.empty else small_bytes
         region = RegionHeader(frame_w, frame_h, crop_rect, crop_stride if not crop_rect.empty else 0, crop_offset)
         problem = region_problem(region, width, height, nbytes)
@@ -343,7 +346,8 @@ class FrameChannel(SegmentView):
         index = self.begin_write(direction="in")
         try:
             base = self.data_offset("in", index)
-            self._copy_in(base, small, small_bytes)
+            if small_bytes:
+                self._copy_in(base, small, small_bytes)
             if not crop_rect.empty:
                 self._copy_in(base + crop_offset, crop, crop_stride * crop_rect.h)
         except BaseException:
@@ -401,11 +405,12 @@ class FrameChannel(SegmentView):
         plane (offset + stride x rows) inside ``nbytes``, ``nbytes`` inside the slot, strides no
         smaller than a row. The other side may be broken or hostile; nothing it writes may make us
         read or write outside the segment."""
+        crop_only = hdr.region is not None and hdr.width == 0 and hdr.height == 0  # a region frame's crop alone
         try:
             _, rows, _ = plane_layout(hdr.fmt, hdr.width, hdr.height, hdr.strides)
         except (ValueError, KeyError, TypeError) as exc:
             return str(exc)
-        if hdr.width <= 0 or hdr.height <= 0:
+        if (hdr.width <= 0 or hdr.height <= 0) and not crop_only:
             return f"empty frame {hdr.width}x{hdr.height}"
         if not 0 <= hdr.nbytes <= self.capacity:
             return f"frame of {hdr.nbytes} bytes in a slot of {self.capacity}"
@@ -415,6 +420,8 @@ class FrameChannel(SegmentView):
         if hdr.region is not None:
             if hdr.fmt not in (BGRA, RGBA, BGRX):
                 return f"a region frame in {FORMAT_NAMES.get(hdr.fmt, hdr.fmt)}"
+            if crop_only and hdr.region.crop.empty:
+                return "a region frame with neither a downscaled frame nor a crop"
             return region_problem(hdr.region, hdr.width, hdr.height, hdr.nbytes)
         return ""
 

@@ -4,7 +4,8 @@ A render-path filter that reads back a whole 1080p frame per frame makes OBS ski
 software renderer (issue 19). A *region frame* carries instead, in one slot:
 
 * the **main image**: the whole frame downscaled to ``width`` x ``height`` of the slot header (the
-  worker detects and tracks faces on it; ``frame_w`` x ``frame_h`` is the frame's own size);
+  worker finds faces on it; ``frame_w`` x ``frame_h`` is the frame's own size); 0 x 0 when it is
+  not sent this time (a crop is, and the worker keeps the last one: ``SMALL_EVERY``);
 * optionally a **crop**: the rectangle ``crop`` of the frame at full resolution (``crop_stride``
   bytes per row, starting ``crop_offset`` bytes into the slot's data); the worker swaps on it.
 
@@ -35,6 +36,7 @@ PIXEL_BYTES = 4  # region frames are packed 4-byte formats (BGRA, RGBA, BGRX)
 MARGIN = 0.5  # around the tracked faces, in face sizes (the swap's own surroundings, plus motion)
 STEP = 32  # region sizes are multiples of this, so the OBS textures keep their size while a face moves
 SMALL_SIDE = 480  # the downscaled whole frame's longest side (see docs/bench.md, issue 19)
+SMALL_EVERY = 3  # with a crop, the downscaled frame is sent every this many frames (it finds new faces)
 
 
 @dataclass(frozen=True)

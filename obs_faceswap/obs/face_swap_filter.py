@@ -3,8 +3,9 @@
 Per frame, on the graphics thread, in ``video_render`` (issue 19: what OBS pays must not grow
 with the frame size):
   1. read back *region frames* (``obs_faceswap/ipc/regions.py``): the whole input downscaled to at
-     most ``SMALL_SIDE`` px (the worker detects and tracks faces on it) and, once the worker tracks
-     a face, the rectangle around it that the worker asked for, at full resolution. Each is drawn
+     most ``SMALL_SIDE`` px (the worker finds faces on it) and, once the worker tracks a face, the
+     rectangle around it that the worker asked for, at full resolution (the worker tracks the face
+     on it; the downscaled frame then goes only every ``SMALL_EVERY`` frames). Each is drawn
      into a texrender of its own small size (an orthographic projection over the rectangle) and
      staged; last frame's staging surfaces are mapped and copied into shared memory (``submit_region``,
      non-blocking, latest wins);
@@ -20,7 +21,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..ipc.regions import NO_RECT, Rect, clamp, small_size
+from ..ipc.regions import NO_RECT, SMALL_EVERY, Rect, clamp, small_size
 from ..settings import FACE_SETTINGS
 from . import callbacks, libobs, runtime
 from .lipsync_option import LipSyncOption
@@ -62,6 +63,7 @@ class FaceSwapFilter(LipSyncOption):
         self.phases: dict[str, float] = {}  # PROFILE: milliseconds per phase, summed
         self.profiled = 0
         self._t = 0.0
+        self.frames = 0
 
     def open_channel(self, client: WorkerClient) -> VideoChannel:
         return client.open_video(self.worker_settings(), processor=VIDEO_PROCESSOR)
@@ -90,7 +92,10 @@ class FaceSwapFilter(LipSyncOption):
         sw, sh = small_size(w, h)
         stamp = time.monotonic_ns()
         want = NO_RECT if (sw, sh) == (w, h) else clamp(self.want, w, h)  # a small frame is sent whole
-        if self.small.render(draw, Rect(0, 0, w, h), sw, sh):
+        self.frames += 1
+        # with a crop (a tracked face) the downscaled frame only serves to find new faces
+        send_small = want.empty or self.frames % SMALL_EVERY == 0
+        if send_small and self.small.render(draw, Rect(0, 0, w, h), sw, sh):
             self._lap("render small")
             self.small.stage(Staged(Rect(0, 0, w, h), sw, sh, (w, h), stamp))
             self._lap("stage small")
@@ -105,16 +110,21 @@ class FaceSwapFilter(LipSyncOption):
         read = 0
         try:
             with self.small.mapped() as small, self.crop.mapped() as crop:
-                if small is not None:
-                    address, linesize, info = small
+                if crop is not None and crop[2].frame != (w, h):
+                    crop = None
+                if small is not None and small[2].frame != (w, h):
+                    small = None
+                if small is not None or crop is not None:
+                    address, linesize, info = small if small is not None else (0, 0, None)
                     kw: dict[str, Any] = {}
-                    if crop is not None and crop[2].frame == info.frame:
+                    if crop is not None:
                         kw = {"crop": crop[0], "crop_rect": crop[2].rect, "crop_stride": crop[1]}
                         read += crop[1] * crop[2].height
+                    stamp = (info or crop[2]).stamp  # type: ignore[index]
                     self._lap("map")
-                    channel.submit_region(address, info.width, info.height, linesize, *info.frame, PIXEL_FORMAT,
-                                          info.stamp, **kw)
-                    read += linesize * info.height
+                    channel.submit_region(address, info.width if info else 0, info.height if info else 0, linesize,
+                                          w, h, PIXEL_FORMAT, stamp, **kw)
+                    read += linesize * (info.height if info else 0)
                     self._lap("copy to shm")
         finally:
             self.small.flip()

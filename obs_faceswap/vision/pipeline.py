@@ -265,33 +265,32 @@ class FacePipeline:
             self.last_error = "face selection 'reference' needs a reference photo: choose one, or select faces another way"
         self.stats["total_ms"] = (time.perf_counter() - t0) * 1000.0
 
-    def process_region(self, small: Frame, crop: Frame | None, crop_xy: tuple[int, int],
-                       frame_size: tuple[int, int]) -> tuple[Frame | None, list[Face]]:
-        """A region frame (``obs_faceswap/ipc/regions.py``): faces are detected and tracked on ``small``
-        (the whole frame downscaled from ``frame_size`` (w, h)) and swapped on ``crop`` (full
-        resolution, its top-left corner at ``crop_xy`` in the frame; None: not sent). Returns the
-        swapped crop (None when nothing was swapped) and the selected faces in frame coordinates
-        (what to read back next)."""
+    def process_region(self, frame: Frame, crop: Frame | None, crop_xy: tuple[int, int]
+                       ) -> tuple[Frame | None, list[Face]]:
+        """A region frame (``obs_faceswap/ipc/regions.py``): faces are detected and tracked on ``frame``
+        (the whole frame, possibly scaled up from a downscaled copy outside the crop) and swapped on
+        ``crop`` (full resolution, its top-left corner at ``crop_xy`` in the frame; None: not sent).
+        Returns the swapped crop (None when nothing was swapped) and the selected faces in frame
+        coordinates (what to read back next)."""
         t0 = time.perf_counter()
         if not self._ready():
             return None, []
         stats, s = self.stats, self._s
-        sx, sy = frame_size[0] / small.shape[1], frame_size[1] / small.shape[0]
         try:
             assert s.detector is not None
             t = time.perf_counter()
-            faces = [scale_face(f, sx, sy) for f in s.detector.detect(small)]
+            faces = s.detector.detect(frame)
             stats["detect_ms"] = (time.perf_counter() - t) * 1000.0
             if crop is None:
-                chosen = [f for f, _ in self._pairs(small, faces)]
+                chosen = [f for f, _ in self._pairs(frame, faces)]
                 out = None
             else:
                 dx, dy = crop_xy
-                out = self.swap_faces(crop, [scale_face(f, 1.0, 1.0, -dx, -dy) for f in faces], stats)
-                chosen = [scale_face(f, 1.0, 1.0, dx, dy) for f in self.swapped]
+                out = self.swap_faces(crop, [shift_face(f, -dx, -dy) for f in faces], stats)
+                chosen = [shift_face(f, dx, dy) for f in self.swapped]
                 out = None if out is crop else out
         except Exception as exc:
-            self._failed(exc, small, t0)
+            self._failed(exc, frame, t0)
             return None, []
         self._done(t0)
         return out, chosen
@@ -327,17 +326,12 @@ class FacePipeline:
                         sources=[src for _, src in pairs])
 
 
-def scale_face(face: Face, sx: float, sy: float, dx: float = 0.0, dy: float = 0.0) -> Face:
-    """``face`` with its coordinates scaled by (sx, sy) then moved by (dx, dy) (a region frame's
-    downscaled whole frame to the frame, the frame to a crop); depth scales with the mean scale."""
-    k = np.float32([sx, sy])
+def shift_face(face: Face, dx: float, dy: float) -> Face:
+    """``face`` with its coordinates moved by (dx, dy) (the frame's to a crop's and back)."""
+    if not dx and not dy:
+        return face
     d = np.float32([dx, dy])
-    extra = dict(face.extra)
-    z = extra.get("mesh_z")
-    if z is not None and (sx, sy) != (1.0, 1.0):
-        extra["mesh_z"] = (np.asarray(z, np.float32) * np.float32((sx + sy) / 2)).astype(np.float32)
-    extra.pop("track_mesh", None)  # the tracker's own points stay in the tracker's frame
-    return Face(bbox=(face.bbox.reshape(2, 2) * k + d).reshape(4).astype(np.float32), score=face.score,
-                kps=(face.kps * k + d).astype(np.float32),
-                landmarks=None if face.landmarks is None else (face.landmarks * k + d).astype(np.float32),
-                embedding=face.embedding, extra=extra)
+    return Face(bbox=(face.bbox.reshape(2, 2) + d).reshape(4).astype(np.float32), score=face.score,
+                kps=(face.kps + d).astype(np.float32),
+                landmarks=None if face.landmarks is None else (face.landmarks + d).astype(np.float32),
+                embedding=face.embedding, extra={k: v for k, v in face.extra.items() if k != "track_mesh"})

@@ -367,8 +367,8 @@ class VideoWorker(_ChannelWorker):
             return False
         chan.set_waiting("worker", False)
         index, hdr = got
-        if not self.yielded:  # models loaded at full speed; frames yield the CPU to OBS (worker/priority.py)
-            self.yielded = lower_this_thread() or True
+        if not self.yielded and self.frames:  # models and first frame at full speed (a restart swaps again
+            self.yielded = lower_this_thread() or True  # soon); then frames yield the CPU to OBS (worker/priority.py)
         self._await_settings(chan.settings_gen())
         t0 = time.perf_counter()
         if self.last_seq >= 0 and hdr.seq > self.last_seq + 1:

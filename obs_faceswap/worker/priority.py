@@ -2,8 +2,9 @@
 
 With software rendering (no GPU, llvmpipe) OBS draws every frame on the same CPU cores the face
 pipeline runs on; at equal priority a busy worker makes OBS skip frames. A video channel thread
-therefore lowers its own scheduling priority (``nice``) before its first frame (its models load
-at full speed: a restarted worker swaps again soon); the embedded models run in that thread, so
+therefore lowers its own scheduling priority (``nice``) after its first frame (its models load
+and its first frame is swapped at full speed: a restarted worker swaps again soon); the embedded
+models run in that thread, so
 their work yields to OBS (neural models' own thread pools, made while loading, keep theirs). Audio channel
 threads keep theirs: a voice that arrives late is heard, a late swapped frame is just not shown
 (the filter draws its input). Linux only (a thread's own nice value); elsewhere nothing changes.

@@ -125,11 +125,11 @@ class FaceProcessor(_Simple):
     def process(self, frame: np.ndarray) -> np.ndarray:
         return self.pipeline.process(frame)
 
-    def process_region(self, small: np.ndarray, crop: np.ndarray | None, crop_xy: tuple[int, int],
-                       frame_size: tuple[int, int]) -> tuple[np.ndarray | None, list[Any]]:
-        """A region frame: track on ``small``, swap on ``crop``; (swapped crop or None, face boxes in
+    def process_region(self, frame: np.ndarray, crop: np.ndarray | None, crop_xy: tuple[int, int]
+                       ) -> tuple[np.ndarray | None, list[Any]]:
+        """A region frame: track on ``frame``, swap on ``crop``; (swapped crop or None, face boxes in
         the frame) (``worker/region_frames.py``)."""
-        out, faces = self.pipeline.process_region(small, crop, crop_xy, frame_size)
+        out, faces = self.pipeline.process_region(frame, crop, crop_xy)
         return out, [tuple(float(v) for v in f.bbox) for f in faces]
 
     def update(self, settings: Mapping[str, Any]) -> None:

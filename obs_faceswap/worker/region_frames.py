@@ -1,8 +1,10 @@
-"""Worker side of region frames (``obs_faceswap/ipc/regions.py``): track on the downscaled whole
-frame, swap on the full-resolution crop, write the swapped crop back in place and say which
-rectangle to read next.
+"""Worker side of region frames (``obs_faceswap/ipc/regions.py``): keep the frame as last seen
+(downscaled frames scaled up, each crop pasted in at full resolution), track faces on it, swap
+on the crop, write the swapped crop back in place and say which rectangle to read next.
 
-Processors with a ``process_region(small, crop, crop_xy, frame_size)`` method (the face
+The client sends the downscaled frame every ``SMALL_EVERY`` frames while it sends a crop (it only
+serves to find new faces: the tracked ones are followed on the crop's own pixels) and every
+frame otherwise. Processors with a ``process_region(frame, crop, crop_xy)`` method (the face
 pipeline) track themselves and return the faces they swapped; the others (the test processors)
 get the crop as a frame and ask for the whole frame (they have no track).
 """
@@ -49,11 +51,22 @@ def _changed_box(a: np.ndarray, b: np.ndarray) -> tuple[int, int, int, int] | No
 
 
 class RegionState:
-    """One channel's region bookkeeping between frames (the last rectangles, for steady sizes)."""
+    """One channel's region bookkeeping between frames: the frame as last seen (the downscaled
+    frames scaled up, the crops pasted in at full resolution: faces are tracked on it in frame
+    pixels, with the crop's own pixels) and the last rectangles (steady sizes)."""
 
     def __init__(self) -> None:
         self.next = NO_RECT
         self.result = NO_RECT
+        self.canvas: np.ndarray | None = None
+
+    def _canvas(self, small: np.ndarray | None, fw: int, fh: int) -> np.ndarray:
+        if small is not None:
+            self.canvas = small if small.shape[:2] == (fh, fw) else cv2.resize(small, (fw, fh),
+                                                                               interpolation=cv2.INTER_LINEAR)
+        elif self.canvas is None or self.canvas.shape[:2] != (fh, fw):  # a crop before any downscaled frame
+            self.canvas = np.zeros((fh, fw, 3), np.uint8)
+        return self.canvas
 
     def process(self, processor: Any, buf: Any, base: int, hdr: SlotHeader,
                 lipsync: Any = None) -> RegionHeader:
@@ -61,21 +74,26 @@ class RegionState:
         region = hdr.region
         assert region is not None
         fw, fh, fmt = region.frame_w, region.frame_h, hdr.fmt
-        small_px = _view4(buf, base, hdr.width, hdr.height, hdr.strides[0])
+        small_px = _view4(buf, base, hdr.width, hdr.height, hdr.strides[0]) if hdr.width and hdr.height else None
         whole = region.crop.empty and (hdr.width, hdr.height) == (fw, fh)  # small frame: it is the crop
         if whole:
             crop, stride, offset = Rect(0, 0, fw, fh), hdr.strides[0], 0
         else:
             crop, stride, offset = region.crop, region.crop_stride, region.crop_offset
         crop_px = None if crop.empty else _view4(buf, base + offset, crop.w, crop.h, stride)
-        small = _to_bgr(small_px, fmt)
-        crop_bgr = small if whole else (None if crop_px is None else _to_bgr(crop_px, fmt))
+        canvas = self._canvas(None if small_px is None else _to_bgr(small_px, fmt), fw, fh)
+        crop_bgr = None
+        if whole:
+            crop_bgr = canvas
+        elif crop_px is not None:
+            crop_bgr = _to_bgr(crop_px, fmt)
+            canvas[crop.y:crop.y + crop.h, crop.x:crop.x + crop.w] = crop_bgr
         method = getattr(processor, "process_region", None)
         if method is None:  # no track of its own: process what came, then ask for everything
             out = processor.process(crop_bgr.copy()) if crop_bgr is not None else None
             boxes: list[tuple[float, float, float, float]] = [(0.0, 0.0, float(fw), float(fh))]
         else:
-            out, boxes = method(small, crop_bgr, (crop.x, crop.y), (fw, fh))
+            out, boxes = method(canvas, crop_bgr, (crop.x, crop.y))
         if out is not None and lipsync is not None:
             out = lipsync.process(out, hdr.timestamp)
         self.next = next_region(boxes, fw, fh, self.next)

@@ -165,3 +165,20 @@ def test_small_size_and_clamp() -> None:
     assert clamp(Rect(-10, -10, 100, 100), 50, 50) == Rect(0, 0, 50, 50)
     assert clamp(Rect(60, 0, 10, 10), 50, 50) == NO_RECT
     assert region_problem(RegionHeader(64, 64), 64, 64, 64 * 64 * 4) == ""
+
+
+def test_a_crop_may_come_without_the_downscaled_frame_but_not_nothing(pair) -> None:
+    client, worker = pair
+    frame = _frame()
+    crop = Rect(0, 0, 64, 32)
+    px = np.ascontiguousarray(frame[:32, :64])
+    client.write_region_frame(0, 0, 0, 0, F.BGRA, frame_w=FW, frame_h=FH, seq=1, crop=px.ctypes.data,
+                              crop_rect=crop, crop_stride=256)
+    index, hdr = worker.claim("in")
+    assert (hdr.width, hdr.height) == (0, 0) and hdr.region.crop == crop and hdr.region.crop_offset == 0
+    worker.release("in")
+    with pytest.raises(ValueError, match="needs a downscaled frame or a crop"):
+        client.write_region_frame(0, 0, 0, 0, F.BGRA, frame_w=FW, frame_h=FH, seq=2)
+    # forged: neither image (the crop emptied after the fact) is refused by the reader
+    _forge(client, client.latest("in"), cw=0, ch=0)
+    assert worker.claim("in") is None and worker.refused_headers == 1
