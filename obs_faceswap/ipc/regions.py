@@ -35,7 +35,7 @@ PIXEL_BYTES = 4  # region frames are packed 4-byte formats (BGRA, RGBA, BGRX)
 
 MARGIN = 0.5  # around the tracked faces, in face sizes (the swap's own surroundings, plus motion)
 STEP = 32  # region sizes are multiples of this, so the OBS textures keep their size while a face moves
-SMALL_SIDE = 480  # the downscaled whole frame's longest side (see docs/bench.md, issue 19)
+SMALL_SIDE = 320  # the downscaled whole frame's longest side (see docs/bench.md, issue 19)
 SMALL_EVERY = 3  # with a crop, the downscaled frame is sent every this many frames (it finds new faces)
 
 

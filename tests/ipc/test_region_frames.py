@@ -68,7 +68,7 @@ def test_small_frame_and_crop_round_trip_and_result_names_its_region(pair) -> No
     small, px = _send(client, frame, crop)
     index, hdr = worker.claim("in")
     assert hdr.region == RegionHeader(FW, FH, crop, crop.w * 4, F.align(small.nbytes))
-    assert (hdr.width, hdr.height) == small_size(FW, FH) == (480, 270)
+    assert (hdr.width, hdr.height) == small_size(FW, FH) == (320, 180)
     worker.begin_in_place(index)
     region = RegionState().process(InvertProcessor(), worker.segment.buf, worker.data_offset("in", index), hdr)
     # the test processor has no track: it processes the crop and asks for the whole frame next
@@ -88,7 +88,7 @@ def test_small_frame_and_crop_round_trip_and_result_names_its_region(pair) -> No
 @pytest.mark.parametrize("fields, why", [
     ({"frame_w": 0}, "region frame of 0x720"),
     ({"frame_w": 1 << 20}, "region frame"),
-    ({"frame_w": 320}, "larger than its frame"),
+    ({"frame_w": 200}, "larger than its frame"),
     ({"cx": FW - 100}, "outside the 1280x720 frame"),
     ({"ch": 1 << 30}, "outside"),
     ({"cs": 16}, "shorter than a row"),
@@ -159,9 +159,9 @@ def test_region_follows_the_track_with_a_margin_and_stays_in_the_frame() -> None
 
 
 def test_small_size_and_clamp() -> None:
-    assert small_size(1920, 1080) == (480, 270)
-    assert small_size(480, 300) == (480, 300)  # small frames are sent whole
-    assert small_size(1080, 1920) == (270, 480)
+    assert small_size(1920, 1080) == (320, 180)
+    assert small_size(320, 200) == (320, 200)  # small frames are sent whole
+    assert small_size(1080, 1920) == (180, 320)
     assert clamp(Rect(-10, -10, 100, 100), 50, 50) == Rect(0, 0, 50, 50)
     assert clamp(Rect(60, 0, 10, 10), 50, 50) == NO_RECT
     assert region_problem(RegionHeader(64, 64), 64, 64, 64 * 64 * 4) == ""
