@@ -25,7 +25,7 @@ from ..ipc.regions import NO_RECT, SMALL_EVERY, Rect, clamp, small_size
 from ..settings import FACE_SETTINGS
 from . import callbacks, libobs, runtime
 from .lipsync_option import LipSyncOption
-from .readback import Readback, Staged, draw_texture
+from .readback import Readback, Staged, UploadTextures, draw_texture
 from .worker_link import link
 
 if TYPE_CHECKING:
@@ -42,6 +42,7 @@ AVERAGE = 0.05  # weight of a new frame in the moving averages of the status lin
 # OBS_FACESWAP_RENDER_PROFILE=1: log where video_render's time goes, every PROFILE_FRAMES frames
 PROFILE = os.environ.get("OBS_FACESWAP_RENDER_PROFILE") == "1"
 PROFILE_FRAMES = 150
+DEFERRED = os.environ.get("OBS_FACESWAP_STAGE_NOW") != "1"
 
 
 class FaceSwapFilter(LipSyncOption):
@@ -50,13 +51,11 @@ class FaceSwapFilter(LipSyncOption):
 
     def __init__(self, lib: libobs.LibObs, source: int, settings: dict[str, Any]) -> None:
         super().__init__(lib, source, settings)  # LipSyncOption: starts the capture the settings ask for
-        self.small = Readback(lib)  # the whole input, downscaled
-        self.crop = Readback(lib)  # the rectangle the worker asked for, full resolution
+        self.small = Readback(lib, DEFERRED)  # the whole input, downscaled
+        self.crop = Readback(lib, DEFERRED)  # the rectangle the worker asked for, full resolution
         self.want = NO_RECT  # that rectangle (from the newest result; empty: no track)
         self.frame = (0, 0)
-        self.texture: int | None = None  # the swapped rectangle, uploaded
-        self.texture_size = (0, 0)
-        self.uploaded = False  # the texture holds the current result
+        self.uploads = UploadTextures(lib)  # the swapped rectangle, uploaded
         self.render_ms = 0.0  # moving average of video_render's own cost
         self.read_bytes = 0.0  # moving average of the bytes read back from the GPU per frame
         self.upload_bytes = 0.0  # ... and uploaded to it
@@ -72,9 +71,7 @@ class FaceSwapFilter(LipSyncOption):
     def _free_graphics(self) -> None:
         self.small.free()
         self.crop.free()
-        if self.texture:
-            self.lib.gs_texture_destroy(self.texture)
-        self.texture, self.texture_size, self.uploaded = None, (0, 0), False
+        self.uploads.free()
 
     def _draw_input(self, target: int, parent: int) -> None:
         lib = self.lib
@@ -95,18 +92,16 @@ class FaceSwapFilter(LipSyncOption):
         self.frames += 1
         # with a crop (a tracked face) the downscaled frame only serves to find new faces
         send_small = want.empty or self.frames % SMALL_EVERY == 0
-        if send_small and self.small.render(draw, Rect(0, 0, w, h), sw, sh):
-            self._lap("render small")
-            self.small.stage(Staged(Rect(0, 0, w, h), sw, sh, (w, h), stamp))
-            self._lap("stage small")
-        else:
+        self.small.stage_previous()
+        self._lap("stage small")
+        self.crop.stage_previous()
+        self._lap("stage crop")
+        if not send_small or not self.small.render(draw, Staged(Rect(0, 0, w, h), sw, sh, (w, h), stamp)):
             self.small.skip()
-        if not want.empty and self.crop.render(draw, want, want.w, want.h):
-            self._lap("render crop")
-            self.crop.stage(Staged(want, want.w, want.h, (w, h), stamp))
-            self._lap("stage crop")
-        else:
+        self._lap("render small")
+        if want.empty or not self.crop.render(draw, Staged(want, want.w, want.h, (w, h), stamp)):
             self.crop.skip()
+        self._lap("render crop")
         read = 0
         try:
             with self.small.mapped() as small, self.crop.mapped() as crop:
@@ -140,19 +135,13 @@ class FaceSwapFilter(LipSyncOption):
             self.want = region.next
             r = region.crop
             if not r.empty:
-                lib = self.lib
-                if self.texture_size != (r.w, r.h) or not self.texture:
-                    if self.texture:
-                        lib.gs_texture_destroy(self.texture)
-                    self.texture = lib.gs_texture_create(r.w, r.h, libobs.GS_BGRA, 1, None, libobs.GS_DYNAMIC)
-                    self.texture_size, self.uploaded = (r.w, r.h), False
-                if view.is_new or not self.uploaded:
-                    lib.gs_texture_set_image(self.texture, view.address + region.crop_offset, region.crop_stride,
-                                             False)
-                    self.uploaded = True
+                if view.is_new or self.uploads.size != (r.w, r.h):
+                    self.uploads.upload(view.address + region.crop_offset, region.crop_stride, r.w, r.h)
                     upload = r.w * r.h * 4
                     self._lap("upload")
-                draw_texture(lib, self.texture, r.w, r.h, r.x, r.y)
+                texture = self.uploads.current
+                if texture:
+                    draw_texture(self.lib, texture, r.w, r.h, r.x, r.y)
                 self._lap("draw region")
         self.upload_bytes += AVERAGE * (upload - self.upload_bytes)
 
@@ -209,7 +198,7 @@ class FaceSwapFilter(LipSyncOption):
 
     def destroy(self) -> None:
         super().destroy()
-        if self.small.texrender or self.crop.texrender or self.texture:
+        if self.small.texrender or self.crop.texrender or any(self.uploads.textures):
             self.lib.obs_enter_graphics()
             try:
                 self._free_graphics()

@@ -31,57 +31,87 @@ class Staged:
 
 
 class Readback:
-    def __init__(self, lib: libobs.LibObs) -> None:
+    """One kind of read-back (the downscaled frame, or the crop), pipelined over frames so neither a
+    GPU nor a lazy software renderer ever waits: frame N draws into one of two texrenders, frame
+    N+1 stages it (its drawing was finished with frame N) and frame N+2 maps the staging surface.
+    ``deferred=False`` stages in the frame that draws (one frame less latency; llvmpipe must then
+    finish all drawing queued so far first)."""
+
+    def __init__(self, lib: libobs.LibObs, deferred: bool = True) -> None:
         self.lib = lib
-        self.texrender: int | None = None
+        self.deferred = deferred
+        self.texrenders: list[int | None] = [None, None]
+        self.rendered: list[Staged | None] = [None, None]  # what each texrender holds, not yet staged
         self.stages: list[int | None] = [None, None]
         self.sizes: list[tuple[int, int]] = [(0, 0), (0, 0)]
         self.staged: list[Staged | None] = [None, None]
         self.index = 0
 
+    @property
+    def texrender(self) -> bool:
+        return any(self.texrenders)
+
     def free(self) -> None:
         lib = self.lib
-        if self.texrender:
-            lib.gs_texrender_destroy(self.texrender)
+        for tr in self.texrenders:
+            if tr:
+                lib.gs_texrender_destroy(tr)
         for stage in self.stages:
             if stage:
                 lib.gs_stagesurface_destroy(stage)
-        self.texrender, self.stages, self.sizes, self.staged = None, [None, None], [(0, 0), (0, 0)], [None, None]
+        self.texrenders, self.rendered = [None, None], [None, None]
+        self.stages, self.sizes, self.staged = [None, None], [(0, 0), (0, 0)], [None, None]
 
-    def render(self, draw: Callable[[], None], rect: Rect, width: int, height: int) -> bool:
-        """Draw ``draw()`` (the source at its own size) with ``rect`` of it filling a ``width`` x
-        ``height`` texture."""
-        lib = self.lib
-        if not self.texrender:
-            self.texrender = lib.gs_texrender_create(libobs.GS_BGRA, libobs.GS_ZS_NONE)
-        lib.gs_texrender_reset(self.texrender)
-        if not lib.gs_texrender_begin(self.texrender, width, height):
+    def render(self, draw: Callable[[], None], info: Staged) -> bool:
+        """Draw ``draw()`` (the source at its own size) with ``info.rect`` of it filling an
+        ``info.width`` x ``info.height`` texture."""
+        lib, cur = self.lib, self.index
+        self.rendered[cur] = None
+        if not self.texrenders[cur]:
+            self.texrenders[cur] = lib.gs_texrender_create(libobs.GS_BGRA, libobs.GS_ZS_NONE)
+        tr = self.texrenders[cur]
+        lib.gs_texrender_reset(tr)
+        if not lib.gs_texrender_begin(tr, info.width, info.height):
             return False
         clear = (C.c_float * 4)(0.0, 0.0, 0.0, 0.0)
         lib.gs_clear(libobs.GS_CLEAR_COLOR, C.addressof(clear), 0.0, 0)
-        lib.gs_ortho(float(rect.x), float(rect.x + rect.w), float(rect.y), float(rect.y + rect.h), -100.0, 100.0)
+        r = info.rect
+        lib.gs_ortho(float(r.x), float(r.x + r.w), float(r.y), float(r.y + r.h), -100.0, 100.0)
         lib.gs_blend_state_push()
         lib.gs_blend_function(libobs.GS_BLEND_ONE, libobs.GS_BLEND_ZERO)
         draw()
         lib.gs_blend_state_pop()
-        lib.gs_texrender_end(self.texrender)
+        lib.gs_texrender_end(tr)
+        self.rendered[cur] = info
+        if not self.deferred:
+            self._stage(cur, cur)
         return True
 
-    def stage(self, info: Staged) -> None:
-        """Copy the texture just rendered (``info.width`` x ``info.height``) into this frame's surface."""
-        lib, cur = self.lib, self.index
-        size = (info.width, info.height)
-        if self.sizes[cur] != size or not self.stages[cur]:
-            if self.stages[cur]:
-                lib.gs_stagesurface_destroy(self.stages[cur])
-            self.stages[cur] = lib.gs_stagesurface_create(info.width, info.height, libobs.GS_BGRA)
-            self.sizes[cur] = size
-        lib.gs_stage_texture(self.stages[cur], lib.gs_texrender_get_texture(self.texrender))
-        self.staged[cur] = info
-
     def skip(self) -> None:
-        """Nothing staged this frame (e.g. no crop wanted)."""
-        self.staged[self.index] = None
+        """Nothing drawn this frame (e.g. no crop wanted)."""
+        self.rendered[self.index] = None
+
+    def stage_previous(self) -> None:
+        """Stage what the previous frame drew (call before ``render``)."""
+        if self.deferred:
+            self._stage(self.index ^ 1, self.index)
+
+    def _stage(self, source: int, into: int) -> None:
+        lib = self.lib
+        info, self.rendered[source] = self.rendered[source], None
+        self.staged[into] = info
+        if info is None or not self.texrenders[source]:
+            return
+        size = (info.width, info.height)
+        if self.sizes[into] != size or not self.stages[into]:
+            if self.stages[into]:
+                lib.gs_stagesurface_destroy(self.stages[into])
+            self.stages[into] = lib.gs_stagesurface_create(info.width, info.height, libobs.GS_BGRA)
+            self.sizes[into] = size
+        if not self.stages[into]:
+            self.staged[into] = None
+            return
+        lib.gs_stage_texture(self.stages[into], lib.gs_texrender_get_texture(self.texrenders[source]))
 
     def flip(self) -> None:
         self.index ^= 1
@@ -117,3 +147,44 @@ def draw_texture(lib: Any, texture: int, w: int, h: int, x: int = 0, y: int = 0)
         lib.gs_draw_sprite(texture, 0, w, h)
     if x or y:
         lib.gs_matrix_pop()
+
+
+class UploadTextures:
+    """Two ``GS_DYNAMIC`` textures used in turn for uploads, so an upload never writes the texture
+    the previous frame drew (a renderer that draws lazily, like llvmpipe, would first have to
+    finish everything queued before it)."""
+
+    def __init__(self, lib: libobs.LibObs) -> None:
+        self.lib = lib
+        self.textures: list[int | None] = [None, None]
+        self.sizes: list[tuple[int, int]] = [(0, 0), (0, 0)]
+        self.index = 0
+        self.valid = False  # the current texture holds an upload
+
+    def free(self) -> None:
+        for tex in self.textures:
+            if tex:
+                self.lib.gs_texture_destroy(tex)
+        self.textures, self.sizes, self.valid = [None, None], [(0, 0), (0, 0)], False
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.sizes[self.index] if self.valid else (0, 0)
+
+    @property
+    def current(self) -> int | None:
+        return self.textures[self.index] if self.valid else None
+
+    def upload(self, address: int, stride: int, w: int, h: int) -> None:
+        """``h`` rows of ``w`` BGRA pixels, ``stride`` bytes apart, into the other texture (made current)."""
+        lib, i = self.lib, self.index ^ 1
+        if self.sizes[i] != (w, h) or not self.textures[i]:
+            if self.textures[i]:
+                lib.gs_texture_destroy(self.textures[i])
+            self.textures[i] = lib.gs_texture_create(w, h, libobs.GS_BGRA, 1, None, libobs.GS_DYNAMIC)
+            self.sizes[i] = (w, h)
+        if not self.textures[i]:
+            self.valid = False
+            return
+        lib.gs_texture_set_image(self.textures[i], address, stride, False)
+        self.index, self.valid = i, True
