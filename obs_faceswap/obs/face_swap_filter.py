@@ -6,12 +6,12 @@ with the frame size):
      most ``SMALL_SIDE`` px (the worker finds faces on it) and, once the worker tracks a face, the
      rectangle around it that the worker asked for, at full resolution (the worker tracks the face
      on it; the downscaled frame then goes only every ``SMALL_EVERY`` frames). Each is drawn
-     into a texrender of its own small size (an orthographic projection over the rectangle) and
-     staged; last frame's staging surfaces are mapped and copied into shared memory (``submit_region``,
-     non-blocking, latest wins);
+     into a texrender of its own small size (an orthographic projection over the rectangle), staged
+     the next frame and mapped and copied into shared memory the frame after (``readback.Readback``;
+     ``submit_region``, non-blocking, latest wins);
   2. draw the input unchanged (``obs_source_skip_video_filter``), then, if the worker has a fresh
-     result, the swapped rectangle over it at its place: uploaded once into a ``GS_DYNAMIC`` texture
-     of the rectangle's size. Without a fresh result (no face, first frames, worker slow, crashed
+     result, the swapped rectangle over it at its place: uploaded once into one of two ``GS_DYNAMIC``
+     textures of the rectangle's size (``readback.UploadTextures``). Without a fresh result (no face, first frames, worker slow, crashed
      or restarting) nothing is drawn over the input: OBS never waits and never shows a frozen face.
 """
 

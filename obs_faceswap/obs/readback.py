@@ -3,8 +3,10 @@
 ``Readback.render`` draws a source into a texrender of the output size with an orthographic
 projection over the rectangle (the whole frame into a small texture: a downscaled frame; a
 rectangle into a texture of its own size: a full-resolution crop), so the renderer only fills
-the pixels read back. ``stage`` copies it into one of two staging surfaces; ``mapped`` maps the
-*other* one (last frame's), so a real GPU never stalls on the read-back.
+the pixels read back. ``stage_previous`` copies what the previous frame drew into one of two
+staging surfaces; ``mapped`` maps the *other* one (staged the frame before), so neither a GPU nor
+a lazy software renderer (llvmpipe draws queued work only when something needs its pixels)
+waits on the read-back. ``UploadTextures`` does the same for the way back.
 """
 
 from __future__ import annotations
