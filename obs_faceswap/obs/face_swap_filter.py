@@ -42,7 +42,6 @@ AVERAGE = 0.05  # weight of a new frame in the moving averages of the status lin
 # OBS_FACESWAP_RENDER_PROFILE=1: log where video_render's time goes, every PROFILE_FRAMES frames
 PROFILE = os.environ.get("OBS_FACESWAP_RENDER_PROFILE") == "1"
 PROFILE_FRAMES = 150
-DEFERRED = os.environ.get("OBS_FACESWAP_STAGE_NOW") != "1"
 
 
 class FaceSwapFilter(LipSyncOption):
@@ -51,8 +50,8 @@ class FaceSwapFilter(LipSyncOption):
 
     def __init__(self, lib: libobs.LibObs, source: int, settings: dict[str, Any]) -> None:
         super().__init__(lib, source, settings)  # LipSyncOption: starts the capture the settings ask for
-        self.small = Readback(lib, DEFERRED)  # the whole input, downscaled
-        self.crop = Readback(lib, DEFERRED)  # the rectangle the worker asked for, full resolution
+        self.small = Readback(lib)  # the whole input, downscaled
+        self.crop = Readback(lib)  # the rectangle the worker asked for, full resolution
         self.want = NO_RECT  # that rectangle (from the newest result; empty: no track)
         self.frame = (0, 0)
         self.uploads = UploadTextures(lib)  # the swapped rectangle, uploaded

@@ -36,12 +36,11 @@ class Readback:
     """One kind of read-back (the downscaled frame, or the crop), pipelined over frames so neither a
     GPU nor a lazy software renderer ever waits: frame N draws into one of two texrenders, frame
     N+1 stages it (its drawing was finished with frame N) and frame N+2 maps the staging surface.
-    ``deferred=False`` stages in the frame that draws (one frame less latency; llvmpipe must then
-    finish all drawing queued so far first)."""
+    Staging in the frame that draws costs llvmpipe (software OpenGL) about twice as much: it must
+    first finish all drawing queued so far (issue 19, docs/bench.md)."""
 
-    def __init__(self, lib: libobs.LibObs, deferred: bool = True) -> None:
+    def __init__(self, lib: libobs.LibObs) -> None:
         self.lib = lib
-        self.deferred = deferred
         self.texrenders: list[int | None] = [None, None]
         self.rendered: list[Staged | None] = [None, None]  # what each texrender holds, not yet staged
         self.stages: list[int | None] = [None, None]
@@ -85,8 +84,6 @@ class Readback:
         lib.gs_blend_state_pop()
         lib.gs_texrender_end(tr)
         self.rendered[cur] = info
-        if not self.deferred:
-            self._stage(cur, cur)
         return True
 
     def skip(self) -> None:
@@ -95,11 +92,7 @@ class Readback:
 
     def stage_previous(self) -> None:
         """Stage what the previous frame drew (call before ``render``)."""
-        if self.deferred:
-            self._stage(self.index ^ 1, self.index)
-
-    def _stage(self, source: int, into: int) -> None:
-        lib = self.lib
+        lib, source, into = self.lib, self.index ^ 1, self.index
         info, self.rendered[source] = self.rendered[source], None
         self.staged[into] = info
         if info is None or not self.texrenders[source]:
