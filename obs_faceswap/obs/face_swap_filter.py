@@ -59,6 +59,7 @@ class FaceSwapFilter(LipSyncOption):
         self.read_bytes = 0.0  # moving average of the bytes read back from the GPU per frame
         self.upload_bytes = 0.0  # ... and uploaded to it
         self.phases: dict[str, float] = {}  # PROFILE: milliseconds per phase, summed
+        self.phase_max: dict[str, float] = {}  # ... and the longest
         self.profiled = 0
         self._t = 0.0
         self.frames = 0
@@ -147,15 +148,17 @@ class FaceSwapFilter(LipSyncOption):
     def _lap(self, phase: str) -> None:
         if PROFILE:
             now = time.perf_counter()
-            self.phases[phase] = self.phases.get(phase, 0.0) + 1000.0 * (now - self._t)
+            ms = 1000.0 * (now - self._t)
+            self.phases[phase] = self.phases.get(phase, 0.0) + ms
+            self.phase_max[phase] = max(self.phase_max.get(phase, 0.0), ms)
             self._t = now
 
     def _log_profile(self) -> None:
         self.profiled += 1
         if self.profiled % PROFILE_FRAMES == 0:
-            runtime.log(f"{self.label}: video_render ms/frame by phase: " + ", ".join(
-                f"{k} {v / PROFILE_FRAMES:.2f}" for k, v in self.phases.items()))
-            self.phases = {}
+            runtime.log(f"{self.label}: video_render ms/frame by phase (mean, max): " + ", ".join(
+                f"{k} {v / PROFILE_FRAMES:.2f} {self.phase_max[k]:.1f}" for k, v in self.phases.items()))
+            self.phases, self.phase_max = {}, {}
 
     def render(self) -> None:
         start = self._t = time.perf_counter()
