@@ -6,8 +6,9 @@ source looping a short H.264 clip of the same picture. OBS's own average frame r
 (``GetStats`` ``averageFrameRenderTime``, a per-second average, read once a second over
 ``--window`` seconds after ``--warmup``) and its render-skipped frames in that window are
 reported without any filter (the baseline), with the render-path "Face Swap" filter on the image
-source and with the async "Face Swap (camera)" filter on the media source, in that order, same
-OBS, same run. The source face is the astronaut mirrored in grey with colour matching off, so a
+source, with the async "Face Swap (camera)" filter on the media source and without a filter again
+(``*_baseline_end_*``), in that order, same OBS, same run; ``added_ms_*`` is a filter's render time
+less the mean of the two baselines. The source face is the astronaut mirrored in grey with colour matching off, so a
 swap is plain to see on screen.
 
 Slider latency (on the first canvas): the time from ``SetSourceFilterSettings`` blend 100 -> 0
@@ -42,6 +43,7 @@ IMAGE, CLIP = "Face", "Clip"
 RENDER_FILTER, ASYNC_FILTER = "Face Swap", "Face Swap (camera)"
 SWAPPED = 0.2  # share of the face box's pixels changed by the grey swap (measured: ~0.5)
 UNSWAPPED = 0.02  # ... and by the original face (blend 0)
+SHOT_WIDTH = 480  # the slider's screenshots, scaled down by OBS
 STATUS = re.compile(r"([\d.]+) fps, ([\d.]+) ms/frame")
 
 
@@ -177,25 +179,35 @@ def wait_swapped(obs: Any, source: str, name: str, original: np.ndarray, box: tu
     wait_until(lambda: worker_rate(obs, source, name)[0] > 0, 30, lambda: f"no frame rate in the {name!r} status")
 
 
-def slider_latency(obs: Any, original: np.ndarray, box: tuple[int, int, int, int], tries: int,
+def slider_latency(obs: Any, box: tuple[int, int, int, int], width: int, tries: int,
                    swap: dict[str, Any]) -> dict[str, Any]:
     """Blend 100 -> 0 on the render-path filter until a screenshot shows the original face, less the
-    screenshot's own time (median of three on the unchanged, swapped frame); ``tries`` times."""
+    screenshot's own time (median of three on the unchanged, swapped frame); ``tries`` times.
+    Screenshots are scaled by OBS to ``SHOT_WIDTH`` (quicker to take: a finer clock)."""
+    scale = SHOT_WIDTH / width
+    small = (int(box[0] * scale), int(box[1] * scale), int(np.ceil(box[2] * scale)), int(np.ceil(box[3] * scale)))
+
+    def shot() -> np.ndarray:
+        return obs.screenshot(IMAGE, width=SHOT_WIDTH)
+
+    obs.set_filter_enabled(IMAGE, RENDER_FILTER, False)
+    original = shot()
+    obs.set_filter_enabled(IMAGE, RENDER_FILTER, True)
     latencies, frames, shots = [], [], []
     for _ in range(tries):
         obs.set_filter_settings(IMAGE, RENDER_FILTER, {**swap, "blend": 100})
-        wait_until(lambda: changed_share(obs.screenshot(IMAGE), original, box) > SWAPPED, 60,
+        wait_until(lambda: changed_share(shot(), original, small) > SWAPPED, 60,
                    lambda: "blend 100 did not bring the swap back")
         durations = []
         for _ in range(3):
             t = time.monotonic()
-            obs.screenshot(IMAGE)
+            shot()
             durations.append(time.monotonic() - t)
         shot_s = statistics.median(durations)
         fps = worker_rate(obs, IMAGE, RENDER_FILTER)[0]
         t0 = time.monotonic()
         obs.set_filter_settings(IMAGE, RENDER_FILTER, {"blend": 0})
-        seen = wait_until(lambda: changed_share(obs.screenshot(IMAGE), original, box) < UNSWAPPED and time.monotonic(),
+        seen = wait_until(lambda: changed_share(shot(), original, small) < UNSWAPPED and time.monotonic(),
                           30, lambda: "blend 0 never showed the original face", interval=0.0)
         latency_s = max(0.0, seen - t0 - shot_s)
         latencies.append(1000.0 * latency_s)
@@ -256,7 +268,7 @@ def run_canvas(work: Path, width: int, height: int, *, python: str, window: floa
         out[f"worker_fps_filter_{tag}"], out[f"worker_ms_filter_{tag}"] = worker_rate(obs, IMAGE, RENDER_FILTER)
         if slider_tries > 0:
             step(f"{tag}: slider latency")
-            out.update(slider_latency(obs, original, box, slider_tries, swap))
+            out.update(slider_latency(obs, box, width, slider_tries, swap))
             out["slider_canvas"] = f"{width}x{height}"
         obs.call("RemoveSourceFilter", {"sourceName": IMAGE, "filterName": RENDER_FILTER})
 
@@ -267,9 +279,15 @@ def run_canvas(work: Path, width: int, height: int, *, python: str, window: floa
         for key, value in measure_window(obs, window).items():
             out[f"{key}_async_{tag}"] = value
         out[f"worker_fps_async_{tag}"], out[f"worker_ms_async_{tag}"] = worker_rate(obs, CLIP, ASYNC_FILTER)
+        obs.call("RemoveSourceFilter", {"sourceName": CLIP, "filterName": ASYNC_FILTER})
+
+        step(f"{tag}: baseline again, no filter")
+        time.sleep(warmup)
+        for key, value in measure_window(obs, window).items():
+            out[f"{key}_baseline_end_{tag}"] = value
+        baseline = (out[f"render_ms_baseline_{tag}"] + out[f"render_ms_baseline_end_{tag}"]) / 2
         for variant in ("filter", "async"):
-            out[f"added_ms_{variant}_{tag}"] = round(out[f"render_ms_{variant}_{tag}"]
-                                                     - out[f"render_ms_baseline_{tag}"], 2)
+            out[f"added_ms_{variant}_{tag}"] = round(out[f"render_ms_{variant}_{tag}"] - baseline, 2)
     finally:
         obs.stop()
     return out
@@ -282,7 +300,7 @@ def run(sizes: list[tuple[int, int]], *, python: str | None = None, window: floa
     check_tools()
     result: dict[str, Any] = {"window_s": window, "warmup_s": warmup,
                               "load_average_start": round(os.getloadavg()[0], 2)}
-    bar = tqdm(total=len(sizes) * 4 + (1 if slider_tries > 0 else 0), desc="bench obs",
+    bar = tqdm(total=len(sizes) * 5 + (1 if slider_tries > 0 else 0), desc="bench obs",
                unit="step", disable=not progress, file=sys.stderr)
 
     def step(text: str) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import shutil
 import signal
@@ -148,14 +149,21 @@ class HeadlessObs:
         import obsws_python as obsws
 
         last: Exception | None = None
-        while time.monotonic() < deadline:
-            self._alive()
-            try:
-                return obsws.ReqClient(host="127.0.0.1", port=self.port, password="",
-                                       timeout=max(5.0, min(30.0, deadline - time.monotonic())))
-            except Exception as exc:  # noqa: BLE001  (not listening yet, or no Hello in time)
-                last = exc
-                time.sleep(0.25)
+        quiet = logging.getLogger("obsws_python")  # it logs a traceback for every refused attempt
+        was, quiet.disabled = quiet.disabled, True
+        try:
+            while time.monotonic() < deadline:
+                self._alive()
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=2.0):
+                        pass  # listening: now the websocket handshake
+                    return obsws.ReqClient(host="127.0.0.1", port=self.port, password="",
+                                           timeout=max(5.0, min(30.0, deadline - time.monotonic())))
+                except Exception as exc:  # noqa: BLE001  (not listening yet, or no Hello in time)
+                    last = exc
+                    time.sleep(0.25)
+        finally:
+            quiet.disabled = was
         raise RuntimeError(f"obs-websocket on port {self.port} did not answer in time: {last}")
 
     def _wait_loaded(self, deadline: float) -> None:
@@ -259,13 +267,17 @@ class HeadlessObs:
     def call(self, request: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.client.send(request, data, raw=True) or {}
 
-    def screenshot(self, source: str, attempts: int = 5) -> np.ndarray:
-        """The source's own output (native size), BGR uint8. OBS answers "Failed to render
-        screenshot" now and then when its render thread is late (a loaded machine): only that
-        answer is retried, up to ``attempts`` times; every other error is raised at once."""
+    def screenshot(self, source: str, attempts: int = 5, width: int | None = None) -> np.ndarray:
+        """The source's own output, BGR uint8: at its native size, or scaled by OBS to ``width``
+        (then sent as BMP: quick to encode). OBS answers "Failed to render screenshot" now and
+        then when its render thread is late (a loaded machine): only that answer is retried, up
+        to ``attempts`` times; every other error is raised at once."""
+        request: dict[str, Any] = {"sourceName": source, "imageFormat": "png"}
+        if width is not None:
+            request.update(imageFormat="bmp", imageWidth=int(width))
         for attempt in range(attempts):
             try:
-                r = self.call("GetSourceScreenshot", {"sourceName": source, "imageFormat": "png"})
+                r = self.call("GetSourceScreenshot", request)
                 break
             except Exception as exc:
                 if "Failed to render screenshot" not in str(exc) or attempt == attempts - 1:

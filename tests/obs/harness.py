@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from obs_faceswap.bench.obs_host import LOG_TAG, SCRIPT, HeadlessObs, free_port, missing_programs, write_config
+from obs_faceswap.bench.obs_host import (
+    LOG_TAG,
+    SCRIPT,
+    HeadlessObs,
+    free_port,
+    missing_programs,
+    write_config,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
