@@ -9,7 +9,9 @@ reported without any filter (the baseline), with the render-path "Face Swap" fil
 source, with the async "Face Swap (camera)" filter on the media source and without a filter again
 (``*_baseline_end_*``), in that order, same OBS, same run; ``added_ms_*`` is a filter's render time
 less the mean of the two baselines. The source face is the astronaut mirrored in grey with colour matching off, so a
-swap is plain to see on screen.
+swap is plain to see on screen. With ``--transport-only`` the worker sends every frame back
+unchanged: what the filters cost inside OBS (read-back, copies, upload) without the swap's CPU use
+competing for the same cores.
 
 Slider latency (on the first canvas): the time from ``SetSourceFilterSettings`` blend 100 -> 0
 until a screenshot of the source shows the original face again, less the time a screenshot takes
@@ -43,6 +45,7 @@ IMAGE, CLIP = "Face", "Clip"
 RENDER_FILTER, ASYNC_FILTER = "Face Swap", "Face Swap (camera)"
 SWAPPED = 0.2  # share of the face box's pixels changed by the grey swap (measured: ~0.5)
 UNSWAPPED = 0.02  # ... and by the original face (blend 0)
+NOOP_ENV = "OBS_FACESWAP_TEST_PROCESSOR"  # the worker's processor override (worker/processors.py)
 SHOT_WIDTH = 480  # the slider's screenshots, scaled down by OBS
 STATUS = re.compile(r"([\d.]+) fps, ([\d.]+) ms/frame")
 
@@ -165,9 +168,15 @@ def worker_rate(obs: Any, source: str, name: str) -> tuple[float, float]:
     return (float(m[1]), float(m[2])) if m else (0.0, 0.0)
 
 
-def wait_swapped(obs: Any, source: str, name: str, original: np.ndarray, box: tuple[int, int, int, int],
+def wait_swapped(obs: Any, source: str, name: str, original: np.ndarray | None, box: tuple[int, int, int, int],
                  timeout: float = 180.0) -> None:
+    """Until the filter's output shows the swapped face (``original`` None: the transport-only worker
+    changes nothing, so only its frame rate is waited for)."""
+
     def swapped() -> bool:
+        if original is None:
+            return True
+
         try:
             return changed_share(obs.screenshot(source), original, box) > SWAPPED
         except Exception:  # noqa: BLE001  (a media source between frames: "Failed to render screenshot")
@@ -221,7 +230,7 @@ def slider_latency(obs: Any, box: tuple[int, int, int, int], width: int, tries: 
 
 
 def run_canvas(work: Path, width: int, height: int, *, python: str, window: float, warmup: float,
-               slider_tries: int, step: Callable[[str], None]) -> dict[str, Any]:
+               slider_tries: int, step: Callable[[str], None], transport_only: bool = False) -> dict[str, Any]:
     """Every row for one canvas size, from one OBS."""
     from obs_faceswap.bench.obs_host import HeadlessObs
 
@@ -237,8 +246,10 @@ def run_canvas(work: Path, width: int, height: int, *, python: str, window: floa
                 "settings": {"local_file": str(clip), "looping": True, "is_local_file": True}}]
     out: dict[str, Any] = {}
     step(f"{tag}: starting OBS")
-    obs = HeadlessObs(home, sources, {"OBS_FACESWAP_CONFIG": str(cfg), "XDG_DATA_HOME": str(home / "data")},
-                      canvas=(width, height))
+    env = {"OBS_FACESWAP_CONFIG": str(cfg), "XDG_DATA_HOME": str(home / "data")}
+    if transport_only:
+        env[NOOP_ENV] = "noop"
+    obs = HeadlessObs(home, sources, env, canvas=(width, height))
     try:
         try:
             obs.start()
@@ -261,12 +272,12 @@ def run_canvas(work: Path, width: int, height: int, *, python: str, window: floa
 
         step(f"{tag}: render-path Face Swap filter")
         obs.add_filter(IMAGE, RENDER_FILTER, RENDER_KIND, swap)
-        wait_swapped(obs, IMAGE, RENDER_FILTER, original, box)
+        wait_swapped(obs, IMAGE, RENDER_FILTER, None if transport_only else original, box)
         time.sleep(warmup)
         for key, value in measure_window(obs, window).items():
             out[f"{key}_filter_{tag}"] = value
         out[f"worker_fps_filter_{tag}"], out[f"worker_ms_filter_{tag}"] = worker_rate(obs, IMAGE, RENDER_FILTER)
-        if slider_tries > 0:
+        if slider_tries > 0 and not transport_only:
             step(f"{tag}: slider latency")
             out.update(slider_latency(obs, box, width, slider_tries, swap))
             out["slider_canvas"] = f"{width}x{height}"
@@ -274,7 +285,7 @@ def run_canvas(work: Path, width: int, height: int, *, python: str, window: floa
 
         step(f"{tag}: async Face Swap (camera) filter")
         obs.add_filter(CLIP, ASYNC_FILTER, ASYNC_KIND, swap)
-        wait_swapped(obs, CLIP, ASYNC_FILTER, clip_original, box)
+        wait_swapped(obs, CLIP, ASYNC_FILTER, None if transport_only else clip_original, box)
         time.sleep(warmup)
         for key, value in measure_window(obs, window).items():
             out[f"{key}_async_{tag}"] = value
@@ -294,11 +305,14 @@ def run_canvas(work: Path, width: int, height: int, *, python: str, window: floa
 
 
 def run(sizes: list[tuple[int, int]], *, python: str | None = None, window: float = 10.0, warmup: float = 3.0,
-        slider_tries: int = 3, progress: bool = True) -> dict[str, Any]:
+        slider_tries: int = 3, progress: bool = True, transport_only: bool = False) -> dict[str, Any]:
     from tqdm import tqdm
 
     check_tools()
-    result: dict[str, Any] = {"window_s": window, "warmup_s": warmup,
+    if transport_only:
+        slider_tries = 0
+    result: dict[str, Any] = {"worker": "noop (transport only)" if transport_only else "face (embedded swap)",
+                              "window_s": window, "warmup_s": warmup,
                               "load_average_start": round(os.getloadavg()[0], 2)}
     bar = tqdm(total=len(sizes) * 5 + (1 if slider_tries > 0 else 0), desc="bench obs",
                unit="step", disable=not progress, file=sys.stderr)
@@ -313,7 +327,8 @@ def run(sizes: list[tuple[int, int]], *, python: str | None = None, window: floa
                 work = Path(tmp) / f"{width}x{height}"
                 work.mkdir()
                 result.update(run_canvas(work, width, height, python=python or sys.executable, window=window,
-                                         warmup=warmup, slider_tries=slider_tries if i == 0 else 0, step=step))
+                                         warmup=warmup, slider_tries=slider_tries if i == 0 else 0, step=step,
+                                         transport_only=transport_only))
     finally:
         bar.close()
     result["load_average_end"] = round(os.getloadavg()[0], 2)
@@ -324,7 +339,7 @@ def _main(args: argparse.Namespace) -> int:
     if args.window <= 0 or args.warmup < 0 or args.slider_tries < 0:
         raise FaceSwapError("bench obs: --window must be above 0, --warmup and --slider-tries 0 or more")
     result = run(args.sizes, python=args.python, window=args.window, warmup=args.warmup,
-                 slider_tries=args.slider_tries, progress=not args.quiet)
+                 slider_tries=args.slider_tries, progress=not args.quiet, transport_only=args.transport_only)
     report(result, as_json=args.json, title="bench obs: OBS's own frame render time and skipped frames "
                                             "(baseline = no filter, same OBS, same run)")
     return 0
@@ -340,6 +355,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="seconds to let each variant settle before measuring (default 3)")
     p.add_argument("--slider-tries", type=int, default=3,
                    help="blend 100 -> 0 changes timed, on the first canvas; 0 skips (default 3)")
+    p.add_argument("--transport-only", action="store_true",
+                   help="the worker sends every frame back unchanged: the filters' own cost inside OBS "
+                        "(read-back, copies, upload) without the swap's CPU use beside it; no slider rows")
     p.add_argument("--python", default=None, help="interpreter for the worker (default: this one)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print one JSON object")
