@@ -176,7 +176,6 @@ def wait_swapped(obs: Any, source: str, name: str, original: np.ndarray | None, 
     def swapped() -> bool:
         if original is None:
             return True
-
         try:
             return changed_share(obs.screenshot(source), original, box) > SWAPPED
         except Exception:  # noqa: BLE001  (a media source between frames: "Failed to render screenshot")
