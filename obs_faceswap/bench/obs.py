@@ -2,21 +2,23 @@
 
 A real OBS Studio (headless: Xvfb, software OpenGL, obs-websocket 5) per canvas size, one scene
 with an image source (the shipped astronaut photo scaled and padded to the canvas) and a media
-source looping a short H.264 clip of the same picture. OBS's own average frame render time
-(``GetStats`` ``averageFrameRenderTime``, a per-second average, read once a second over
-``--window`` seconds after ``--warmup``) and its render-skipped frames in that window are
-reported without any filter (the baseline), with the render-path "Face Swap" filter on the image
-source, with the async "Face Swap (camera)" filter on the media source and without a filter again
-(``*_baseline_end_*``), in that order, same OBS, same run; ``added_ms_*`` is a filter's render time
-less the mean of the two baselines. The source face is the astronaut mirrored in grey with colour matching off, so a
-swap is plain to see on screen. With ``--transport-only`` the worker sends every frame back
-unchanged: what the filters cost inside OBS (read-back, copies, upload) without the swap's CPU use
-competing for the same cores.
+source looping a short H.264 clip of the same picture. Both filters are added and swap the face
+(the source face is the astronaut mirrored in grey, colour matching off, so a swap is plain to
+see); then ``--rounds`` rounds switch between no filter (the baseline), the render-path "Face
+Swap" filter on the image source and the async "Face Swap (camera)" filter on the media source
+(switched in OBS, as the eye icon does), each variant first, middle and last in turn, so all three
+see the same load. Each block waits ``--warmup`` seconds after the switch, then reads OBS's own
+average frame render time (``GetStats`` ``averageFrameRenderTime``, a per-second average) once a
+second and counts its render-skipped frames; ``--window`` seconds per variant in all.
+``added_ms_*`` is the median over the rounds of a filter's block less the same round's baseline
+block. With ``--transport-only`` the worker sends every frame back unchanged: what the filters
+cost inside OBS (read-back, copies, upload) without the swap's CPU use beside it.
 
 Slider latency (on the first canvas): the time from ``SetSourceFilterSettings`` blend 100 -> 0
 until a screenshot of the source shows the original face again, less the time a screenshot takes
-on an unchanged frame; with the worker's frame rate (from the filter's status line) it gives
-about how many frames the worker processed in between.
+on an unchanged frame (``slider_latency_max_ms``: without that subtraction, an upper bound); with
+the worker's frame rate (from the filter's status line) it gives about how many frames the worker
+processed in between.
 """
 
 from __future__ import annotations
@@ -201,7 +203,7 @@ def slider_latency(obs: Any, box: tuple[int, int, int, int], width: int, tries: 
     obs.set_filter_enabled(IMAGE, RENDER_FILTER, False)
     original = shot()
     obs.set_filter_enabled(IMAGE, RENDER_FILTER, True)
-    latencies, frames, shots = [], [], []
+    latencies, uppers, frames, shots = [], [], [], []
     for _ in range(tries):
         obs.set_filter_settings(IMAGE, RENDER_FILTER, {**swap, "blend": 100})
         wait_until(lambda: changed_share(shot(), original, small) > SWAPPED, 60,
@@ -219,16 +221,19 @@ def slider_latency(obs: Any, box: tuple[int, int, int, int], width: int, tries: 
                           30, lambda: "blend 0 never showed the original face", interval=0.0)
         latency_s = max(0.0, seen - t0 - shot_s)
         latencies.append(1000.0 * latency_s)
+        uppers.append(1000.0 * (seen - t0))
         frames.append(fps * latency_s)
         shots.append(1000.0 * shot_s)
     obs.set_filter_settings(IMAGE, RENDER_FILTER, {**swap, "blend": 100})
     return {"slider_latency_ms": round(statistics.median(latencies), 1),
             "slider_latency_all_ms": [round(x, 1) for x in latencies],
+            # the screenshot that showed it had come back by then: the latency is at most this
+            "slider_latency_max_ms": round(statistics.median(uppers), 1),
             "slider_frames_between": round(statistics.median(frames), 1),
             "slider_screenshot_ms": round(statistics.median(shots), 1)}
 
 
-def run_canvas(work: Path, width: int, height: int, *, python: str, window: float, warmup: float,
+def run_canvas(work: Path, width: int, height: int, *, python: str, window: float, warmup: float, rounds: int,
                slider_tries: int, step: Callable[[str], None], transport_only: bool = False) -> dict[str, Any]:
     """Every row for one canvas size, from one OBS."""
     from obs_faceswap.bench.obs_host import HeadlessObs
@@ -264,56 +269,58 @@ def run_canvas(work: Path, width: int, height: int, *, python: str, window: floa
             return shot if shot.mean() > 20 else None
 
         clip_original = wait_until(playing, 60, lambda: "the H.264 clip never played in OBS")
-        step(f"{tag}: baseline, no filter")
-        time.sleep(warmup)
-        for key, value in measure_window(obs, window).items():
-            out[f"{key}_baseline_{tag}"] = value
-
-        step(f"{tag}: render-path Face Swap filter")
+        step(f"{tag}: the filters start swapping")
         obs.add_filter(IMAGE, RENDER_FILTER, RENDER_KIND, swap)
         wait_swapped(obs, IMAGE, RENDER_FILTER, None if transport_only else original, box)
-        time.sleep(warmup)
-        for key, value in measure_window(obs, window).items():
-            out[f"{key}_filter_{tag}"] = value
-        out[f"worker_fps_filter_{tag}"], out[f"worker_ms_filter_{tag}"] = worker_rate(obs, IMAGE, RENDER_FILTER)
         if slider_tries > 0 and not transport_only:
             step(f"{tag}: slider latency")
             out.update(slider_latency(obs, box, width, slider_tries, swap))
             out["slider_canvas"] = f"{width}x{height}"
-        obs.call("RemoveSourceFilter", {"sourceName": IMAGE, "filterName": RENDER_FILTER})
-
-        step(f"{tag}: async Face Swap (camera) filter")
+        obs.set_filter_enabled(IMAGE, RENDER_FILTER, False)
         obs.add_filter(CLIP, ASYNC_FILTER, ASYNC_KIND, swap)
         wait_swapped(obs, CLIP, ASYNC_FILTER, None if transport_only else clip_original, box)
-        time.sleep(warmup)
-        for key, value in measure_window(obs, window).items():
-            out[f"{key}_async_{tag}"] = value
-        out[f"worker_fps_async_{tag}"], out[f"worker_ms_async_{tag}"] = worker_rate(obs, CLIP, ASYNC_FILTER)
-        obs.call("RemoveSourceFilter", {"sourceName": CLIP, "filterName": ASYNC_FILTER})
+        obs.set_filter_enabled(CLIP, ASYNC_FILTER, False)
 
-        step(f"{tag}: baseline again, no filter")
-        time.sleep(warmup)
-        for key, value in measure_window(obs, window).items():
-            out[f"{key}_baseline_end_{tag}"] = value
-        baseline = (out[f"render_ms_baseline_{tag}"] + out[f"render_ms_baseline_end_{tag}"]) / 2
+        switches = {"baseline": (), "filter": ((IMAGE, RENDER_FILTER),), "async": ((CLIP, ASYNC_FILTER),)}
+        blocks: dict[str, list[dict[str, float]]] = {v: [] for v in switches}
+        rates: dict[str, list[tuple[float, float]]] = {"filter": [], "async": []}
+        for r in range(rounds):
+            step(f"{tag}: round {r + 1} of {rounds}")
+            order = list(switches)[r % 3:] + list(switches)[:r % 3]  # each variant first, middle, last in turn
+            for variant in order:
+                for source, name in ((IMAGE, RENDER_FILTER), (CLIP, ASYNC_FILTER)):
+                    obs.set_filter_enabled(source, name, (source, name) in switches[variant])
+                time.sleep(warmup)
+                blocks[variant].append(measure_window(obs, window / rounds))
+                if variant != "baseline":
+                    rates[variant].append(worker_rate(obs, *switches[variant][0]))
+        for variant, got in blocks.items():
+            out[f"render_ms_{variant}_{tag}"] = round(statistics.fmean(b["render_ms"] for b in got), 2)
+            out[f"skipped_{variant}_{tag}"] = sum(int(b["skipped"]) for b in got)
+            out[f"frames_{variant}_{tag}"] = sum(int(b["frames"]) for b in got)
+            out[f"obs_cpu_pct_{variant}_{tag}"] = round(statistics.fmean(b["obs_cpu_pct"] for b in got), 1)
         for variant in ("filter", "async"):
-            out[f"added_ms_{variant}_{tag}"] = round(out[f"render_ms_{variant}_{tag}"] - baseline, 2)
+            # the same round's baseline block saw about the same load: the median of the paired differences
+            out[f"added_ms_{variant}_{tag}"] = round(statistics.median(
+                b["render_ms"] - a["render_ms"] for a, b in zip(blocks["baseline"], blocks[variant], strict=True)), 2)
+            out[f"worker_fps_{variant}_{tag}"] = round(statistics.fmean(x[0] for x in rates[variant]), 1)
+            out[f"worker_ms_{variant}_{tag}"] = round(statistics.fmean(x[1] for x in rates[variant]), 1)
     finally:
         obs.stop()
     return out
 
 
-def run(sizes: list[tuple[int, int]], *, python: str | None = None, window: float = 10.0, warmup: float = 3.0,
-        slider_tries: int = 3, progress: bool = True, transport_only: bool = False) -> dict[str, Any]:
+def run(sizes: list[tuple[int, int]], *, python: str | None = None, window: float = 10.0, warmup: float = 1.5,
+        rounds: int = 5, slider_tries: int = 3, progress: bool = True, transport_only: bool = False) -> dict[str, Any]:
     from tqdm import tqdm
 
     check_tools()
     if transport_only:
         slider_tries = 0
     result: dict[str, Any] = {"worker": "noop (transport only)" if transport_only else "face (embedded swap)",
-                              "window_s": window, "warmup_s": warmup,
+                              "window_s": window, "rounds": rounds, "warmup_s": warmup,
                               "load_average_start": round(os.getloadavg()[0], 2)}
-    bar = tqdm(total=len(sizes) * 5 + (1 if slider_tries > 0 else 0), desc="bench obs",
+    bar = tqdm(total=len(sizes) * (2 + rounds) + (1 if slider_tries > 0 else 0), desc="bench obs",
                unit="step", disable=not progress, file=sys.stderr)
 
     def step(text: str) -> None:
@@ -326,7 +333,7 @@ def run(sizes: list[tuple[int, int]], *, python: str | None = None, window: floa
                 work = Path(tmp) / f"{width}x{height}"
                 work.mkdir()
                 result.update(run_canvas(work, width, height, python=python or sys.executable, window=window,
-                                         warmup=warmup, slider_tries=slider_tries if i == 0 else 0, step=step,
+                                         warmup=warmup, rounds=rounds, slider_tries=slider_tries if i == 0 else 0, step=step,
                                          transport_only=transport_only))
     finally:
         bar.close()
@@ -335,9 +342,10 @@ def run(sizes: list[tuple[int, int]], *, python: str | None = None, window: floa
 
 
 def _main(args: argparse.Namespace) -> int:
-    if args.window <= 0 or args.warmup < 0 or args.slider_tries < 0:
-        raise FaceSwapError("bench obs: --window must be above 0, --warmup and --slider-tries 0 or more")
-    result = run(args.sizes, python=args.python, window=args.window, warmup=args.warmup,
+    if args.window <= 0 or args.warmup < 0 or args.slider_tries < 0 or args.rounds < 1:
+        raise FaceSwapError("bench obs: --window must be above 0, --rounds 1 or more, --warmup and "
+                            "--slider-tries 0 or more")
+    result = run(args.sizes, python=args.python, window=args.window, warmup=args.warmup, rounds=args.rounds,
                  slider_tries=args.slider_tries, progress=not args.quiet, transport_only=args.transport_only)
     report(result, as_json=args.json, title="bench obs: OBS's own frame render time and skipped frames "
                                             "(baseline = no filter, same OBS, same run)")
@@ -349,9 +357,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                        description=__doc__)
     p.add_argument("--sizes", type=parse_sizes, default=parse_sizes("1280x720,1920x1080"),
                    help="canvas sizes, comma-separated WxH (default 1280x720,1920x1080)")
-    p.add_argument("--window", type=float, default=10.0, help="seconds measured per variant (default 10)")
-    p.add_argument("--warmup", type=float, default=3.0,
-                   help="seconds to let each variant settle before measuring (default 3)")
+    p.add_argument("--window", type=float, default=10.0,
+                   help="seconds measured per variant, split over the rounds (default 10)")
+    p.add_argument("--rounds", type=int, default=5,
+                   help="rounds of no filter / Face Swap / Face Swap (camera), interleaved so that all three "
+                        "see the same load (default 5)")
+    p.add_argument("--warmup", type=float, default=1.5,
+                   help="seconds each variant settles after the switch, before its block is measured (default 1.5)")
     p.add_argument("--slider-tries", type=int, default=3,
                    help="blend 100 -> 0 changes timed, on the first canvas; 0 skips (default 3)")
     p.add_argument("--transport-only", action="store_true",
