@@ -1,4 +1,7 @@
-"""``obs-faceswap bench obs``: what the Face Swap filters cost OBS itself, measured by OBS.
+"""``obs-faceswap bench obs``: what the Face Swap filters cost OBS itself, measured by OBS: its own
+frame render time and skipped frames (obs-websocket ``GetStats``) with no filter, the Face Swap
+filter and the Face Swap (camera) filter, same run, and how long a blend change takes to show. Runs
+a headless OBS: needs obs-studio, Xvfb and ffmpeg installed.
 
 A real OBS Studio (headless: Xvfb, software OpenGL, obs-websocket 5) per canvas size, one scene
 with an image source (the shipped astronaut photo scaled and padded to the canvas) and a media
