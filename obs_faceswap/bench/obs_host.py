@@ -181,6 +181,8 @@ class HeadlessObs:
                 missing = [f"source {n!r}" for n in self.sources if n not in shown]
                 if self.script is not None:
                     log = self.log_text()
+                    if "Traceback" in log:  # the script failed: waiting longer would only hide why
+                        raise RuntimeError(f"Python traceback in the OBS log while loading:\n{log[-3000:]}")
                     missing += [f"our filter {k}" for k in FILTER_KINDS if f"registered filter {k} " not in log]
                 if not missing:
                     return
