@@ -166,11 +166,15 @@ def measure_window(obs: Any, seconds: float) -> dict[str, float]:
             "obs_cpu_pct": round(100.0 * (_cpu_s(obs.obs.pid) - cpu0) / elapsed, 1)}
 
 
-def worker_rate(obs: Any, source: str, name: str) -> tuple[float, float]:
-    """(frames per second, ms per frame) of the filter's worker channel, from its status line."""
-    status = str(obs.filter_settings(source, name).get("status", ""))
-    m = STATUS.search(status)
-    return (float(m[1]), float(m[2])) if m else (0.0, 0.0)
+def worker_rate(obs: Any, source: str, name: str, wait: float = 3.0) -> tuple[float, float]:
+    """(frames per second, ms per frame) of the filter's worker channel, from its status line (the
+    filter refreshes it about once a second: up to ``wait`` seconds for one with a frame rate)."""
+    deadline = time.monotonic() + wait
+    while True:
+        m = STATUS.search(str(obs.filter_settings(source, name).get("status", "")))
+        if (m and float(m[1]) > 0) or time.monotonic() >= deadline:
+            return (float(m[1]), float(m[2])) if m else (0.0, 0.0)
+        time.sleep(0.25)
 
 
 def wait_swapped(obs: Any, source: str, name: str, original: np.ndarray | None, box: tuple[int, int, int, int],
@@ -189,7 +193,8 @@ def wait_swapped(obs: Any, source: str, name: str, original: np.ndarray | None, 
     wait_until(swapped, timeout, lambda: f"the {name!r} filter never swapped the face; its status: "
                f"{obs.filter_settings(source, name).get('status')!r}")
     # and the worker's steady rate shows in the status line (refreshed about once a second)
-    wait_until(lambda: worker_rate(obs, source, name)[0] > 0, 30, lambda: f"no frame rate in the {name!r} status")
+    wait_until(lambda: worker_rate(obs, source, name, wait=0.0)[0] > 0, 30,
+               lambda: f"no frame rate in the {name!r} status")
 
 
 def slider_latency(obs: Any, box: tuple[int, int, int, int], width: int, tries: int,
