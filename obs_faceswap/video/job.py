@@ -31,6 +31,8 @@ class Runner(Protocol):
 
     def close(self, *, abort: bool = False) -> None: ...
 
+    def notes(self) -> list[str]: ...
+
 
 @dataclass(frozen=True)
 class VideoReport:
