@@ -54,15 +54,6 @@ def make_clip(folder: Path, seconds: float) -> Path:
     return out
 
 
-def _cpu() -> tuple[float, float]:
-    """(CPU seconds of this process, of it and its finished children)."""
-    import resource
-
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    own = me.ru_utime + me.ru_stime
-    return own, own + kids.ru_utime + kids.ru_stime
-
-
 def _spin(n: int) -> float:
     t0 = time.perf_counter()
     x = 0
@@ -88,13 +79,70 @@ def machine_speedup(n: int = 4_000_000) -> float:
     return one / two
 
 
-def _best_fps(frames: int, rounds: int, fn: Callable[[], None]) -> float:
-    best = 0.0
+def _best(frames: int, rounds: int, fn: Callable[[], Any]) -> tuple[float, Any]:
+    """(best frames/s of ``rounds`` runs of ``fn``, what that run returned)."""
+    best, kept = 0.0, None
     for _ in range(max(1, rounds)):
         t0 = time.perf_counter()
-        fn()
-        best = max(best, frames / (time.perf_counter() - t0))
-    return best
+        got = fn()
+        fps = frames / (time.perf_counter() - t0)
+        if fps > best:
+            best, kept = fps, got
+    return best, kept
+
+
+def _best_fps(frames: int, rounds: int, fn: Callable[[], Any]) -> float:
+    return _best(frames, rounds, fn)[0]
+
+
+def profile(name: str, report: Any) -> dict[str, float]:
+    """``{name}_cpu_ms_per_frame`` (all processes that swapped, and their ffmpeg processes) and where
+    each frame's time went, from the segment workers' own timings (``VideoReport.timings``)."""
+    t, n = report.timings, max(1, report.frames)
+    ms = {k: 1000 * v / n for k, v in t.items()}
+    return {f"{name}_cpu_ms_per_frame": ms["python_cpu"] + ms["ffmpeg_cpu"],
+            f"{name}_python_cpu_ms_per_frame": ms["python_cpu"],
+            f"{name}_ffmpeg_cpu_ms_per_frame": ms["ffmpeg_cpu"],
+            **{f"{name}_{k}_ms_per_frame": ms[k] for k in ("decode_wait", "detect", "swap", "encode_wait")}}
+
+
+class _OneCore:
+    """This process (and the processes it starts) on one core while inside."""
+
+    def __enter__(self) -> _OneCore:
+        self.saved = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {min(self.saved)})
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        os.sched_setaffinity(0, self.saved)
+
+
+def detection_stacking(clip: Path, count: int = 48) -> dict[str, float]:
+    """CPU ms per frame of the embedded detector without tracking: frame by frame, and 4 frames' model
+    runs stacked (``detect_many``, what ``--no-track`` does), one intra-op thread, same frames."""
+    from obs_faceswap.media import read_video_frames
+    from obs_faceswap.vision.embedded import EmbeddedDetector
+
+    frames = []
+    for frame in read_video_frames(clip):
+        frames.append(frame)
+        if len(frames) == count:
+            break
+    det = EmbeddedDetector(threads=1)
+    det.detect_many(frames[:4])  # warm
+
+    def cpu(fn: Callable[[], Any]) -> float:
+        best = float("inf")
+        for _ in range(2):
+            t0 = time.process_time()
+            fn()
+            best = min(best, time.process_time() - t0)
+        return 1000 * best / len(frames)
+
+    one = cpu(lambda: [det.detect(f) for f in frames])
+    four = cpu(lambda: [det.detect_many(frames[i:i + 4]) for i in range(0, len(frames), 4)])
+    return {"detect_per_frame_cpu_ms": one, "detect_stacked4_cpu_ms": four}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -106,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
     from obs_faceswap.vision.pipeline import FacePipeline
 
     result: dict[str, Any] = {}
+    profiles: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="obs-faceswap-bench-video-") as tmp:
         folder = Path(tmp)
         clip, warm = make_clip(folder, args.seconds), make_clip(folder, 1.0)
@@ -113,39 +162,55 @@ def run(args: argparse.Namespace) -> int:
         cv2.imwrite(str(photo), source_photo()[0])
         options = FaceOptions.from_settings({"source_image": str(photo)})
         frames = probe_video(clip).frames
-        result.update(clip=f"1280x720 {FPS} fps, {frames} frames, one face", cores=os.cpu_count() or 0)
+        result.update(clip=f"1280x720 {FPS} fps, {frames} frames, one face", cores=default_cores())
         opts = EncodeOptions()
 
         def batched(runner: Any, name: str) -> float:
             swap_video_file(warm, folder / f"warm_{name}.mp4", runner, opts, progress=False)
-            return _best_fps(frames, args.rounds, lambda: swap_video_file(
+            fps, rep = _best(frames, args.rounds, lambda: swap_video_file(
                 clip, folder / f"{name}.mp4", runner, opts, progress=False))
+            profiles.update(profile(name, rep))
+            return fps
 
         pipeline = FacePipeline(options)
         transform_video(warm, folder / "warm_base.mp4", pipeline.process, progress=False)
         result["baseline_frame_at_a_time_fps"] = _best_fps(frames, args.rounds, lambda: transform_video(
             clip, folder / "base.mp4", pipeline.process, progress=False))
+        if hasattr(os, "sched_setaffinity") and result["cores"] > 1:
+            with _OneCore():  # the per-core figure the --jobs speed-up is measured against (docs/video.md)
+                runner = LocalRunner(options, jobs=1)
+                try:
+                    result["jobs1_1core_fps"] = batched(runner, "jobs1_1core")
+                finally:
+                    runner.close()
         for jobs in (1, 2):
             runner = LocalRunner(options, jobs=jobs)
             try:
-                before = _cpu()
                 result[f"jobs{jobs}_fps"] = batched(runner, f"jobs{jobs}")
-                if jobs == 1:  # all of it ran in this process and its ffmpeg children
-                    (py0, all0), (py1, all1) = before, _cpu()
-                    runs = max(1, args.rounds) * frames + probe_video(warm).frames
-                    result["jobs1_python_ms_per_frame"] = 1000 * (py1 - py0) / runs
-                    result["jobs1_cpu_ms_per_frame"] = 1000 * (all1 - all0) / runs
             finally:
                 runner.close()
         if not args.no_ray:
             result["ray_fps"] = _ray_fps(options, batched)
         result["jobs2_speedup"] = result["jobs2_fps"] / result["jobs1_fps"]
+        if "jobs1_1core_fps" in result:
+            result["jobs2_speedup_vs_1core"] = result["jobs2_fps"] / result["jobs1_1core_fps"]
         if "ray_fps" in result and isinstance(result["ray_fps"], float):
             result["ray_vs_jobs2"] = result["ray_fps"] / result["jobs2_fps"]
         result["machine_speedup_2proc"] = machine_speedup()
+        if "jobs2_speedup_vs_1core" in result:  # how much of what the machine gives now --jobs 2 got
+            result["jobs2_speedup_vs_1core_of_control"] = (result["jobs2_speedup_vs_1core"]
+                                                           / result["machine_speedup_2proc"])
+        result.update(profiles)
+        result.update(detection_stacking(clip))
         result["load_average_1min"] = os.getloadavg()[0]  # a busy machine (other users) lowers every figure
     report(result, as_json=args.json, title="swap-video throughput, frames/s (higher is better)")
     return 0
+
+
+def default_cores() -> int:
+    from obs_faceswap.video.local import default_jobs
+
+    return default_jobs()
 
 
 def _ray_fps(options: Any, batched: Callable[[Any, str], float]) -> float | str:

@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,6 +39,14 @@ class SegmentResult:
     swapped: int  # frames in which a face was swapped
     error: str = ""  # the first per-frame error (those frames were written unchanged)
     seconds: float = 0.0
+    # where the time went, seconds (``STAGES``): wall time waiting for the decoder, in detection, in the
+    # swap, waiting for the encoder; CPU time of this process (all its threads) and of its ffmpeg processes
+    timings: dict[str, float] = field(default_factory=dict)
+    pid: int = 0  # the process that ran it
+    sessions: int = 0  # ONNX Runtime sessions that process had created when it finished (the loads)
+
+
+STAGES = ("decode_wait", "detect", "swap", "encode_wait", "python_cpu", "ffmpeg_cpu")
 
 
 @dataclass(frozen=True)
@@ -93,32 +101,63 @@ class SegmentWorker:
         """Write ``seg`` of ``stream`` swapped into ``dest``; ``progress(frames written so far)``."""
         from obs_faceswap.vision.pipeline import FacePipeline
 
-        t0 = time.perf_counter()
+        t0, cpu0, kids0 = time.perf_counter(), time.process_time(), _children_cpu()
         detector = self.tracker(float(stream.info.fps))
         # a fresh pipeline too (its models come from the session cache; ~40 ms for the source photo):
         # stages may keep per-frame state (the embedded swapper reuses the last frame's triangulation),
         # and a segment must not depend on which segments this process ran before
         pipeline = FacePipeline(self.options, detector=self.detector)
         swapped, written, error = 0, 0, ""
+        spent = dict.fromkeys(STAGES, 0.0)
         with _Encoder(encode_command(stream, dest, opts, output), seg.name) as enc:
-            for index, batch in _prefetch(_batches(stream, seg, opts), depth=2):
-                found = _detect_batch(detector, batch)  # tracking runs on warm-up frames too
-                for i, (frame, (faces, det_err)) in enumerate(zip(batch, found, strict=True)):
-                    if index + i < seg.start:
-                        continue  # warm-up: only the tracker needed it
-                    out, face_count, err = _swap(pipeline, frame, faces) if faces else (frame, 0, det_err)
-                    swapped += face_count > 0
-                    error = error or err
-                    enc.write(out)
-                    written += 1
-                if progress is not None:
-                    progress(written)
+            batches = _prefetch(_batches(stream, seg, opts), depth=2)
+            try:
+                while True:
+                    t = time.perf_counter()
+                    item = next(batches, None)
+                    spent["decode_wait"] += time.perf_counter() - t
+                    if item is None:
+                        break
+                    index, batch = item
+                    t = time.perf_counter()
+                    found = _detect_batch(detector, batch)  # tracking runs on warm-up frames too
+                    spent["detect"] += time.perf_counter() - t
+                    for i, (frame, (faces, det_err)) in enumerate(zip(batch, found, strict=True)):
+                        if index + i < seg.start:
+                            continue  # warm-up: only the tracker needed it
+                        t = time.perf_counter()
+                        out, face_count, err = _swap(pipeline, frame, faces) if faces else (frame, 0, det_err)
+                        spent["swap"] += time.perf_counter() - t
+                        swapped += face_count > 0
+                        error = error or err
+                        t = time.perf_counter()
+                        enc.write(out)
+                        spent["encode_wait"] += time.perf_counter() - t
+                        written += 1
+                    if progress is not None:
+                        progress(written)
+            finally:
+                batches.close()  # the decoder stops at once on an error
         last = seg.end == stream.frames  # a file's last packets may not decode (a cut-off recording): keep the rest
         if written != seg.frames and not (last and written > 0):
             raise ImageReadError(f"{stream.path.name}: {seg.name}: the decoder gave {written} of {seg.frames} "
                                  "frames (a damaged file?)")
-        return SegmentResult(seg.index, written, swapped, error, time.perf_counter() - t0)
+        spent["python_cpu"] = time.process_time() - cpu0
+        spent["ffmpeg_cpu"] = _children_cpu() - kids0
+        from obs_faceswap.models.session import sessions_created
 
+        return SegmentResult(seg.index, written, swapped, error, time.perf_counter() - t0, spent, os.getpid(),
+                             sessions_created())
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished child processes (its ffmpeg decoders and encoders)."""
+    try:
+        import resource
+    except ImportError:  # not on Unix: not measured
+        return 0.0
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
 
 
 class _Encoder:
