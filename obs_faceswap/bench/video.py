@@ -6,25 +6,40 @@ slowly, 24 fps, a keyframe every second, AAC audio; the embedded swapper (no dow
 
   baseline_frame_at_a_time_fps   the swap-video before the batched pipeline: one process, one frame
                                  at a time through FacePipeline.process (media.transform_video)
-  jobs1_fps, jobs2_fps           the batched pipeline with --jobs 1 and --jobs 2
+  jobs1_1core_fps                --jobs 1 confined to one core (it and its ffmpeg processes): what one
+                                 process gives per core, the figure --jobs 2 is compared with
+  jobs1_fps, jobs2_fps           the batched pipeline with --jobs 1 (free to use every core: ffmpeg and
+                                 the decode/encode threads run beside the swap) and --jobs 2
   ray_fps                        the same on a private local Ray cluster with 2 CPUs (two actors)
-  jobs2_speedup                  jobs2_fps / jobs1_fps (goal on 2 cores: >= 1.7)
+  jobs2_speedup                  jobs2_fps / jobs1_fps
+  jobs2_speedup_vs_1core         jobs2_fps / jobs1_1core_fps (goal on 2 cores: >= 1.7)
   ray_vs_jobs2                   ray_fps / jobs2_fps (goal: >= 0.85)
-  jobs1_python_ms_per_frame, jobs1_cpu_ms_per_frame   CPU time per frame of --jobs 1: in Python (the
-                                 swap) and in all (+ ffmpeg decoding and encoding beside it); their
-                                 ratio is what --jobs 2 can gain on 2 free cores at most, since
-                                 --jobs 1 already overlaps ffmpeg with Python
   machine_speedup_2proc          the control: what two processes of a pure-Python loop gain over one,
-                                 measured in the same run; about 2.0 on a free 2-core machine, lower
-                                 when others use the cores (then no parallel figure above can be higher)
+                                 measured after each round (the median); about 2.0 on a free 2-core
+                                 machine, lower when others use the cores (then no parallel figure
+                                 above can be higher)
+  jobs2_speedup_vs_1core_of_control   jobs2_speedup_vs_1core / machine_speedup_2proc: the share of
+                                 the parallelism the machine gave at the time that --jobs 2 turned
+                                 into frames
+  {way}_cpu_ms_per_frame         CPU time per frame of every process that swapped (their own, all
+                                 threads) and of their ffmpeg decoders and encoders (the
+                                 _python_cpu_ and _ffmpeg_cpu_ rows); CPU time barely depends on
+                                 the load, so these compare ways on a busy machine
+  {way}_{decode_wait,detect,swap,encode_wait}_ms_per_frame   wall time per frame in each stage of the
+                                 segment workers (summed over the processes), from their own timings
+  detect_per_frame_cpu_ms, detect_stacked4_cpu_ms   the embedded detector without tracking on frames
+                                 of the clip, frame by frame and 4 frames' model runs stacked
+                                 (--no-track): CPU ms per frame
 
 Each figure is frames / wall time of the whole file (decode, swap, encode, join, audio), with the
-models already loaded (a short warm-up file first); with ``--rounds N`` the best of N.
+models already loaded (every way first swaps a short file); with ``--rounds N`` the ways take turns
+N times and the best of each counts.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import tempfile
@@ -165,38 +180,53 @@ def run(args: argparse.Namespace) -> int:
         result.update(clip=f"1280x720 {FPS} fps, {frames} frames, one face", cores=default_cores())
         opts = EncodeOptions()
 
-        def batched(runner: Any, name: str) -> float:
-            swap_video_file(warm, folder / f"warm_{name}.mp4", runner, opts, progress=False)
-            fps, rep = _best(frames, args.rounds, lambda: swap_video_file(
-                clip, folder / f"{name}.mp4", runner, opts, progress=False))
-            profiles.update(profile(name, rep))
-            return fps
-
         pipeline = FacePipeline(options)
         transform_video(warm, folder / "warm_base.mp4", pipeline.process, progress=False)
         result["baseline_frame_at_a_time_fps"] = _best_fps(frames, args.rounds, lambda: transform_video(
             clip, folder / "base.mp4", pipeline.process, progress=False))
-        if hasattr(os, "sched_setaffinity") and result["cores"] > 1:
-            with _OneCore():  # the per-core figure the --jobs speed-up is measured against (docs/video.md)
-                runner = LocalRunner(options, jobs=1)
-                try:
-                    result["jobs1_1core_fps"] = batched(runner, "jobs1_1core")
-                finally:
-                    runner.close()
-        for jobs in (1, 2):
-            runner = LocalRunner(options, jobs=jobs)
-            try:
-                result[f"jobs{jobs}_fps"] = batched(runner, f"jobs{jobs}")
-            finally:
+        one_core = hasattr(os, "sched_setaffinity") and result["cores"] > 1
+        runners: dict[str, Any] = {}
+        try:
+            runners["jobs1"] = LocalRunner(options, jobs=1)  # also the one-core run, pinned while it runs
+            runners["jobs2"] = LocalRunner(options, jobs=2)
+            if not args.no_ray:
+                got = _ray_runner(options)
+                if isinstance(got, str):
+                    result["ray_fps"] = got
+                else:
+                    runners["ray"] = got
+            modes = [*(["jobs1_1core"] if one_core else []), *runners]
+            for name in modes:  # warm: every process has run a whole file before the clock
+                swap_video_file(warm, folder / f"warm_{name}.mp4", runners.get(name, runners["jobs1"]), opts,
+                                progress=False)
+            best: dict[str, tuple[float, Any]] = {}
+            controls = []
+            for _ in range(max(1, args.rounds)):  # the ways take turns, so a change in load hits all of them
+                for name in modes:
+                    with _OneCore() if name == "jobs1_1core" else contextlib.nullcontext():
+                        t0 = time.perf_counter()
+                        rep = swap_video_file(clip, folder / f"{name}.mp4", runners.get(name, runners["jobs1"]),
+                                              opts, progress=False)
+                        fps = frames / (time.perf_counter() - t0)
+                    if fps > best.get(name, (0.0, None))[0]:
+                        best[name] = (fps, rep)
+                controls.append(machine_speedup())
+        finally:
+            for runner in runners.values():
                 runner.close()
-        if not args.no_ray:
-            result["ray_fps"] = _ray_fps(options, batched)
+            if "ray" in runners:
+                import ray
+
+                ray.shutdown()
+        for name in modes:
+            result[f"{name}_fps"] = best[name][0]
+            profiles.update(profile(name, best[name][1]))
         result["jobs2_speedup"] = result["jobs2_fps"] / result["jobs1_fps"]
         if "jobs1_1core_fps" in result:
             result["jobs2_speedup_vs_1core"] = result["jobs2_fps"] / result["jobs1_1core_fps"]
         if "ray_fps" in result and isinstance(result["ray_fps"], float):
             result["ray_vs_jobs2"] = result["ray_fps"] / result["jobs2_fps"]
-        result["machine_speedup_2proc"] = machine_speedup()
+        result["machine_speedup_2proc"] = sorted(controls)[len(controls) // 2]  # measured after each round
         if "jobs2_speedup_vs_1core" in result:  # how much of what the machine gives now --jobs 2 got
             result["jobs2_speedup_vs_1core_of_control"] = (result["jobs2_speedup_vs_1core"]
                                                            / result["machine_speedup_2proc"])
@@ -213,7 +243,8 @@ def default_cores() -> int:
     return default_jobs()
 
 
-def _ray_fps(options: Any, batched: Callable[[Any, str], float]) -> float | str:
+def _ray_runner(options: Any) -> Any:
+    """Two actors on a private local Ray cluster with 2 CPUs; a sentence when Ray is not installed."""
     try:
         import ray
     except ImportError:
@@ -222,13 +253,10 @@ def _ray_fps(options: Any, batched: Callable[[Any, str], float]) -> float | str:
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
-        runner = RayRunner(options, actors=2)
-        try:
-            return batched(runner, "ray")
-        finally:
-            runner.close()
-    finally:
+        return RayRunner(options, actors=2)
+    except BaseException:
         ray.shutdown()
+        raise
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -236,6 +264,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                             description=__doc__)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of the 720p clip (default: 8)")
-    parser.add_argument("--rounds", type=int, default=1, help="timed runs of each way; the best counts (default: 1)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="timed runs of each way, taking turns; the best counts (default: 2)")
     parser.add_argument("--no-ray", action="store_true", help="leave out the Ray cluster")
     parser.set_defaults(func=run)
