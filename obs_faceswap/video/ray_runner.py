@@ -1,5 +1,6 @@
 """Run segments as Ray tasks: one actor per CPU (or per GPU) loads the models once and swaps
-whole segments; the driver joins the returned segment files.
+whole segments; the driver loads no model (it waits for every actor to report its models loaded,
+so a bad setting fails before any video) and joins the returned segment files.
 
 What travels to the workers: the face options, the source/reference photos (as bytes, written to a
 temporary folder on each worker), the segment plan and, when a worker's machine does not have the

@@ -4,7 +4,8 @@ A ``SegmentWorker`` loads the models once (the face pipeline from the settings) 
 any number of segments, of any number of videos: in this process (``--jobs 1``), in each process
 of the local pool (``--jobs N``) and in each Ray actor (``--ray``). Detection and swapping are the
 face pipeline's own stages (``build_detector``, ``FacePipeline.swap_faces``); this module adds the
-per-segment tracker and the ffmpeg pipes.
+per-segment tracker and the ffmpeg pipes: the decoder's pipe is read on one thread and the
+encoder's fed from another, so ffmpeg works while the frames are swapped.
 """
 
 from __future__ import annotations
@@ -202,9 +203,11 @@ class _Encoder:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        proc = self.proc
+        if kind is not None:  # stop the encoder first: the thread's writes then fail at once
+            proc.kill()
         self.queue.put(None)
         self.thread.join()
-        proc = self.proc
         try:
             if kind is None:
                 if self.broken:
