@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from obs_faceswap.models.session import sessions_created
 from obs_faceswap.video.codec import EncodeOptions
@@ -97,3 +98,29 @@ def test_a_pool_process_uses_its_share_of_the_cores() -> None:
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])
     assert res.stdout.split() == ["1", "1"], res.stderr
+
+
+def _ffmpeg_children() -> list[int]:
+    me = str(os.getpid())
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            comm = stat.read_text().split("(", 1)[1].rsplit(")", 1)[0]
+        except (OSError, IndexError):
+            continue
+        if fields[1] == me and comm == "ffmpeg":
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def test_an_encoder_that_stops_says_why_and_leaves_no_ffmpeg_running(moving_clip: Path, source_photo: Path,
+                                                                     tmp_path: Path) -> None:
+    from obs_faceswap.errors import FaceSwapError
+
+    worker = SegmentWorker(FaceOptions.from_settings({"source_image": str(source_photo)}))
+    stream = probe_stream(moving_clip)
+    seg = plan_segments(stream, 24, 0)[0]
+    with pytest.raises(FaceSwapError, match=r"ffmpeg could not encode segment 1 .*crf"):
+        worker.run(stream, seg, tmp_path / "s.mp4", EncodeOptions(crf=-5), tmp_path / "out.mp4")  # out of range
+    assert _ffmpeg_children() == []  # the decoder was stopped too
