@@ -14,6 +14,12 @@ onto the target's 468-point mesh keeps all of that the target's. Here the mesh i
    chin's length is identity);
 3. the output mesh = target + strength x offsets, rotated back into the target's pose.
 
+Live (a tracked face), the offsets are taken against the face's running neutral shape instead of
+the current frame (``update_neutral``, ``expression_reference``): output = source + the target's
+expression change from its neutral, so a brow raise, a smile's cheeks or a frown carry over, and the
+source's brow height (shape) stays. On a single photo the neutral is the photo itself: its brow raise
+cannot be told from brow height and is taken as shape.
+
 Everything here is a pure function on numpy arrays. Several source photos are averaged after
 Procrustes alignment (``average_shape``).
 """
@@ -27,6 +33,7 @@ import numpy.typing as npt
 
 UNFOLD_MIN_AREA = 0.1  # a mesh triangle may shrink to this share of its area, never fold over
 UNFOLD_SOFT = 0.2  # ...and moves start being pulled back this much above it
+NEUTRAL_SECONDS = 4.0  # a tracked face's neutral shape: the mean over the first seconds, then this time constant
 UNFOLD_RADIUS = 0.04  # share of the face size over which moves are pulled back around a folding triangle
 Mesh3 = npt.NDArray[np.float64]  # (468, 3): x, y (pixels, y down), depth (same units, away from the camera)
 
@@ -196,11 +203,36 @@ def apply_offsets(target: Mesh3, offsets: npt.NDArray[np.float64], strength: flo
     return moved[:, :2].astype(np.float32)  # type: ignore[no-any-return]
 
 
-def transfer_shape(source: Mesh3, target: Mesh3, strength: float = 1.0) -> npt.NDArray[np.float32]:
-    """The target's mesh (468, 2) with the source's face proportions at ``strength`` (0 = unchanged)."""
+def transfer_shape(source: Mesh3, target: Mesh3, strength: float = 1.0, reference: Mesh3 | None = None
+                   ) -> npt.NDArray[np.float32]:
+    """The target's mesh (468, 2) with the source's face proportions at ``strength`` (0 = unchanged).
+
+    ``reference``: the mesh the offsets are taken against (``expression_reference``: a tracked face's
+    neutral, so the target's expression change from it is kept); the target itself when None."""
     if strength <= 0.0:
         return target[:, :2].astype(np.float32)  # type: ignore[no-any-return]
-    return apply_offsets(target, shape_offsets(source, target), strength)
+    return apply_offsets(target, shape_offsets(source, target if reference is None else reference), strength)
+
+
+def update_neutral(neutral: Mesh3 | None, current: Mesh3, weight: float) -> Mesh3:
+    """A tracked face's running neutral shape: ``current`` brought into ``neutral``'s pose and size (3-D
+    similarity on the rigid points) and mixed in with ``weight``; ``current`` itself at first."""
+    if neutral is None or len(neutral) != len(current):
+        return np.array(current, np.float64)
+    return neutral + (align_to(current, neutral) - neutral) * float(weight)  # type: ignore[no-any-return]
+
+
+def expression_reference(current: Mesh3, neutral: Mesh3) -> Mesh3:
+    """What the shape offsets of ``current`` are taken against: its ``neutral`` shape in the current pose,
+    except the lids, the lips and the lower jaw, which are ``current``'s own (their opening is kept per
+    frame by ``shape_offsets``). The output is then the source plus the target's expression change
+    from its neutral (brow raise, cheeks, frown) where it was the source alone."""
+    w = rigid_weights(current)
+    s, r, t = similarity_fit(neutral, current, w)  # align_to, with the weights used once more below
+    ref = (neutral @ r.T) * s + t
+    per_frame = w < 1.0  # lips, lids and the jaw below the mouth corners
+    ref[per_frame] = current[per_frame]
+    return ref  # type: ignore[no-any-return]
 
 
 def average_shape(meshes: Sequence[Mesh3], weights: Sequence[float] | None = None, iterations: int = 3) -> Mesh3:

@@ -28,6 +28,7 @@ from obs_faceswap.vision.types import Face, FaceDetector, Frame
 SCENE_CHANGE = 40.0  # mean absolute thumbnail difference (0..255) that counts as a cut
 MATCH_IOU = 0.3
 TILE_ROUNDS = 4  # while tracking, each periodic detection scans 1/4 of the small-face tiles
+NEUTRAL_EVERY = 3  # a track's running neutral mesh (the embedded swap's expression reference): updated every 3rd frame
 
 
 class OneEuro:
@@ -220,9 +221,28 @@ class TrackedDetector:
                 track = _Track(face=f, filt=OneEuro(mc, beta))
             track.filt.min_cutoff, track.filt.beta = mc, beta
             new_tracks.append(track)
-            out.append(self._filtered(track) if self.smoothing > 0 else f)
+            out.append(self._with_neutral(track, self._filtered(track) if self.smoothing > 0 else f))
         self.tracks = new_tracks
         return out
+
+    def _with_neutral(self, track: _Track, face: Face) -> Face:
+        """``face`` with its track's running neutral mesh (``extra["mesh_neutral"]``, 3-D, in the neutral's
+        own pose; ``shape_transfer.update_neutral``): the mean over the first ``NEUTRAL_SECONDS``, then
+        an exponential average with that time constant, sampled every ``NEUTRAL_EVERY`` frames. The embedded swap's shape transfer keeps the
+        face's expression change from it (a brow raise)."""
+        depth = face.extra.get("mesh_z")
+        if face.landmarks is None or len(face.landmarks) != 468 or depth is None:
+            return face
+        from obs_faceswap.vision.shape_transfer import NEUTRAL_SECONDS, mesh3, update_neutral
+
+        neutral = track.extra.get("neutral")
+        if neutral is None or track.age % NEUTRAL_EVERY == 0:  # a slow average: every few frames is enough
+            samples = track.age // NEUTRAL_EVERY + 1
+            weight = max(NEUTRAL_EVERY * self.dt / NEUTRAL_SECONDS, 1.0 / samples)
+            neutral = update_neutral(neutral, mesh3(face.landmarks, depth), weight)  # type: ignore[arg-type]
+            track.extra["neutral"] = neutral
+        return Face(bbox=face.bbox, score=face.score, kps=face.kps, landmarks=face.landmarks,
+                    embedding=face.embedding, extra={**face.extra, "mesh_neutral": neutral})
 
     def _filtered(self, track: _Track) -> Face:
         f = track.face

@@ -24,7 +24,16 @@ from obs_faceswap.vision.shape_transfer import (
 )
 from obs_faceswap.vision.swappers.classical import ClassicalSwapper
 from obs_faceswap.vision.swappers.classical.swapper import face_roi
-from tests.vision.identity_harness import face_mesh3, measure, prepare, swap, t1_faces
+from tests.vision.identity_harness import (
+    REGIONS,
+    all_pairs,
+    face_mesh3,
+    prepare,
+    readback,
+    sources,
+    swap,
+    t1_faces,
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,27 +60,88 @@ def test_the_output_shape_is_the_sources_in_the_targets_pose_and_expression(setu
         assert abs(mouth_opening(new) - mouth_opening(t)) <= 0.15 * max(mouth_opening(t), 0.1)
 
 
-def test_the_swapped_face_is_recognised_as_moving_to_the_source(setup, detector: EmbeddedDetector,  # type: ignore[no-untyped-def]
-                                                                 astronaut_bgr: np.ndarray,
-                                                                 group_bgr: np.ndarray) -> None:
-    faces, astro = setup
-    results = {}
-    for strength in (0, 100):
-        sw = ClassicalSwapper(detector=detector)
-        src = prepare(sw, astronaut_bgr)
-        settings = {"shape_strength": strength}
-        results[strength] = [measure(detector, lambda img, f, sw=sw, src=src, st=settings: swap(sw, img, [f], src, st),
-                                     group_bgr,
-                                     face, astro)[0] for face in faces]
-    for flat, moved in zip(results[0], results[100], strict=True):
-        print(f"to source {flat.to_source:.4f} -> {moved.to_source:.4f}, to target {flat.to_target:.4f} -> "
-              f"{moved.to_target:.4f}, pose {moved.pose_deg:.1f}")
-        assert moved.to_target > flat.to_target  # no longer the target's shape, on every face
-    # and toward the source's, on every face (the strongly turned face 4 too since folds are pulled
-    # toward the local move instead of back to none)
-    assert all(m.to_source < f.to_source for f, m in zip(results[0], results[100], strict=True))
-    assert not any(p.moved for p in results[0])  # the old swap: still the target's face
-    assert sum(p.moved for p in results[100]) >= 2
+@pytest.fixture(scope="module")
+def pairs(detector: EmbeddedDetector, astronaut_bgr: np.ndarray, group_bgr: np.ndarray):  # type: ignore[no-untyped-def]
+    """Both proxies on the 36 pairs at shape strength 0 and 100 %."""
+    return {st: all_pairs(detector, astronaut_bgr, group_bgr, {"shape_strength": st}) for st in (0, 100)}
+
+
+def test_the_swapped_face_is_recognised_as_moving_to_the_source(pairs) -> None:  # type: ignore[no-untyped-def]
+    """Astronaut -> t1's six faces: away from the target and toward the source on every face."""
+    flat = [p for name, _, p in pairs[0] if name == "astronaut"]
+    moved = [p for name, _, p in pairs[100] if name == "astronaut"]
+    for f, m in zip(flat, moved, strict=True):
+        print(f"to source {f.to_source:.4f} -> {m.to_source:.4f}, to target {f.to_target:.4f} -> "
+              f"{m.to_target:.4f}, pose {m.pose_deg:.1f}")
+        assert m.to_target > f.to_target  # no longer the target's shape, on every face
+        assert m.to_source < f.to_source  # and toward the source's (the strongly turned face 4 too)
+    assert sum(p.moved for p in moved) >= 2
+
+
+def test_thirty_six_pairs_both_proxies(pairs) -> None:  # type: ignore[no-untyped-def]
+    """All 36 pairs. The issue's proxy (whole mesh): closer to the source in 14/36 measured (0/36 at
+    0 %); the inner-feature proxy: 18/36 (0/36 at 0 %). Floors one below the measured counts (a pair
+    on the edge flips with a tenth of a percent of the face size)."""
+    for name, j, p in pairs[100]:
+        print(f"{name} -> t1 face {j}: whole {p.to_source:.4f}/{p.to_target:.4f} "
+              f"inner {p.inner_to_source:.4f}/{p.inner_to_target:.4f} pose {p.pose_deg:.1f}")
+    assert len(pairs[100]) == 36
+    assert not any(p.moved or p.inner_moved for _, _, p in pairs[0])
+    whole, inner = (sum(p.moved for _, _, p in pairs[100]), sum(p.inner_moved for _, _, p in pairs[100]))
+    drift = [p.pose_deg for _, _, p in pairs[100]]
+    mouth = [p.mouth_error for _, _, p in pairs[100]]
+    print(f"closer to the source: whole mesh {whole}/36, inner features {inner}/36; re-detected pose drift "
+          f"mean {np.mean(drift):.1f} max {np.max(drift):.1f} deg; mouth opening error median {np.median(mouth):.2f}")
+    assert whole >= 13
+    assert inner >= 17
+    # the re-detected pose is not within the issue's 3 degrees (that is asserted on the drawn mesh): a
+    # guard against it growing (4.6 mean measured; 2.2 at 0 %, where the source's texture alone moves it)
+    assert np.mean(drift) < 5.5
+
+
+def test_the_mesh_model_reads_the_inner_features_not_the_outline(detector: EmbeddedDetector,  # type: ignore[no-untyped-def]
+                                                                 astronaut_bgr: np.ndarray, group_bgr: np.ndarray) -> None:
+    """Why the second proxy: the target's own pixels morphed to the shaped mesh, the outline alone or
+    the inner features alone. The re-detected outline follows an outline-only move by 0.07 of it (mean
+    of the 36 pairs), while an inner-only move is read back at 0.4-0.6 on brows and lips and drags the
+    outline along by about as much as the outline's own pixels do: the outline points are mostly the
+    model's prior given the inner features."""
+    from obs_faceswap.vision.embedded import FACE_OVAL
+    from obs_faceswap.vision.swappers.classical.swapper import face_roi, morph_region, target_shape
+
+    faces = t1_faces(detector, group_bgr)
+    got: dict[str, list[float]] = {"outline alone: outline": [], "inner alone: outline": [],
+                                   "inner alone: brows": [], "inner alone: lips": []}
+    for name, photo, face in sources(detector, astronaut_bgr, group_bgr, faces):
+        src = prepare(ClassicalSwapper(detector=detector), photo)
+        for j, target in enumerate(faces):
+            if name == f"t1 face {j}":
+                continue
+            pts = target.landmarks.astype(np.float32)
+            shaped = target_shape(pts, target.extra.get("mesh_z"), src, 1.0)
+            for part in ("outline", "inner"):
+                # the outline alone: only the outline points move; the inner features alone: all but them
+                new = (pts if part == "outline" else shaped).copy()
+                new[FACE_OVAL] = (shaped if part == "outline" else pts)[FACE_OVAL]
+                roi = face_roi(new, group_bgr.shape)
+                assert roi is not None
+                region = morph_region(group_bgr, pts, new, roi)
+                assert region is not None
+                sx, sy, pixels = region
+                out = group_bgr.copy()
+                out[sy:sy + pixels.shape[0], sx:sx + pixels.shape[1]] = pixels
+                again = face_mesh3(detector.track_aligned(out, [target])[0])
+                t, s = face_mesh3(target), face_mesh3(face)
+                if part == "outline":
+                    got["outline alone: outline"].append(readback(again, t, s, REGIONS["outline"]))
+                else:
+                    for region_name in ("outline", "brows", "lips"):
+                        got[f"inner alone: {region_name}"].append(readback(again, t, s, REGIONS[region_name]))
+    means = {k: float(np.mean(v)) for k, v in got.items()}
+    print({k: round(v, 2) for k, v in means.items()})
+    assert means["outline alone: outline"] < 0.15
+    assert means["inner alone: brows"] > 0.35 and means["inner alone: lips"] > 0.35
+    assert means["inner alone: outline"] > 0.5 * means["outline alone: outline"]
 
 
 def _gradient(img: np.ndarray) -> np.ndarray:
@@ -144,10 +214,49 @@ def test_live_shape_does_not_flicker(detector: EmbeddedDetector, group_bgr: np.n
         noisy = np.clip(frame + np.float32(4) * rng.standard_normal(frame.shape, np.float32), 0, 255).astype(np.uint8)
         face = tracked.detect(noisy)[0]
         lm.append(face.landmarks)
-        shaped.append(target_shape(face.landmarks, face.extra.get("mesh_z"), src, 1.0))  # type: ignore[arg-type]
+        shaped.append(target_shape(face.landmarks, face.extra.get("mesh_z"), src, 1.0,  # type: ignore[arg-type]
+                                   face.extra.get("mesh_neutral")))
     j_lm, j_shaped = np.stack(lm[5:]).std(0).mean(), np.stack(shaped[5:]).std(0).mean()
     print(f"jitter: landmarks {j_lm:.4f} px, shaped mesh {j_shaped:.4f} px")
     assert j_shaped < 1.25 * j_lm
+
+
+def test_live_brow_raise_carries_over(detector: EmbeddedDetector, astronaut_bgr: np.ndarray,
+                                      group_bgr: np.ndarray) -> None:
+    """Live (tracked), the user raising their brows raises the swapped face's brows: after ten still
+    frames the astronaut's brows go up by 8 % of her face (lids kept), and the output's re-detected
+    brows rise by at least 0.95 of what the camera image's do (1.03 measured; 0.88 with the offsets
+    taken against the current frame, which hands most of the raise to the source's brow height: on the
+    drawn mesh 0.9 of a raise is kept against 0.3, tests/vision/test_shape_transfer.py)."""
+    from obs_faceswap.vision.surroundings import morph_surroundings
+    from obs_faceswap.vision.swappers.classical.masks import LEFT_BROW_PTS, RIGHT_BROW_PTS
+    from obs_faceswap.vision.tracking import TrackedDetector
+
+    brows = np.concatenate([RIGHT_BROW_PTS, LEFT_BROW_PTS])
+    pts = detector.detect(astronaut_bgr)[0].landmarks.astype(np.float32)  # type: ignore[union-attr]
+    size = float(np.ptp(pts, 0).max())
+    lid = float(pts[[159, 386], 1].mean()) - 0.03 * size  # the upper lids stay
+    up = np.clip((lid - pts[:, 1]) / (lid - float(pts[brows, 1].mean())), 0, 1).astype(np.float32)
+    raised = morph_surroundings(astronaut_bgr, pts, pts - np.outer(0.08 * size * up, [0, 1]).astype(np.float32))
+
+    def brow_height(face) -> float:  # type: ignore[no-untyped-def]
+        return float(face.landmarks[[33, 263], 1].mean() - face.landmarks[brows, 1].mean())
+
+    sw = ClassicalSwapper(detector=detector)
+    src = prepare(sw, np.ascontiguousarray(group_bgr[250:450, 430:620]))
+    tracked = TrackedDetector(detector, detect_every=3, smoothing=0.5)
+    for _ in range(10):
+        still = tracked.detect(astronaut_bgr)[0]
+    before = swap(sw, astronaut_bgr, [still], src)
+    for _ in range(3):
+        moving = tracked.detect(raised)[0]
+    after = swap(sw, raised, [moving], src)
+    camera = detector.track_aligned(raised, [still])[0]
+    out0, out1 = (detector.track_aligned(img, [still])[0] for img in (before, after))
+    raise_in = brow_height(camera) - brow_height(still)
+    raise_out = brow_height(out1) - brow_height(out0)
+    print(f"brows raised by {raise_in:.2f} px in the camera image, {raise_out:.2f} px in the output")
+    assert raise_in > 2.0 and raise_out > 0.95 * raise_in
 
 
 def _glasses_and_stubble(img: np.ndarray, face) -> np.ndarray:  # type: ignore[no-untyped-def]

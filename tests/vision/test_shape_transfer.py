@@ -64,6 +64,41 @@ def test_mouth_opening_stays_the_targets() -> None:
     assert abs(out[152, 1] - target[152, 1]) < 2.0  # the jaw drop is expression, not shape
 
 
+def test_a_tracked_face_keeps_its_brow_raise_and_takes_the_source_brow_height() -> None:
+    """Against the face's running neutral (live), the output brows are the source's brow height plus
+    the target's raise from its neutral; on a single photo (no neutral) the raise cannot be told from
+    the brow height and is the source's."""
+    from obs_faceswap.vision.swappers.classical.masks import LEFT_BROW_PTS, RIGHT_BROW_PTS
+
+    brows = np.concatenate([RIGHT_BROW_PTS, LEFT_BROW_PTS])
+    neutral = _face()
+    neutral[brows, 1] = 100 - 50 * 0.55  # the brows above the eyes
+    source = neutral.copy()
+    source[brows, 1] -= 5.0  # the source's brows sit 5 px higher (shape)
+    raised = neutral.copy()
+    raised[brows, 1] -= 4.0  # the target raises its brows by 4 px (expression)
+    raised = (raised - 100) @ _rot(10, 0, 0).T + 100  # and has turned its head a little since
+
+    def brow_height(mesh: np.ndarray, like: np.ndarray) -> float:  # brows above the eye corners, in like's pose
+        m = st.mesh3(mesh, like[:, 2]) if mesh.shape[1] == 2 else mesh
+        return float(np.mean(m[[33, 263], 1]) - np.mean(m[brows, 1]))
+
+    base = brow_height(neutral, neutral)
+    at_rest = st.transfer_shape(source, neutral, 1.0, st.expression_reference(neutral, neutral))
+    assert abs(brow_height(at_rest, neutral) - base - 5.0) < 0.5  # the source's brow height
+    tracked = st.transfer_shape(source, raised, 1.0, st.expression_reference(raised, neutral))
+    print(f"brows above the neutral: at rest {brow_height(at_rest, neutral) - base:.2f}, tracked raise "
+          f"{brow_height(tracked, raised) - base:.2f}, photo {brow_height(st.transfer_shape(source, raised, 1.0), raised) - base:.2f}")
+    assert brow_height(tracked, raised) - base > 5.0 + 0.75 * 4.0  # ... plus the target's raise
+    still = st.transfer_shape(source, raised, 1.0)
+    assert brow_height(still, raised) - base < 5.0 + 0.4 * 4.0  # a photo: the raise is lost to the source's
+    # the running neutral is the mean shape whatever the pose of each frame
+    walk = st.update_neutral(None, raised, 1.0)
+    walk = st.update_neutral(walk, (neutral - 100) @ _rot(-15, 5, 0).T * 1.2 + 100, 0.5)
+    expected = (raised + st.align_to(neutral, raised)) / 2
+    assert st.procrustes_distance(walk, expected) < 0.01
+
+
 def test_average_shape_of_one_person_in_several_poses() -> None:
     face = _face()
     views = [face, (face - 100) @ _rot(15, 0, 0).T + 100, (face - 100) @ _rot(-10, 8, 3).T * 1.2 + 120]

@@ -27,7 +27,14 @@ from obs_faceswap.vision.embedded import FACE_OVAL, OUTER_LIPS, EmbeddedDetector
 from obs_faceswap.vision.feature_select import mouth_seam_keep
 from obs_faceswap.vision.options import FaceOptions
 from obs_faceswap.vision.record import ColourState, FaceRecord, roi_affine
-from obs_faceswap.vision.shape_transfer import average_shape, hold_region, mesh3, transfer_shape, unfold
+from obs_faceswap.vision.shape_transfer import (
+    average_shape,
+    expression_reference,
+    hold_region,
+    mesh3,
+    transfer_shape,
+    unfold,
+)
 from obs_faceswap.vision.surroundings import morph_surroundings, surround_margin
 from obs_faceswap.vision.swappers.base import Photos, PreparedSource, SourceTools
 from obs_faceswap.vision.swappers.classical.masks import eye_keep, face_mask, mouth_keep, skin_mask
@@ -109,7 +116,8 @@ class ClassicalSwapper(UsesEmbeddedDetector):
         pts = meshed.landmarks.astype(np.float32)
         # the source's proportions in the target's pose and expression (faded with the blend: blend 0
         # is the untouched frame); with keep_mouth the user's own lips stay where they are
-        new = target_shape(pts, meshed.extra.get("mesh_z"), source, options.shape_strength * options.blend)
+        new = target_shape(pts, meshed.extra.get("mesh_z"), source, options.shape_strength * options.blend,
+                           meshed.extra.get("mesh_neutral"))
         if options.keep_mouth and new is not pts:
             new = hold_region(pts, new, OUTER_LIPS, 1.3 * options.mouth_size)
         roi = face_roi(new, frame.shape)  # the swapped face: where the warp, masks and colour work
@@ -160,12 +168,18 @@ def morph_region(frame: Frame, pts: Points, new: Points, roi: Roi, cache: dict[s
     return x0, y0, morph_surroundings(crop, pts - np.float32([x0, y0]), new - np.float32([x0, y0]), cache)
 
 
-def target_shape(pts: Points, depth: Any, source: ClassicalSource, strength: float) -> Points:
+def target_shape(pts: Points, depth: Any, source: ClassicalSource, strength: float, neutral: Any = None) -> Points:
     """The target's mesh ``pts`` (with its ``depth`` when known) given the source's proportions at
-    ``strength``, folds pulled back; ``pts`` itself (the same object) at 0."""
+    ``strength``, folds pulled back; ``pts`` itself (the same object) at 0. ``neutral``: a tracked
+    face's running neutral mesh (``Face.extra["mesh_neutral"]``): the target's expression change from
+    it is kept (brow raise, cheeks)."""
     if strength <= 0.0 or source.shape is None or len(pts) != len(source.shape):
         return pts
-    return unfold(pts, transfer_shape(source.shape, mesh3(pts, depth), strength), source.triangles)
+    target = mesh3(pts, depth)
+    reference = None
+    if neutral is not None and depth is not None and len(neutral) == len(pts):
+        reference = expression_reference(target, np.asarray(neutral, np.float64))
+    return unfold(pts, transfer_shape(source.shape, target, strength, reference), source.triangles)
 
 
 def _frontal(face: Face) -> float:
