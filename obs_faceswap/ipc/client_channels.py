@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from obs_faceswap.ipc import audio as audio_ring
 from obs_faceswap.ipc import frames, wake
 from obs_faceswap.ipc.frames import FrameChannel, FrameView
+from obs_faceswap.ipc.regions import NO_RECT, Rect
 from obs_faceswap.ipc.shm import SharedMemoryFull
 
 if TYPE_CHECKING:
@@ -158,7 +159,7 @@ class VideoChannel(_ChannelBase):
         self._seq = 0
         self._last_result_seq = -1
         self._view: FrameView | None = None
-        self._geometry: tuple[int, int, int] = (0, 0, 0)
+        self._geometry: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)  # w, h, format, region frame w, h
         self.max_age_s = client.max_result_age
         self.counters = {"submitted": 0, "bypassed": 0, "results": 0, "stale": 0, "rejected": 0, "reallocs": 0}
 
@@ -205,7 +206,53 @@ class VideoChannel(_ChannelBase):
             self.client_error = f"frame refused: {exc}"
             return False
         self.client_error = ""
-        self._geometry = (width, height, code)
+        self._geometry = (width, height, code, 0, 0)
+        self.counters["submitted"] += 1
+        if chan.take_waiting("worker"):
+            self._wake_worker()
+        return True
+
+    def submit_region(self, small: int, width: int, height: int, stride: int, frame_w: int, frame_h: int,
+                      fmt: int | str = frames.BGRA, timestamp: int = 0, crop: int = 0, crop_rect: Rect = NO_RECT,
+                      crop_stride: int = 0) -> bool:
+        """Hand one *region frame* to the worker (``ipc/regions.py``): the whole ``frame_w`` x ``frame_h``
+        frame downscaled to ``width`` x ``height`` at address ``small``, and, unless ``crop_rect`` is
+        empty, that rectangle of the frame at full resolution at address ``crop``. The result's
+        ``region`` says what the worker swapped and which rectangle to send next. The downscaled frame
+        may be left out (``width`` = ``height`` = 0) when a crop is sent. False when it was not sent
+        (bypass). Never blocks; never raises for a missing worker."""
+        if self.closed:
+            return False
+        try:
+            code = frames.format_code(fmt)
+            if (width <= 0 or height <= 0) and (width or height or crop_rect.empty):
+                raise ValueError(f"empty frame {width}x{height}")
+            small_bytes = frames.frame_nbytes(code, width, height, stride)
+            nbytes = small_bytes if crop_rect.empty else frames.align(small_bytes) + crop_stride * crop_rect.h
+        except ValueError as exc:
+            self.counters["rejected"] += 1
+            self.client_error = f"frame refused: {exc}"
+            return False
+        if not self.client.running:
+            self.counters["bypassed"] += 1
+            return False
+        chan = self._chan
+        if chan is None or nbytes > chan.capacity:
+            chan = self._reallocate(max(nbytes, chan.capacity * 5 // 4 if chan is not None else 0))
+            if chan is None:
+                self.counters["bypassed"] += 1
+                return False
+        self._seq += 1
+        try:
+            chan.write_region_frame(small, width, height, stride, code, frame_w=frame_w, frame_h=frame_h,
+                                    seq=self._seq, timestamp=int(timestamp), crop=crop, crop_rect=crop_rect,
+                                    crop_stride=crop_stride)
+        except (ValueError, RuntimeError, TypeError) as exc:
+            self.counters["rejected"] += 1
+            self.client_error = f"frame refused: {exc}"
+            return False
+        self.client_error = ""
+        self._geometry = (0, 0, code, frame_w, frame_h)  # a region result is used whatever was sent with it
         self.counters["submitted"] += 1
         if chan.take_waiting("worker"):
             self._wake_worker()
@@ -240,14 +287,16 @@ class VideoChannel(_ChannelBase):
                 strict=True)]
             self._view = FrameView(hdr.seq, hdr.timestamp, hdr.width, hdr.height, hdr.fmt, hdr.strides,
                                    hdr.offsets, hdr.nbytes, hdr.submit_ns, chan.segment.address + off, planes,
-                                   True, chan, index, hdr.version, hdr.color)
+                                   True, chan, index, hdr.version, hdr.color, hdr.region)
             self.counters["results"] += 1
         elif self._view is not None:
             self._view.is_new = False
         view = self._view
         if view is None or view._channel is not chan:
             return None
-        if (view.width, view.height, view.fmt) != self._geometry or (
+        size = (0, 0, view.region.frame_w, view.region.frame_h) if view.region is not None else (
+            view.width, view.height, 0, 0)
+        if (size[0], size[1], view.fmt, size[2], size[3]) != self._geometry or (
                 check_age and time.monotonic_ns() - view.submit_ns > self.max_age_s * 1e9):
             if view.is_new:
                 self.counters["stale"] += 1

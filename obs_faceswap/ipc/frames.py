@@ -41,6 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from obs_faceswap.ipc.regions import NO_RECT, REGION_FMT, REGION_OFFSET, Rect, RegionHeader, region_problem
 from obs_faceswap.ipc.shm import Segment, SegmentView, align
 
 # pixel formats (values are part of the protocol)
@@ -50,9 +51,10 @@ FORMAT_NAMES: dict[int, str] = {BGRA: "BGRA", RGBA: "RGBA", BGRX: "BGRX", BGR: "
 FORMATS: dict[str, int] = {v: k for k, v in FORMAT_NAMES.items()}
 
 MAGIC = b"OFSV"
-LAYOUT_VERSION = 2  # 2: one slot pool shared by both directions (in-place results), colour matrix in headers
+LAYOUT_VERSION = 3  # 2: one slot pool shared by both directions (in-place results), colour matrix in headers;
+# 3: region frames (a downscaled whole frame plus a full-resolution crop: ipc/regions.py)
 CHANNEL_HEADER = 256
-SLOT_HEADER = 128
+SLOT_HEADER = 192
 DEFAULT_SLOTS = 5
 MIN_SLOTS = 5  # in latest, in held, out latest, out held, and one free for the client writer
 
@@ -68,11 +70,12 @@ _OFF_SETTINGS_GEN = 88  # u32, written by the client: its settings generation (s
 # slot header: version, seq, timestamp, width, height, fmt, nplanes, stride0..2, offset1, offset2, nbytes,
 # submit_ns (the client's time.monotonic_ns() at submit; the worker copies it into the result),
 # color flags (bit 0: a colour matrix follows), then 12 float32: rows R, G, B of the YUV->RGB matrix
-# (OBS ``color_matrix`` layout, values in 0..1: R = m0*Y + m1*U + m2*V + m3); 128 bytes in all
+# (OBS ``color_matrix`` layout, values in 0..1: R = m0*Y + m1*U + m2*V + m3); 128 bytes, then the region
+# block (``regions.REGION_FMT`` at ``regions.REGION_OFFSET``; flags 0: a plain frame)
 _SLOT_FMT = "<QQqIIIIIIIIIQqI12f"
 _SLOT_TAIL = "<QqIIIIIIIIIQqI12f"  # everything after the version
 _COLOR_MATRIX = 1
-assert struct.calcsize(_SLOT_FMT) <= SLOT_HEADER
+assert struct.calcsize(_SLOT_FMT) <= REGION_OFFSET and REGION_OFFSET + struct.calcsize(REGION_FMT) <= SLOT_HEADER
 
 _LATEST = {"in": _OFF_IN_LATEST, "out": _OFF_OUT_LATEST}
 _HELD = {"in": _OFF_IN_HELD, "out": _OFF_OUT_HELD}
@@ -169,6 +172,7 @@ class SlotHeader:
     nbytes: int
     submit_ns: int
     color: tuple[float, ...] | None = None  # 12 floats (rows R, G, B of the YUV->RGB matrix) or None
+    region: RegionHeader | None = None  # a region frame: the main image is the whole frame downscaled
 
 
 
@@ -242,7 +246,9 @@ class FrameChannel(SegmentView):
             _SLOT_FMT, self.segment.buf, self.slot_offset(direction, index))
         npl = max(1, min(3, npl))
         color = tuple(m) if flags & _COLOR_MATRIX else None
-        return SlotHeader(v, seq, ts, w, h, fmt, npl, (s0, s1, s2)[:npl], (0, o1, o2)[:npl], nb, sub, color)
+        region = RegionHeader.unpack(struct.unpack_from(REGION_FMT, self.segment.buf,
+                                                        self.slot_offset(direction, index) + REGION_OFFSET))
+        return SlotHeader(v, seq, ts, w, h, fmt, npl, (s0, s1, s2)[:npl], (0, o1, o2)[:npl], nb, sub, color, region)
 
     # -- writer -------------------------------------------------------------------------------
     def latest(self, direction: str) -> int:
@@ -289,9 +295,11 @@ class FrameChannel(SegmentView):
 
     def commit_write(self, direction: str, index: int, *, seq: int, timestamp: int, width: int, height: int,
                      fmt: int, strides: Sequence[int], offsets: Sequence[int], nbytes: int,
-                     submit_ns: int | None = None, color: Sequence[float] | None = None) -> None:
+                     submit_ns: int | None = None, color: Sequence[float] | None = None,
+                     region: RegionHeader | None = None) -> None:
         """Finish writing slot ``index`` and publish it as ``direction``'s latest. For 'out' (the
-        worker's in-place result) the input slot is released at the same time."""
+        worker's in-place result) the input slot is released at the same time. ``region``: the
+        region block of a region frame (None: a plain frame)."""
         off = self.slot_offset(direction, index)
         v = self._version(direction, index)
         st = list(strides) + [0] * (3 - len(strides))
@@ -301,6 +309,8 @@ class FrameChannel(SegmentView):
                          fmt, len(strides), st[0], st[1], st[2], of[1], of[2], nbytes,
                          time.monotonic_ns() if submit_ns is None else submit_ns,
                          _COLOR_MATRIX if m else 0, *(m or (0.0,) * 12))
+        struct.pack_into(REGION_FMT, self.segment.buf, off + REGION_OFFSET,
+                         *(region.pack() if region is not None else (0,) * 14))
         self._set_version(direction, index, v + 1 if v & 1 else v + 2)
         self._set_i32(_LATEST[direction], index)
         if direction == "out" and self._i32(_OFF_IN_HELD) == index:
@@ -310,6 +320,42 @@ class FrameChannel(SegmentView):
         v = self._version(direction, index)
         if v & 1:
             self._set_version(direction, index, v + 1)
+
+    def write_region_frame(self, small: int, width: int, height: int, stride: int, fmt: int, *, frame_w: int,
+                           frame_h: int, seq: int, timestamp: int = 0, crop: int = 0, crop_rect: Rect = NO_RECT,
+                           crop_stride: int = 0) -> int:
+        """Copy one region frame in and publish it (client): the whole frame downscaled to ``width`` x
+        ``height`` (address ``small``, ``stride`` bytes per row; 0 x 0: not sent this time) and, when
+        ``crop_rect`` is not empty, that rectangle of the ``frame_w`` x ``frame_h`` frame at full
+        resolution (address ``crop``, ``crop_stride`` bytes per row) stored after it. Returns the
+        slot index."""
+        if fmt not in (BGRA, RGBA, BGRX):
+            raise ValueError(f"region frames are BGRA, RGBA or BGRX, not {FORMAT_NAMES.get(fmt, fmt)}")
+        if (width <= 0 or height <= 0) and (width or height or crop_rect.empty):
+            raise ValueError(f"a region frame needs a downscaled frame or a crop, got {width}x{height} and none")
+        st, rows, offs = plane_layout(fmt, width, height, stride)
+        small_bytes = st[0] * rows[0]
+        crop_offset = align(small_bytes) if not crop_rect.empty and small_bytes else 0
+        nbytes = crop_offset + crop_stride * crop_rect.h if not crop_rect.empty else small_bytes
+        region = RegionHeader(frame_w, frame_h, crop_rect, crop_stride if not crop_rect.empty else 0, crop_offset)
+        problem = region_problem(region, width, height, nbytes)
+        if problem:
+            raise ValueError(problem)
+        if nbytes > self.capacity:
+            raise ValueError(f"frame of {nbytes} bytes exceeds the channel capacity {self.capacity}")
+        index = self.begin_write(direction="in")
+        try:
+            base = self.data_offset("in", index)
+            if small_bytes:
+                self._copy_in(base, small, small_bytes)
+            if not crop_rect.empty:
+                self._copy_in(base + crop_offset, crop, crop_stride * crop_rect.h)
+        except BaseException:
+            self.abort_write("in", index)
+            raise
+        self.commit_write("in", index, seq=seq, timestamp=timestamp, width=width, height=height, fmt=fmt,
+                          strides=st, offsets=offs, nbytes=nbytes, region=region)
+        return index
 
     def write_frame(self, direction: str, data: Any, width: int, height: int, strides: Sequence[int] | int | None,
                     fmt: int, *, seq: int, timestamp: int = 0, color: Sequence[float] | None = None) -> int:
@@ -359,17 +405,24 @@ class FrameChannel(SegmentView):
         plane (offset + stride x rows) inside ``nbytes``, ``nbytes`` inside the slot, strides no
         smaller than a row. The other side may be broken or hostile; nothing it writes may make us
         read or write outside the segment."""
+        crop_only = hdr.region is not None and hdr.width == 0 and hdr.height == 0  # a region frame's crop alone
         try:
             _, rows, _ = plane_layout(hdr.fmt, hdr.width, hdr.height, hdr.strides)
         except (ValueError, KeyError, TypeError) as exc:
             return str(exc)
-        if hdr.width <= 0 or hdr.height <= 0:
+        if (hdr.width <= 0 or hdr.height <= 0) and not crop_only:
             return f"empty frame {hdr.width}x{hdr.height}"
         if not 0 <= hdr.nbytes <= self.capacity:
             return f"frame of {hdr.nbytes} bytes in a slot of {self.capacity}"
         for o, st, r in zip(hdr.offsets, hdr.strides, rows, strict=True):
             if o < 0 or o + st * r > hdr.nbytes:
                 return f"plane at {o} with stride {st} x {r} rows runs past the frame's {hdr.nbytes} bytes"
+        if hdr.region is not None:
+            if hdr.fmt not in (BGRA, RGBA, BGRX):
+                return f"a region frame in {FORMAT_NAMES.get(hdr.fmt, hdr.fmt)}"
+            if crop_only and hdr.region.crop.empty:
+                return "a region frame with neither a downscaled frame nor a crop"
+            return region_problem(hdr.region, hdr.width, hdr.height, hdr.nbytes)
         return ""
 
     def claim(self, direction: str, after_seq: int = -1) -> tuple[int, SlotHeader] | None:
@@ -433,6 +486,7 @@ class FrameView:
     _slot: int
     _version: int
     color: tuple[float, ...] | None = None  # the input's YUV->RGB matrix (12 floats), if it had one
+    region: RegionHeader | None = None  # region frames: what the worker swapped and wants next (validated)
 
     @property
     def format_name(self) -> str:

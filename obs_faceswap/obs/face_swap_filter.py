@@ -1,25 +1,31 @@
 """The "Face Swap" video filter (render path: works on every synchronous and async source).
 
-Per frame, on the graphics thread, in ``video_render``:
-  1. render the filter's input into a texrender (BGRA);
-  2. ``gs_stage_texture`` into one of two staging surfaces and map the *other* one (last frame's),
-     so a real GPU never stalls on the readback; one ``submit`` copies it into the worker's
-     shared memory (non-blocking, latest wins);
-  3. if the worker has a finished result for a recent frame, upload the newest one once with
-     ``gs_texture_set_image`` into a ``GS_DYNAMIC`` texture and draw it; otherwise draw the input
-     unchanged (bypass), so a slow, crashed or missing worker never freezes the picture.
+Per frame, on the graphics thread, in ``video_render`` (issue 19: what OBS pays must not grow
+with the frame size):
+  1. read back *region frames* (``obs_faceswap/ipc/regions.py``): the whole input downscaled to at
+     most ``SMALL_SIDE`` px (the worker finds faces on it) and, once the worker tracks a face, the
+     rectangle around it that the worker asked for, at full resolution (the worker tracks the face
+     on it; the downscaled frame then goes only every ``SMALL_EVERY`` frames). Each is drawn
+     into a texrender of its own small size (an orthographic projection over the rectangle), staged
+     the next frame and mapped and copied into shared memory the frame after (``readback.Readback``;
+     ``submit_region``, non-blocking, latest wins);
+  2. draw the input unchanged (``obs_source_skip_video_filter``), then, if the worker has a fresh
+     result, the swapped rectangle over it at its place: uploaded once into one of two ``GS_DYNAMIC``
+     textures of the rectangle's size (``readback.UploadTextures``). Without a fresh result (no face, first frames, worker slow, crashed
+     or restarting) nothing is drawn over the input: OBS never waits and never shows a frozen face.
 """
 
 from __future__ import annotations
 
-import ctypes as C
 import os
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..ipc.regions import NO_RECT, SMALL_EVERY, Rect, clamp, small_size
 from ..settings import FACE_SETTINGS
 from . import callbacks, libobs, runtime
 from .lipsync_option import LipSyncOption
+from .readback import Readback, Staged, UploadTextures, draw_texture
 from .worker_link import link
 
 if TYPE_CHECKING:
@@ -32,6 +38,10 @@ PIXEL_FORMAT = "BGRA"
 # 'face' is the real pipeline; the worker's test processors ('invert', 'noop') check the
 # transport without any model (diagnosis: docs/obs.md)
 VIDEO_PROCESSOR = os.environ.get("OBS_FACESWAP_VIDEO_PROCESSOR", "face")
+AVERAGE = 0.05  # weight of a new frame in the moving averages of the status line
+# OBS_FACESWAP_RENDER_PROFILE=1: log where video_render's time goes, every PROFILE_FRAMES frames
+PROFILE = os.environ.get("OBS_FACESWAP_RENDER_PROFILE") == "1"
+PROFILE_FRAMES = 150
 
 
 class FaceSwapFilter(LipSyncOption):
@@ -40,100 +50,118 @@ class FaceSwapFilter(LipSyncOption):
 
     def __init__(self, lib: libobs.LibObs, source: int, settings: dict[str, Any]) -> None:
         super().__init__(lib, source, settings)  # LipSyncOption: starts the capture the settings ask for
-        self.size = (0, 0)
-        self.texrender: int | None = None
-        self.stages: list[int | None] = [None, None]
-        self.staged = [False, False]
-        self.index = 0
-        self.texture: int | None = None
-        self.uploaded = False  # the dynamic texture holds a result of the current size
+        self.small = Readback(lib)  # the whole input, downscaled
+        self.crop = Readback(lib)  # the rectangle the worker asked for, full resolution
+        self.want = NO_RECT  # that rectangle (from the newest result; empty: no track)
+        self.frame = (0, 0)
+        self.uploads = UploadTextures(lib)  # the swapped rectangle, uploaded
         self.render_ms = 0.0  # moving average of video_render's own cost
-        self.stage_ns = [0, 0]  # when each staged frame was rendered: its timestamp (lip sync aligns by it)
+        self.read_bytes = 0.0  # moving average of the bytes read back from the GPU per frame
+        self.upload_bytes = 0.0  # ... and uploaded to it
+        self.phases: dict[str, float] = {}  # PROFILE: milliseconds per phase, summed
+        self.phase_max: dict[str, float] = {}  # ... and the longest
+        self.profiled = 0
+        self._t = 0.0
+        self.frames = 0
 
     def open_channel(self, client: WorkerClient) -> VideoChannel:
         return client.open_video(self.worker_settings(), processor=VIDEO_PROCESSOR)
 
     # ---------------------------------------------------------------- graphics
     def _free_graphics(self) -> None:
-        lib = self.lib
-        if self.texrender:
-            lib.gs_texrender_destroy(self.texrender)
-        for stage in self.stages:
-            if stage:
-                lib.gs_stagesurface_destroy(stage)
-        if self.texture:
-            lib.gs_texture_destroy(self.texture)
-        self.texrender, self.stages, self.texture = None, [None, None], None
-        self.staged = [False, False]
-        self.size = (0, 0)
+        self.small.free()
+        self.crop.free()
+        self.uploads.free()
 
-    def _ensure_graphics(self, w: int, h: int) -> None:
-        if self.size == (w, h) and self.texrender:
-            return
-        self._free_graphics()  # already inside the graphics context (video_render)
+    def _draw_input(self, target: int, parent: int) -> None:
         lib = self.lib
-        self.texrender = lib.gs_texrender_create(libobs.GS_BGRA, libobs.GS_ZS_NONE)
-        self.stages = [lib.gs_stagesurface_create(w, h, libobs.GS_BGRA) for _ in range(2)]
-        self.texture = lib.gs_texture_create(w, h, libobs.GS_BGRA, 1, None, libobs.GS_DYNAMIC)
-        self.size = (w, h)
-        self.uploaded = False
-
-    def _render_input(self, target: int, parent: int, w: int, h: int) -> bool:
-        lib = self.lib
-        lib.gs_texrender_reset(self.texrender)
-        if not lib.gs_texrender_begin(self.texrender, w, h):
-            return False
-        clear = (C.c_float * 4)(0.0, 0.0, 0.0, 0.0)
-        lib.gs_clear(libobs.GS_CLEAR_COLOR, C.addressof(clear), 0.0, 0)
-        lib.gs_ortho(0.0, float(w), 0.0, float(h), -100.0, 100.0)
-        lib.gs_blend_state_push()
-        lib.gs_blend_function(libobs.GS_BLEND_ONE, libobs.GS_BLEND_ZERO)
         flags = lib.obs_source_get_output_flags(parent)
         if target == parent and not flags & (libobs.OBS_SOURCE_CUSTOM_DRAW | libobs.OBS_SOURCE_ASYNC):
             lib.obs_source_default_render(target)
         else:
             lib.obs_source_video_render(target)
-        lib.gs_blend_state_pop()
-        lib.gs_texrender_end(self.texrender)
-        return True
 
-    def _draw(self, texture: int, w: int, h: int) -> None:
-        lib = self.lib
-        effect = lib.obs_get_base_effect(libobs.OBS_EFFECT_DEFAULT)
-        lib.gs_effect_set_texture(lib.gs_effect_get_param_by_name(effect, b"image"), texture)
-        while lib.gs_effect_loop(effect, b"Draw"):
-            lib.gs_draw_sprite(texture, 0, w, h)
+    def _read_back(self, channel: VideoChannel, target: int, parent: int, w: int, h: int) -> None:
+        """Render and stage this frame's region frame; hand last frame's to the worker."""
+        def draw() -> None:
+            self._draw_input(target, parent)
 
-    def _submit_previous(self, channel: VideoChannel, w: int, h: int) -> None:
-        """Stage this frame, map last frame's surface and hand it to the worker (one memmove)."""
-        lib = self.lib
-        cur, prev = self.index, self.index ^ 1
-        lib.gs_stage_texture(self.stages[cur], lib.gs_texrender_get_texture(self.texrender))
-        self.staged[cur] = True
-        self.stage_ns[cur] = time.monotonic_ns()
-        self.index = prev
-        if not self.staged[prev]:
-            return
-        ptr, linesize = C.c_void_p(), C.c_uint32()
-        if not lib.gs_stagesurface_map(self.stages[prev], C.byref(ptr), C.byref(linesize)):
-            return
+        sw, sh = small_size(w, h)
+        stamp = time.monotonic_ns()
+        want = NO_RECT if (sw, sh) == (w, h) else clamp(self.want, w, h)  # a small frame is sent whole
+        self.frames += 1
+        # with a crop (a tracked face) the downscaled frame only serves to find new faces
+        send_small = want.empty or self.frames % SMALL_EVERY == 0
+        self.small.stage_previous()
+        self._lap("stage small")
+        self.crop.stage_previous()
+        self._lap("stage crop")
+        if not send_small or not self.small.render(draw, Staged(Rect(0, 0, w, h), sw, sh, (w, h), stamp)):
+            self.small.skip()
+        self._lap("render small")
+        if want.empty or not self.crop.render(draw, Staged(want, want.w, want.h, (w, h), stamp)):
+            self.crop.skip()
+        self._lap("render crop")
+        read = 0
         try:
-            channel.submit(ptr.value, w, h, linesize.value, PIXEL_FORMAT, self.stage_ns[prev])
+            with self.small.mapped() as small, self.crop.mapped() as crop:
+                if crop is not None and crop[2].frame != (w, h):
+                    crop = None
+                if small is not None and small[2].frame != (w, h):
+                    small = None
+                if small is not None or crop is not None:
+                    address, linesize, info = small if small is not None else (0, 0, None)
+                    kw: dict[str, Any] = {}
+                    if crop is not None:
+                        kw = {"crop": crop[0], "crop_rect": crop[2].rect, "crop_stride": crop[1]}
+                        read += crop[1] * crop[2].height
+                    stamp = (info or crop[2]).stamp  # type: ignore[index]
+                    self._lap("map")
+                    channel.submit_region(address, info.width if info else 0, info.height if info else 0, linesize,
+                                          w, h, PIXEL_FORMAT, stamp, **kw)
+                    read += linesize * (info.height if info else 0)
+                    self._lap("copy to shm")
         finally:
-            lib.gs_stagesurface_unmap(self.stages[prev])
+            self.small.flip()
+            self.crop.flip()
+        self.read_bytes += AVERAGE * (read - self.read_bytes)
 
-    def _fresh_result(self, channel: VideoChannel) -> bool:
-        """Upload the newest result once; True when the texture holds a fresh one to draw."""
+    def _draw_result(self, channel: VideoChannel, w: int, h: int) -> None:
+        """Draw the newest swapped rectangle over the input (uploaded once); follow its track."""
         view = channel.result()  # None: nothing fresh (worker slow, restarting, gone, other size)
-        if view is None:
-            return False
-        if view.is_new or not self.uploaded:
-            self.lib.gs_texture_set_image(self.texture, view.address, int(view.stride), False)
-            self.uploaded = True
-        return True
+        upload = 0
+        region = view.region if view is not None else None
+        if region is not None and (region.frame_w, region.frame_h) == (w, h):
+            self.want = region.next
+            r = region.crop
+            if not r.empty:
+                if view.is_new or self.uploads.size != (r.w, r.h):
+                    self.uploads.upload(view.address + region.crop_offset, region.crop_stride, r.w, r.h)
+                    upload = r.w * r.h * 4
+                    self._lap("upload")
+                texture = self.uploads.current
+                if texture:
+                    draw_texture(self.lib, texture, r.w, r.h, r.x, r.y)
+                self._lap("draw region")
+        self.upload_bytes += AVERAGE * (upload - self.upload_bytes)
+
+    def _lap(self, phase: str) -> None:
+        if PROFILE:
+            now = time.perf_counter()
+            ms = 1000.0 * (now - self._t)
+            self.phases[phase] = self.phases.get(phase, 0.0) + ms
+            self.phase_max[phase] = max(self.phase_max.get(phase, 0.0), ms)
+            self._t = now
+
+    def _log_profile(self) -> None:
+        self.profiled += 1
+        if self.profiled % PROFILE_FRAMES == 0:
+            runtime.log(f"{self.label}: video_render ms/frame by phase (mean, max): " + ", ".join(
+                f"{k} {v / PROFILE_FRAMES:.2f} {self.phase_max[k]:.1f}" for k, v in self.phases.items()))
+            self.phases, self.phase_max = {}, {}
 
     def render(self) -> None:
-        start = time.perf_counter()
+        start = self._t = time.perf_counter()
         lib = self.lib
         target = lib.obs_filter_get_target(self.source)
         parent = lib.obs_filter_get_parent(self.source)
@@ -143,28 +171,36 @@ class FaceSwapFilter(LipSyncOption):
         if not target or not parent or not w or not h or channel is None or not link().running():
             lib.obs_source_skip_video_filter(self.source)  # bypass, no readback
             return
-        self._ensure_graphics(w, h)
-        if not self._render_input(target, parent, w, h):
-            lib.obs_source_skip_video_filter(self.source)
-            return
-        fresh = False
+        if self.frame != (w, h):  # a new size: nothing of the old one is valid
+            self._free_graphics()
+            self.frame, self.want = (w, h), NO_RECT
         try:
-            self._submit_previous(channel, w, h)
-            fresh = self._fresh_result(channel)
+            self._read_back(channel, target, parent, w, h)
         except Exception as exc:  # noqa: BLE001  (a broken channel must not break the picture)
             self.log_once("worker channel", exc)
-        self._draw(self.texture if fresh else lib.gs_texrender_get_texture(self.texrender), w, h)
-        self.render_ms += 0.05 * (1000.0 * (time.perf_counter() - start) - self.render_ms)
+        self._lap("read back")
+        lib.obs_source_skip_video_filter(self.source)  # the input, unchanged
+        self._lap("draw input")
+        try:
+            self._draw_result(channel, w, h)
+        except Exception as exc:  # noqa: BLE001
+            self.log_once("worker channel", exc)
+        self._lap("rest")
+        self.render_ms += AVERAGE * (1000.0 * (time.perf_counter() - start) - self.render_ms)
+        if PROFILE:
+            self._log_profile()
 
     def status_text(self) -> str:
         text = super().status_text()
         if self.enabled and self.render_ms:  # what the filter costs OBS's graphics thread
-            text += f"; OBS side {self.render_ms:.1f} ms/frame"
+            w, h = self.frame
+            text += (f"; OBS side {self.render_ms:.1f} ms/frame, read back {self.read_bytes / 1024:.0f} KB/frame"
+                     f" of {w * h * 4 / 1024:.0f} KB, uploaded {self.upload_bytes / 1024:.0f} KB/frame")
         return text
 
     def destroy(self) -> None:
         super().destroy()
-        if self.texrender or self.texture or any(self.stages):
+        if self.small.texrender or self.crop.texrender or any(self.uploads.textures):
             self.lib.obs_enter_graphics()
             try:
                 self._free_graphics()

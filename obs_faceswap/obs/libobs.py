@@ -223,6 +223,9 @@ class LibObs:
         "gs_effect_set_texture": (None, (vp, vp)),
         "gs_effect_loop": (C.c_bool, (vp, C.c_char_p)),
         "gs_draw_sprite": (None, (vp, u32, u32, u32)),
+        "gs_matrix_push": (None, ()),
+        "gs_matrix_pop": (None, ()),
+        "gs_matrix_translate3f": (None, (f32, f32, f32)),
         # settings (obs_data)
         "obs_data_release": (None, (vp,)),
         "obs_data_get_bool": (C.c_bool, (vp, C.c_char_p)),

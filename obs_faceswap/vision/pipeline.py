@@ -87,6 +87,7 @@ class FacePipeline:
         self.options = options
         self.last_error = ""
         self.stats: dict[str, Any] = {}
+        self.swapped: list[Face] = []  # the faces the last frame swapped (in that frame's coordinates)
         self._s = _Stages()
         self._build(options, None)
 
@@ -213,17 +214,23 @@ class FacePipeline:
 
     # ------------------------------------------------------------ per frame
 
+    def _ready(self) -> bool:
+        """Start a frame's stats; False when there is nothing to swap with (off, no source photo)."""
+        self.stats = {"faces": 0, "providers": self.providers}
+        self.swapped = []
+        if not self.options.enabled:
+            return False
+        if self._s.source is None and not self._s.mapped:
+            self.last_error = "no source face photo chosen"
+            return False
+        return True
+
     def process(self, frame: Frame) -> Frame:
         """The frame with the selected faces swapped; unchanged when off, no source, or no face."""
         t0 = time.perf_counter()
-        stats: dict[str, Any] = {"faces": 0, "providers": self.providers}
-        self.stats = stats
-        s = self._s
-        if not self.options.enabled:
+        if not self._ready():
             return frame
-        if s.source is None and not s.mapped:
-            self.last_error = "no source face photo chosen"
-            return frame
+        stats, s = self.stats, self._s
         if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] not in (3, 4) or min(frame.shape[:2]) < 8:
             self.last_error = (f"unsupported frame {frame.shape} {frame.dtype}: expected an 8-bit BGR or BGRA "
                                "image at least 8x8 pixels")
@@ -242,35 +249,89 @@ class FacePipeline:
             stats["detect_ms"] = (time.perf_counter() - t) * 1000.0
             out = self.swap_faces(frame, faces, stats)
         except Exception as exc:  # a live filter must keep running: report, pass the frame through
-            self.last_error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, FaceSwapError) else str(exc)
-            stats["total_ms"] = (time.perf_counter() - t0) * 1000.0
-            return frame
-        self.last_error = ""
-        if self.options.face_selection == "reference" and s.reference is None:
-            self.last_error = "face selection 'reference' needs a reference photo: choose one, or select faces another way"
-        stats["total_ms"] = (time.perf_counter() - t0) * 1000.0
+            return self._failed(exc, frame, t0)
+        self._done(t0)
         return out
 
-    def swap_faces(self, frame: Frame, faces: Sequence[Face], stats: dict[str, Any] | None = None) -> Frame:
-        """Swap the selected ones among ``faces`` (already detected in ``frame``); returns a new frame."""
-        stats = stats if stats is not None else {}
+    def _failed(self, exc: Exception, frame: Frame, t0: float) -> Frame:
+        self.last_error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, FaceSwapError) else str(exc)
+        self.stats["total_ms"] = (time.perf_counter() - t0) * 1000.0
+        self.swapped = []
+        return frame
+
+    def _done(self, t0: float) -> None:
+        self.last_error = ""
+        if self.options.face_selection == "reference" and self._s.reference is None:
+            self.last_error = "face selection 'reference' needs a reference photo: choose one, or select faces another way"
+        self.stats["total_ms"] = (time.perf_counter() - t0) * 1000.0
+
+    def process_region(self, frame: Frame, crop: Frame | None, crop_xy: tuple[int, int]
+                       ) -> tuple[Frame | None, list[Face]]:
+        """A region frame (``obs_faceswap/ipc/regions.py``): faces are detected and tracked on ``frame``
+        (the whole frame, possibly scaled up from a downscaled copy outside the crop) and swapped on
+        ``crop`` (full resolution, its top-left corner at ``crop_xy`` in the frame; None: not sent).
+        Returns the swapped crop (None when nothing was swapped) and the selected faces in frame
+        coordinates (what to read back next)."""
+        t0 = time.perf_counter()
+        if not self._ready():
+            return None, []
+        stats, s = self.stats, self._s
+        try:
+            assert s.detector is not None
+            t = time.perf_counter()
+            faces = s.detector.detect(frame)
+            stats["detect_ms"] = (time.perf_counter() - t) * 1000.0
+            if crop is None:
+                chosen = [f for f, _ in self._pairs(frame, faces)]
+                out = None
+            else:
+                dx, dy = crop_xy
+                out = self.swap_faces(crop, [shift_face(f, -dx, -dy) for f in faces], stats)
+                chosen = [shift_face(f, dx, dy) for f in self.swapped]
+                out = None if out is crop else out
+        except Exception as exc:
+            self._failed(exc, frame, t0)
+            return None, []
+        self._done(t0)
+        return out, chosen
+
+    def _pairs(self, frame: Frame, faces: Sequence[Face]) -> list[tuple[Face, object]]:
+        """The faces to swap among ``faces`` (selection, source map), each with its prepared source."""
         s, o = self._s, self.options
-        t = time.perf_counter()
         embed: Callable[[Frame, Sequence[Face]], list[Embedding]] | None = (
             s.embedder.embed_faces if s.embedder is not None else None)
         chosen = select_faces(faces, o.face_selection, index=o.face_index, frame=frame, reference=s.reference,
                               threshold=o.reference_threshold, embed=embed)
         default = s.source.value if s.source is not None else None
         if s.mapped:
-            pairs = assign_sources(faces, chosen, s.mapped, default, frame=frame, threshold=o.reference_threshold,
-                                   embed=embed)
-        else:
-            pairs = [(f, default) for f in chosen] if default is not None else []
+            return assign_sources(faces, chosen, s.mapped, default, frame=frame, threshold=o.reference_threshold,
+                                  embed=embed)
+        return [(f, default) for f in chosen] if default is not None else []
+
+    def swap_faces(self, frame: Frame, faces: Sequence[Face], stats: dict[str, Any] | None = None) -> Frame:
+        """Swap the selected ones among ``faces`` (already detected in ``frame``); returns a new frame."""
+        stats = stats if stats is not None else {}
+        s, o = self._s, self.options
+        t = time.perf_counter()
+        pairs = self._pairs(frame, faces)
+        default = s.source.value if s.source is not None else None
         stats["select_ms"] = (time.perf_counter() - t) * 1000.0
         stats["faces"] = len(pairs)
         stats["detected"] = len(faces)
+        self.swapped = [f for f, _ in pairs]
         if not pairs:
             return frame
         assert s.swapper is not None
         return swap_all(frame, [f for f, _ in pairs], s.swapper, default, o, stages=s.quality, stats=stats,
                         sources=[src for _, src in pairs])
+
+
+def shift_face(face: Face, dx: float, dy: float) -> Face:
+    """``face`` with its coordinates moved by (dx, dy) (the frame's to a crop's and back)."""
+    if not dx and not dy:
+        return face
+    d = np.float32([dx, dy])
+    return Face(bbox=(face.bbox.reshape(2, 2) + d).reshape(4).astype(np.float32), score=face.score,
+                kps=(face.kps + d).astype(np.float32),
+                landmarks=None if face.landmarks is None else (face.landmarks + d).astype(np.float32),
+                embedding=face.embedding, extra={k: v for k, v in face.extra.items() if k != "track_mesh"})

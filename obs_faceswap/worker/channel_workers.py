@@ -15,15 +15,17 @@ import numpy as np
 
 from obs_faceswap.ipc import wake as wakepipe
 from obs_faceswap.ipc.audio import AudioRings
-from obs_faceswap.ipc.frames import FrameChannel
+from obs_faceswap.ipc.frames import FrameChannel, SlotHeader
 from obs_faceswap.worker import convert
 from obs_faceswap.worker.lipsync_feed import LipSyncFeed
+from obs_faceswap.worker.priority import lower_this_thread
 from obs_faceswap.worker.processors import (
     AudioProcessor,
     VideoProcessor,
     make_audio_processor,
     make_video_processor,
 )
+from obs_faceswap.worker.region_frames import RegionState
 
 Wake = Callable[[int], None]
 Report = Callable[[int, str], None]
@@ -303,6 +305,8 @@ class VideoWorker(_ChannelWorker):
         self.dropped = 0
         self.queue_age_ms = 0.0
         self.lipsync: LipSyncFeed | None = None  # the chosen audio source drives the mouth (settings)
+        self.regions = RegionState()  # region frames: the last rectangles (steady sizes)
+        self.yielded = False  # this thread's priority was lowered (once, before its first frame)
 
     def remap(self, shm: str) -> None:
         if shm != self.chan.name:
@@ -363,6 +367,8 @@ class VideoWorker(_ChannelWorker):
             return False
         chan.set_waiting("worker", False)
         index, hdr = got
+        if not self.yielded and self.frames:  # models and first frame at full speed (a restart swaps again
+            self.yielded = lower_this_thread() or True  # soon); then frames yield the CPU to OBS (worker/priority.py)
         self._await_settings(chan.settings_gen())
         t0 = time.perf_counter()
         if self.last_seq >= 0 and hdr.seq > self.last_seq + 1:
@@ -379,6 +385,8 @@ class VideoWorker(_ChannelWorker):
             chan.release("in")
             self._error(str(exc), "frame")
             return True
+        if hdr.region is not None:
+            return self._step_region(chan, index, hdr)
         if self.processor.name != "noop":
             off = chan.data_offset("in", index)
             flat = np.frombuffer(chan.segment.buf, np.uint8, hdr.nbytes, off)
@@ -399,13 +407,35 @@ class VideoWorker(_ChannelWorker):
         chan.commit_write("out", index, seq=hdr.seq, timestamp=hdr.timestamp, width=hdr.width, height=hdr.height,
                           fmt=hdr.fmt, strides=hdr.strides, offsets=hdr.offsets, nbytes=hdr.nbytes,
                           submit_ns=hdr.submit_ns, color=hdr.color)
-        if chan.take_waiting("client"):
+        self._published(t0)
+        return True
+
+    def _step_region(self, chan: FrameChannel, index: int, hdr: SlotHeader) -> bool:
+        """A region frame (``ipc/regions.py``): processed in place by ``RegionState``; the result's
+        region block says what was swapped and what to read next."""
+        t0 = time.perf_counter()
+        try:
+            region = self.regions.process(self.processor, chan.segment.buf, chan.data_offset("in", index), hdr,
+                                          self.lipsync)
+            self._error(self.processor.last_error, "frame")
+        except Exception as exc:
+            chan.abort_write("in", index)
+            chan.release("in")
+            self._error(f"frame failed: {exc}", "frame")
+            return True
+        chan.commit_write("out", index, seq=hdr.seq, timestamp=hdr.timestamp, width=hdr.width, height=hdr.height,
+                          fmt=hdr.fmt, strides=hdr.strides, offsets=hdr.offsets, nbytes=hdr.nbytes,
+                          submit_ns=hdr.submit_ns, region=region)
+        self._published(t0)
+        return True
+
+    def _published(self, t0: float) -> None:
+        if self.chan.take_waiting("client"):
             self._notify_client()
         if self.first_frame_at is None:
             self.first_frame_at = time.monotonic()
         self.frames += 1
         self.rate.add((time.perf_counter() - t0) * 1000.0)
-        return True
 
     def _await_settings(self, announced: int) -> None:
         """The client changed settings before this frame: wait (briefly) for the message and apply

@@ -125,6 +125,13 @@ class FaceProcessor(_Simple):
     def process(self, frame: np.ndarray) -> np.ndarray:
         return self.pipeline.process(frame)
 
+    def process_region(self, frame: np.ndarray, crop: np.ndarray | None, crop_xy: tuple[int, int]
+                       ) -> tuple[np.ndarray | None, list[Any]]:
+        """A region frame: track on ``frame``, swap on ``crop``; (swapped crop or None, face boxes in
+        the frame) (``worker/region_frames.py``)."""
+        out, faces = self.pipeline.process_region(frame, crop, crop_xy)
+        return out, [tuple(float(v) for v in f.bbox) for f in faces]
+
     def update(self, settings: Mapping[str, Any]) -> None:
         self.pipeline.update(self.pipeline.options.with_changes(settings))
 

@@ -414,3 +414,60 @@ def test_voice_clone_shifts_pitch_and_reports_latency(obs: HeadlessObs, voice_cl
     assert blocks > 100 and underruns < blocks * 0.25, (before, after)
     latest = LATENCY_LINE.findall("\n".join(obs.our_log()))[-1]
     assert float(latest[2]) <= MAX_MARGIN_MS and float(latest[0]) <= engine_ms + MAX_MARGIN_MS + 0.2, latest
+
+
+READBACK = re.compile(r"read back (\d+) KB/frame of (\d+) KB, uploaded (\d+) KB/frame")
+
+
+def test_face_swap_reads_back_only_the_face_region_of_a_big_source(obs: HeadlessObs, astronaut_bgr: np.ndarray,
+                                                                   group_photo_path: Path, tmp_path: Path) -> None:
+    """Issue 19: on a 1280x720 source the filter reads back a downscaled frame plus the tracked face
+    region, not the whole frame; it swaps the face and leaves every other pixel as OBS drew it; with no
+    face in the picture it passes the input through and OBS keeps rendering."""
+    big = np.full((720, 1280, 3), 90, np.uint8)
+    big[:, 280:1000] = cv2.resize(astronaut_bgr, (720, 720), interpolation=cv2.INTER_CUBIC)
+    path = tmp_path / "big.png"
+    cv2.imwrite(str(path), big)
+    empty = tmp_path / "empty.png"
+    cv2.imwrite(str(empty), cv2.GaussianBlur(big[:, ::-1], (0, 0), 25))  # no face left in it
+    set_if_present(obs, FACE, SWAP, {"enabled": False})  # one swap at a time on 2 cores
+    set_if_present(obs, SPEECH, VOICE, {"enabled": False})
+    obs.call("CreateInput", {"sceneName": "Scene", "inputName": "Big", "inputKind": "image_source",
+                             "inputSettings": {"file": str(path)}})
+    try:
+        original = wait_for(lambda: (s := obs.screenshot("Big")).shape == big.shape and s, 20, "no 1280x720 picture")
+        box = face_box(original)
+        obs.add_filter("Big", SWAP, VIDEO_KIND, swap_settings(group_photo_path))
+
+        def swapped() -> np.ndarray | None:
+            shot = obs.screenshot("Big")
+            return shot if changed(shot, original, box)[0] > SWAPPED else None
+
+        shot = wait_for(swapped, 60, lambda: "the face never changed; status: "
+                        + str(obs.filter_settings("Big", SWAP).get("status")))
+        inside, outside = changed(shot, original, box)
+        assert outside < 0.005, f"{outside:.1%} of the pixels outside the face changed"
+        far = np.ones(shot.shape[:2], bool)
+        far[:, 500:800] = False  # well away from the face: exactly as OBS drew it
+        assert np.array_equal(shot[far], original[far])
+
+        def figures() -> tuple[int, int, int] | None:
+            m = READBACK.search(str(obs.filter_settings("Big", SWAP).get("status", "")))
+            # the averages settle once the region is tracked (they start from 0)
+            return tuple(map(int, m.groups())) if m and int(m.group(1)) > 100 else None  # type: ignore[return-value]
+
+        time.sleep(3)  # the moving averages settle (~20 frames)
+        read, full, uploaded = wait_for(figures, 30, lambda: str(obs.filter_settings("Big", SWAP).get("status")))
+        status = str(obs.filter_settings("Big", SWAP).get("status"))
+        print(f"\nregion read-back at 1280x720: {status}")
+        assert full == 1280 * 720 * 4 // 1024
+        assert read < 0.6 * full and uploaded < 0.4 * full, status
+        # no face: the input goes through unchanged and OBS keeps rendering
+        frames0 = obs.call("GetStats")["renderTotalFrames"]
+        obs.call("SetInputSettings", {"inputName": "Big", "inputSettings": {"file": str(empty)}})
+        blurred = cv2.imread(str(empty))
+        wait_for(lambda: np.abs(obs.screenshot("Big").astype(int) - blurred).max() <= 2, 20,
+                 "the picture without a face was not passed through unchanged")
+        assert obs.call("GetStats")["renderTotalFrames"] > frames0
+    finally:
+        obs.call("RemoveInput", {"inputName": "Big"})

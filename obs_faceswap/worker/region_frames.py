@@ -1,0 +1,115 @@
+"""Worker side of region frames (``obs_faceswap/ipc/regions.py``): keep the frame as last seen
+(downscaled frames scaled up, each crop pasted in at full resolution), track faces on it, swap
+on the crop, write the swapped crop back in place and say which rectangle to read next.
+
+The client sends the downscaled frame every ``SMALL_EVERY`` frames while it sends a crop (it only
+serves to find new faces: the tracked ones are followed on the crop's own pixels) and every
+frame otherwise. Processors with a ``process_region(frame, crop, crop_xy)`` method (the face
+pipeline) track themselves and return the faces they swapped; the others (the test processors)
+get the crop as a frame and ask for the whole frame (they have no track).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+from obs_faceswap.ipc import frames as F
+from obs_faceswap.ipc.frames import SlotHeader
+from obs_faceswap.ipc.regions import NO_RECT, Rect, RegionHeader, next_region
+
+RESULT_MARGIN = 0.05  # around the changed pixels of a frame swapped whole (no crop), in face sizes
+
+
+def _view4(buf: Any, offset: int, w: int, h: int, stride: int) -> np.ndarray:
+    """An (h, w, 4) uint8 view of packed pixels at ``offset`` with ``stride`` bytes per row."""
+    return np.ndarray((h, w, 4), np.uint8, buffer=buf, offset=offset, strides=(stride, 4, 1))
+
+
+def _to_bgr(px: np.ndarray, fmt: int) -> np.ndarray:
+    return cv2.cvtColor(px, cv2.COLOR_RGBA2BGR if fmt == F.RGBA else cv2.COLOR_BGRA2BGR)
+
+
+def _write_back(bgr: np.ndarray, px: np.ndarray, fmt: int) -> None:
+    """``bgr`` into the packed pixels ``px`` in place (alpha kept)."""
+    if bgr.shape != (*px.shape[:2], 3):
+        raise ValueError(f"processor returned shape {bgr.shape}, expected {(*px.shape[:2], 3)}")
+    order = [0, 0, 1, 1, 2, 2] if fmt != F.RGBA else [0, 2, 1, 1, 2, 0]
+    out = np.empty(px.shape, np.uint8)
+    cv2.mixChannels([np.ascontiguousarray(bgr), np.ascontiguousarray(px)], [out], order + [6, 3])
+    px[...] = out
+
+
+def _changed_box(a: np.ndarray, b: np.ndarray) -> tuple[int, int, int, int] | None:
+    diff = np.any(a != b, axis=2)
+    rows, cols = np.flatnonzero(diff.any(axis=1)), np.flatnonzero(diff.any(axis=0))
+    if not len(rows):
+        return None
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+class RegionState:
+    """One channel's region bookkeeping between frames: the frame as last seen (the downscaled
+    frames scaled up, the crops pasted in at full resolution: faces are tracked on it in frame
+    pixels, with the crop's own pixels) and the last rectangles (steady sizes)."""
+
+    def __init__(self) -> None:
+        self.next = NO_RECT
+        self.result = NO_RECT
+        self.canvas: np.ndarray | None = None
+
+    def _canvas(self, small: np.ndarray | None, fw: int, fh: int) -> np.ndarray:
+        if small is not None:
+            self.canvas = small if small.shape[:2] == (fh, fw) else cv2.resize(small, (fw, fh),
+                                                                               interpolation=cv2.INTER_LINEAR)
+        elif self.canvas is None or self.canvas.shape[:2] != (fh, fw):  # a crop before any downscaled frame
+            self.canvas = np.zeros((fh, fw, 3), np.uint8)
+        return self.canvas
+
+    def process(self, processor: Any, buf: Any, base: int, hdr: SlotHeader,
+                lipsync: Any = None) -> RegionHeader:
+        """Process the region frame in slot data at ``base`` (in place); returns the result's region block."""
+        region = hdr.region
+        assert region is not None
+        fw, fh, fmt = region.frame_w, region.frame_h, hdr.fmt
+        small_px = _view4(buf, base, hdr.width, hdr.height, hdr.strides[0]) if hdr.width and hdr.height else None
+        whole = region.crop.empty and (hdr.width, hdr.height) == (fw, fh)  # small frame: it is the crop
+        if whole:
+            crop, stride, offset = Rect(0, 0, fw, fh), hdr.strides[0], 0
+        else:
+            crop, stride, offset = region.crop, region.crop_stride, region.crop_offset
+        crop_px = None if crop.empty else _view4(buf, base + offset, crop.w, crop.h, stride)
+        canvas = self._canvas(None if small_px is None else _to_bgr(small_px, fmt), fw, fh)
+        crop_bgr = None
+        if whole:
+            crop_bgr = canvas
+        elif crop_px is not None:
+            crop_bgr = _to_bgr(crop_px, fmt)
+            canvas[crop.y:crop.y + crop.h, crop.x:crop.x + crop.w] = crop_bgr
+        method = getattr(processor, "process_region", None)
+        if method is None:  # no track of its own: process what came, then ask for everything
+            out = processor.process(crop_bgr.copy()) if crop_bgr is not None else None
+            boxes: list[tuple[float, float, float, float]] = [(0.0, 0.0, float(fw), float(fh))]
+        else:
+            out, boxes = method(canvas, crop_bgr, (crop.x, crop.y))
+        if out is not None and lipsync is not None:
+            out = lipsync.process(out, hdr.timestamp)
+        self.next = next_region(boxes, fw, fh, self.next)
+        result = NO_RECT
+        if out is not None and crop_px is not None and out is not crop_bgr:
+            if whole:  # upload only what changed (with a small margin, steady sizes)
+                box = _changed_box(out, crop_bgr)
+                result = NO_RECT if box is None else next_region([box], fw, fh, self.result, margin=RESULT_MARGIN)
+                if not result.empty:
+                    r = result
+                    _write_back(out[r.y:r.y + r.h, r.x:r.x + r.w], crop_px[r.y:r.y + r.h, r.x:r.x + r.w], fmt)
+            else:
+                _write_back(out, crop_px, fmt)
+                result = crop
+        self.result = result
+        if result.empty:
+            return RegionHeader(fw, fh, NO_RECT, 0, 0, self.next)
+        return RegionHeader(fw, fh, result, stride, offset + (result.y - crop.y) * stride + (result.x - crop.x) * 4,
+                            self.next)
