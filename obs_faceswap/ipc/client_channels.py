@@ -287,7 +287,7 @@ class VideoChannel(_ChannelBase):
                 strict=True)]
             self._view = FrameView(hdr.seq, hdr.timestamp, hdr.width, hdr.height, hdr.fmt, hdr.strides,
                                    hdr.offsets, hdr.nbytes, hdr.submit_ns, chan.segment.address + off, planes,
-                                   True, chan, index, hdr.version, hdr.color, hdr.region)
+                                   True, chan, index, hdr.version, hdr.color, hdr.region, hdr.changed)
             self.counters["results"] += 1
         elif self._view is not None:
             self._view.is_new = False

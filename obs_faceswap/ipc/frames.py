@@ -41,7 +41,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from obs_faceswap.ipc.regions import NO_RECT, REGION_FMT, REGION_OFFSET, Rect, RegionHeader, region_problem
+from obs_faceswap.ipc.plane_copy import copy_plane
+from obs_faceswap.ipc.regions import (
+    CHANGED,
+    IS_REGION,
+    NO_RECT,
+    REGION_FMT,
+    REGION_OFFSET,
+    Rect,
+    RegionHeader,
+    changed_problem,
+    region_problem,
+)
 from obs_faceswap.ipc.shm import Segment, SegmentView, align
 
 # pixel formats (values are part of the protocol)
@@ -158,6 +169,28 @@ def frame_nbytes(fmt: int, width: int, height: int, strides: Sequence[int] | int
     return offs[-1] + st[-1] * rows[-1]
 
 
+SUBSAMPLED = (I420, NV12, YUY2)
+
+
+def plane_boxes(fmt: int, rect: Rect) -> tuple[tuple[int, int, int, int], ...]:
+    """The bytes of each plane that hold the pixels of ``rect``: (first byte of a row, bytes per row,
+    first row, rows) per plane. Chroma covers the 2x2 (YUY2: 2x1) blocks ``rect`` touches."""
+    x, y, w, h = rect.x, rect.y, rect.w, rect.h
+    cx0, cx1 = x // 2, (x + w + 1) // 2
+    cy0, cy1 = y // 2, (y + h + 1) // 2
+    if fmt in (BGRA, RGBA, BGRX):
+        return ((x * 4, w * 4, y, h),)
+    if fmt == BGR:
+        return ((x * 3, w * 3, y, h),)
+    if fmt == YUY2:
+        return ((cx0 * 4, (cx1 - cx0) * 4, y, h),)
+    if fmt == I420:
+        return ((x, w, y, h), (cx0, cx1 - cx0, cy0, cy1 - cy0), (cx0, cx1 - cx0, cy0, cy1 - cy0))
+    if fmt == NV12:
+        return ((x, w, y, h), (cx0 * 2, (cx1 - cx0) * 2, cy0, cy1 - cy0))
+    raise ValueError(f"unknown pixel format code {fmt!r}")
+
+
 @dataclass
 class SlotHeader:
     version: int
@@ -173,7 +206,7 @@ class SlotHeader:
     submit_ns: int
     color: tuple[float, ...] | None = None  # 12 floats (rows R, G, B of the YUV->RGB matrix) or None
     region: RegionHeader | None = None  # a region frame: the main image is the whole frame downscaled
-
+    changed: Rect | None = None  # a plain frame's result: only this rectangle changed (None: not said)
 
 
 def _color12(matrix: Sequence[float] | None) -> tuple[float, ...] | None:
@@ -246,9 +279,11 @@ class FrameChannel(SegmentView):
             _SLOT_FMT, self.segment.buf, self.slot_offset(direction, index))
         npl = max(1, min(3, npl))
         color = tuple(m) if flags & _COLOR_MATRIX else None
-        region = RegionHeader.unpack(struct.unpack_from(REGION_FMT, self.segment.buf,
-                                                        self.slot_offset(direction, index) + REGION_OFFSET))
-        return SlotHeader(v, seq, ts, w, h, fmt, npl, (s0, s1, s2)[:npl], (0, o1, o2)[:npl], nb, sub, color, region)
+        block = struct.unpack_from(REGION_FMT, self.segment.buf, self.slot_offset(direction, index) + REGION_OFFSET)
+        region = RegionHeader.unpack(block)
+        changed = Rect(*block[3:7]) if block[0] & CHANGED and not block[0] & IS_REGION else None
+        return SlotHeader(v, seq, ts, w, h, fmt, npl, (s0, s1, s2)[:npl], (0, o1, o2)[:npl], nb, sub, color, region,
+                          changed)
 
     # -- writer -------------------------------------------------------------------------------
     def latest(self, direction: str) -> int:
@@ -296,10 +331,11 @@ class FrameChannel(SegmentView):
     def commit_write(self, direction: str, index: int, *, seq: int, timestamp: int, width: int, height: int,
                      fmt: int, strides: Sequence[int], offsets: Sequence[int], nbytes: int,
                      submit_ns: int | None = None, color: Sequence[float] | None = None,
-                     region: RegionHeader | None = None) -> None:
+                     region: RegionHeader | None = None, changed: Rect | None = None) -> None:
         """Finish writing slot ``index`` and publish it as ``direction``'s latest. For 'out' (the
         worker's in-place result) the input slot is released at the same time. ``region``: the
-        region block of a region frame (None: a plain frame)."""
+        region block of a region frame (None: a plain frame). ``changed``: a plain frame's result
+        differs from its input only inside this rectangle (``NO_RECT``: nowhere; None: not said)."""
         off = self.slot_offset(direction, index)
         v = self._version(direction, index)
         st = list(strides) + [0] * (3 - len(strides))
@@ -309,8 +345,13 @@ class FrameChannel(SegmentView):
                          fmt, len(strides), st[0], st[1], st[2], of[1], of[2], nbytes,
                          time.monotonic_ns() if submit_ns is None else submit_ns,
                          _COLOR_MATRIX if m else 0, *(m or (0.0,) * 12))
-        struct.pack_into(REGION_FMT, self.segment.buf, off + REGION_OFFSET,
-                         *(region.pack() if region is not None else (0,) * 14))
+        if region is not None:
+            block = region.pack()
+        elif changed is not None:
+            block = (CHANGED, width, height, changed.x, changed.y, changed.w, changed.h) + (0,) * 7
+        else:
+            block = (0,) * 14
+        struct.pack_into(REGION_FMT, self.segment.buf, off + REGION_OFFSET, *block)
         self._set_version(direction, index, v + 1 if v & 1 else v + 2)
         self._set_i32(_LATEST[direction], index)
         if direction == "out" and self._i32(_OFF_IN_HELD) == index:
@@ -423,6 +464,8 @@ class FrameChannel(SegmentView):
             if crop_only and hdr.region.crop.empty:
                 return "a region frame with neither a downscaled frame nor a crop"
             return region_problem(hdr.region, hdr.width, hdr.height, hdr.nbytes)
+        if hdr.changed is not None:
+            return changed_problem(hdr.changed, hdr.width, hdr.height, hdr.fmt in SUBSAMPLED)
         return ""
 
     def claim(self, direction: str, after_seq: int = -1) -> tuple[int, SlotHeader] | None:
@@ -487,6 +530,7 @@ class FrameView:
     _version: int
     color: tuple[float, ...] | None = None  # the input's YUV->RGB matrix (12 floats), if it had one
     region: RegionHeader | None = None  # region frames: what the worker swapped and wants next (validated)
+    changed: Rect | None = None  # plain frames: the only rectangle the worker changed (validated)
 
     @property
     def format_name(self) -> str:
@@ -508,22 +552,40 @@ class FrameView:
     def _data_off(self) -> int:
         return self.address - self._channel.segment.address
 
-    def copy_to(self, dst: int | Sequence[int], dst_strides: Sequence[int] | None = None) -> None:
+    def copy_to(self, dst: int | Sequence[int], dst_strides: Sequence[int] | None = None) -> int:
         """Copy into caller memory: one address (planes packed like ours) or one address per plane,
-        with per-plane ``dst_strides`` (row by row when they differ from ours)."""
+        with per-plane ``dst_strides`` (row by row when they differ from ours). When the worker said
+        which rectangle it changed (``changed``) and ``dst`` is one address per plane (a frame of our
+        size and format, e.g. OBS's), only that rectangle is copied: the rest of the caller's frame
+        is not written. Returns the bytes copied."""
         if isinstance(dst, int):
             ctypes.memmove(dst, self.address, self.nbytes)
-            return
-        _, rows, _ = plane_layout(self.fmt, self.width, self.height, self.strides)
+            return self.nbytes
         dst_strides = list(dst_strides or self.strides)
+        if self.changed is not None:
+            return self._copy_rect(dst, dst_strides, self.changed)
+        _, rows, _ = plane_layout(self.fmt, self.width, self.height, self.strides)
+        copied = 0
         for p, (d, ds, s, r) in enumerate(zip(dst, dst_strides, self.strides, rows, strict=True)):
-            src = self.addresses[p]
-            if ds == s:
-                ctypes.memmove(d, src, s * r)
-            else:
-                n = min(ds, s)
-                for y in range(r):
-                    ctypes.memmove(d + y * ds, src + y * s, n)
+            n = min(ds, s)
+            copy_plane(d, ds, self.addresses[p], s, n, r)
+            copied += n * r
+        return copied
+
+    def _copy_rect(self, dst: Sequence[int], dst_strides: Sequence[int], rect: Rect) -> int:
+        if rect.empty:
+            return 0
+        boxes = plane_boxes(self.fmt, rect)
+        if len(dst) != len(boxes) or len(dst_strides) != len(boxes):
+            raise ValueError(f"{self.format_name} has {len(boxes)} planes, got {len(dst)}")
+        copied = 0
+        for d, ds, src, s, (bx, nb, y0, rows) in zip(dst, dst_strides, self.addresses, self.strides, boxes,
+                                                     strict=True):
+            if bx + nb > min(ds, s):  # the caller's rows are shorter than the rectangle needs
+                raise ValueError(f"destination stride {ds} is shorter than a row of the frame")
+            copy_plane(d + y0 * ds + bx, ds, src + y0 * s + bx, s, nb, rows)
+            copied += nb * rows
+        return copied
 
     def intact(self) -> bool:
         """True when the worker has not touched the slot since it was claimed (always, by protocol)."""

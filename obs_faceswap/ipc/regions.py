@@ -30,6 +30,9 @@ REGION_OFFSET = 128  # where the block starts inside a slot header
 REGION_FMT = "<IIIIIIIIIQIIII"
 REGION_SIZE = struct.calcsize(REGION_FMT)
 IS_REGION = 1  # flags bit 0: the slot is a region frame
+# flags bit 1 (plain frames' results only): the worker changed only the rectangle ``crop`` of the
+# frame (empty: nothing); the client copies back that rectangle alone (``frames.FrameView.copy_to``)
+CHANGED = 2
 MAX_SIDE = 16384  # larger than any texture OBS can make
 PIXEL_BYTES = 4  # region frames are packed 4-byte formats (BGRA, RGBA, BGRX)
 
@@ -107,6 +110,19 @@ def region_problem(region: RegionHeader, width: int, height: int, nbytes: int) -
     n = region.next
     if (n.w or n.h) and not n.inside(fw, fh):
         return f"next region {n.w}x{n.h} at {n.x},{n.y} outside the {fw}x{fh} frame"
+    return ""
+
+
+def changed_problem(rect: Rect, width: int, height: int, chroma_2x2: bool) -> str:
+    """Why a plain frame's changed rectangle cannot be used on a ``width`` x ``height`` frame, or ""
+    (empty means "nothing changed"). ``chroma_2x2``: 4:2:0/4:2:2 formats, whose chroma is copied
+    for the even-aligned rectangle around it."""
+    if rect.w == 0 and rect.h == 0 and rect.x == 0 and rect.y == 0:
+        return ""
+    if not rect.inside(width, height):
+        return f"changed region {rect.w}x{rect.h} at {rect.x},{rect.y} outside the {width}x{height} frame"
+    if chroma_2x2 and (rect.x % 2 or rect.y % 2):
+        return f"changed region at odd {rect.x},{rect.y} in a subsampled frame"
     return ""
 
 

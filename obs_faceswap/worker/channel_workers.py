@@ -16,6 +16,7 @@ import numpy as np
 from obs_faceswap.ipc import wake as wakepipe
 from obs_faceswap.ipc.audio import AudioRings
 from obs_faceswap.ipc.frames import FrameChannel, SlotHeader
+from obs_faceswap.ipc.regions import NO_RECT, Rect
 from obs_faceswap.worker import convert
 from obs_faceswap.worker.lipsync_feed import LipSyncFeed
 from obs_faceswap.worker.priority import lower_this_thread
@@ -25,7 +26,7 @@ from obs_faceswap.worker.processors import (
     make_audio_processor,
     make_video_processor,
 )
-from obs_faceswap.worker.region_frames import RegionState
+from obs_faceswap.worker.region_frames import RegionState, changed_box
 
 Wake = Callable[[int], None]
 Report = Callable[[int, str], None]
@@ -387,15 +388,25 @@ class VideoWorker(_ChannelWorker):
             return True
         if hdr.region is not None:
             return self._step_region(chan, index, hdr)
+        changed = NO_RECT  # noop: nothing changed (the client copies nothing back)
         if self.processor.name != "noop":
             off = chan.data_offset("in", index)
             flat = np.frombuffer(chan.segment.buf, np.uint8, hdr.nbytes, off)
             try:
                 bgr = convert.to_bgr(flat, hdr)  # always a copy: processors may keep it (tracking)
                 result = self.processor.process(bgr)
-                if self.lipsync is not None:
+                if self.lipsync is not None:  # a delayed frame: all of it may differ
                     result = self.lipsync.process(result, hdr.timestamp)
-                convert.from_bgr(result, hdr, flat, flat)
+                    changed = Rect(0, 0, hdr.width, hdr.height)
+                elif result is not bgr:  # processors return their input when they changed nothing
+                    box = changed_box(result, bgr) if result.shape == bgr.shape else (0, 0, hdr.width, hdr.height)
+                    changed = NO_RECT if box is None else Rect(box[0], box[1], box[2] - box[0], box[3] - box[1])
+                # only the changed rectangle is converted back and, by the client, copied over its frame
+                changed = convert.even_rect(changed, hdr.width, hdr.height)
+                if not changed.empty:
+                    r = changed
+                    convert.from_bgr(result[r.y:r.y + r.h, r.x:r.x + r.w] if result.shape == bgr.shape else result,
+                                     convert.sub_header(hdr, r), flat, flat)
                 self._error(self.processor.last_error, "frame")
             except Exception as exc:
                 chan.abort_write("in", index)
@@ -406,7 +417,7 @@ class VideoWorker(_ChannelWorker):
                 del flat
         chan.commit_write("out", index, seq=hdr.seq, timestamp=hdr.timestamp, width=hdr.width, height=hdr.height,
                           fmt=hdr.fmt, strides=hdr.strides, offsets=hdr.offsets, nbytes=hdr.nbytes,
-                          submit_ns=hdr.submit_ns, color=hdr.color)
+                          submit_ns=hdr.submit_ns, color=hdr.color, changed=changed)
         self._published(t0)
         return True
 

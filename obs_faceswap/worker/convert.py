@@ -11,6 +11,7 @@ used. YUV formats need an even width and height (OBS always delivers them so).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 
 import cv2
@@ -18,12 +19,35 @@ import numpy as np
 
 from obs_faceswap.ipc import frames as F
 from obs_faceswap.ipc.frames import SlotHeader
+from obs_faceswap.ipc.regions import Rect
 
 
 def _planes(flat: np.ndarray, hdr: SlotHeader) -> list[np.ndarray]:
-    """2-D (rows, stride) uint8 views of each plane."""
-    _, rows, _ = F.plane_layout(hdr.fmt, hdr.width, hdr.height, hdr.strides)
-    return [flat[o:o + s * r].reshape(r, s) for o, s, r in zip(hdr.offsets, hdr.strides, rows, strict=True)]
+    """2-D (rows, bytes of a row of ``width`` pixels) uint8 views of each plane, rows ``stride`` apart
+    (``hdr`` was checked against the slot: ``FrameChannel.header_problem``)."""
+    boxes = F.plane_boxes(hdr.fmt, Rect(0, 0, hdr.width, hdr.height))
+    for o, s, (_, nb, _, r) in zip(hdr.offsets, hdr.strides, boxes, strict=True):
+        if o < 0 or s < nb or (r and o + s * (r - 1) + nb > flat.nbytes):
+            raise ValueError(f"plane at {o} ({r} rows of {nb} bytes, {s} apart) outside the {flat.nbytes} bytes")
+    return [np.lib.stride_tricks.as_strided(flat[o:], (r, nb), (s, 1))
+            for o, s, (_, nb, _, r) in zip(hdr.offsets, hdr.strides, boxes, strict=True)]
+
+
+def even_rect(rect: Rect, width: int, height: int) -> Rect:
+    """``rect`` grown to even coordinates and sizes (whole 2x2 chroma blocks), inside the frame."""
+    if rect.empty:
+        return rect
+    x0, y0 = rect.x // 2 * 2, rect.y // 2 * 2
+    x1, y1 = min(width, (rect.x + rect.w + 1) // 2 * 2), min(height, (rect.y + rect.h + 1) // 2 * 2)
+    return Rect(x0, y0, x1 - x0, y1 - y0)
+
+
+def sub_header(hdr: SlotHeader, rect: Rect) -> SlotHeader:
+    """The header of the part ``rect`` of a frame (even-aligned for YUV formats): the same strides,
+    offsets moved to the rectangle's first byte of each plane, in the same slot data."""
+    boxes = F.plane_boxes(hdr.fmt, rect)
+    offsets = tuple(o + y0 * s + bx for o, s, (bx, _, y0, _) in zip(hdr.offsets, hdr.strides, boxes, strict=True))
+    return replace(hdr, width=rect.w, height=rect.h, offsets=offsets)
 
 
 def _check_even(hdr: SlotHeader) -> None:

@@ -25,7 +25,11 @@ class VideoProcessor(Protocol):
     name: str
     last_error: str
 
-    def process(self, frame: np.ndarray) -> np.ndarray: ...
+    def process(self, frame: np.ndarray) -> np.ndarray:
+        """The processed frame: a new array, or ``frame`` itself (unmodified) when nothing changed
+        (the worker then copies nothing back: ``channel_workers.VideoWorker``)."""
+        ...
+
     def update(self, settings: Mapping[str, Any]) -> None: ...
     def stats(self) -> dict[str, Any]: ...
     def close(self) -> None: ...
@@ -102,8 +106,9 @@ class StandinProcessor(_Simple):
         x = np.zeros((1, 3, STANDIN_SIZE, STANDIN_SIZE), np.float32)
         x[0, :, :n, :n] = frame[:n, :n].transpose(2, 0, 1) / 255.0
         y = self.session.run({"input": x})[0]
-        frame[:n, :n] = np.clip(y[0, :, :n, :n].transpose(1, 2, 0) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return frame  # the worker hands each processor its own copy of the frame
+        out = frame.copy()  # a new array: the worker finds what changed by comparing with its input
+        out[:n, :n] = np.clip(y[0, :, :n, :n].transpose(1, 2, 0) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return out
 
     def stats(self) -> dict[str, Any]:
         return {"providers": list(self.session.providers)}

@@ -42,11 +42,15 @@ def _write_back(bgr: np.ndarray, px: np.ndarray, fmt: int) -> None:
     px[...] = out
 
 
-def _changed_box(a: np.ndarray, b: np.ndarray) -> tuple[int, int, int, int] | None:
-    diff = np.any(a != b, axis=2)
-    rows, cols = np.flatnonzero(diff.any(axis=1)), np.flatnonzero(diff.any(axis=0))
+def changed_box(a: np.ndarray, b: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) around every pixel where the H x W x C images ``a`` and ``b`` differ; None
+    when they are equal (SIMD passes: one absdiff, a max per row and per column)."""
+    h, w = a.shape[:2]
+    d = cv2.absdiff(np.ascontiguousarray(a), np.ascontiguousarray(b)).reshape(h, -1)
+    rows = np.flatnonzero(cv2.reduce(d, 1, cv2.REDUCE_MAX).ravel())
     if not len(rows):
         return None
+    cols = np.flatnonzero(cv2.reduce(d[rows[0]:rows[-1] + 1], 0, cv2.REDUCE_MAX).ravel()) // a.shape[2]
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
@@ -100,7 +104,7 @@ class RegionState:
         result = NO_RECT
         if out is not None and crop_px is not None and out is not crop_bgr:
             if whole:  # upload only what changed (with a small margin, steady sizes)
-                box = _changed_box(out, crop_bgr)
+                box = changed_box(out, crop_bgr)
                 result = NO_RECT if box is None else next_region([box], fw, fh, self.result, margin=RESULT_MARGIN)
                 if not result.empty:
                     r = result

@@ -264,6 +264,9 @@ def _restart_timing(obs: HeadlessObs, seen: int) -> str:
     return "no timing in the log"
 
 
+COPIED_BACK = re.compile(r"copied back (\d+) KB/frame of (\d+) KB")
+
+
 def test_async_face_swap_on_a_video_source(obs: HeadlessObs, astronaut_path: Path, group_photo_path: Path,
                                            tmp_path: Path) -> None:
     """The camera variant edits the decoded I420 frames of a media source in place."""
@@ -293,6 +296,19 @@ def test_async_face_swap_on_a_video_source(obs: HeadlessObs, astronaut_path: Pat
         shot = wait_for(swapped, 60, lambda: "the async filter never changed the face; status: "
                         + str(obs.filter_settings("Video", "Camera Swap").get("status")))
         assert changed(shot, original, box)[1] < 0.005, "pixels outside the face changed"
+
+        # issue 19: only the swapped rectangle is copied back over OBS's frame, not the whole frame
+        def figures() -> tuple[int, int] | None:
+            m = COPIED_BACK.search(str(obs.filter_settings("Video", "Camera Swap").get("status", "")))
+            return (int(m.group(1)), int(m.group(2))) if m and int(m.group(1)) > 0 else None
+
+        time.sleep(3)  # the moving average settles (~20 frames)
+        copied, full = wait_for(figures, 30, lambda: str(obs.filter_settings("Video", "Camera Swap").get("status")))
+        print(f"\nasync copy-back at {original.shape[1]}x{original.shape[0]}: "
+              f"{obs.filter_settings('Video', 'Camera Swap').get('status')}")
+        assert full == original.shape[1] * original.shape[0] * 3 // 2 // 1024
+        assert copied < 0.5 * full, f"copied back {copied} KB/frame of a {full} KB frame"
+        assert changed(obs.screenshot("Video"), original, box)[0] > SWAPPED, "the swap no longer shows"
     finally:
         obs.call("RemoveInput", {"inputName": "Video"})
 
