@@ -47,6 +47,11 @@ class Readback:
         self.sizes: list[tuple[int, int]] = [(0, 0), (0, 0)]
         self.staged: list[Staged | None] = [None, None]
         self.index = 0
+        # made once: no ctypes objects are created per frame on the graphics thread
+        self._clear = (C.c_float * 4)(0.0, 0.0, 0.0, 0.0)
+        self._clear_ptr = C.addressof(self._clear)
+        self._ptr, self._linesize = C.c_void_p(), C.c_uint32()
+        self._ptr_ref, self._linesize_ref = C.byref(self._ptr), C.byref(self._linesize)
 
     @property
     def texrender(self) -> bool:
@@ -74,8 +79,7 @@ class Readback:
         lib.gs_texrender_reset(tr)
         if not lib.gs_texrender_begin(tr, info.width, info.height):
             return False
-        clear = (C.c_float * 4)(0.0, 0.0, 0.0, 0.0)
-        lib.gs_clear(libobs.GS_CLEAR_COLOR, C.addressof(clear), 0.0, 0)
+        lib.gs_clear(libobs.GS_CLEAR_COLOR, self._clear_ptr, 0.0, 0)
         r = info.rect
         lib.gs_ortho(float(r.x), float(r.x + r.w), float(r.y), float(r.y + r.h), -100.0, 100.0)
         lib.gs_blend_state_push()
@@ -120,8 +124,9 @@ class Readback:
         if info is None or not stage:
             yield None
             return
-        ptr, linesize = C.c_void_p(), C.c_uint32()
-        if not self.lib.gs_stagesurface_map(stage, C.byref(ptr), C.byref(linesize)):
+        ptr, linesize = self._ptr, self._linesize
+        ptr.value, linesize.value = None, 0
+        if not self.lib.gs_stagesurface_map(stage, self._ptr_ref, self._linesize_ref):
             yield None
             return
         try:

@@ -18,9 +18,9 @@ import numpy as np
 
 from obs_faceswap.ipc import frames as F
 from obs_faceswap.ipc.frames import SlotHeader
-from obs_faceswap.ipc.regions import NO_RECT, Rect, RegionHeader, next_region
+from obs_faceswap.ipc.regions import NO_RECT, Rect, RegionHeader, clamp, next_region
 
-RESULT_MARGIN = 0.05  # around the changed pixels of a frame swapped whole (no crop), in face sizes
+RESULT_MARGIN = 0.05  # around the changed pixels of the swapped crop (what the client uploads), in face sizes
 
 
 def _view4(buf: Any, offset: int, w: int, h: int, stride: int) -> np.ndarray:
@@ -103,15 +103,18 @@ class RegionState:
         self.next = next_region(boxes, fw, fh, self.next)
         result = NO_RECT
         if out is not None and crop_px is not None and out is not crop_bgr:
-            if whole:  # upload only what changed (with a small margin, steady sizes)
-                box = changed_box(out, crop_bgr)
-                result = NO_RECT if box is None else next_region([box], fw, fh, self.result, margin=RESULT_MARGIN)
-                if not result.empty:
-                    r = result
+            if out.shape != crop_bgr.shape:
+                _write_back(out, crop_px, fmt)  # raises: the processor returned another size
+            # upload only what changed (with a small margin, steady sizes), never more than the crop
+            box = changed_box(out, crop_bgr)
+            if box is not None:
+                grown = next_region([(box[0] + crop.x, box[1] + crop.y, box[2] + crop.x, box[3] + crop.y)],
+                                    fw, fh, self.result, margin=RESULT_MARGIN)
+                inner = clamp(Rect(grown.x - crop.x, grown.y - crop.y, grown.w, grown.h), crop.w, crop.h)
+                if not inner.empty:
+                    r = inner
                     _write_back(out[r.y:r.y + r.h, r.x:r.x + r.w], crop_px[r.y:r.y + r.h, r.x:r.x + r.w], fmt)
-            else:
-                _write_back(out, crop_px, fmt)
-                result = crop
+                    result = Rect(crop.x + r.x, crop.y + r.y, r.w, r.h)
         self.result = result
         if result.empty:
             return RegionHeader(fw, fh, NO_RECT, 0, 0, self.next)
