@@ -13,6 +13,9 @@ Swap" filter on the image source and the async "Face Swap (camera)" filter on th
 see the same load. Each block waits ``--warmup`` seconds after the switch, then reads OBS's own
 average frame render time (``GetStats`` ``averageFrameRenderTime``, a per-second average) once a
 second and counts its render-skipped frames; ``--window`` seconds per variant in all.
+``obs_side_ms_*``: the filter's own time inside OBS's callback, from its status line (the mean of the
+value shown at the end of each block; less disturbed by the load than OBS's whole frame time);
+``status_*``: the last status line (bytes read back, uploaded or copied back per frame).
 ``added_ms_*`` is the median over the rounds of a filter's block less the same round's baseline
 block. With ``--transport-only`` the worker sends every frame back unchanged: what the filters
 cost inside OBS (read-back, copies, upload) without the swap's CPU use beside it.
@@ -53,6 +56,7 @@ UNSWAPPED = 0.02  # ... and by the original face (blend 0)
 NOOP_ENV = "OBS_FACESWAP_TEST_PROCESSOR"  # the worker's processor override (worker/processors.py)
 SHOT_WIDTH = 480  # the slider's screenshots, scaled down by OBS
 STATUS = re.compile(r"([\d.]+) fps, ([\d.]+) ms/frame")
+OBS_SIDE = re.compile(r"OBS side ([\d.]+) ms/frame")  # the filter's own time in OBS's callback (its status line)
 
 
 def size_tag(width: int, height: int) -> str:
@@ -292,6 +296,7 @@ def run_canvas(work: Path, width: int, height: int, *, python: str, window: floa
         switches = {"baseline": (), "filter": ((IMAGE, RENDER_FILTER),), "async": ((CLIP, ASYNC_FILTER),)}
         blocks: dict[str, list[dict[str, float]]] = {v: [] for v in switches}
         rates: dict[str, list[tuple[float, float]]] = {"filter": [], "async": []}
+        own: dict[str, list[float]] = {"filter": [], "async": []}
         for r in range(rounds):
             step(f"{tag}: round {r + 1} of {rounds}")
             order = list(switches)[r % 3:] + list(switches)[:r % 3]  # each variant first, middle, last in turn
@@ -302,6 +307,11 @@ def run_canvas(work: Path, width: int, height: int, *, python: str, window: floa
                 blocks[variant].append(measure_window(obs, window / rounds))
                 if variant != "baseline":
                     rates[variant].append(worker_rate(obs, *switches[variant][0]))
+                    status = str(obs.filter_settings(*switches[variant][0]).get("status", ""))
+                    side = OBS_SIDE.search(status)
+                    if side:
+                        own[variant].append(float(side[1]))
+                    out[f"status_{variant}_{tag}"] = status
         for variant, got in blocks.items():
             out[f"render_ms_{variant}_{tag}"] = round(statistics.fmean(b["render_ms"] for b in got), 2)
             out[f"skipped_{variant}_{tag}"] = sum(int(b["skipped"]) for b in got)
@@ -313,6 +323,8 @@ def run_canvas(work: Path, width: int, height: int, *, python: str, window: floa
                 b["render_ms"] - a["render_ms"] for a, b in zip(blocks["baseline"], blocks[variant], strict=True)), 2)
             out[f"worker_fps_{variant}_{tag}"] = round(statistics.fmean(x[0] for x in rates[variant]), 1)
             out[f"worker_ms_{variant}_{tag}"] = round(statistics.fmean(x[1] for x in rates[variant]), 1)
+            if own[variant]:  # filters that show their own time (the moving average at the end of each block)
+                out[f"obs_side_ms_{variant}_{tag}"] = round(statistics.fmean(own[variant]), 2)
     finally:
         obs.stop()
     return out
