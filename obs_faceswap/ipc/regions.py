@@ -126,6 +126,14 @@ def changed_problem(rect: Rect, width: int, height: int, chroma_2x2: bool) -> st
     return ""
 
 
+def standin_face(frame_w: int, frame_h: int) -> Rect:
+    """A face-sized square in the middle of the frame (a quarter of its shorter side): what the
+    ``noop`` processor says it tracks and swapped, so that ``bench obs --transport-only`` moves the
+    bytes of a tracked face without any model (docs/bench.md)."""
+    side = max(2, min(frame_w, frame_h) // 8 * 2)
+    return Rect((frame_w - side) // 4 * 2, (frame_h - side) // 4 * 2, side, side)
+
+
 def small_size(width: int, height: int, side: int = SMALL_SIDE) -> tuple[int, int]:
     """The downscaled whole frame's size: longest side at most ``side``, the aspect kept (even sizes)."""
     longest = max(width, height)

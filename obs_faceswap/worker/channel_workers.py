@@ -16,7 +16,7 @@ import numpy as np
 from obs_faceswap.ipc import wake as wakepipe
 from obs_faceswap.ipc.audio import AudioRings
 from obs_faceswap.ipc.frames import FrameChannel, SlotHeader
-from obs_faceswap.ipc.regions import NO_RECT, Rect
+from obs_faceswap.ipc.regions import NO_RECT, Rect, standin_face
 from obs_faceswap.worker import convert
 from obs_faceswap.worker.lipsync_feed import LipSyncFeed
 from obs_faceswap.worker.priority import lower_this_thread
@@ -388,7 +388,9 @@ class VideoWorker(_ChannelWorker):
             return True
         if hdr.region is not None:
             return self._step_region(chan, index, hdr)
-        changed = NO_RECT  # noop: nothing changed (the client copies nothing back)
+        # noop: the frame comes back unchanged; it names a face-sized square in the middle as swapped, so
+        # the client copies back what it would for one tracked face (bench obs --transport-only)
+        changed = convert.even_rect(standin_face(hdr.width, hdr.height), hdr.width, hdr.height)
         if self.processor.name != "noop":
             off = chan.data_offset("in", index)
             flat = np.frombuffer(chan.segment.buf, np.uint8, hdr.nbytes, off)

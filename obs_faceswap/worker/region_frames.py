@@ -18,7 +18,7 @@ import numpy as np
 
 from obs_faceswap.ipc import frames as F
 from obs_faceswap.ipc.frames import SlotHeader
-from obs_faceswap.ipc.regions import NO_RECT, Rect, RegionHeader, clamp, next_region
+from obs_faceswap.ipc.regions import NO_RECT, Rect, RegionHeader, clamp, next_region, standin_face
 
 RESULT_MARGIN = 0.05  # around the changed pixels of the swapped crop (what the client uploads), in face sizes
 
@@ -72,12 +72,26 @@ class RegionState:
             self.canvas = np.zeros((fh, fw, 3), np.uint8)
         return self.canvas
 
+    def _noop(self, region: RegionHeader, hdr: SlotHeader) -> RegionHeader:
+        """The ``noop`` processor: the crop comes back as sent, named as swapped (the client uploads and
+        draws it as it would a swapped face); the next rectangle is the one around a face-sized square
+        in the middle of the frame (``standin_face``), so the client reads back what it would for one
+        tracked face. No conversion, no copy: the worker costs OBS's cores nothing."""
+        fw, fh = region.frame_w, region.frame_h
+        f = standin_face(fw, fh)
+        self.next = next_region([(f.x, f.y, f.x + f.w, f.y + f.h)], fw, fh, self.next)
+        if region.crop.empty or (hdr.width, hdr.height) == (fw, fh):
+            return RegionHeader(fw, fh, NO_RECT, 0, 0, self.next)
+        return RegionHeader(fw, fh, region.crop, region.crop_stride, region.crop_offset, self.next)
+
     def process(self, processor: Any, buf: Any, base: int, hdr: SlotHeader,
                 lipsync: Any = None) -> RegionHeader:
         """Process the region frame in slot data at ``base`` (in place); returns the result's region block."""
         region = hdr.region
         assert region is not None
         fw, fh, fmt = region.frame_w, region.frame_h, hdr.fmt
+        if getattr(processor, "name", "") == "noop":  # transport only: no pixel touched, a stand-in track
+            return self._noop(region, hdr)
         small_px = _view4(buf, base, hdr.width, hdr.height, hdr.strides[0]) if hdr.width and hdr.height else None
         whole = region.crop.empty and (hdr.width, hdr.height) == (fw, fh)  # small frame: it is the crop
         if whole:

@@ -37,6 +37,9 @@ def test_bench_obs_reports_render_time_skips_and_slider_latency() -> None:
     for variant in ("filter", "async"):
         # the worker really swapped the face (the bench waited for it on screen) and says how fast
         assert data[f"worker_fps_{variant}_720p"] > 0 and data[f"worker_ms_{variant}_720p"] > 0, data
+        # both filters show their own time inside OBS's callback, and what they move per frame
+        assert 0 < data[f"obs_side_ms_{variant}_720p"] < 1000, data
+        assert "KB/frame" in data[f"status_{variant}_720p"], data
         # one round: the added time is the filter's block less the baseline block
         assert data[f"added_ms_{variant}_720p"] == pytest.approx(
             data[f"render_ms_{variant}_720p"] - data["render_ms_baseline_720p"], abs=0.02)

@@ -15,7 +15,7 @@ from obs_faceswap.ipc import WorkerClient
 from obs_faceswap.ipc import frames as F
 from obs_faceswap.ipc.frames import FrameChannel, FrameView, plane_boxes
 from obs_faceswap.ipc.plane_copy import copy_plane
-from obs_faceswap.ipc.regions import CHANGED, NO_RECT, REGION_FMT, REGION_OFFSET, Rect
+from obs_faceswap.ipc.regions import CHANGED, NO_RECT, REGION_FMT, REGION_OFFSET, Rect, standin_face
 from obs_faceswap.worker.processors import STANDIN_SIZE
 from tests.ipc.util import PYTHON
 
@@ -132,12 +132,15 @@ def test_the_worker_says_what_it_changed_and_converts_only_that(tmp_path) -> Non
                                                                                  planes[0][:, view.changed.w:])
         for p in (1, 2):
             assert np.array_equal(frame[p][ys // 2:], planes[p][ys // 2:])
-        # the noop processor changes nothing, so nothing comes back
+        # the noop processor (bench obs --transport-only) sends the frame back unchanged and names a
+        # face-sized square in the middle: the copy-back of one tracked face, with the frame's own bytes
         noop = client.open_video({}, processor="noop")
         assert noop.submit([p.ctypes.data for p in planes], W, H, [W, W // 2, W // 2], "I420", 0)
         view = noop.wait_result(30, noop.submitted_seq)
-        assert view is not None and view.changed == NO_RECT
-        assert view.copy_to([p.ctypes.data for p in frame], [W, W // 2, W // 2]) == 0
+        assert view is not None and view.changed == standin_face(W, H) and not view.changed.empty
+        frame = [p.copy() for p in planes]
+        assert view.copy_to([p.ctypes.data for p in frame], [W, W // 2, W // 2]) == 90 * 90 * 3 // 2
+        assert all(np.array_equal(a, b) for a, b in zip(frame, planes, strict=True))
     finally:
         client.stop()
 
