@@ -19,12 +19,14 @@ from obs_faceswap.errors import NoFaceError
 from obs_faceswap.media import atomic_output
 from obs_faceswap.video.codec import EncodeOptions, check_options, join_command, run_checked, segment_suffix
 from obs_faceswap.video.probe import StreamInfo, probe_stream
-from obs_faceswap.video.segments import DEFAULT_SEGMENT_FRAMES, DEFAULT_WARMUP, Segment, plan_segments
+from obs_faceswap.video.segments import DEFAULT_SEGMENT_FRAMES, DEFAULT_WARMUP, Segment, segments_for
 from obs_faceswap.video.worker import STAGES, SegmentResult
 
 
 class Runner(Protocol):
     """Runs segments somewhere and leaves each in ``folder / f"{index:05d}{suffix}"``."""
+
+    workers: int  # segments it runs at once (processes, Ray actors): the work is cut for them
 
     def run(self, stream: StreamInfo, segments: list[Segment], folder: Path, opts: EncodeOptions, output: Path,
             progress: Any) -> list[SegmentResult]: ...
@@ -60,7 +62,7 @@ def swap_video_file(src: Path, out: Path, runner: Runner, opts: EncodeOptions, *
     t0 = time.perf_counter()
     check_options(opts, out)
     stream = probe_stream(src)
-    segments = plan_segments(stream, segment_frames, warmup)
+    segments = segments_for(stream, runner.workers, segment_frames, warmup)
     done = [0] * len(segments)
     with atomic_output(out) as tmp:
         folder = Path(tempfile.mkdtemp(prefix="obs-faceswap-segments-"))

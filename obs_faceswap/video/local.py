@@ -77,6 +77,10 @@ class LocalRunner:
         """Where the models ran and which source photo was used (as the first worker reported)."""
         return self.ready[0].notes if self.ready else []
 
+    @property
+    def workers(self) -> int:
+        return self.jobs
+
     def _start(self) -> None:
         ctx = mp.get_context("spawn")  # never fork a process that holds ONNX Runtime sessions and threads
         self._tasks, self._results = ctx.Queue(), ctx.Queue()

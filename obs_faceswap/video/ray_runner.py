@@ -276,6 +276,11 @@ class RayRunner:
         """Where the models ran and which source photo was used (as the first worker reported)."""
         return self.ready[0].notes if self.ready else []
 
+    @property
+    def workers(self) -> int:
+        """One per actor: one per CPU (or GPU) of the cluster."""
+        return len(self.actors)
+
     def _get(self, ref: Any, what: str) -> Any:
         """``ray.get(ref)`` with a worker's failure as this project's one-line error."""
         ray = self.ray

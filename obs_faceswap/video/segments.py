@@ -1,8 +1,11 @@
 """Cut a video into segments that can be swapped independently and joined without re-encoding.
 
-The plan depends only on the input (its frames and keyframes) and the segment length, never on
-how many processes or Ray workers run it: ``--jobs 1``, ``--jobs N`` and ``--ray`` cut the same
-video at the same frames, so with the same settings they write the same frames.
+Two levels. **Tracking chunks** (``plan_segments``): where tracking restarts. They depend only on
+the input (its frames and keyframes) and the chunk length, never on how many processes or Ray
+workers run it, so ``--jobs 1``, ``--jobs N`` and ``--ray`` restart tracking at the same frames and
+write the same frames. **Work segments** (``group_segments``): runs of consecutive chunks, one
+decoder, one encoder and one output file each, as many as the workers need (``--jobs 1``: one);
+inside a work segment a chunk restarts tracking on frames already decoded (``Segment.restarts``).
 
 Each segment starts at a keyframe when one lies near its nominal start (the decoder starts there
 directly); otherwise ffmpeg decodes from the keyframe before it and drops frames up to the start
@@ -18,7 +21,9 @@ from dataclasses import dataclass
 
 from obs_faceswap.video.probe import StreamInfo
 
-DEFAULT_SEGMENT_FRAMES = 48
+DEFAULT_SEGMENT_FRAMES = 0  # 0: by the input's length (``auto_segment_frames``)
+MIN_SEGMENT_FRAMES, MAX_SEGMENT_FRAMES, TARGET_CHUNKS = 48, 240, 16
+SEGMENTS_PER_WORKER = 2  # work segments per worker: the last one to finish is not left alone for long
 DEFAULT_WARMUP = 8  # > detect_every's default (3) twice, and ~the One-Euro smoother's settling time
 
 
@@ -29,6 +34,9 @@ class Segment:
     end: int  # one past the last frame written
     warm_start: int  # first frame decoded (start - warm-up frames, never before 0)
     seek: float | None  # ffmpeg -ss value (s) that lands on ``warm_start``; None from the file's start
+    # the tracking chunks after the first inside this work segment: (start, warm-up frames); at each,
+    # tracking restarts on the frames already decoded, as if the chunk were a segment of its own
+    restarts: tuple[tuple[int, int], ...] = ()
 
     @property
     def frames(self) -> int:
@@ -52,11 +60,19 @@ def _seek_time(stream: StreamInfo, frame: int) -> float | None:
     return max(0.0, (times[frame] + times[frame - 1]) / 2.0)
 
 
+def auto_segment_frames(frames: int) -> int:
+    """Tracking chunk length by the input's length alone: about ``TARGET_CHUNKS`` chunks (work for
+    16 workers), never under 48 frames (the 8-frame warm-up at most a sixth of a chunk) nor over 240
+    (a long video: warm-up ~3 %, and enough chunks for a cluster)."""
+    return max(MIN_SEGMENT_FRAMES, min(MAX_SEGMENT_FRAMES, frames // TARGET_CHUNKS))
+
+
 def plan_segments(stream: StreamInfo, segment_frames: int = DEFAULT_SEGMENT_FRAMES,
                   warmup: int = DEFAULT_WARMUP) -> list[Segment]:
-    """Consecutive segments of about ``segment_frames`` frames covering every frame once."""
+    """Consecutive tracking chunks of about ``segment_frames`` frames (0: ``auto_segment_frames``)
+    covering every frame once."""
     n = stream.frames
-    size = max(1, int(segment_frames))
+    size = max(1, int(segment_frames)) if segment_frames else auto_segment_frames(n)
     keys = stream.keyframes
     bounds = [0]
     while bounds[-1] + size < n:
@@ -74,3 +90,34 @@ def plan_segments(stream: StreamInfo, segment_frames: int = DEFAULT_SEGMENT_FRAM
         w = max(0, a - max(0, int(warmup)))
         out.append(Segment(idx, a, b, w, _seek_time(stream, w)))
     return out
+
+
+def group_segments(chunks: list[Segment], parts: int) -> list[Segment]:
+    """The chunks as ``parts`` work segments (fewer when there are fewer chunks) of consecutive chunks
+    with about the same number of frames; each keeps its chunks' tracking restarts."""
+    parts = max(1, min(int(parts), len(chunks)))
+    if parts == len(chunks):
+        return list(chunks)
+    total = chunks[-1].end - chunks[0].start
+    groups: list[list[Segment]] = [[]]
+    for c in chunks:
+        # start a new group once this one has its share (the frames written so far past the next bound)
+        if groups[-1] and len(groups) < parts and c.start - chunks[0].start >= total * len(groups) / parts:
+            groups.append([])
+        groups[-1].append(c)
+    while len(groups) < parts:  # a share that no cut reached: split the longest group
+        i = max(range(len(groups)), key=lambda k: len(groups[k]))
+        if len(groups[i]) < 2:
+            break
+        half = len(groups[i]) // 2
+        groups[i:i + 1] = [groups[i][:half], groups[i][half:]]
+    return [Segment(i, g[0].start, g[-1].end, g[0].warm_start, g[0].seek,
+                    tuple((c.start, c.warmup) for c in g[1:])) for i, g in enumerate(groups)]
+
+
+def segments_for(stream: StreamInfo, workers: int, segment_frames: int = DEFAULT_SEGMENT_FRAMES,
+                 warmup: int = DEFAULT_WARMUP) -> list[Segment]:
+    """The work segments for ``workers``: one for a single worker (tracking restarts inside it,
+    nothing decoded twice), else ``SEGMENTS_PER_WORKER`` per worker, at the same tracking chunks."""
+    chunks = plan_segments(stream, segment_frames, warmup)
+    return group_segments(chunks, 1 if workers <= 1 else SEGMENTS_PER_WORKER * workers)
