@@ -93,24 +93,12 @@ def plan_segments(stream: StreamInfo, segment_frames: int = DEFAULT_SEGMENT_FRAM
 
 
 def group_segments(chunks: list[Segment], parts: int) -> list[Segment]:
-    """The chunks as ``parts`` work segments (fewer when there are fewer chunks) of consecutive chunks
-    with about the same number of frames; each keeps its chunks' tracking restarts."""
+    """The chunks as ``parts`` work segments (fewer when there are fewer chunks) of consecutive chunks,
+    about as many chunks in each; each keeps its chunks' tracking restarts."""
     parts = max(1, min(int(parts), len(chunks)))
-    if parts == len(chunks):
-        return list(chunks)
-    total = chunks[-1].end - chunks[0].start
-    groups: list[list[Segment]] = [[]]
-    for c in chunks:
-        # start a new group once this one has its share (the frames written so far past the next bound)
-        if groups[-1] and len(groups) < parts and c.start - chunks[0].start >= total * len(groups) / parts:
-            groups.append([])
-        groups[-1].append(c)
-    while len(groups) < parts:  # a share that no cut reached: split the longest group
-        i = max(range(len(groups)), key=lambda k: len(groups[k]))
-        if len(groups[i]) < 2:
-            break
-        half = len(groups[i]) // 2
-        groups[i:i + 1] = [groups[i][:half], groups[i][half:]]
+    n = len(chunks)
+    cuts = [0, *(int(k * n / parts + 0.5) for k in range(1, parts)), n]  # chunks are about the same length
+    groups = [chunks[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
     return [Segment(i, g[0].start, g[-1].end, g[0].warm_start, g[0].seek,
                     tuple((c.start, c.warmup) for c in g[1:])) for i, g in enumerate(groups)]
 
