@@ -125,7 +125,8 @@ class LocalRunner:
 
     def run(self, stream: StreamInfo, segments: Sequence[Segment], folder: Path, opts: EncodeOptions,
             output: Path, progress: Progress) -> list[SegmentResult]:
-        """Every segment written to ``folder / f"{index:05d}{suffix}"``; results in segment order."""
+        """Every segment written to ``folder`` (its pieces next to ``f"{index:05d}{suffix}"``); results in
+        segment order."""
         suffix = segment_suffix(output)
         if self.worker is not None:
             return [self.worker.run(stream, seg, folder / f"{seg.index:05d}{suffix}", opts, output,

@@ -47,6 +47,7 @@ class SegmentResult:
     pid: int = 0  # the process that ran it
     sessions: int = 0  # ONNX Runtime sessions that process had created when it finished (the loads)
     pipelines: int = 0  # face pipelines that process had built when it finished (one per worker)
+    pieces: tuple[str, ...] = ()  # the files written, one per tracking chunk, in order, next to ``dest``
 
 
 STAGES = ("decode_wait", "detect", "swap", "encode_wait", "python_cpu", "ffmpeg_cpu")
@@ -107,12 +108,14 @@ class SegmentWorker:
 
     def run(self, stream: StreamInfo, seg: Segment, dest: Path, opts: EncodeOptions, output: Path,
             progress: Callable[[int], None] | None = None) -> SegmentResult:
-        """Write ``seg`` of ``stream`` swapped into ``dest``; ``progress(frames written so far)``.
+        """Write ``seg`` of ``stream`` swapped into pieces next to ``dest`` (``SegmentResult.pieces``, to
+        join in order); ``progress(frames written so far)``.
 
         Tracking restarts at the segment's first frame and at each of its ``restarts`` with a fresh
-        tracker, warmed up on the frames before (kept from the decoder, not decoded again), and the
-        pipeline forgets what earlier frames left (``FacePipeline.forget_frames``): every tracking
-        chunk is swapped as if it were a segment of its own, whichever worker runs which."""
+        tracker, warmed up on the frames before (kept from the decoder, not decoded again), the
+        pipeline forgets what earlier frames left (``FacePipeline.forget_frames``) and a new encoder
+        starts a new piece: every tracking chunk is swapped and encoded as if it were a segment of its
+        own, whichever worker runs which, so its frames and its encoded bits are the same."""
         t0, cpu0, kids0 = time.perf_counter(), time.process_time(), _children_cpu()
         fps = float(stream.info.fps)
         restarts = dict(seg.restarts)
@@ -121,7 +124,7 @@ class SegmentWorker:
         self.pipeline.forget_frames()
         swapped, written, error = 0, 0, ""
         spent = dict.fromkeys(STAGES, 0.0)
-        with _Encoder(encode_command(stream, dest, opts, output), seg.name) as enc:
+        with _Pieces(lambda piece: encode_command(stream, piece, opts, output), dest, seg.name) as enc:
             batches = _prefetch(_batches(stream, seg, opts), depth=2)
             try:
                 while True:
@@ -139,6 +142,7 @@ class SegmentWorker:
                                 _detect(detector, frame)
                             spent["detect"] += time.perf_counter() - t
                             self.pipeline.forget_frames()
+                            enc.next_piece()
                         t = time.perf_counter()
                         found = _detect_batch(detector, part, self.stack_frames)  # tracking runs on warm-up too
                         spent["detect"] += time.perf_counter() - t
@@ -171,7 +175,7 @@ class SegmentWorker:
         from obs_faceswap.vision.pipeline import pipelines_built
 
         return SegmentResult(seg.index, written, swapped, error, time.perf_counter() - t0, spent, os.getpid(),
-                             sessions_created(), pipelines_built())
+                             sessions_created(), pipelines_built(), tuple(p.name for p in enc.paths))
 
 
 def _split(index: int, batch: list[Frame], restarts: dict[int, int]) -> Iterator[tuple[int, list[Frame]]]:
@@ -252,6 +256,52 @@ class _Encoder:
                         pipe.close()
                     except OSError:
                         pass
+
+
+class _Pieces:
+    """A segment's encoders, one per tracking chunk (``next_piece``): a chunk is encoded on its own,
+    so its bits do not depend on the segment it was in. The finished piece's encoder flushes in the
+    background while the next chunk runs; its errors are raised when the segment ends."""
+
+    def __init__(self, command: Callable[[Path], list[str]], dest: Path, name: str) -> None:
+        self.command, self.dest, self.name = command, dest, name
+        self.paths: list[Path] = []
+        self.closing: list[threading.Thread] = []
+        self.errors: list[BaseException] = []
+        self.current: _Encoder | None = None
+        self.next_piece()
+
+    def next_piece(self) -> None:
+        path = self.dest.with_name(f"{self.dest.stem}.{len(self.paths):03d}{self.dest.suffix}")
+        old, self.current = self.current, _Encoder(self.command(path), self.name)
+        self.paths.append(path)
+        if old is not None:
+            thread = threading.Thread(target=self._finish, args=(old,), name=f"finish {self.name}", daemon=True)
+            thread.start()
+            self.closing.append(thread)
+
+    def _finish(self, enc: _Encoder) -> None:
+        try:
+            enc.__exit__(None)
+        except BaseException as exc:  # raised by __exit__, in the segment's own thread
+            self.errors.append(exc)
+
+    def write(self, frame: Frame) -> None:
+        assert self.current is not None
+        self.current.write(frame)
+
+    def __enter__(self) -> _Pieces:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        try:
+            assert self.current is not None
+            self.current.__exit__(kind)
+        finally:
+            for thread in self.closing:
+                thread.join()
+        if kind is None and self.errors:
+            raise self.errors[0]
 
 
 _T = TypeVar("_T")
