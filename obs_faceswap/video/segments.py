@@ -4,19 +4,19 @@ Two levels. **Tracking chunks** (``plan_segments``): where tracking restarts. Th
 the input (its frames and keyframes) and the chunk length, never on how many processes or Ray
 workers run it, so ``--jobs 1``, ``--jobs N`` and ``--ray`` restart tracking at the same frames and
 write the same frames. **Work segments** (``group_segments``): runs of consecutive chunks, one
-decoder, one encoder and one output file each, as many as the workers need (``--jobs 1``: one);
-inside a work segment a chunk restarts tracking on frames already decoded (``Segment.restarts``).
+decoder each, as many as the workers need (``--jobs 1``: one); inside a work segment a chunk
+restarts tracking on frames already decoded (``Segment.restarts``); every chunk is encoded on its own.
 
-Each segment starts at a keyframe when one lies near its nominal start (the decoder starts there
-directly); otherwise ffmpeg decodes from the keyframe before it and drops frames up to the start
-(exact, just slower). Tracking carries state from frame to frame (the last detection, the
-smoothing filter): each segment starts ``warmup`` frames early with a fresh tracker and drops
-those frames, so a face is already tracked and smoothed on the segment's first written frame.
+A chunk's warm-up starts at a keyframe when one lies near (the decoder of a segment starting there
+starts on it directly); otherwise ffmpeg decodes from the keyframe before it and drops frames up to
+the warm-up's start (exact, just slower). Tracking carries state from frame to frame (the last
+detection, the smoothing filter): each chunk starts ``warmup`` frames early with a fresh tracker and
+writes none of those frames, so a face is already tracked and smoothed on its first written frame.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
 from obs_faceswap.video.probe import StreamInfo
@@ -74,21 +74,24 @@ def plan_segments(stream: StreamInfo, segment_frames: int = DEFAULT_SEGMENT_FRAM
     n = stream.frames
     size = max(1, int(segment_frames)) if segment_frames else auto_segment_frames(n)
     keys = stream.keyframes
+    w = max(0, int(warmup))
     bounds = [0]
     while bounds[-1] + size < n:
         nominal = bounds[-1] + size
-        # snap to a keyframe within a quarter segment (a cut there decodes nothing twice)
-        i = bisect_left(keys, nominal - size // 4)
-        near = [k for k in keys[i:i + 4] if abs(k - nominal) <= size // 4 and bounds[-1] < k < n]
-        cut = min(near, key=lambda k: abs(k - nominal)) if near else nominal
+        # the decoder of a segment starting here starts at cut - warm-up: put that on a keyframe within a
+        # quarter chunk when there is one (it then decodes no frame only to drop it)
+        target, q = nominal - w, size // 4
+        near = [k for k in keys[bisect_left(keys, target - q):bisect_right(keys, target + q)]
+                if bounds[-1] < k + w < n]
+        cut = min(near, key=lambda k: abs(k - target)) + w if near else nominal
         if n - cut < max(1, size // 4):  # no crumb at the end: the last segment runs a little longer
             break
         bounds.append(cut)
     bounds.append(n)
     out = []
     for idx, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False)):
-        w = max(0, a - max(0, int(warmup)))
-        out.append(Segment(idx, a, b, w, _seek_time(stream, w)))
+        start = max(0, a - w)
+        out.append(Segment(idx, a, b, start, _seek_time(stream, start)))
     return out
 
 
