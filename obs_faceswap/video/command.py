@@ -46,8 +46,8 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
                             f"takes a run of chunks (default: by the video's length, {MIN_SEGMENT_FRAMES}-"
                             f"{MAX_SEGMENT_FRAMES})")
     group.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, metavar="N",
-                       help="frames tracked before each segment so faces are already followed and steady at "
-                            f"its first frame (default: {DEFAULT_WARMUP})")
+                       help="frames tracked before each tracking chunk so faces are already followed and "
+                            f"steady at its first frame (default: {DEFAULT_WARMUP})")
     group.add_argument("--track", action=argparse.BooleanOptionalAction, default=True,
                        help="detect faces every --detect-every frames and follow them in between, smoothed "
                             "by --smoothing; --no-track detects in every frame (default: on)")
