@@ -40,6 +40,8 @@ def _image_bytes(p: Path) -> np.ndarray:
     if p.is_dir():
         raise ImageReadError(f"{p} is a folder, not an image: give the path of a photo file")
     if not p.is_file():
+        if p.exists():  # never opened: reading a FIFO or a device blocks or never ends
+            raise ImageReadError(f"{p} is not a regular file (a pipe or a device): give the path of a photo file")
         raise ImageReadError(f"image not found: {p}")
     size = p.stat().st_size
     if size > MAX_IMAGE_BYTES:  # never read gigabytes to find out (OBS retries settings on every change)
