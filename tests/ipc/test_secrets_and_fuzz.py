@@ -1,0 +1,63 @@
+"""Held as regression tests (issue #19): the authkey and the worker's address are hidden from other
+users, and empty or non-UTF-8 control messages get an error while the worker keeps serving."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from obs_faceswap.ipc import WorkerClient, control
+from tests.ipc.util import PYTHON, wait_for
+from tests.worker.test_fault_probes import _connect, _messages
+
+
+@pytest.fixture
+def client():
+    c = WorkerClient(PYTHON, warm_spare=True).start()
+    assert c.wait_ready(30), c.status
+    yield c
+    c.stop()
+
+
+def test_the_key_and_the_address_are_hidden_from_other_users(client) -> None:
+    sup = client._supervisor
+    key = sup.authkey.hex().encode()
+    # the key went over stdin: another user (or `ps`) reading the command line or environment sees nothing
+    assert wait_for(lambda: sup._spare is not None, 20)  # the warm spare waits for its key on stdin too
+    pids = [client.worker_pid, sup._spare.pid]
+    for pid in pids:
+        for part in ("cmdline", "environ"):
+            with open(f"/proc/{pid}/{part}", "rb") as f:
+                assert key not in f.read(), (pid, part)
+    folder = os.path.dirname(sup.address)
+    st = os.stat(folder)
+    assert stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == os.getuid(), oct(st.st_mode)
+    assert stat.S_ISSOCK(os.stat(sup.address).st_mode)
+    log = sup.log_path
+    if os.path.exists(log):
+        with open(log, "rb") as f:
+            assert key not in f.read()  # nor in the worker's log
+
+
+def test_empty_and_non_utf8_messages_get_an_error_and_the_worker_keeps_serving(tmp_path) -> None:
+    lst, proc, conn = _connect(tmp_path)
+    try:
+        for data in (b"", b"\xff\xfe\x00{", b'{"type":"settings","channel":"1","settings":{}}', b'{"type":7}'):
+            conn.send_bytes(data)
+        got = _messages(conn, lambda g: sum(m["type"] == "error" for m in g) >= 4)
+        errs = [m["message"] for m in got if m["type"] == "error"]
+        assert len(errs) == 4, errs
+        assert "malformed control message (0 bytes)" in errs[0]
+        assert "malformed control message (4 bytes)" in errs[1] and "utf-8" in errs[1].lower()
+        assert "channel must be a whole number" in errs[2] and "with a 'type'" in errs[3]
+        assert proc.poll() is None
+        assert any(m["type"] == "stats" for m in _messages(conn, lambda g: any(m["type"] == "stats" for m in g)))
+        control.send(conn, {"type": "shutdown"})
+        assert proc.wait(10) == 0
+    finally:
+        conn.close()
+        lst.close()
+        if proc.poll() is None:
+            proc.kill()
