@@ -14,7 +14,10 @@ from tests.worker.test_fault_probes import _connect, _messages
 
 
 @pytest.fixture
-def client():
+def client(monkeypatch: pytest.MonkeyPatch):
+    from obs_faceswap.ipc import supervisor
+
+    monkeypatch.setattr(supervisor, "SPARE_DELAY_S", 0.5)  # OBS waits 5 s before starting the spare
     c = WorkerClient(PYTHON, warm_spare=True).start()
     assert c.wait_ready(30), c.status
     yield c
