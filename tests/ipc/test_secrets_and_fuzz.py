@@ -1,5 +1,6 @@
 """Held as regression tests (issue #19): the authkey and the worker's address are hidden from other
-users, and empty or non-UTF-8 control messages get an error while the worker keeps serving."""
+users, empty or non-UTF-8 control messages get an error while the worker keeps serving, and two
+clients at once stay apart."""
 
 from __future__ import annotations
 
@@ -64,3 +65,29 @@ def test_empty_and_non_utf8_messages_get_an_error_and_the_worker_keeps_serving(t
         lst.close()
         if proc.poll() is None:
             proc.kill()
+
+
+def test_two_clients_at_once_each_get_their_own_frames() -> None:
+    """Two OBS instances (or OBS and `live`) at once: separate workers, keys and segments; each
+    client's frames come back to it alone, and stopping one leaves the other serving."""
+    import numpy as np
+
+    a = WorkerClient(PYTHON, max_result_age=5.0).start()
+    b = WorkerClient(PYTHON, max_result_age=5.0).start()
+    try:
+        assert a.wait_ready(30) and b.wait_ready(30), (a.status, b.status)
+        assert a.worker_pid != b.worker_pid and a._supervisor.address != b._supervisor.address
+        va, vb = a.open_video(processor="invert"), b.open_video(processor="invert")
+        for i in range(20):
+            for video, value in ((va, 10 + i), (vb, 200 - i)):
+                assert video.submit(np.full((32, 48, 4), value, np.uint8), 48, 32, 48 * 4, "BGRA", i)
+            for video, value in ((va, 10 + i), (vb, 200 - i)):
+                view = video.wait_result(10, video.submitted_seq)
+                assert view is not None and view.tobytes()[0] == 255 - value, (i, video.status_text)
+        a.stop()
+        assert vb.submit(np.full((32, 48, 4), 7, np.uint8), 48, 32, 48 * 4, "BGRA", 99)
+        view = vb.wait_result(10, vb.submitted_seq)
+        assert view is not None and view.tobytes()[0] == 248 and b.running
+    finally:
+        a.stop()
+        b.stop()
