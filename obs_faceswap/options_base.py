@@ -3,7 +3,10 @@
 A subclass is a frozen dataclass with one field per setting of its ``SCHEMA`` (``settings.py``).
 Values come in as the panels and flags show them and are kept in working units: a setting shown in
 percent (``suffix == " %"``) is a fraction 0..1. This is the one place that validates setting values
-into options and the one place that divides by 100.
+into options and the one place that divides by 100. A value outside its setting's range is refused
+(``ValueError`` naming the range), wherever it comes from: a CLI flag, or a value from OBS that its
+slider could not produce (a scene collection edited by hand, an obs-websocket script). The worker
+then keeps the running value and shows the refusal in the filter's status line.
 """
 
 from __future__ import annotations
@@ -23,17 +26,18 @@ class SchemaOptions:
     SCHEMA: ClassVar[Schema]
 
     @classmethod
-    def from_settings(cls, values: Mapping[str, Any] | None = None, *, strict: bool = False) -> Self:
-        """Validate raw setting values (defaults filled in, coerced, clamped) into options.
+    def from_settings(cls, values: Mapping[str, Any] | None = None, *, strict: bool = True) -> Self:
+        """Validate raw setting values (defaults filled in, coerced) into options.
 
-        Raises ``ValueError`` with a readable message for a value that cannot be used (with
-        ``strict``, also for one outside its range).
+        Raises ``ValueError`` with a readable message for a value that cannot be used, or (unless
+        ``strict`` is False: clamped then) one outside its range.
         """
         return cls(**cls._working(cls.SCHEMA.validate(values or {}, strict=strict)))
 
-    def with_changes(self, values: Mapping[str, Any]) -> Self:
-        """These options with some raw setting values changed (validated here); unknown names ignored."""
-        checked = self.SCHEMA.validate(values, partial=True)
+    def with_changes(self, values: Mapping[str, Any], *, strict: bool = True) -> Self:
+        """These options with some raw setting values changed (validated here, refused outside their
+        range unless ``strict`` is False); unknown names ignored."""
+        checked = self.SCHEMA.validate(values, partial=True, strict=strict)
         return dataclasses.replace(self, **self._working(checked)) if checked else self  # type: ignore[type-var]
 
     def as_settings(self) -> dict[str, Any]:

@@ -145,7 +145,8 @@ FACE_SETTINGS = Schema(
         Setting("source_image", PATHS, "", "Source face photo(s)",
                 "Photo(s) of the face to put on the camera, separated by ';'. Neural swappers average "
                 "several photos into one identity; the embedded swapper averages their face shape and "
-                "uses the best one's skin.", group="Face"),
+                "takes each region (eyes, brows, nose, mouth, skin) from the photo that shows it best.",
+                group="Face"),
         Setting("swapper", TEXT, "embedded", "Swapper",
                 "'embedded' (classical landmark swap, no download) or an installed model id such as "
                 "inswapper_128, or a path to your own .onnx swapper; 'dfm' runs the DeepFaceLive model in "

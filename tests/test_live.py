@@ -20,6 +20,7 @@ import pytest
 from obs_faceswap.commands.live import setting_dest
 from obs_faceswap.errors import FaceSwapError
 from obs_faceswap.live.controls import apply_key
+from obs_faceswap.live.outputs import WINDOW
 from obs_faceswap.live.stats import percentile
 from obs_faceswap.settings import FACE_SETTINGS
 
@@ -241,12 +242,29 @@ def _changed_share(a: np.ndarray, b: np.ndarray) -> float:
     return float((np.abs(a.astype(np.int16) - b).max(axis=2) > 25).mean())
 
 
+def _wait_for_window(proc: subprocess.Popen[str], display: str, name: str, timeout: float) -> str:
+    """The id of the mapped window called ``name`` on ``display``, once there; fails at once when
+    ``proc`` exits first, and after ``timeout`` seconds with what the process said."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"live exited ({proc.returncode}) before its window showed: "
+                                 f"{proc.communicate()[1][-2000:]}")
+        found = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", f"^{name}$"],
+                               env={**os.environ, "DISPLAY": display}, capture_output=True, text=True, timeout=30)
+        if found.stdout.split():
+            return found.stdout.split()[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no {name!r} window was mapped on {display} within {timeout:.0f} s")
+
+
 @needs_ffmpeg
 def test_preview_window_shows_the_swapped_frame(xvfb_display: str, astronaut_video: Path,
                                                 group_photo_path: Path) -> None:
     """The preview window is really on the X display and shows the swapped picture: found in a
     screenshot of the whole screen by the part of the frame the swap does not touch, with the face
     changed and the rest of the frame as it came in."""
+    require("xdotool")
     frame = read_frames(astronaut_video)[0]
     x0, y0, x1, y1 = _haar_face(frame)
     below = slice(y1 + 20, frame.shape[0])  # below the face: never swapped, never under the overlay
@@ -258,13 +276,16 @@ def test_preview_window_shows_the_swapped_frame(xvfb_display: str, astronaut_vid
     shown, ref = None, frame
     looked: list[str] = []
     try:
-        deadline = time.monotonic() + 90
+        # ready: the preview window is mapped on the display (start-up, imports and the first swap take
+        # a while on a loaded machine: generous deadlines, each for a condition, no sleep standing in)
+        _wait_for_window(proc, xvfb_display, WINDOW, timeout=180)
+        deadline = time.monotonic() + 120
         while shown is None and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.5)
             found = _find_frame(_root_screenshot(xvfb_display), frame, below)
             if found is None:
-                looked.append("no window")
-                continue  # no window yet
+                looked.append("window mapped, the frame not drawn in it yet")
+                time.sleep(0.2)
+                continue
             window, ref = found[0], _rescaled(frame, found[1])
             share = _changed_share(window[y0:y1, x0:x1], ref[y0:y1, x0:x1])
             looked.append(f"window at scale {found[1]:.2f}, {share:.0%} of the face changed")
@@ -275,10 +296,11 @@ def test_preview_window_shows_the_swapped_frame(xvfb_display: str, astronaut_vid
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl+C: the normal way to stop
         try:
-            out, err = proc.communicate(timeout=30)
+            out, err = proc.communicate(timeout=90)  # a clean stop, however loaded the machine
         except subprocess.TimeoutExpired:
             proc.kill()
             out, err = proc.communicate()
+            err += "\n(test: no clean stop within 90 s of Ctrl+C: killed)"
     assert proc.returncode == 0, err[-2000:]
     assert "keys: s swap" in out and "summary:" in out
     # beside the face, the window shows the frame as it came in (after the window's rescaling):

@@ -19,11 +19,15 @@ if TYPE_CHECKING:
     from obs_faceswap.vision.pipeline import FacePipeline
 
 
-def report_notes(pipeline: FacePipeline) -> None:
+def pipeline_notes(pipeline: FacePipeline) -> list[str]:
     """Lines a user should see beside the result: which source photo(s), where the models ran."""
-    for note in (pipeline.source_note, pipeline.provider_note()):
-        if note:
-            print(f"obs-faceswap: {note if note.startswith('note:') else 'note: ' + note}", file=sys.stderr)
+    return [n if n.startswith("note:") else "note: " + n for n in (pipeline.source_note, pipeline.provider_note()) if n]
+
+
+def report_notes(pipeline: FacePipeline | list[str]) -> None:
+    """Print ``pipeline_notes`` (of a pipeline, or as a worker process sent them)."""
+    for note in pipeline if isinstance(pipeline, list) else pipeline_notes(pipeline):
+        print(f"obs-faceswap: {note}", file=sys.stderr)
 
 
 def no_face_reason(pipeline: FacePipeline, options: FaceOptions) -> str:

@@ -155,7 +155,7 @@ def create_session(
 ) -> Session:
     """Load an ONNX model with the preferred providers and check its signature.
 
-    ``threads`` = 0 lets ORT choose. Raises ``ModelError`` for a missing or corrupt file and
+    ``threads`` = 0: this process's default (``set_default_threads``), else ORT chooses. Raises ``ModelError`` for a missing or corrupt file and
     ``ModelSignatureError`` (naming the expected inputs/outputs) for a wrong signature.
     ``user_file`` marks a file the user named (the corrupt-file advice differs, see ``invalid_model_error``).
     ``options``: extra provider options by ORT provider name, over the defaults (``models.device.device_options``).
@@ -165,6 +165,7 @@ def create_session(
         raise ModelError(f"model file not found: {p}. Download it with 'obs-faceswap models download', "
                          "or pass the path of an existing .onnx file.")
     providers = resolve_providers(provider)
+    threads = threads or _default_threads
     st = p.stat()
     extra = tuple(sorted((n, tuple(sorted(o.items()))) for n, o in (options or {}).items() if o))
     key = (str(p.resolve()), st.st_size, st.st_mtime_ns, tuple(providers), threads, extra)
@@ -172,6 +173,17 @@ def create_session(
     if expect_inputs is not None or expect_outputs is not None:
         check_signature(sess, expect_inputs or [], expect_outputs or [], family=family)
     return sess
+
+
+_default_threads = 0
+
+
+def set_default_threads(threads: int) -> None:
+    """Intra-op threads of the sessions this process creates without asking for a number (0: ORT's
+    choice, one per core). A process that shares the cores with others of its kind (swap-video
+    --jobs N, a Ray worker) sets its share, so N processes do not run N x cores threads."""
+    global _default_threads
+    _default_threads = max(0, int(threads))
 
 
 _CACHE: weakref.WeakValueDictionary[tuple[Any, ...], Session] = weakref.WeakValueDictionary()

@@ -89,9 +89,7 @@ def run_single(args: argparse.Namespace, options: FaceOptions, out: Path) -> int
     if report.error:
         print(f"obs-faceswap: warning: some frames were left unchanged: {report.error}", file=sys.stderr)
     if not args.quiet:
-        pipeline = getattr(runner, "pipeline", None)
-        if pipeline is not None:
-            report_notes(pipeline)
+        report_notes(runner.notes())
         info = report.stream.info
         print(f"wrote {out} ({info.width}x{info.height} @ {float(info.fps):.3g} fps; faces swapped in "
               f"{report.swapped} frame(s); {report.fps:.1f} frames/s)", file=sys.stderr)

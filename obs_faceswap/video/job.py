@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,7 +20,7 @@ from obs_faceswap.media import atomic_output
 from obs_faceswap.video.codec import EncodeOptions, check_options, join_command, run_checked, segment_suffix
 from obs_faceswap.video.probe import StreamInfo, probe_stream
 from obs_faceswap.video.segments import DEFAULT_SEGMENT_FRAMES, DEFAULT_WARMUP, Segment, plan_segments
-from obs_faceswap.video.worker import SegmentResult
+from obs_faceswap.video.worker import STAGES, SegmentResult
 
 
 class Runner(Protocol):
@@ -30,6 +30,8 @@ class Runner(Protocol):
             progress: Any) -> list[SegmentResult]: ...
 
     def close(self, *, abort: bool = False) -> None: ...
+
+    def notes(self) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class VideoReport:
     segments: int
     seconds: float
     error: str = ""  # the first per-frame error (those frames were left unchanged)
+    timings: dict[str, float] = field(default_factory=dict)  # the segments' ``SegmentResult.timings``, summed
 
     @property
     def fps(self) -> float:
@@ -84,5 +87,6 @@ def swap_video_file(src: Path, out: Path, runner: Runner, opts: EncodeOptions, *
         finally:
             bar.close()
             shutil.rmtree(folder, ignore_errors=True)
+    timings = {k: sum(r.timings.get(k, 0.0) for r in results) for k in STAGES}
     return VideoReport(src, out, stream, sum(r.frames for r in results), swapped, len(segments),
-                       time.perf_counter() - t0, error)
+                       time.perf_counter() - t0, error, timings)

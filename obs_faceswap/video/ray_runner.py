@@ -1,5 +1,6 @@
 """Run segments as Ray tasks: one actor per CPU (or per GPU) loads the models once and swaps
-whole segments; the driver joins the returned segment files.
+whole segments; the driver loads no model (it waits for every actor to report its models loaded,
+so a bad setting fails before any video) and joins the returned segment files.
 
 What travels to the workers: the face options, the source/reference photos (as bytes, written to a
 temporary folder on each worker), the segment plan and, when a worker's machine does not have the
@@ -28,7 +29,7 @@ from obs_faceswap.settings import split_paths
 from obs_faceswap.video.codec import EncodeOptions, segment_suffix
 from obs_faceswap.video.probe import StreamInfo
 from obs_faceswap.video.segments import Segment
-from obs_faceswap.video.worker import SegmentResult, SegmentWorker
+from obs_faceswap.video.worker import SegmentResult, SegmentWorker, WorkerReady
 from obs_faceswap.vision.options import FaceOptions
 
 RETRIES = 4  # restarts of a dead worker, and retries of the segment it was running
@@ -141,8 +142,24 @@ class SegmentActor:
         _remove_orphans()
         self._folder = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
         atexit.register(shutil.rmtree, self._folder, True)  # a graceful exit of the worker process
-        self.worker = SegmentWorker(unpack_photos(options, photos, self._folder), track=track)
         self._inputs: dict[str, Path] = {}
+        self.worker: SegmentWorker | None = None
+        self.failure: Exception | None = None  # raised by ready() and run(): Ray would retry a failing __init__
+        import ray
+
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
+        try:
+            self.worker = SegmentWorker(unpack_photos(options, photos, self._folder), track=track,
+                                        threads=max(1, int(cpus)))
+        except Exception as exc:
+            self.failure = exc
+
+    def ready(self) -> WorkerReady:
+        """The worker's report once its models are loaded; the reason when they could not be."""
+        if self.worker is None:
+            assert self.failure is not None
+            raise self.failure
+        return self.worker.ready()
 
     def close(self) -> None:
         """Remove this worker's copies (photos, shipped inputs) before the actor is killed."""
@@ -174,6 +191,8 @@ class SegmentActor:
     def run(self, stream: StreamInfo, seg: Segment, opts: EncodeOptions, output: Path, shipped: list[Any],
             progress: Any) -> tuple[bytes, SegmentResult]:
         progress.start.remote(seg.index, os.getpid())
+        if self.worker is None:
+            return self.ready()  # type: ignore[return-value]  # raises why the models did not load
         here = self._input(stream, shipped)
         dest = self._folder / f"segment-{seg.index:05d}{segment_suffix(output)}"
         try:
@@ -218,7 +237,6 @@ class RayRunner:
         self.ray = ray
         self.options = options
         self.track = track
-        self.worker = SegmentWorker(options, track=track)  # settings and models checked here, before the cluster
         self._owns = not ray.is_initialized()
         if self._owns:
             import logging
@@ -240,6 +258,13 @@ class RayRunner:
                                max_task_retries=RETRIES, max_concurrency=2)(SegmentActor)
         photos = pack_photos(options)
         self.actors = [actor_cls.remote(options, photos, track) for _ in range(count)]
+        # the models load in the workers only; a bad setting or model fails here, before any video
+        self.ready: list[WorkerReady] = []
+        try:
+            self.ready = [self._get(a.ready.remote(), "loading the models") for a in self.actors]
+        except BaseException:
+            self.close(abort=True)
+            raise
         self._board_cls = ray.remote(num_cpus=0)(ProgressBoard)
         self._shipped: dict[str, Any] = {}
         self.on_progress: Callable[[int, int], None] | None = None  # extra hook (tests kill workers from it)
@@ -247,9 +272,22 @@ class RayRunner:
         self._busy: dict[int, Any] = {}  # segment -> the actor running it
         self._board: Any = None
 
-    @property
-    def pipeline(self) -> Any:
-        return self.worker.pipeline
+    def notes(self) -> list[str]:
+        """Where the models ran and which source photo was used (as the first worker reported)."""
+        return self.ready[0].notes if self.ready else []
+
+    def _get(self, ref: Any, what: str) -> Any:
+        """``ray.get(ref)`` with a worker's failure as this project's one-line error."""
+        ray = self.ray
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:
+            cause = exc.as_instanceof_cause()
+            if isinstance(cause, FaceSwapError):
+                raise FaceSwapError(str(cause).splitlines()[-1] if str(cause) else what) from None
+            raise FaceSwapError(f"{what} failed on the Ray cluster: {exc}") from None
+        except ray.exceptions.RayActorError as exc:
+            raise FaceSwapError(f"{what}: its Ray worker died {RETRIES + 1} times ({exc})") from None
 
     def actor_pids(self) -> list[int]:
         return list(self.ray.get([a.pid.remote() for a in self.actors]))
@@ -294,15 +332,7 @@ class RayRunner:
                 for ref in ready:
                     actor, seg = running.pop(ref)
                     self._busy.pop(seg.index, None)
-                    try:
-                        data, result = ray.get(ref)
-                    except ray.exceptions.RayTaskError as exc:
-                        cause = exc.as_instanceof_cause()
-                        if isinstance(cause, FaceSwapError):
-                            raise FaceSwapError(str(cause).splitlines()[-1] if str(cause) else seg.name) from None
-                        raise FaceSwapError(f"{seg.name} failed on the Ray cluster: {exc}") from None
-                    except ray.exceptions.RayActorError as exc:
-                        raise FaceSwapError(f"{seg.name}: its Ray worker died {RETRIES + 1} times ({exc})") from None
+                    data, result = self._get(ref, seg.name)
                     (folder / f"{seg.index:05d}{suffix}").write_bytes(data)
                     results[seg.index] = result
                     idle.append(actor)

@@ -4,17 +4,21 @@ A ``SegmentWorker`` loads the models once (the face pipeline from the settings) 
 any number of segments, of any number of videos: in this process (``--jobs 1``), in each process
 of the local pool (``--jobs N``) and in each Ray actor (``--ray``). Detection and swapping are the
 face pipeline's own stages (``build_detector``, ``FacePipeline.swap_faces``); this module adds the
-per-segment tracker and the ffmpeg pipes.
+per-segment tracker and the ffmpeg pipes: the decoder's pipe is read on one thread and the
+encoder's fed from another, so ffmpeg works while the frames are swapped.
 """
 
 from __future__ import annotations
 
+import os
+import queue
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -36,19 +40,58 @@ class SegmentResult:
     swapped: int  # frames in which a face was swapped
     error: str = ""  # the first per-frame error (those frames were written unchanged)
     seconds: float = 0.0
+    # where the time went, seconds (``STAGES``): wall time waiting for the decoder, in detection, in the
+    # swap, waiting for the encoder; CPU time of this process (all its threads) and of its ffmpeg processes
+    timings: dict[str, float] = field(default_factory=dict)
+    pid: int = 0  # the process that ran it
+    sessions: int = 0  # ONNX Runtime sessions that process had created when it finished (the loads)
+
+
+STAGES = ("decode_wait", "detect", "swap", "encode_wait", "python_cpu", "ffmpeg_cpu")
+
+
+@dataclass(frozen=True)
+class WorkerReady:
+    """What a worker process reports once its models are loaded."""
+
+    pid: int
+    notes: list[str]  # the lines a user should see (source photo, where the models ran)
+    sessions: int  # ONNX Runtime sessions this process has created (the models load once per process)
 
 
 class SegmentWorker:
-    """The face pipeline plus what a segment needs; ``track`` follows faces between detections."""
+    """The face pipeline plus what a segment needs; ``track`` follows faces between detections.
 
-    def __init__(self, options: FaceOptions, *, track: bool = True) -> None:
+    ``threads``: this process's share of the cores (ONNX Runtime's and OpenCV's thread pools), for a
+    process that shares the machine with others of its kind; 0 leaves both libraries their default
+    (every core)."""
+
+    def __init__(self, options: FaceOptions, *, track: bool = True, threads: int = 0) -> None:
         from obs_faceswap.vision.pipeline import FacePipeline
         from obs_faceswap.vision.pipeline_build import build_detector
 
+        if threads:
+            import cv2
+
+            from obs_faceswap.models.session import set_default_threads
+
+            cv2.setNumThreads(threads)
+            set_default_threads(threads)
         self.options = options
         self.detector: FaceDetector = build_detector(options)
         self.pipeline = FacePipeline(options, detector=self.detector)  # the mesh model loads once, shared
         self.track = track
+        # stack the model runs of a batch's frames (``detect_many``, --no-track only) where that pays: on a
+        # GPU it saves a launch per frame; on the CPU it measured 2-4 % more CPU time (bench video's
+        # detect_* rows, one thread), so there the frames are detected one by one (docs/video.md)
+        used = getattr(self.detector, "providers", None) or ["CPUExecutionProvider"]
+        self.stack_frames = any(p != "CPUExecutionProvider" for p in used)
+
+    def ready(self) -> WorkerReady:
+        from obs_faceswap.commands.swap_image import pipeline_notes
+        from obs_faceswap.models.session import sessions_created
+
+        return WorkerReady(os.getpid(), pipeline_notes(self.pipeline), sessions_created())
 
     def tracker(self, fps: float) -> FaceDetector:
         """A fresh detector for one segment: tracked (detect every N frames, smoothed) or plain."""
@@ -64,51 +107,189 @@ class SegmentWorker:
         """Write ``seg`` of ``stream`` swapped into ``dest``; ``progress(frames written so far)``."""
         from obs_faceswap.vision.pipeline import FacePipeline
 
-        t0 = time.perf_counter()
+        t0, cpu0, kids0 = time.perf_counter(), time.process_time(), _children_cpu()
         detector = self.tracker(float(stream.info.fps))
         # a fresh pipeline too (its models come from the session cache; ~40 ms for the source photo):
         # stages may keep per-frame state (the embedded swapper reuses the last frame's triangulation),
         # and a segment must not depend on which segments this process ran before
         pipeline = FacePipeline(self.options, detector=self.detector)
         swapped, written, error = 0, 0, ""
-        enc = subprocess.Popen(encode_command(stream, dest, opts, output), stdin=subprocess.PIPE,
-                               stderr=subprocess.PIPE, start_new_session=True)
-        assert enc.stdin is not None
-        try:
-            for index, batch in _batches(stream, seg, opts):
-                found = [_detect(detector, frame) for frame in batch]  # tracking runs on warm-up frames too
-                for i, (frame, (faces, det_err)) in enumerate(zip(batch, found, strict=True)):
-                    if index + i < seg.start:
-                        continue  # warm-up: only the tracker needed it
-                    out, face_count, err = _swap(pipeline, frame, faces) if faces else (frame, 0, det_err)
-                    swapped += face_count > 0
-                    error = error or err
-                    try:
-                        enc.stdin.write(np.ascontiguousarray(out, dtype=np.uint8).tobytes())
-                    except BrokenPipeError:  # the encoder stopped (e.g. no NVENC device): say why
-                        enc.wait()
-                        why = enc.stderr.read().decode(errors="replace").strip() if enc.stderr else ""
-                        raise FaceSwapError(f"ffmpeg could not encode {seg.name}: "
-                                            f"{'; '.join(why.splitlines())[:400] or 'the encoder stopped'}") from None
-                    written += 1
-                if progress is not None:
-                    progress(written)
-            enc.stdin.close()
-            err_text = enc.stderr.read().decode(errors="replace") if enc.stderr else ""
-            if encoder_failed(enc.wait(), err_text):  # ffmpeg 5 exits 0 on a full disk
-                raise FaceSwapError(f"ffmpeg could not encode {seg.name}: {err_text.strip()[-300:]}")
-        finally:
-            if enc.poll() is None:
-                enc.kill()
-                enc.wait()
-            if enc.stderr:
-                enc.stderr.close()
+        spent = dict.fromkeys(STAGES, 0.0)
+        with _Encoder(encode_command(stream, dest, opts, output), seg.name) as enc:
+            batches = _prefetch(_batches(stream, seg, opts), depth=2)
+            try:
+                while True:
+                    t = time.perf_counter()
+                    item = next(batches, None)
+                    spent["decode_wait"] += time.perf_counter() - t
+                    if item is None:
+                        break
+                    index, batch = item
+                    t = time.perf_counter()
+                    found = _detect_batch(detector, batch, self.stack_frames)  # tracking runs on warm-up too
+                    spent["detect"] += time.perf_counter() - t
+                    for i, (frame, (faces, det_err)) in enumerate(zip(batch, found, strict=True)):
+                        if index + i < seg.start:
+                            continue  # warm-up: only the tracker needed it
+                        t = time.perf_counter()
+                        out, face_count, err = _swap(pipeline, frame, faces) if faces else (frame, 0, det_err)
+                        spent["swap"] += time.perf_counter() - t
+                        swapped += face_count > 0
+                        error = error or err
+                        t = time.perf_counter()
+                        enc.write(out)
+                        spent["encode_wait"] += time.perf_counter() - t
+                        written += 1
+                    if progress is not None:
+                        progress(written)
+            finally:
+                batches.close()  # the decoder stops at once on an error
         last = seg.end == stream.frames  # a file's last packets may not decode (a cut-off recording): keep the rest
         if written != seg.frames and not (last and written > 0):
             raise ImageReadError(f"{stream.path.name}: {seg.name}: the decoder gave {written} of {seg.frames} "
                                  "frames (a damaged file?)")
-        return SegmentResult(seg.index, written, swapped, error, time.perf_counter() - t0)
+        spent["python_cpu"] = time.process_time() - cpu0
+        spent["ffmpeg_cpu"] = _children_cpu() - kids0
+        from obs_faceswap.models.session import sessions_created
 
+        return SegmentResult(seg.index, written, swapped, error, time.perf_counter() - t0, spent, os.getpid(),
+                             sessions_created())
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished child processes (its ffmpeg decoders and encoders)."""
+    try:
+        import resource
+    except ImportError:  # not on Unix: not measured
+        return 0.0
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
+
+
+class _Encoder:
+    """ffmpeg encoding raw frames from its stdin, fed by a thread: a frame (2.7 MB at 720p) is many times
+    a pipe's buffer, so a plain write waits until ffmpeg has taken all of it; the thread lets the swap of
+    the next frames run meanwhile (ffmpeg encodes on the other cores)."""
+
+    def __init__(self, cmd: list[str], name: str) -> None:
+        self.name = name
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        self.queue: queue.Queue[Frame | None] = queue.Queue(maxsize=BATCH)
+        self.broken = False
+        self.thread = threading.Thread(target=self._feed, name=f"encode {name}", daemon=True)
+        self.thread.start()
+
+    def _feed(self) -> None:
+        assert self.proc.stdin is not None
+        while (frame := self.queue.get()) is not None:
+            if self.broken:
+                continue  # keep taking frames so the swap never blocks on a full queue
+            try:
+                self.proc.stdin.write(memoryview(frame).cast("B"))
+            except (BrokenPipeError, ValueError, OSError):
+                self.broken = True
+
+    def _why(self) -> str:
+        self.proc.wait()
+        why = self.proc.stderr.read().decode(errors="replace").strip() if self.proc.stderr else ""
+        return "; ".join(why.splitlines())[:400] or "the encoder stopped"
+
+    def write(self, frame: Frame) -> None:
+        if self.broken:  # the encoder stopped (e.g. no NVENC device): say why
+            raise FaceSwapError(f"ffmpeg could not encode {self.name}: {self._why()}")
+        self.queue.put(np.ascontiguousarray(frame, dtype=np.uint8))
+
+    def __enter__(self) -> _Encoder:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        proc = self.proc
+        if kind is not None:  # stop the encoder first: the thread's writes then fail at once
+            proc.kill()
+        self.queue.put(None)
+        self.thread.join()
+        try:
+            if kind is None:
+                if self.broken:
+                    raise FaceSwapError(f"ffmpeg could not encode {self.name}: {self._why()}")
+                assert proc.stdin is not None
+                proc.stdin.close()
+                err_text = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                if encoder_failed(proc.wait(), err_text):  # ffmpeg 5 exits 0 on a full disk
+                    raise FaceSwapError(f"ffmpeg could not encode {self.name}: {err_text.strip()[-300:]}")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            for pipe in (proc.stdin, proc.stderr):
+                if pipe is not None:
+                    try:
+                        pipe.close()
+                    except OSError:
+                        pass
+
+
+_T = TypeVar("_T")
+
+
+def _prefetch(items: Iterator[_T], depth: int) -> Iterator[_T]:
+    """``items`` produced by a thread up to ``depth`` ahead (the decoder's pipe is read while frames
+    are swapped); its errors are raised here, and stopping early closes ``items`` in that thread."""
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    break
+            else:
+                q.put(("end", None))
+        except BaseException as exc:  # handed to the consumer
+            q.put(("error", exc))
+        finally:
+            if stop.is_set():
+                close = getattr(items, "close", None)
+                if close is not None:
+                    close()
+
+    thread = threading.Thread(target=produce, name="decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                q.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        thread.join()
+
+
+def _detect_batch(detector: FaceDetector, batch: list[Frame], stack: bool) -> list[tuple[list[Any], str]]:
+    """Faces of every frame of ``batch``: with ``stack``, in one go where the detector can
+    (``detect_many``: the models' runs stacked across frames), else frame by frame (always for a
+    tracker: each frame starts from the last)."""
+    many = getattr(detector, "detect_many", None) if stack else None
+    if many is not None:
+        try:
+            return [(faces, "") for faces in many(batch)]
+        except Exception:  # which frame failed and why: frame by frame (detection keeps no state here)
+            pass
+    return [_detect(detector, frame) for frame in batch]
 
 
 def _swap(pipeline: Any, frame: Frame, faces: list[Any]) -> tuple[Frame, int, str]:

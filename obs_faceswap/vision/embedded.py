@@ -225,6 +225,11 @@ class EmbeddedDetector:
         """
         batch, places = self._passes(frame, part)
         reg, cls = self.det.run({"input": batch})
+        return self._boxes(reg, cls, places)
+
+    def _boxes(self, reg: np.ndarray, cls: np.ndarray, places: Sequence[tuple[float, float, float]]
+               ) -> list[tuple[np.ndarray, np.ndarray, float]]:
+        """One frame's BlazeFace outputs (one row per pass) -> its detections in frame pixels."""
         all_b, all_k, all_s = [], [], []
         for i, (x0, y0, side) in enumerate(places):
             b, k, s = decode_detections(reg[i], cls[i], self.anchors, self.score_threshold)
@@ -245,19 +250,44 @@ class EmbeddedDetector:
 
     def faces_from_boxes(self, frame: Frame, found: Sequence[tuple[np.ndarray, np.ndarray, float]]) -> list[Face]:
         """Face mesh on each BlazeFace detection (rotated crop), refined once from the mesh itself."""
-        if not found:
-            return []
-        mats = []
-        for box, kp, _ in found:
-            v = kp[1] - kp[0]  # BlazeFace key points 0/1: right eye -> left eye
-            angle = float(np.degrees(np.arctan2(v[1], v[0])))
-            centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
-            size = float(max(box[2] - box[0], box[3] - box[1])) * CROP_SCALE
-            mats.append(crop_matrix(centre, size, angle))
-        faces = [f for f in self._mesh(frame, mats, [s for *_, s in found]) if f is not None]
-        if self.refine and faces:
-            faces = self.track(frame, faces)
-        return _dedupe(faces)
+        return self._faces_from_boxes_many([frame], [found])[0]
+
+    def detect_many(self, frames: Sequence[Frame]) -> list[list[Face]]:
+        """``detect`` of every frame, each model run once for all of them (the detector's passes of
+        every frame stacked, then the mesh crops of every face): the same faces as frame by frame."""
+        ok = [f.ndim == 3 and f.shape[2] == 3 and f.shape[0] >= 16 and f.shape[1] >= 16 for f in frames]
+        passes = [self._passes(f) for f, good in zip(frames, ok, strict=True) if good]
+        found: list[list[tuple[np.ndarray, np.ndarray, float]]] = []
+        if passes:
+            reg, cls = self.det.run({"input": np.concatenate([b for b, _ in passes])})
+            at = 0
+            for batch, places in passes:
+                found.append(self._boxes(reg[at:at + len(batch)], cls[at:at + len(batch)], places))
+                at += len(batch)
+        faces = iter(self._faces_from_boxes_many([f for f, good in zip(frames, ok, strict=True) if good], found))
+        return [next(faces) if good else [] for good in ok]
+
+    def _faces_from_boxes_many(self, frames: Sequence[Frame],
+                               found: Sequence[Sequence[tuple[np.ndarray, np.ndarray, float]]]) -> list[list[Face]]:
+        jobs: list[tuple[int, np.ndarray, float]] = []  # (frame, crop matrix, score) of every detection
+        for i, boxes in enumerate(found):
+            for box, kp, score in boxes:
+                v = kp[1] - kp[0]  # BlazeFace key points 0/1: right eye -> left eye
+                angle = float(np.degrees(np.arctan2(v[1], v[0])))
+                centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+                size = float(max(box[2] - box[0], box[3] - box[1])) * CROP_SCALE
+                jobs.append((i, crop_matrix(centre, size, angle), score))
+        faces: list[list[Face]] = [[] for _ in frames]
+        for (i, _, _), face in zip(jobs, self._mesh_many(frames, jobs), strict=True):
+            if face is not None:
+                faces[i].append(face)
+        if self.refine:
+            jobs = [(i, *_mesh_crop(f)) for i, fs in enumerate(faces) for f in fs]
+            faces = [[] for _ in frames]
+            for (i, _, _), face in zip(jobs, self._mesh_many(frames, jobs), strict=True):
+                if face is not None:
+                    faces[i].append(face)
+        return [_dedupe(fs) for fs in faces]
 
     # -- landmarks --------------------------------------------------------------------------
     def track(self, frame: Frame, previous: Sequence[Face]) -> list[Face]:
@@ -273,27 +303,19 @@ class EmbeddedDetector:
         A previous face without a 468-point mesh (from another detector) is cropped from its
         box and eyes, so this also adds a mesh to SCRFD faces.
         """
-        mats, scores = [], []
-        for f in previous:
-            pts = f.landmarks if f.landmarks is not None and len(f.landmarks) == 468 else None
-            if pts is None:
-                v = f.kps[1] - f.kps[0]
-                angle = float(np.degrees(np.arctan2(v[1], v[0])))
-                x1, y1, x2, y2 = (float(t) for t in f.bbox)
-                mats.append(crop_matrix(((x1 + x2) / 2, (y1 + y2) / 2), max(x2 - x1, y2 - y1) * CROP_SCALE, angle))
-            else:
-                mats.append(mesh_crop_from_landmarks(pts))
-            scores.append(f.score)
-        return self._mesh(frame, mats, scores) if mats else []
+        return self._mesh_many([frame], [(0, *_mesh_crop(f)) for f in previous])
 
-    def _mesh(self, frame: Frame, mats: list[np.ndarray], scores: list[float]) -> list[Face | None]:
-        crops = [cv2.warpAffine(frame, m, (MESH_SIZE, MESH_SIZE), flags=cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_CONSTANT) for m in mats]
+    def _mesh_many(self, frames: Sequence[Frame], jobs: Sequence[tuple[int, np.ndarray, float]]) -> list[Face | None]:
+        """The mesh on each (frame index, crop matrix, score) in one run; None where no face is present."""
+        if not jobs:
+            return []
+        crops = [cv2.warpAffine(frames[i], m, (MESH_SIZE, MESH_SIZE), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_CONSTANT) for i, m, _ in jobs]
         x = np.ascontiguousarray(np.stack(crops)[..., ::-1]).astype(np.float32) * np.float32(1.0 / 255.0)
         pts, flag = self.mesh.run({"input_1": x})
         presence = _sigmoid(flag.reshape(-1))
         faces: list[Face | None] = []
-        for i, m in enumerate(mats):
+        for i, (_, m, score) in enumerate(jobs):
             if presence[i] < self.presence_threshold:
                 faces.append(None)
                 continue
@@ -302,11 +324,23 @@ class EmbeddedDetector:
             xy = (p[:, :2] @ inv[:, :2].T + inv[:, 2]).astype(np.float32)
             lo, hi = xy.min(0), xy.max(0)
             faces.append(Face(bbox=np.array([lo[0], lo[1], hi[0], hi[1]], np.float32),
-                              score=float(min(scores[i], presence[i]) if scores[i] else presence[i]),
+                              score=float(min(score, presence[i]) if score else presence[i]),
                               kps=five_points(xy), landmarks=xy,
                               extra={"presence": float(presence[i]),
                                      "mesh_z": (p[:, 2] / float(np.hypot(m[0, 0], m[0, 1]))).astype(np.float32)}))
         return faces
+
+
+def _mesh_crop(face: Face) -> tuple[np.ndarray, float]:
+    """(crop matrix, score) of the next mesh pass on ``face``: from its mesh, or from its box and eyes
+    when it has none (a face from another detector)."""
+    pts = face.landmarks if face.landmarks is not None and len(face.landmarks) == 468 else None
+    if pts is not None:
+        return mesh_crop_from_landmarks(pts), face.score
+    v = face.kps[1] - face.kps[0]
+    angle = float(np.degrees(np.arctan2(v[1], v[0])))
+    x1, y1, x2, y2 = (float(t) for t in face.bbox)
+    return crop_matrix(((x1 + x2) / 2, (y1 + y2) / 2), max(x2 - x1, y2 - y1) * CROP_SCALE, angle), face.score
 
 
 def _dedupe(faces: list[Face], iou: float = 0.5) -> list[Face]:

@@ -79,8 +79,9 @@ def _match_colour(swapped: Frame, record: FaceRecord, mask: Mask, options: FaceO
         out = transfer_color(img, ref, colour.method or options.color_method, options.color_strength,
                              skin if skin is not None else region, gain_limits=colour.gain_limits)
         if colour.relight and skin is not None:
-            out = transfer_shading(out, ref, skin, colour.face_size * img.shape[1] / swapped.shape[1],
-                                   options.color_strength)
+            k = img.shape[1] / swapped.shape[1]
+            out = transfer_shading(out, ref, skin, colour.face_size * k, options.color_strength,
+                                   None if colour.relief is None else colour.relief * np.float32(k))
         return out
 
     scale = COLOUR_FACE_PX / colour.face_size if colour.face_size > 0 else 1.0

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from obs_faceswap.vision.align import Affine
-from obs_faceswap.vision.types import Face, Frame, Mask
+from obs_faceswap.vision.types import Face, Frame, Mask, Points
 
 # per LAB channel (low, high) bounds of the colour transfer's spread gain
 GainLimits = tuple[tuple[float, float, float], tuple[float, float, float]]
@@ -34,7 +34,9 @@ class ColourState:
     ``gain_limits`` bounds the spread gain (``transfer_color``); ``relight`` adds the target's
     low-frequency lighting on the skin of ``mask`` (needs ``face_size`` in pixels);
     ``match_detail`` sharpens the swap toward the target's detail level first; ``method`` is the
-    swapper's own colour transfer ('' = the ``color_method`` option; 'none' there still turns it off).
+    swapper's own colour transfer ('' = the ``color_method`` option; 'none' there still turns it off);
+    ``relief`` is a convex polygon (record pixels) where the relighting follows the target's finer
+    shading (the nose).
     """
 
     mask: Mask | None = None
@@ -43,6 +45,7 @@ class ColourState:
     relight: bool = False
     match_detail: bool = False
     face_size: float = 0.0
+    relief: Points | None = None
 
 
 @dataclass

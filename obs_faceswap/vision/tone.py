@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from obs_faceswap.vision.types import Frame, Mask
+from obs_faceswap.vision.types import Frame, Mask, Points
 
 SKIN_TINT_DAMP = 1.0  # share of the source's skin-tint variation (below the tint scale) removed by transfer_shading
 # the a/b (tint) low-pass is this share of the lighting low-pass: the target's broad tint only (warm
@@ -18,6 +18,11 @@ SKIN_TINT_DAMP = 1.0  # share of the source's skin-tint variation (below the tin
 # the source's own skin texture read as grey patches
 TINT_SIGMA_SHARE = 3.0
 SHADING_SIGMA = 0.05  # target lighting kept below this scale (share of the face size)
+# ...and on the ``relief`` region (the nose) below this finer scale: the shading of its 3-D relief
+# (nose sides, wings, nostrils) is the target's light; the source's own, kept at the broad scale,
+# read as a bright or dark ring around the nose when the source was lit from another side
+RELIEF_SIGMA = 0.02
+RELIEF_FEATHER = 0.06  # the relief polygon's feathering, share of the face size
 SHARPEN_FROM = 1.3  # target/swap detail ratio (Laplacian variance) from which the swap is sharpened
 SHARPEN_MAX = 1.2  # strongest unsharp-mask amount
 
@@ -49,7 +54,8 @@ def match_sharpness(warped: Frame, target: Frame, region: Mask) -> Frame:
     return cv2.addWeighted(warped, 1.0 + amount, blur, -amount, 0.0)  # type: ignore[no-any-return]
 
 
-def transfer_shading(warped: Frame, target: Frame, skin: Mask, face_size: float, strength: float = 1.0) -> Frame:
+def transfer_shading(warped: Frame, target: Frame, skin: Mask, face_size: float, strength: float = 1.0,
+                     relief: Points | None = None) -> Frame:
     """``warped`` relit by the target's light: its low-frequency skin colour replaced by the target's.
 
     Both faces' skin is low-passed in LAB (lightness at ``SHADING_SIGMA`` of the face size, tint
@@ -60,6 +66,11 @@ def transfer_shading(warped: Frame, target: Frame, skin: Mask, face_size: float,
     transfer); shadows and highlights follow the target, and of its tint only the broad variation,
     so the face sits in the frame's lighting instead of looking painted on, and neither the source
     photo's pale highlights nor the target's take the source's texture as grey patches.
+
+    ``relief`` (optional, a convex polygon in ``warped``'s pixels, feathered over ``RELIEF_FEATHER``)
+    marks where the lightness follows the target down to the finer ``RELIEF_SIGMA`` (the nose and
+    the skin beside it: its relief is shaded by the target's light). It is drawn at the low-pass's
+    own small size, so it costs next to nothing per frame.
     """
     h, w = warped.shape[:2]
     s = min(1.0, 48.0 / max(face_size, 1.0))
@@ -71,12 +82,25 @@ def transfer_shading(warped: Frame, target: Frame, skin: Mask, face_size: float,
     norm_l = cv2.GaussianBlur(wt, (0, 0), sigma) + np.float32(0.02)  # no skin nearby: delta -> 0
     norm_ab = cv2.GaussianBlur(wt, (0, 0), sigma_ab) + np.float32(0.02)
 
+    fine = None
+    if relief is not None:
+        sigma_fine = max(0.5, RELIEF_SIGMA * face_size * s)
+        area = np.zeros((sh, sw), np.float32)
+        cv2.fillConvexPoly(area, np.round(np.asarray(relief, np.float32) * np.float32(s * 16)).astype(np.int32),
+                           1.0, cv2.LINE_AA, 4)
+        area = cv2.GaussianBlur(area, (0, 0), max(0.5, RELIEF_FEATHER * face_size * s))
+        fine = (area, sigma_fine, cv2.GaussianBlur(wt, (0, 0), sigma_fine) + np.float32(0.02))
+
     def low_lab(img: Frame) -> npt.NDArray[np.float32]:
         small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32) * np.float32(1 / 255)
         lab = cv2.cvtColor(small, cv2.COLOR_BGR2LAB) * wt[..., None]
         low = np.empty_like(lab)
         low[..., 0] = cv2.GaussianBlur(lab[..., 0], (0, 0), sigma) / norm_l
         low[..., 1:] = cv2.GaussianBlur(lab[..., 1:], (0, 0), sigma_ab) / norm_ab[..., None]
+        if fine is not None:  # the lightness at the finer scale where the relief region is
+            weight, sigma_f, norm_f = fine
+            low_f = cv2.GaussianBlur(lab[..., 0], (0, 0), sigma_f) / norm_f
+            low[..., 0] += (low_f - low[..., 0]) * weight
         return low
 
     low_t, low_w = low_lab(target), low_lab(warped)

@@ -42,10 +42,13 @@ def test_ray_writes_the_frames_of_jobs_1_with_audio_and_timing(cluster: Any, job
 def test_a_killed_ray_worker_is_retried_and_the_video_is_complete(cluster: Any, jobs1: Path,
                                                                     source_photo: Path, moving_clip: Path,
                                                                     tmp_path: Path) -> None:
+    from obs_faceswap.models.session import sessions_created
     from obs_faceswap.video.ray_runner import RayRunner
 
     options = FaceOptions.from_settings({"source_image": str(source_photo), "color_method": "none"})
+    driver = sessions_created()
     runner = RayRunner(options)
+    assert len({r.pid for r in runner.ready}) == len(runner.actors) and os.getpid() not in runner.actor_pids()
     killed: list[int] = []
 
     def kill_once(segment: int, written: int) -> None:  # mid-segment: started, not all of its 6 frames written
@@ -61,6 +64,7 @@ def test_a_killed_ray_worker_is_retried_and_the_video_is_complete(cluster: Any, 
         pids_after = runner.actor_pids()
     finally:
         runner.close()
+    assert sessions_created() == driver  # the models load in the Ray workers only
     assert killed and killed[0] not in pids_after  # the worker really died and was replaced
     assert max(runner.attempts.values()) == 2, runner.attempts  # the killed worker's segment ran again
     assert report.frames == len(frames(jobs1))

@@ -54,10 +54,10 @@ def test_blend_goes_from_the_channel_to_the_merge_stage_validated_once_without_a
     validations: list[dict[str, Any]] = []
     real_validate = Schema.validate
 
-    def counted(self: Schema, values: Any, *, partial: bool = False) -> dict[str, Any]:
+    def counted(self: Schema, values: Any, *, partial: bool = False, strict: bool = False) -> dict[str, Any]:
         if self is FACE_SETTINGS:
             validations.append(dict(values))
-        return real_validate(self, values, partial=partial)
+        return real_validate(self, values, partial=partial, strict=strict)
 
     blends: list[float] = []
     real_merge = merge.merge_face

@@ -38,6 +38,13 @@ from obs_faceswap.vision.shape_transfer import (
 from obs_faceswap.vision.surroundings import morph_surroundings, surround_margin
 from obs_faceswap.vision.swappers.base import Photos, PreparedSource, SourceTools
 from obs_faceswap.vision.swappers.classical.masks import eye_keep, face_mask, mouth_keep, skin_mask
+from obs_faceswap.vision.swappers.classical.regions import nose_relief
+from obs_faceswap.vision.swappers.classical.source_texture import (
+    Photo,
+    choose_regions,
+    compose_source,
+    describe,
+)
 from obs_faceswap.vision.swappers.classical.warp import ClassicalSource, warp_source
 from obs_faceswap.vision.types import Face, Frame, Points
 
@@ -94,9 +101,22 @@ class ClassicalSwapper(UsesEmbeddedDetector):
                 source.shape = average_shape([source.shape, *(mesh3(f.landmarks, f.extra.get("mesh_z"))
                                                               for _, _, f in others)],
                                              [best[0], *(q for q, _, _ in others)])
-            note = "" if len(photos) == 1 else (
-                f"face shape averaged over {len(found)} of {len(photos)} source photos; skin from "
-                f"{names[best[1]]}, the best of them")
+            note = ""
+            if others:  # each region's texture from the photo that shows it best
+                order = [best, *others]
+                sources = [source, *(build_source(photos[i][1], f, photo_index=i) for _, i, f in others)]
+                taken = [Photo(s, _frontal(f)) for s, (_, _, f) in zip(sources, order, strict=True)]
+                winners = choose_regions(taken, 0)
+                composed = compose_source(taken, 0, winners)
+                if composed is not source:  # the skin past the outline again, from the composed face
+                    composed.image = extend_skin(composed.image, composed.points)
+                    composed.shape = source.shape
+                    source = composed
+                note = (f"face shape averaged over {len(found)} of {len(photos)} source photos; "
+                        + describe(winners, [names[i] for _, i, _ in order], 0))
+            elif len(photos) > 1:
+                note = (f"face shape averaged over {len(found)} of {len(photos)} source photos; skin from "
+                        f"{names[best[1]]}, the best of them")
             return PreparedSource(source, note)
         label = ", ".join(n for n in names if n) or ("the source photo" if len(photos) == 1 else "the source photos")
         raise NoFaceError(f"no face found in {label}: use a photo where one face is clearly visible, "
@@ -139,7 +159,7 @@ class ClassicalSwapper(UsesEmbeddedDetector):
             masks["mouth"] = mouth_keep(local, size, options.mouth_size)
         face_size = float((local.max(0) - local.min(0)).max())
         colour = ColourState(mask=skin_mask(local, size), gain_limits=COLOR_GAIN_LIMITS, relight=True,
-                             match_detail=True, face_size=face_size)
+                             match_detail=True, face_size=face_size, relief=nose_relief(local))
         surroundings = None
         if new is not pts:  # the target's own skin, hair line and neck follow the moved outline
             surroundings = morph_region(frame, pts, new, roi, source.cache)
