@@ -91,3 +91,22 @@ def test_two_clients_at_once_each_get_their_own_frames() -> None:
     finally:
         a.stop()
         b.stop()
+
+
+def test_a_link_to_a_fifo_elsewhere_is_not_a_wake_path(tmp_path) -> None:
+    """A symlink in the client's folder that points at a FIFO outside it (another program's pipe) is
+    refused: the worker never follows a link (O_NOFOLLOW), even when its target is a FIFO."""
+    from obs_faceswap.ipc import wake
+
+    folder, elsewhere = tmp_path / "client", tmp_path / "other"
+    folder.mkdir()
+    elsewhere.mkdir()
+    os.mkfifo(elsewhere / "their-pipe", 0o600)
+    (folder / "w0").symlink_to(elsewhere / "their-pipe")
+    with pytest.raises(OSError):
+        wake.WakePipe(str(folder / "w0"), folder=str(folder))
+    os.mkfifo(folder / "w1", 0o600)  # a real FIFO in the folder is taken
+    pipe = wake.WakePipe(str(folder / "w1"), folder=str(folder))
+    pipe.notify()
+    assert pipe.wait(1.0) is True
+    pipe.close()
