@@ -37,8 +37,8 @@ def test_random_kills_and_stops_while_streaming_never_block_a_frame() -> None:
             i = 0
             try:
                 while not stop.is_set():
-                    for call in (lambda: video.submit(frame, W, H, W * 4, "BGRA", i), video.result,
-                                 lambda: audio.push(block, 480, i), lambda: audio.pull(480)):
+                    for call in (lambda i=i: video.submit(frame, W, H, W * 4, "BGRA", i), video.result,
+                                 lambda i=i: audio.push(block, 480, i), lambda: audio.pull(480)):
                         t = time.perf_counter()
                         call()
                         worst[0] = max(worst[0], time.perf_counter() - t)
