@@ -40,6 +40,8 @@ def _image_bytes(p: Path) -> np.ndarray:
     if p.is_dir():
         raise ImageReadError(f"{p} is a folder, not an image: give the path of a photo file")
     if not p.is_file():
+        if p.exists():  # never opened: reading a FIFO or a device blocks or never ends
+            raise ImageReadError(f"{p} is not a regular file (a pipe or a device): give the path of a photo file")
         raise ImageReadError(f"image not found: {p}")
     size = p.stat().st_size
     if size > MAX_IMAGE_BYTES:  # never read gigabytes to find out (OBS retries settings on every change)
@@ -136,15 +138,7 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     ``OutputWriteError``; nothing is left behind: neither the temporary file nor folders made for it.
     """
     dest = Path(path)
-    made = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]  # folders mkdir will create
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=f".part{dest.suffix}", dir=dest.parent)
-        os.close(fd)
-    except OSError as exc:
-        _remove_dirs(made)
-        raise cannot_write(dest, exc) from None
-    tmp_path = Path(tmp)
+    tmp_path, made = _temporary_beside(dest)
     done = False
     try:
         yield tmp_path
@@ -161,6 +155,31 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
             pass
         if not done:
             _remove_dirs(made)
+
+
+def _temporary_beside(dest: Path) -> tuple[Path, list[Path]]:
+    """A new empty temporary file next to ``dest`` and the folders made for it (deepest first);
+    ``OutputWriteError`` (nothing left behind) when the place cannot be written."""
+    made = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]  # folders mkdir will create
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=f".part{dest.suffix}", dir=dest.parent)
+        os.close(fd)
+    except OSError as exc:
+        _remove_dirs(made)
+        raise cannot_write(dest, exc) from None
+    return Path(tmp), made
+
+
+def check_output_place(path: str | os.PathLike[str]) -> None:
+    """Raise ``OutputWriteError`` now when ``path`` could not be written at the end of the work (a path
+    under a file, a read-only folder, no such device), as ``atomic_output`` would; leaves nothing behind.
+    For commands that write their output only once the work is done."""
+    tmp, made = _temporary_beside(Path(path))
+    try:
+        tmp.unlink()
+    finally:
+        _remove_dirs(made)
 
 
 def _remove_dirs(folders: list[Path]) -> None:

@@ -72,8 +72,9 @@ class Setting:
                 return str(value)
             else:
                 return str(value)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"setting {self.name!r}: cannot use {value!r} ({exc})") from None
+        except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: int(inf), float(10**400)
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise ValueError(f"setting {self.name!r}: cannot use {shown} ({exc})") from None
         if strict and ((self.minimum is not None and out < self.minimum)
                        or (self.maximum is not None and out > self.maximum)):
             raise ValueError(f"setting {self.name!r}: {value!r} is outside its range "

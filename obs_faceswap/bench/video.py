@@ -27,6 +27,9 @@ slowly, 24 fps, a keyframe every second, AAC audio; the embedded swapper (no dow
                                  the load, so these compare ways on a busy machine
   {way}_{decode_wait,detect,swap,encode_wait}_ms_per_frame   wall time per frame in each stage of the
                                  segment workers (summed over the processes), from their own timings
+  {way}_segments                 work segments the file was cut into (--jobs 1: one)
+  jobs1{,_1core}_ffmpeg_wait_share   the share of --jobs 1's wall time its swapping thread waited for
+                                 the decoder or the encoder (serial waiting, not overlapped)
   detect_per_frame_cpu_ms, detect_stacked4_cpu_ms   the embedded detector without tracking on frames
                                  of the clip, frame by frame and 4 frames' model runs stacked
                                  (--no-track): CPU ms per frame
@@ -221,6 +224,10 @@ def run(args: argparse.Namespace) -> int:
         for name in modes:
             result[f"{name}_fps"] = best[name][0]
             profiles.update(profile(name, best[name][1]))
+            profiles[f"{name}_segments"] = best[name][1].segments
+            if name.startswith("jobs1"):  # one swapping thread: the share of the wall time it waited on ffmpeg
+                t = best[name][1].timings
+                profiles[f"{name}_ffmpeg_wait_share"] = (t["decode_wait"] + t["encode_wait"]) / best[name][1].seconds
         result["jobs2_speedup"] = result["jobs2_fps"] / result["jobs1_fps"]
         if "jobs1_1core_fps" in result:
             result["jobs2_speedup_vs_1core"] = result["jobs2_fps"] / result["jobs1_1core_fps"]

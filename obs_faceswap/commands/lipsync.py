@@ -33,14 +33,16 @@ def face_swap(source: str | None) -> Callable[[Frame], Frame] | None:
 
 
 def check_output(args: argparse.Namespace, inputs: dict[str, str]) -> Path:
-    """The output path, refused before any work when it is of an unknown type or one of the inputs."""
+    """The output path, refused before any work when it is of an unknown type, one of the inputs, or
+    in a place that cannot be written."""
     from obs_faceswap.lipsync.render import VIDEO_SUFFIXES
-    from obs_faceswap.media import refuse_overwriting_inputs
+    from obs_faceswap.media import check_output_place, refuse_overwriting_inputs
 
     out = Path(args.output)
     if out.suffix.lower() not in VIDEO_SUFFIXES:
         raise FaceSwapError(f"output {out.name}: unknown video type; use one of {', '.join(VIDEO_SUFFIXES)}")
     refuse_overwriting_inputs(out, {k: v for k, v in inputs.items() if v})
+    check_output_place(out)
     return out
 
 

@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from obs_faceswap.media import (
         ALPHA_SUFFIXES,
         IMAGE_SUFFIXES,
+        check_output_place,
         read_image_with_alpha,
         refuse_overwriting_inputs,
         write_image,
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         raise FaceSwapError(f"output {out.name}: unknown image type; use one of {', '.join(IMAGE_SUFFIXES)}")
     options = face_options_from_args(args)
     refuse_overwriting_inputs(out, input_paths(options, ("target photo", args.target)))
+    check_output_place(out)  # before the swap, not after it
     target, alpha = read_image_with_alpha(args.target)
     if alpha is not None and out.suffix.lower() in ALPHA_SUFFIXES:  # keep the transparency
         target = np.dstack([target, alpha])

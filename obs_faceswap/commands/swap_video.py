@@ -13,7 +13,7 @@ VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".m4v", ".webm")
 
 
 def run(args: argparse.Namespace) -> int:
-    from obs_faceswap.media import probe_video, refuse_overwriting_inputs
+    from obs_faceswap.media import check_output_place, probe_video, refuse_overwriting_inputs
     from obs_faceswap.video.command import is_list_input, run_many, run_single
 
     options = face_options_from_args(args)
@@ -23,6 +23,7 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in VIDEO_SUFFIXES:
         raise FaceSwapError(f"output {out.name}: unknown video type; use one of {', '.join(VIDEO_SUFFIXES)}")
     refuse_overwriting_inputs(out, input_paths(options, ("input video", args.input)))
+    check_output_place(out)
     if probe_video(args.input).still:  # unreadable input fails before models load
         raise ImageReadError(f"{Path(args.input).name} is a still image, not a video (use swap-image)")
     return run_single(args, options, out)

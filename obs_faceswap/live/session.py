@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import textwrap
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from obs_faceswap.errors import FaceSwapError
-from obs_faceswap.live.capture import FrameSource
+from obs_faceswap.live.capture import CapturedFrame, FrameSource
 from obs_faceswap.live.controls import DEFAULT_ENHANCER, HELP, apply_key
 from obs_faceswap.live.in_process import Processor
 from obs_faceswap.live.outputs import Preview, VideoRecorder, VirtualCamera, draw_overlay
 from obs_faceswap.live.stats import LiveStats
+from obs_faceswap.vision.types import Frame
 
 MESSAGE_SECONDS = 2.5
 
@@ -52,6 +53,21 @@ def overlay_columns(width: int) -> int:
     return max(20, int((width - 12) / (18.5 * scale)))
 
 
+def _next_swapped(frames: Iterator[CapturedFrame], processor: Processor, preview: Preview | None
+                  ) -> tuple[tuple[CapturedFrame, Frame, float] | None, list[int]]:
+    """The next captured frame, it swapped and the milliseconds the swap took (None at the end of the
+    source), with the keys pressed in the preview while waiting for the frame and swapping it."""
+    def step() -> tuple[CapturedFrame, Frame, float] | None:
+        captured = next(frames, None)
+        if captured is None:
+            return None
+        t = time.perf_counter()
+        out = processor.process(captured.image)
+        return captured, out, (time.perf_counter() - t) * 1000.0
+
+    return preview.keys_while(step) if preview is not None else (step(), [])
+
+
 def run_live(source: FrameSource, processor: Processor, settings: Mapping[str, Any], options: LiveOptions,
              *, log: Callable[[str], None] = print) -> LiveStats:
     """Run until the source ends, ``options.frames`` frames were shown, or the user quits."""
@@ -74,12 +90,11 @@ def run_live(source: FrameSource, processor: Processor, settings: Mapping[str, A
             vcam = VirtualCamera(source.width, source.height, source.fps or 30.0)
             log(f"virtual camera: {vcam.device}")
         stats = LiveStats()  # count from here: not the time spent opening outputs
-        for captured in source.frames():
+        frames = iter(source.frames())
+        while (step := _next_swapped(frames, processor, preview))[0] is not None:
+            (captured, out, process_ms), keys = step
             dropped = captured.index - last_index - 1 if last_index >= 0 else 0
             last_index = captured.index
-            t = time.perf_counter()
-            out = processor.process(captured.image)
-            process_ms = (time.perf_counter() - t) * 1000.0
             if processor.last_error and processor.last_error != last_error:
                 log(f"swap: {processor.last_error}")  # once per distinct error; the overlay keeps showing it
             last_error = processor.last_error
@@ -94,22 +109,27 @@ def run_live(source: FrameSource, processor: Processor, settings: Mapping[str, A
                 recorder.write(out if options.clean_output else shown, captured.captured_at)
             if vcam is not None:
                 vcam.send(out)
-            key = preview.show(shown) if preview is not None else -1
+            keys.append(preview.show(shown) if preview is not None else -1)
             stats.add(captured.captured_at, process_ms, dropped)
             if preview is not None and preview.closed:
                 break
-            result = apply_key(key, current, enhancer=options.enhancer_key_model)
-            if result.quit:
+            quit_now = False
+            for key in keys:  # every key pressed since the last frame, in order
+                result = apply_key(key, current, enhancer=options.enhancer_key_model)
+                if result.quit:
+                    quit_now = True
+                    break
+                if result.changed:
+                    try:
+                        processor.update(result.settings)
+                        current = result.settings
+                        message = result.message
+                    except FaceSwapError as exc:
+                        message = f"{result.message}: {exc}"
+                    log(message)
+                    message_until = time.perf_counter() + MESSAGE_SECONDS
+            if quit_now:
                 break
-            if result.changed:
-                try:
-                    processor.update(result.settings)
-                    current = result.settings
-                    message = result.message
-                except FaceSwapError as exc:
-                    message = f"{result.message}: {exc}"
-                log(message)
-                message_until = time.perf_counter() + MESSAGE_SECONDS
             if options.frames and stats.frames >= options.frames:
                 break
         ok = True

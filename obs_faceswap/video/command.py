@@ -14,7 +14,7 @@ from obs_faceswap.errors import FaceSwapError
 from obs_faceswap.video.codec import ENCODERS, HWACCELS, EncodeOptions
 from obs_faceswap.video.job import Runner, VideoReport, swap_video_file
 from obs_faceswap.video.local import default_jobs
-from obs_faceswap.video.segments import DEFAULT_SEGMENT_FRAMES, DEFAULT_WARMUP
+from obs_faceswap.video.segments import DEFAULT_WARMUP, MAX_SEGMENT_FRAMES, MIN_SEGMENT_FRAMES
 from obs_faceswap.vision.options import FaceOptions
 
 
@@ -40,12 +40,14 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--encoder", choices=ENCODERS, default="auto",
                        help="video encoder: libx264, NVIDIA's h264_nvenc/hevc_nvenc, ... (default: auto = libx264, "
                             "libvpx-vp9 for .webm)")
-    group.add_argument("--segment-frames", type=_positive, default=DEFAULT_SEGMENT_FRAMES, metavar="N",
-                       help="frames per segment, the unit of work of a process or Ray task; cuts snap to a "
-                            f"nearby keyframe (default: {DEFAULT_SEGMENT_FRAMES})")
+    group.add_argument("--segment-frames", type=_positive, default=None, metavar="N",
+                       help="frames per tracking chunk: tracking restarts (after --warmup frames) every N frames, "
+                            "at a nearby keyframe, the same for any --jobs and on Ray; a process or Ray task "
+                            f"takes a run of chunks (default: by the video's length, {MIN_SEGMENT_FRAMES}-"
+                            f"{MAX_SEGMENT_FRAMES})")
     group.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, metavar="N",
-                       help="frames tracked before each segment so faces are already followed and steady at "
-                            f"its first frame (default: {DEFAULT_WARMUP})")
+                       help="frames tracked before each tracking chunk so faces are already followed and "
+                            f"steady at its first frame (default: {DEFAULT_WARMUP})")
     group.add_argument("--track", action=argparse.BooleanOptionalAction, default=True,
                        help="detect faces every --detect-every frames and follow them in between, smoothed "
                             "by --smoothing; --no-track detects in every frame (default: on)")
@@ -70,7 +72,7 @@ def encode_options(args: argparse.Namespace) -> EncodeOptions:
 
 def swap_one(args: argparse.Namespace, options: FaceOptions, runner: Runner, src: Path, out: Path,
              *, progress: bool) -> VideoReport:
-    return swap_video_file(src, out, runner, encode_options(args), segment_frames=args.segment_frames,
+    return swap_video_file(src, out, runner, encode_options(args), segment_frames=args.segment_frames or 0,
                            warmup=max(0, args.warmup), progress=progress,
                            face_selection=options.face_selection)
 

@@ -17,14 +17,16 @@ from typing import Any, Protocol
 
 from obs_faceswap.errors import NoFaceError
 from obs_faceswap.media import atomic_output
-from obs_faceswap.video.codec import EncodeOptions, check_options, join_command, run_checked, segment_suffix
+from obs_faceswap.video.codec import EncodeOptions, check_options, join_command, run_checked
 from obs_faceswap.video.probe import StreamInfo, probe_stream
-from obs_faceswap.video.segments import DEFAULT_SEGMENT_FRAMES, DEFAULT_WARMUP, Segment, plan_segments
+from obs_faceswap.video.segments import DEFAULT_SEGMENT_FRAMES, DEFAULT_WARMUP, Segment, segments_for
 from obs_faceswap.video.worker import STAGES, SegmentResult
 
 
 class Runner(Protocol):
-    """Runs segments somewhere and leaves each in ``folder / f"{index:05d}{suffix}"``."""
+    """Runs segments somewhere and leaves each one's pieces (``SegmentResult.pieces``) in ``folder``."""
+
+    workers: int  # segments it runs at once (processes, Ray actors): the work is cut for them
 
     def run(self, stream: StreamInfo, segments: list[Segment], folder: Path, opts: EncodeOptions, output: Path,
             progress: Any) -> list[SegmentResult]: ...
@@ -60,7 +62,7 @@ def swap_video_file(src: Path, out: Path, runner: Runner, opts: EncodeOptions, *
     t0 = time.perf_counter()
     check_options(opts, out)
     stream = probe_stream(src)
-    segments = plan_segments(stream, segment_frames, warmup)
+    segments = segments_for(stream, runner.workers, segment_frames, warmup)
     done = [0] * len(segments)
     with atomic_output(out) as tmp:
         folder = Path(tempfile.mkdtemp(prefix="obs-faceswap-segments-"))
@@ -81,8 +83,7 @@ def swap_video_file(src: Path, out: Path, runner: Runner, opts: EncodeOptions, *
                 why = f" ({error})" if error else f" (face selection '{face_selection}')" if face_selection else ""
                 raise NoFaceError(f"no face found in any frame of {src.name}{why}; nothing written")
             listing = folder / "segments.txt"
-            suffix = segment_suffix(out)
-            listing.write_text("".join(f"file '{folder / f'{s.index:05d}{suffix}'}'\n" for s in segments))
+            listing.write_text("".join(f"file '{folder / piece}'\n" for r in results for piece in r.pieces))
             run_checked(join_command(stream, listing, tmp, out), f"join the segments of {out.name}")
         finally:
             bar.close()

@@ -77,6 +77,10 @@ class LocalRunner:
         """Where the models ran and which source photo was used (as the first worker reported)."""
         return self.ready[0].notes if self.ready else []
 
+    @property
+    def workers(self) -> int:
+        return self.jobs
+
     def _start(self) -> None:
         ctx = mp.get_context("spawn")  # never fork a process that holds ONNX Runtime sessions and threads
         self._tasks, self._results = ctx.Queue(), ctx.Queue()
@@ -121,7 +125,8 @@ class LocalRunner:
 
     def run(self, stream: StreamInfo, segments: Sequence[Segment], folder: Path, opts: EncodeOptions,
             output: Path, progress: Progress) -> list[SegmentResult]:
-        """Every segment written to ``folder / f"{index:05d}{suffix}"``; results in segment order."""
+        """Every segment written to ``folder`` (its pieces next to ``f"{index:05d}{suffix}"``); results in
+        segment order."""
         suffix = segment_suffix(output)
         if self.worker is not None:
             return [self.worker.run(stream, seg, folder / f"{seg.index:05d}{suffix}", opts, output,

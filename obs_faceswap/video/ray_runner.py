@@ -189,7 +189,7 @@ class SegmentActor:
         return replace(stream, path=self._inputs[key])
 
     def run(self, stream: StreamInfo, seg: Segment, opts: EncodeOptions, output: Path, shipped: list[Any],
-            progress: Any) -> tuple[bytes, SegmentResult]:
+            progress: Any) -> tuple[list[bytes], SegmentResult]:
         progress.start.remote(seg.index, os.getpid())
         if self.worker is None:
             return self.ready()  # type: ignore[return-value]  # raises why the models did not load
@@ -198,9 +198,10 @@ class SegmentActor:
         try:
             result = self.worker.run(here, seg, dest, opts, output,
                                      progress=lambda n: progress.set.remote(seg.index, n))
-            return dest.read_bytes(), result
+            return [(self._folder / name).read_bytes() for name in result.pieces], result
         finally:
-            dest.unlink(missing_ok=True)
+            for piece in self._folder.glob(f"{dest.stem}.*"):
+                piece.unlink(missing_ok=True)
 
 
 class ProgressBoard:
@@ -276,6 +277,11 @@ class RayRunner:
         """Where the models ran and which source photo was used (as the first worker reported)."""
         return self.ready[0].notes if self.ready else []
 
+    @property
+    def workers(self) -> int:
+        """One per actor: one per CPU (or GPU) of the cluster."""
+        return len(self.actors)
+
     def _get(self, ref: Any, what: str) -> Any:
         """``ray.get(ref)`` with a worker's failure as this project's one-line error."""
         ray = self.ray
@@ -318,7 +324,6 @@ class RayRunner:
         running: dict[Any, tuple[Any, Segment]] = {}
         results: dict[int, SegmentResult] = {}
         seen: dict[int, int] = {}
-        suffix = segment_suffix(output)
         deferred = _DeferredSignals()
         try:
             deferred.__enter__()
@@ -333,7 +338,8 @@ class RayRunner:
                     actor, seg = running.pop(ref)
                     self._busy.pop(seg.index, None)
                     data, result = self._get(ref, seg.name)
-                    (folder / f"{seg.index:05d}{suffix}").write_bytes(data)
+                    for name, piece in zip(result.pieces, data, strict=True):  # the names the worker gave
+                        (folder / name).write_bytes(piece)
                     results[seg.index] = result
                     idle.append(actor)
                 board_done, self.attempts = ray.get(board.get.remote())

@@ -15,6 +15,7 @@ import queue
 import subprocess
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,8 @@ class SegmentResult:
     timings: dict[str, float] = field(default_factory=dict)
     pid: int = 0  # the process that ran it
     sessions: int = 0  # ONNX Runtime sessions that process had created when it finished (the loads)
+    pipelines: int = 0  # face pipelines that process had built when it finished (one per worker)
+    pieces: tuple[str, ...] = ()  # the files written, one per tracking chunk, in order, next to ``dest``
 
 
 STAGES = ("decode_wait", "detect", "swap", "encode_wait", "python_cpu", "ffmpeg_cpu")
@@ -79,7 +82,8 @@ class SegmentWorker:
             set_default_threads(threads)
         self.options = options
         self.detector: FaceDetector = build_detector(options)
-        self.pipeline = FacePipeline(options, detector=self.detector)  # the mesh model loads once, shared
+        # built once (models, the prepared source photo) and reused by every segment this worker runs
+        self.pipeline = FacePipeline(options, detector=self.detector)
         self.track = track
         # stack the model runs of a batch's frames (``detect_many``, --no-track only) where that pays: on a
         # GPU it saves a launch per frame; on the CPU it measured 2-4 % more CPU time (bench video's
@@ -104,18 +108,23 @@ class SegmentWorker:
 
     def run(self, stream: StreamInfo, seg: Segment, dest: Path, opts: EncodeOptions, output: Path,
             progress: Callable[[int], None] | None = None) -> SegmentResult:
-        """Write ``seg`` of ``stream`` swapped into ``dest``; ``progress(frames written so far)``."""
-        from obs_faceswap.vision.pipeline import FacePipeline
+        """Write ``seg`` of ``stream`` swapped into pieces next to ``dest`` (``SegmentResult.pieces``, to
+        join in order); ``progress(frames written so far)``.
 
+        Tracking restarts at the segment's first frame and at each of its ``restarts`` with a fresh
+        tracker, warmed up on the frames before (kept from the decoder, not decoded again), the
+        pipeline forgets what earlier frames left (``FacePipeline.forget_frames``) and a new encoder
+        starts a new piece: every tracking chunk is swapped and encoded as if it were a segment of its
+        own, whichever worker runs which, so its frames and its encoded bits are the same."""
         t0, cpu0, kids0 = time.perf_counter(), time.process_time(), _children_cpu()
-        detector = self.tracker(float(stream.info.fps))
-        # a fresh pipeline too (its models come from the session cache; ~40 ms for the source photo):
-        # stages may keep per-frame state (the embedded swapper reuses the last frame's triangulation),
-        # and a segment must not depend on which segments this process ran before
-        pipeline = FacePipeline(self.options, detector=self.detector)
+        fps = float(stream.info.fps)
+        restarts = dict(seg.restarts)
+        recent: deque[Frame] = deque(maxlen=max(restarts.values(), default=0))  # warm-up frames of the next chunk
+        detector = self.tracker(fps)
+        self.pipeline.forget_frames()
         swapped, written, error = 0, 0, ""
         spent = dict.fromkeys(STAGES, 0.0)
-        with _Encoder(encode_command(stream, dest, opts, output), seg.name) as enc:
+        with _Pieces(lambda piece: encode_command(stream, piece, opts, output), dest, seg.name) as enc:
             batches = _prefetch(_batches(stream, seg, opts), depth=2)
             try:
                 while True:
@@ -124,22 +133,34 @@ class SegmentWorker:
                     spent["decode_wait"] += time.perf_counter() - t
                     if item is None:
                         break
-                    index, batch = item
-                    t = time.perf_counter()
-                    found = _detect_batch(detector, batch, self.stack_frames)  # tracking runs on warm-up too
-                    spent["detect"] += time.perf_counter() - t
-                    for i, (frame, (faces, det_err)) in enumerate(zip(batch, found, strict=True)):
-                        if index + i < seg.start:
-                            continue  # warm-up: only the tracker needed it
+                    for index, part in _split(*item, restarts):
+                        if index in restarts:  # a new tracking chunk: as a segment starting here would
+                            t = time.perf_counter()
+                            detector = self.tracker(fps)
+                            warm = restarts[index]
+                            for frame in list(recent)[len(recent) - warm:] if warm else []:
+                                _detect(detector, frame)
+                            spent["detect"] += time.perf_counter() - t
+                            self.pipeline.forget_frames()
+                            enc.next_piece()
                         t = time.perf_counter()
-                        out, face_count, err = _swap(pipeline, frame, faces) if faces else (frame, 0, det_err)
-                        spent["swap"] += time.perf_counter() - t
-                        swapped += face_count > 0
-                        error = error or err
-                        t = time.perf_counter()
-                        enc.write(out)
-                        spent["encode_wait"] += time.perf_counter() - t
-                        written += 1
+                        found = _detect_batch(detector, part, self.stack_frames)  # tracking runs on warm-up too
+                        spent["detect"] += time.perf_counter() - t
+                        for i, (frame, (faces, det_err)) in enumerate(zip(part, found, strict=True)):
+                            if recent.maxlen:
+                                recent.append(frame)
+                            if index + i < seg.start:
+                                continue  # warm-up: only the tracker needed it
+                            t = time.perf_counter()
+                            out, face_count, err = (_swap(self.pipeline, frame, faces) if faces
+                                                    else (frame, 0, det_err))
+                            spent["swap"] += time.perf_counter() - t
+                            swapped += face_count > 0
+                            error = error or err
+                            t = time.perf_counter()
+                            enc.write(out)
+                            spent["encode_wait"] += time.perf_counter() - t
+                            written += 1
                     if progress is not None:
                         progress(written)
             finally:
@@ -151,9 +172,17 @@ class SegmentWorker:
         spent["python_cpu"] = time.process_time() - cpu0
         spent["ffmpeg_cpu"] = _children_cpu() - kids0
         from obs_faceswap.models.session import sessions_created
+        from obs_faceswap.vision.pipeline import pipelines_built
 
         return SegmentResult(seg.index, written, swapped, error, time.perf_counter() - t0, spent, os.getpid(),
-                             sessions_created())
+                             sessions_created(), pipelines_built(), tuple(p.name for p in enc.paths))
+
+
+def _split(index: int, batch: list[Frame], restarts: dict[int, int]) -> Iterator[tuple[int, list[Frame]]]:
+    """``batch`` (its first frame is ``index``) cut before every tracking restart inside it."""
+    cuts = [i - index for i in sorted(restarts) if index < i < index + len(batch)]
+    for a, b in zip([0, *cuts], [*cuts, len(batch)], strict=True):
+        yield index + a, batch[a:b]
 
 
 def _children_cpu() -> float:
@@ -227,6 +256,52 @@ class _Encoder:
                         pipe.close()
                     except OSError:
                         pass
+
+
+class _Pieces:
+    """A segment's encoders, one per tracking chunk (``next_piece``): a chunk is encoded on its own,
+    so its bits do not depend on the segment it was in. The finished piece's encoder flushes in the
+    background while the next chunk runs; its errors are raised when the segment ends."""
+
+    def __init__(self, command: Callable[[Path], list[str]], dest: Path, name: str) -> None:
+        self.command, self.dest, self.name = command, dest, name
+        self.paths: list[Path] = []
+        self.closing: list[threading.Thread] = []
+        self.errors: list[BaseException] = []
+        self.current: _Encoder | None = None
+        self.next_piece()
+
+    def next_piece(self) -> None:
+        path = self.dest.with_name(f"{self.dest.stem}.{len(self.paths):03d}{self.dest.suffix}")
+        old, self.current = self.current, _Encoder(self.command(path), self.name)
+        self.paths.append(path)
+        if old is not None:
+            thread = threading.Thread(target=self._finish, args=(old,), name=f"finish {self.name}", daemon=True)
+            thread.start()
+            self.closing.append(thread)
+
+    def _finish(self, enc: _Encoder) -> None:
+        try:
+            enc.__exit__(None)
+        except BaseException as exc:  # raised by __exit__, in the segment's own thread
+            self.errors.append(exc)
+
+    def write(self, frame: Frame) -> None:
+        assert self.current is not None
+        self.current.write(frame)
+
+    def __enter__(self) -> _Pieces:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        try:
+            assert self.current is not None
+            self.current.__exit__(kind)
+        finally:
+            for thread in self.closing:
+                thread.join()
+        if kind is None and self.errors:
+            raise self.errors[0]
 
 
 _T = TypeVar("_T")

@@ -90,6 +90,8 @@ class FacePipeline:
         self.swapped: list[Face] = []  # the faces the last frame swapped (in that frame's coordinates)
         self._s = _Stages()
         self._build(options, None)
+        global _BUILT
+        _BUILT += 1
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], **kw: Any) -> FacePipeline:
@@ -105,6 +107,17 @@ class FacePipeline:
     def source_note(self) -> str:
         """With several source photos: how they were used (averaged / which one)."""
         return self._s.source.note if self._s.source is not None else ""
+
+    def forget_frames(self) -> None:
+        """Drop what earlier frames left behind (a source's reused morph triangulation, the enhancer's
+        cache): the next frame is swapped as by a freshly built pipeline, models and sources kept."""
+        s = self._s
+        for value in [s.source.value if s.source is not None else None, *(m.source for m in s.mapped)]:
+            forget = getattr(value, "forget_frames", None)
+            if forget is not None:
+                forget()
+        if s.quality is not None and s.quality.enhancer is not None:
+            s.quality.enhancer.reset()
 
     # ------------------------------------------------------------ assembly
 
@@ -324,6 +337,15 @@ class FacePipeline:
         assert s.swapper is not None
         return swap_all(frame, [f for f, _ in pairs], s.swapper, default, o, stages=s.quality, stats=stats,
                         sources=[src for _, src in pairs])
+
+
+_BUILT = 0  # FacePipeline objects built in this process
+
+
+def pipelines_built() -> int:
+    """How many ``FacePipeline`` objects this process has built (each loads or shares models and
+    prepares its source photos)."""
+    return _BUILT
 
 
 def shift_face(face: Face, dx: float, dy: float) -> Face:

@@ -79,7 +79,9 @@ def test_a_slow_build_does_not_hold_up_other_models(tmp_path: Path) -> None:
     import threading
     import time
 
+    from obs_faceswap.models import session
     from obs_faceswap.models.session import create_session
+    from tests.ipc.util import wait_for
 
     small = _chain_model(tmp_path / "small.onnx", 2)
     slow = _chain_model(tmp_path / "slow.onnx", 12000)
@@ -96,7 +98,8 @@ def test_a_slow_build_does_not_hold_up_other_models(tmp_path: Path) -> None:
     t = threading.Thread(target=build_slow)
     t.start()
     started.wait()
-    time.sleep(0.2)  # the slow build is under way
+    # the slow build is under way (its per-model build lock is taken), however fast this machine is
+    assert wait_for(lambda: any(str(k[0]).endswith("slow.onnx") for k in list(session._BUILDING)), 30, step=0.001)
     again = create_session(small, "cpu")
     done["small"] = time.perf_counter()
     t.join(60)

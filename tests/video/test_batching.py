@@ -13,7 +13,7 @@ from obs_faceswap.models.session import sessions_created
 from obs_faceswap.video.codec import EncodeOptions
 from obs_faceswap.video.local import LocalRunner
 from obs_faceswap.video.probe import probe_stream
-from obs_faceswap.video.segments import plan_segments
+from obs_faceswap.video.segments import plan_segments, segments_for
 from obs_faceswap.video.worker import SegmentWorker
 from obs_faceswap.vision.embedded import EmbeddedDetector
 from obs_faceswap.vision.options import FaceOptions
@@ -54,7 +54,7 @@ def test_untracked_video_is_the_same_batched_or_frame_by_frame(moving_clip: Path
     worker.stack_frames = False
     single = worker.run(stream, seg, tmp_path / "single.mp4", opts, tmp_path / "out.mp4")
     assert batched.frames == single.frames == seg.frames and batched.swapped == seg.frames
-    a, b = frames(tmp_path / "batched.mp4"), frames(tmp_path / "single.mp4")
+    a, b = (frames(tmp_path / r.pieces[0]) for r in (batched, single))
     assert a.shape[0] == seg.frames and np.array_equal(a, b)
     assert batched.timings["detect"] > 0 and batched.timings["ffmpeg_cpu"] > 0  # the profile is filled in
 
@@ -64,7 +64,7 @@ def test_jobs_2_loads_the_models_once_in_each_worker_and_never_in_the_parent(mov
                                                                             tmp_path: Path) -> None:
     options = FaceOptions.from_settings({"source_image": str(source_photo), "color_method": "none"})
     stream = probe_stream(moving_clip)
-    segments = plan_segments(stream, 6, 2)  # 4 segments for 2 processes: each runs several
+    segments = segments_for(stream, 2, 6, 2)  # 4 segments for 2 processes: each runs several
     parent = sessions_created()
     runner = LocalRunner(options, jobs=2)
     try:
@@ -78,8 +78,36 @@ def test_jobs_2_loads_the_models_once_in_each_worker_and_never_in_the_parent(mov
         runner.close()
     assert sessions_created() == parent  # the parent only hands out segments
     assert {r.pid for r in results} <= pids and len(results) == len(segments)
-    # every segment after the first of a process reused the models that process loaded at start
+    # every segment after the first of a process reused the models that process loaded at start,
+    # and the face pipeline it built then (one per process, whatever it ran)
     assert all(r.sessions == fresh[r.pid] for r in results), [(r.pid, r.sessions) for r in results]
+    assert [r.pipelines for r in results] == [1] * len(segments)
+
+
+def test_one_segment_with_tracking_restarts_writes_the_frames_and_bits_of_its_chunks_run_apart(
+        moving_clip: Path, source_photo: Path, tmp_path: Path) -> None:
+    """--jobs 1 runs the whole video as one segment and restarts tracking inside it (warm-up on frames
+    it already decoded); --jobs N runs the chunks apart: the same frames, encoded to the same bytes
+    (default, lossy settings), and one pipeline built for all."""
+    from obs_faceswap.vision.pipeline import pipelines_built
+
+    options = FaceOptions.from_settings({"source_image": str(source_photo)})
+    stream = probe_stream(moving_clip)
+    chunks = plan_segments(stream, 6, 4)
+    (whole,) = segments_for(stream, 1, 6, 4)
+    assert len(whole.restarts) == len(chunks) - 1 == 3 and whole.warm_start == 0
+    built = pipelines_built()
+    worker = SegmentWorker(options)
+    opts, out = EncodeOptions(), tmp_path / "out.mp4"
+    one = worker.run(stream, whole, tmp_path / "whole.mp4", opts, out)
+    apart = [worker.run(stream, c, tmp_path / f"{c.index}.mp4", opts, out) for c in reversed(chunks)][::-1]
+    assert pipelines_built() == built + 1  # built with the worker, reused by every segment
+    assert one.frames == stream.frames == sum(r.frames for r in apart) and one.swapped == stream.frames
+    assert len(one.pieces) == len(chunks) and all(len(r.pieces) == 1 for r in apart)
+    for mine, theirs in zip(one.pieces, apart, strict=True):  # each chunk encoded on its own
+        assert (tmp_path / mine).read_bytes() == (tmp_path / theirs.pieces[0]).read_bytes()
+    a = np.concatenate([frames(tmp_path / p) for p in one.pieces])
+    assert len(a) == stream.frames and np.abs(a.astype(int) - frames(moving_clip)).mean() > 1.0  # swapped
 
 
 def test_a_pool_process_uses_its_share_of_the_cores() -> None:

@@ -1,4 +1,5 @@
-"""Soak: many 1280x720 frames through a worker running the stand-in ONNX model: memory and fds stay flat.
+"""Soak: many 1280x720 frames through a worker running the stand-in ONNX model, with a settings change
+every 100 frames: memory and fds stay flat, no frame is lost.
 
 Frames default to 10 000; set OBS_FACESWAP_SOAK_FRAMES to change it (CI may lower it).
 """
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 from obs_faceswap.ipc import WorkerClient
-from tests.ipc.util import PYTHON, fd_count, rss_kb
+from tests.ipc.util import PYTHON, fd_count, rss_kb, wait_for
 
 FRAMES = int(os.environ.get("OBS_FACESWAP_SOAK_FRAMES", "10000"))
 W, H = 1280, 720
@@ -33,6 +34,8 @@ def test_soak_rss_and_fds_stay_flat() -> None:
         t0 = time.monotonic()
         for i in range(FRAMES):
             f = frames[i % 4]
+            if i % 100 == 99:  # a settings change every 100 frames, as OBS sends on each panel change
+                video.update({"provider": "cpu"})
             assert video.submit(f.ctypes.data, W, H, W * 4, "BGRA", i)
             view = video.wait_result(10, video.submitted_seq)
             if view is None:
@@ -49,6 +52,8 @@ def test_soak_rss_and_fds_stay_flat() -> None:
         grown_me = rss_kb(me) - base["rss_me"]
         grown_worker = rss_kb(worker) - base["rss_worker"]
         assert lost == 0
+        assert wait_for(lambda: video.stats.get("settings_version", 0) >= 1 + FRAMES // 100, 10), video.stats
+        assert video.stats.get("last_error", "") == "", video.stats
         assert client.worker_pid == worker and client.restarts == 0
         assert grown_me < 16 * 1024, f"client RSS grew {grown_me} kB over {FRAMES} frames"
         assert grown_worker < 16 * 1024, f"worker RSS grew {grown_worker} kB over {FRAMES} frames"

@@ -32,6 +32,10 @@ class ClassicalSource:
     cache: dict[str, Any] = field(default_factory=dict)
     shape: npt.NDArray[np.float64] | None = None  # (468, 3) mesh with depth for shape transfer (crop pixels)
 
+    def forget_frames(self) -> None:
+        """Forget the last frame's morph triangulation (``morph_triangles`` reuses it on the next)."""
+        self.cache.pop("morph_triangles", None)
+
 
 def triangle_affines(dst: Points, src: Points, triangles: npt.NDArray[np.int32]) -> npt.NDArray[np.float32]:
     """(T, 3, 2) matrices M with [x, y, 1] @ M = source point, for every triangle at once."""
