@@ -12,13 +12,20 @@ waits on the read-back. ``UploadTextures`` does the same for the way back.
 from __future__ import annotations
 
 import ctypes as C
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from ..ipc.plane_copy import copy_plane
 from ..ipc.regions import Rect
 from . import libobs
+
+# how a result reaches the GPU: 'create' (default) makes a static texture with the pixels; 'dynamic'
+# writes them into a GS_DYNAMIC texture (gs_texture_set_image), which on llvmpipe (software GL) waits
+# for the drawing still queued: 25-90 ms per upload at 1080p against 0.15 ms/frame (docs/bench.md)
+UPLOAD_BY_CREATE = os.environ.get("OBS_FACESWAP_UPLOAD", "create") != "dynamic"
 
 
 @dataclass
@@ -150,9 +157,11 @@ def draw_texture(lib: Any, texture: int, w: int, h: int, x: int = 0, y: int = 0)
 
 
 class UploadTextures:
-    """Two ``GS_DYNAMIC`` textures used in turn for uploads, so an upload never writes the texture
-    the previous frame drew (a renderer that draws lazily, like llvmpipe, would first have to
-    finish everything queued before it)."""
+    """Two textures used in turn for uploads, so an upload never touches the texture the previous
+    frame drew. By default each upload makes a new static texture with the pixels (packed rows,
+    ``gs_texture_create``) and frees the older one: mapping a ``GS_DYNAMIC`` texture's buffer
+    (``gs_texture_set_image``, ``OBS_FACESWAP_UPLOAD=dynamic``) makes a lazy renderer like llvmpipe
+    first finish everything queued (measured: 25-90 ms per upload at 1080p)."""
 
     def __init__(self, lib: libobs.LibObs) -> None:
         self.lib = lib
@@ -160,6 +169,21 @@ class UploadTextures:
         self.sizes: list[tuple[int, int]] = [(0, 0), (0, 0)]
         self.index = 0
         self.valid = False  # the current texture holds an upload
+        self._pack = C.create_string_buffer(0)  # UPLOAD_BY_CREATE: the rows packed
+        self._levels = (C.c_void_p * 1)()
+
+    def _create(self, i: int, address: int, stride: int, w: int, h: int) -> None:
+        """A new static texture made with the pixels (no map of a dynamic texture's buffer)."""
+        lib, row = self.lib, w * 4
+        if len(self._pack) < row * h:
+            self._pack = C.create_string_buffer(row * h)
+            self._levels[0] = C.addressof(self._pack)
+        copy_plane(C.addressof(self._pack), row, address, stride, row, h)
+        if self.textures[i]:
+            lib.gs_texture_destroy(self.textures[i])
+        self.textures[i] = lib.gs_texture_create(w, h, libobs.GS_BGRA, 1, C.addressof(self._levels), 0)
+        self.sizes[i] = (w, h)
+        self.index, self.valid = i, bool(self.textures[i])
 
     def free(self) -> None:
         for tex in self.textures:
@@ -178,6 +202,9 @@ class UploadTextures:
     def upload(self, address: int, stride: int, w: int, h: int) -> None:
         """``h`` rows of ``w`` BGRA pixels, ``stride`` bytes apart, into the other texture (made current)."""
         lib, i = self.lib, self.index ^ 1
+        if UPLOAD_BY_CREATE:
+            self._create(i, address, stride, w, h)
+            return
         if self.sizes[i] != (w, h) or not self.textures[i]:
             if self.textures[i]:
                 lib.gs_texture_destroy(self.textures[i])
