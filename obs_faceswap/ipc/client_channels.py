@@ -185,32 +185,17 @@ class VideoChannel(_ChannelBase):
                 raise ValueError(f"empty frame {width}x{height}")
             nbytes = frames.frame_nbytes(code, width, height, stride)
         except ValueError as exc:
-            self.counters["rejected"] += 1
-            self.client_error = f"frame refused: {exc}"
+            return self._refused(exc)
+        chan = self._slot(nbytes, nbytes)
+        if chan is None:
             return False
-        if not self.client.running:
-            self.counters["bypassed"] += 1
-            return False
-        chan = self._chan
-        if chan is None or nbytes > chan.capacity:
-            chan = self._reallocate(nbytes)
-            if chan is None:  # no room for the segment: pass through, the status says why
-                self.counters["bypassed"] += 1
-                return False
         self._seq += 1
         try:
             chan.write_frame("in", data, width, height, stride, code, seq=self._seq, timestamp=int(timestamp),
                              color=color_matrix)
         except (ValueError, RuntimeError, TypeError) as exc:
-            self.counters["rejected"] += 1
-            self.client_error = f"frame refused: {exc}"
-            return False
-        self.client_error = ""
-        self._geometry = (width, height, code, 0, 0)
-        self.counters["submitted"] += 1
-        if chan.take_waiting("worker"):
-            self._wake_worker()
-        return True
+            return self._refused(exc)
+        return self._sent(chan, (width, height, code, 0, 0))
 
     def submit_region(self, small: int, width: int, height: int, stride: int, frame_w: int, frame_h: int,
                       fmt: int | str = frames.BGRA, timestamp: int = 0, crop: int = 0, crop_rect: Rect = NO_RECT,
@@ -230,29 +215,38 @@ class VideoChannel(_ChannelBase):
             small_bytes = frames.frame_nbytes(code, width, height, stride)
             nbytes = small_bytes if crop_rect.empty else frames.align(small_bytes) + crop_stride * crop_rect.h
         except ValueError as exc:
-            self.counters["rejected"] += 1
-            self.client_error = f"frame refused: {exc}"
+            return self._refused(exc)
+        # region frames vary in size as the face moves: grow with headroom, not by every few bytes
+        chan = self._slot(nbytes, max(nbytes, self._chan.capacity * 5 // 4 if self._chan is not None else 0))
+        if chan is None:
             return False
-        if not self.client.running:
-            self.counters["bypassed"] += 1
-            return False
-        chan = self._chan
-        if chan is None or nbytes > chan.capacity:
-            chan = self._reallocate(max(nbytes, chan.capacity * 5 // 4 if chan is not None else 0))
-            if chan is None:
-                self.counters["bypassed"] += 1
-                return False
         self._seq += 1
         try:
             chan.write_region_frame(small, width, height, stride, code, frame_w=frame_w, frame_h=frame_h,
                                     seq=self._seq, timestamp=int(timestamp), crop=crop, crop_rect=crop_rect,
                                     crop_stride=crop_stride)
         except (ValueError, RuntimeError, TypeError) as exc:
-            self.counters["rejected"] += 1
-            self.client_error = f"frame refused: {exc}"
-            return False
+            return self._refused(exc)
+        return self._sent(chan, (0, 0, code, frame_w, frame_h))  # a region result is used whatever came with it
+
+    def _refused(self, exc: Exception) -> bool:
+        self.counters["rejected"] += 1
+        self.client_error = f"frame refused: {exc}"
+        return False
+
+    def _slot(self, nbytes: int, grow_to: int) -> FrameChannel | None:
+        """The segment to write ``nbytes`` into, reallocated to ``grow_to`` when too small; None: pass
+        through (no worker, or no room for the segment: the status says why), counted as bypassed."""
+        chan = self._chan if self.client.running else None
+        if self.client.running and (chan is None or nbytes > chan.capacity):
+            chan = self._reallocate(grow_to)
+        if chan is None:
+            self.counters["bypassed"] += 1
+        return chan
+
+    def _sent(self, chan: FrameChannel, geometry: tuple[int, int, int, int, int]) -> bool:
         self.client_error = ""
-        self._geometry = (0, 0, code, frame_w, frame_h)  # a region result is used whatever was sent with it
+        self._geometry = geometry
         self.counters["submitted"] += 1
         if chan.take_waiting("worker"):
             self._wake_worker()

@@ -28,15 +28,6 @@ def _i420(seed: int) -> list[np.ndarray]:
             rng.integers(16, 240, (H // 2, W // 2), dtype=np.uint8)]
 
 
-@pytest.fixture
-def pair():
-    client = FrameChannel.create(1 << 20)
-    worker = FrameChannel.attach(client.name)
-    yield client, worker
-    worker.close()
-    client.segment.unlink()
-    client.close()
-
 
 def _result(client: FrameChannel, worker: FrameChannel, changed: Rect | None, fmt: int = F.I420) -> None:
     planes = _i420(1)

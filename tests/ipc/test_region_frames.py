@@ -28,15 +28,6 @@ from obs_faceswap.worker.region_frames import RegionState
 FW, FH = 1280, 720
 
 
-@pytest.fixture
-def pair():
-    client = FrameChannel.create(4 << 20)
-    worker = FrameChannel.attach(client.name)
-    yield client, worker
-    worker.close()
-    client.segment.unlink()
-    client.close()
-
 
 def _frame() -> np.ndarray:
     rng = np.random.default_rng(1)
